@@ -1,0 +1,24 @@
+package bus
+
+// Stream, bucket and object store names. They are part of the contract
+// (../shared/DESIGN.md): processes of different versions share them.
+const (
+	StreamEvents    = "ADSYN_EVENTS"
+	BucketSegments  = "adsyn_segments"
+	BucketCampaigns = "adsyn_campaigns"
+	BucketProfiles  = "adsyn_profiles"
+	BucketPartners  = "adsyn_partners"
+	BucketSyndState = "adsyn_synd_state"
+	BucketStats     = "adsyn_stats"
+	ObjectMedia     = "adsyn_media"
+
+	// Beyond the design's table: API keys (hashes only, P8), the append-only
+	// staff audit log (P7) and the syndication dead-letter stream.
+	BucketKeys     = "adsyn_keys"
+	StreamAudit    = "ADSYN_AUDIT"
+	StreamDeadMail = "ADSYN_SYND_DLQ"
+
+	SubjectEvents   = "adsyn.ev.>"
+	SubjectAudit    = "adsyn.audit.>"
+	SubjectDeadMail = "adsyn.synd.dlq.>"
+)

@@ -1,0 +1,101 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Resources says how to provision adsyn's streams and buckets.
+type Resources struct {
+	Replicas       int           // 1 on one machine, 3 on a cluster
+	Retention      time.Duration // ADSYN_EVENTS max age (P6)
+	SegmentsTTL    time.Duration // a visitor record's inactivity expiry
+	AuditRetention time.Duration // 0: forever
+	DedupeWindow   time.Duration // ADSYN_EVENTS Nats-Msg-Id window
+	EventsMaxBytes int64         // 0: unlimited
+}
+
+// DefaultResources returns the defaults of a single machine.
+func DefaultResources() Resources {
+	return Resources{
+		Replicas:     1,
+		Retention:    720 * time.Hour,
+		SegmentsTTL:  90 * 24 * time.Hour,
+		DedupeWindow: 2 * time.Minute,
+	}
+}
+
+// Provision creates or updates every stream, bucket and object store. It is
+// idempotent: every process runs it at start.
+func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
+	if r.Replicas < 1 {
+		r.Replicas = 1
+	}
+	streams := []jetstream.StreamConfig{{
+		Name:        StreamEvents,
+		Description: "every captured event (adsyn.ev.<kind>.<partition>)",
+		Subjects:    []string{SubjectEvents},
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      r.Retention,
+		MaxBytes:    nonZero(r.EventsMaxBytes, -1),
+		Duplicates:  r.DedupeWindow,
+		Storage:     jetstream.FileStorage,
+		Replicas:    r.Replicas,
+		Discard:     jetstream.DiscardOld,
+	}, {
+		Name:        StreamAudit,
+		Description: "staff reads of personal data and access denials (P7); append-only",
+		Subjects:    []string{SubjectAudit},
+		MaxAge:      r.AuditRetention,
+		Storage:     jetstream.FileStorage,
+		Replicas:    r.Replicas,
+		DenyDelete:  true,
+		DenyPurge:   true,
+	}, {
+		Name:        StreamDeadMail,
+		Description: "syndication deliveries that exhausted their retries, replayable",
+		Subjects:    []string{SubjectDeadMail},
+		Storage:     jetstream.FileStorage,
+		Replicas:    r.Replicas,
+	}}
+	for _, cfg := range streams {
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("bus: provision stream %s: %w", cfg.Name, err)
+		}
+	}
+	buckets := []jetstream.KeyValueConfig{
+		{Bucket: BucketSegments, Description: "visitor segment records", TTL: r.SegmentsTTL, LimitMarkerTTL: time.Hour},
+		{Bucket: BucketCampaigns, Description: "advertisers, campaigns, creatives, sites", History: 8},
+		{Bucket: BucketProfiles, Description: "registered users", History: 16},
+		{Bucket: BucketPartners, Description: "syndication partners", History: 8},
+		{Bucket: BucketSyndState, Description: "last delivery per partner and user"},
+		{Bucket: BucketStats, Description: "hourly counters"},
+		{Bucket: BucketKeys, Description: "API keys by SHA-256 hash"},
+	}
+	for _, cfg := range buckets {
+		cfg.Storage = jetstream.FileStorage
+		cfg.Replicas = r.Replicas
+		if _, err := js.CreateOrUpdateKeyValue(ctx, cfg); err != nil {
+			return fmt.Errorf("bus: provision bucket %s: %w", cfg.Bucket, err)
+		}
+	}
+	if _, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket:      ObjectMedia,
+		Description: "profile photos and resumes",
+		Storage:     jetstream.FileStorage,
+		Replicas:    r.Replicas,
+	}); err != nil {
+		return fmt.Errorf("bus: provision object store %s: %w", ObjectMedia, err)
+	}
+	return nil
+}
+
+func nonZero(v, def int64) int64 {
+	if v == 0 {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,33 @@
+package bus_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/adsyn/adsyn/internal/bus"
+	"github.com/adsyn/adsyn/internal/bus/bustest"
+)
+
+func TestProvisionIsIdempotent(t *testing.T) {
+	c := bustest.Start(t) // provisions once
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := bus.Provision(ctx, c.JS, bus.DefaultResources()); err != nil {
+		t.Fatalf("second provision: %v", err)
+	}
+	for _, name := range []string{bus.StreamEvents, bus.StreamAudit, bus.StreamDeadMail} {
+		if _, err := c.JS.Stream(ctx, name); err != nil {
+			t.Errorf("stream %s: %v", name, err)
+		}
+	}
+	for _, name := range []string{bus.BucketSegments, bus.BucketCampaigns, bus.BucketProfiles,
+		bus.BucketPartners, bus.BucketSyndState, bus.BucketStats, bus.BucketKeys} {
+		if _, err := c.JS.KeyValue(ctx, name); err != nil {
+			t.Errorf("bucket %s: %v", name, err)
+		}
+	}
+	if _, err := c.JS.ObjectStore(ctx, bus.ObjectMedia); err != nil {
+		t.Errorf("object store: %v", err)
+	}
+}
