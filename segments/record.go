@@ -1,0 +1,26 @@
+package segments
+
+// Record is what adsyn holds about one visitor cookie in adsyn_segments, keyed
+// by visitor id. The builder writes it; the ad server reads it through Store.
+// It never holds a raw search query or a sensitive segment (P1).
+type Record struct {
+	Visitor  string   `msgpack:"v"`
+	Segments []Score  `msgpack:"s,omitempty"` // sorted by ID
+	Langs    []string `msgpack:"l,omitempty"` // primary language subtags seen, most recent first
+	Caps     []Cap    `msgpack:"f,omitempty"` // sorted by Campaign
+	LastSeen int64    `msgpack:"ls"`          // unix ms of the newest event applied
+}
+
+// Score is a visitor's decayed interest in one segment, and why.
+type Score struct {
+	ID    string  `msgpack:"i"`
+	Score float64 `msgpack:"s"`           // as of At; decays with the configured half-life
+	At    int64   `msgpack:"t"`           // unix ms of the last contribution
+	Rule  string  `msgpack:"r,omitempty"` // the rule that last fired, for the visibility endpoint
+}
+
+// Cap holds one campaign's recent impression times for frequency capping.
+type Cap struct {
+	Campaign string  `msgpack:"c"`
+	Times    []int64 `msgpack:"t"` // unix ms, ascending, bounded (the builder trims old ones)
+}
