@@ -1,0 +1,286 @@
+package pixel
+
+import (
+	"log/slog"
+	"math"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/adsyn/adsyn/internal/consent"
+	"github.com/adsyn/adsyn/internal/device"
+	"github.com/adsyn/adsyn/internal/event"
+	"github.com/adsyn/adsyn/internal/metrics"
+)
+
+// Publisher takes events; Publish encodes e before it returns and reports
+// false when the event was dropped (the publisher counts it).
+type Publisher interface {
+	Publish(e *event.Event) bool
+}
+
+// Limits on what a beacon may carry; longer values are cut or dropped.
+const (
+	MaxURL        = 2048
+	MaxQuery      = 256
+	MaxID         = 64 // site, slot, custom event name
+	MaxCategories = 16
+	MaxBody       = 8 << 10 // POST /p
+)
+
+// Options configure the pixel.
+type Options struct {
+	Consent        consent.Policy
+	Cookies        Cookies
+	TrustedProxies []netip.Prefix
+	IPv4Bits       int // default 24
+	IPv6Bits       int // default 48
+	// Sensitive reports whether a text names a sensitive category (P1): a
+	// matching query is dropped and a matching URL is cut to its origin.
+	Sensitive func(text string) bool
+	// InRegion reports whether the client address is in a GDPR region.
+	InRegion func(netip.Addr) bool
+	Metrics  *metrics.Registry
+	Log      *slog.Logger
+}
+
+// Handler serves GET /p.gif and POST /p.
+type Handler struct {
+	pub  Publisher
+	opts Options
+
+	hits, bots, invalid, faults *metrics.Counter
+	latency                     *metrics.Histogram
+}
+
+// New returns the pixel handler publishing to pub.
+func New(pub Publisher, opts Options) *Handler {
+	if opts.IPv4Bits == 0 && opts.IPv6Bits == 0 {
+		opts.IPv4Bits, opts.IPv6Bits = 24, 48
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.NewRegistry()
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	r := opts.Metrics
+	const name, help = "adsyn_pixel_requests_total", "Pixel requests by outcome."
+	return &Handler{
+		pub: pub, opts: opts,
+		hits:    r.Counter(name, help, "outcome", "event"),
+		bots:    r.Counter(name, help, "outcome", "bot"),
+		invalid: r.Counter(name, help, "outcome", "invalid"),
+		faults:  r.Counter("adsyn_edge_faults_total", "Internal faults answered without breaking the page.", "route", "pixel"),
+		latency: r.Histogram("adsyn_pixel_latency_seconds", "Pixel handler latency.", metrics.LatencyBuckets),
+	}
+}
+
+// GIF is a 43-byte transparent 1x1 GIF.
+var GIF = []byte("GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
+
+var (
+	acceptCH     = []byte("Sec-CH-UA-Platform-Version, Sec-CH-UA-Model, Sec-CH-UA-Full-Version-List")
+	contentGIF   = []byte("image/gif")
+	noStore      = []byte("no-store, max-age=0")
+	headerAccept = []byte("Accept-CH")
+)
+
+// GIF answers GET /p.gif.
+func (h *Handler) GIF(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	h.capture(ctx, ctx.QueryArgs())
+	ctx.Response.Header.SetContentTypeBytes(contentGIF)
+	ctx.Response.Header.SetCanonical(headerAccept, acceptCH)
+	ctx.Response.Header.SetCanonical(strCacheControl, noStore)
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetBody(GIF)
+	h.latency.Observe(time.Since(start).Seconds())
+}
+
+var strCacheControl = []byte("Cache-Control")
+
+// Beacon answers POST /p (navigator.sendBeacon): the body carries the same
+// parameters as the GIF's query, form-encoded; the query is read as well.
+func (h *Handler) Beacon(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	args := fasthttp.AcquireArgs()
+	if body := ctx.Request.Body(); len(body) > 0 && len(body) <= MaxBody {
+		args.ParseBytes(body)
+	}
+	ctx.QueryArgs().VisitAll(func(k, v []byte) {
+		if !args.Has(b2s(k)) {
+			args.AddBytesKV(k, v)
+		}
+	})
+	h.capture(ctx, args)
+	fasthttp.ReleaseArgs(args)
+	ctx.Response.Header.SetCanonical(headerAccept, acceptCH)
+	ctx.Response.Header.SetCanonical(strCacheControl, noStore)
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+	h.latency.Observe(time.Since(start).Seconds())
+}
+
+type scratch struct {
+	ev  event.Event
+	uid [VisitorIDLen]byte
+	ip  [64]byte
+}
+
+var scratchPool = sync.Pool{New: func() any { return &scratch{ev: event.Event{Categories: make([]string, 0, MaxCategories)}} }}
+
+// capture turns the request into an event and publishes it. A panic here is a
+// fault of ours: it is counted and the page still gets its answer.
+func (h *Handler) capture(ctx *fasthttp.RequestCtx, args *fasthttp.Args) {
+	defer func() {
+		if r := recover(); r != nil {
+			h.faults.Inc()
+			h.opts.Log.Error("pixel: fault", "panic", r)
+		}
+	}()
+	hd := &ctx.Request.Header
+	if device.IsBot(hd.UserAgent()) || device.IsPrefetch(hd.Peek("Purpose"), hd.Peek("Sec-Purpose"), hd.Peek("X-Moz")) {
+		h.bots.Inc()
+		return
+	}
+	kind := event.KindPageview
+	if k := args.Peek("e"); len(k) > 0 {
+		switch kind = event.ParseKind(k); kind {
+		case event.KindPageview, event.KindSearch, event.KindConversion, event.KindError, event.KindCustom:
+		default: // impressions, clicks and calls come from the ad server and the API only
+			h.invalid.Inc()
+			return
+		}
+	}
+	s := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(s)
+	e := &s.ev
+	e.Reset()
+	e.ID = event.NewID()
+	e.TS = time.Now().UnixMilli()
+	e.Kind = kind
+
+	remote := device.ClientIP(RemoteAddr(ctx), hd.Peek("X-Forwarded-For"), h.opts.TrustedProxies)
+	inRegion := h.opts.InRegion != nil && remote.IsValid() && h.opts.InRegion(remote)
+	e.Consent = Consent(ctx, args, h.opts.Consent, inRegion)
+	// Without consent the hit is still counted, anonymously: no cookie, no
+	// visitor id, a truncated address, and a snapshot that allows nothing.
+	e.Visitor = b2s(Visitor(ctx, e.Consent, h.opts.Cookies, &s.uid))
+	if remote.IsValid() {
+		e.IP = b2s(device.TruncateIP(s.ip[:0], remote, h.opts.IPv4Bits, h.opts.IPv6Bits))
+	}
+
+	e.Site = text(args.Peek("site"), MaxID)
+	e.Name = text(args.Peek("n"), MaxID)
+	e.URL = text(args.Peek("u"), MaxURL)
+	if e.URL == "" {
+		e.URL = text(hd.Referer(), MaxURL)
+	}
+	e.Referrer = text(args.Peek("r"), MaxURL)
+	e.Query = text(args.Peek("q"), MaxQuery)
+	e.Categories = categories(e.Categories[:0], args.Peek("c"))
+	if v := args.Peek("v"); len(v) > 0 && len(v) < 32 {
+		if f, err := strconv.ParseFloat(b2s(v), 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) && math.Abs(f) < 1e12 {
+			e.Value = f
+		}
+	}
+	if sens := h.opts.Sensitive; sens != nil {
+		if e.Query != "" && sens(e.Query) {
+			e.Query = ""
+		}
+		e.URL = originIfSensitive(e.URL, sens)
+		e.Referrer = originIfSensitive(e.Referrer, sens)
+		kept := e.Categories[:0]
+		for _, c := range e.Categories {
+			if !sens(c) {
+				kept = append(kept, c)
+			}
+		}
+		e.Categories = kept
+	}
+	e.Lang = device.PrimaryLanguage(hd.Peek("Accept-Language"))
+	device.Parse(device.Hints{
+		UA:                hd.UserAgent(),
+		CHUA:              hd.Peek("Sec-CH-UA"),
+		CHMobile:          hd.Peek("Sec-CH-UA-Mobile"),
+		CHPlatform:        hd.Peek("Sec-CH-UA-Platform"),
+		CHPlatformVersion: hd.Peek("Sec-CH-UA-Platform-Version"),
+		CHModel:           hd.Peek("Sec-CH-UA-Model"),
+	}, &e.Device)
+	h.hits.Inc()
+	h.pub.Publish(e)
+}
+
+// text returns b as a string if it is valid UTF-8, cut to max bytes on a rune
+// boundary; else "".
+func text(b []byte, max int) string {
+	if len(b) > max {
+		b = b[:max]
+		for len(b) > 0 && !utf8.Valid(b) {
+			b = b[:len(b)-1]
+		}
+	}
+	if !utf8.Valid(b) {
+		return ""
+	}
+	return b2s(b)
+}
+
+// categories splits a comma-separated list into dst, bounded in count and size.
+func categories(dst []string, b []byte) []string {
+	for len(b) > 0 && len(dst) < MaxCategories {
+		i := 0
+		for i < len(b) && b[i] != ',' {
+			i++
+		}
+		if c := text(trimSpace(b[:i]), MaxID); c != "" {
+			dst = append(dst, c)
+		}
+		if i == len(b) {
+			break
+		}
+		b = b[i+1:]
+	}
+	return dst
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && b[0] == ' ' {
+		b = b[1:]
+	}
+	for len(b) > 0 && b[len(b)-1] == ' ' {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// originIfSensitive cuts a sensitive URL to scheme://host.
+func originIfSensitive(u string, sens func(string) bool) string {
+	if u == "" || !sens(u) {
+		return u
+	}
+	rest := u
+	if i := strings.Index(rest, "://"); i >= 0 {
+		rest = rest[i+3:]
+		if j := strings.IndexAny(rest, "/?#"); j >= 0 {
+			return u[:len(u)-len(rest)+j]
+		}
+		return u
+	}
+	return ""
+}
+
+// ErrorHandler answers requests the server could not parse (too large,
+// malformed) with the transparent GIF: whatever element asked, a 1x1
+// transparent image breaks nothing on a publisher's page.
+func ErrorHandler(ctx *fasthttp.RequestCtx, _ error) {
+	ctx.Response.Reset()
+	ctx.Response.Header.SetCanonical(strCacheControl, noStore)
+	ctx.Response.Header.SetContentTypeBytes(contentGIF)
+	ctx.SetBody(GIF)
+}
