@@ -1,0 +1,320 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/adsyn/adsyn/internal/api"
+	"github.com/adsyn/adsyn/internal/auth"
+	"github.com/adsyn/adsyn/internal/bus"
+	"github.com/adsyn/adsyn/internal/config"
+	"github.com/adsyn/adsyn/internal/consent"
+	"github.com/adsyn/adsyn/internal/metrics"
+	"github.com/adsyn/adsyn/pixel"
+)
+
+// App is one adsyn process.
+type App struct {
+	cfg config.Config
+	log *slog.Logger
+	out io.Writer // where first-start keys are printed
+	reg *metrics.Registry
+
+	embedded *bus.Embedded
+	conn     *bus.Conn
+	pub      *bus.Publisher
+	keys     *auth.Keys
+
+	edgeLn, apiLn net.Listener
+	edge          *fasthttp.Server
+	api           *http.Server
+	mux           *http.ServeMux
+	routes        map[string]fasthttp.RequestHandler
+
+	ready   atomic.Bool
+	cancel  context.CancelFunc
+	stops   []func(context.Context) error // workers, stopped in reverse order
+	serving chan error
+}
+
+// New validates cfg and returns an App ready to Start.
+func New(cfg config.Config, log *slog.Logger, out io.Writer) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if out == nil {
+		out = io.Discard
+	}
+	return &App{cfg: cfg, log: log, out: out, reg: metrics.NewRegistry(), routes: map[string]fasthttp.RequestHandler{}, serving: make(chan error, 2)}, nil
+}
+
+// Metrics is the process's registry.
+func (a *App) Metrics() *metrics.Registry { return a.reg }
+
+// Conn is the NATS connection (after Start).
+func (a *App) Conn() *bus.Conn { return a.conn }
+
+// Publisher is the edge's event publisher (after Start, with the edge role).
+func (a *App) Publisher() *bus.Publisher { return a.pub }
+
+// EdgeAddr is the edge's listening address (after Start).
+func (a *App) EdgeAddr() string { return addr(a.edgeLn) }
+
+// APIAddr is the API's listening address (after Start).
+func (a *App) APIAddr() string { return addr(a.apiLn) }
+
+func addr(ln net.Listener) string {
+	if ln == nil {
+		return ""
+	}
+	return ln.Addr().String()
+}
+
+// Start brings the process up and returns once it serves.
+func (a *App) Start(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = a.Stop(stopCtx)
+			cancel()
+		}
+	}()
+	runCtx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	if err := a.startNATS(ctx); err != nil {
+		return err
+	}
+	keys, err := auth.NewKeys(ctx, a.conn.JS, a.log)
+	if err != nil {
+		return err
+	}
+	a.keys = keys
+	if a.cfg.Has(config.RoleEdge) {
+		pub, err := bus.NewPublisher(a.conn.NC, bus.PublisherOptions{Partitions: a.cfg.Partitions, Log: a.log, Metrics: a.reg})
+		if err != nil {
+			return fmt.Errorf("app: publisher: %w", err)
+		}
+		a.pub = pub
+	}
+	a.mux = http.NewServeMux()
+	if err := a.wire(runCtx); err != nil {
+		return err
+	}
+	if err := a.firstStart(ctx); err != nil {
+		return err
+	}
+	if a.cfg.Has(config.RoleEdge) {
+		if err := a.serveEdge(); err != nil {
+			return err
+		}
+	}
+	if a.cfg.Has(config.RoleAPI) {
+		if err := a.serveAPI(); err != nil {
+			return err
+		}
+	}
+	a.ready.Store(true)
+	a.log.Info("adsyn serving", "edge", a.EdgeAddr(), "api", a.APIAddr(), "roles", a.cfg.Roles, "nats", a.conn.NC.ConnectedUrlRedacted())
+	return nil
+}
+
+func (a *App) startNATS(ctx context.Context) error {
+	urls := a.cfg.NATSURLs
+	if urls == "" {
+		dir := filepath.Join(a.cfg.DataDir, "nats")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("app: data directory: %w (set --data to a writable directory)", err)
+		}
+		e, err := bus.StartEmbedded(dir, a.cfg.NATSListen)
+		if err != nil {
+			return err
+		}
+		a.embedded = e
+		urls = e.URL()
+	}
+	connectCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	c, err := bus.Connect(connectCtx, urls, "adsyn")
+	if err != nil {
+		return err
+	}
+	a.conn = c
+	res := bus.DefaultResources()
+	res.Replicas = a.cfg.Replicas
+	res.Retention = a.cfg.Retention
+	res.SegmentsTTL = a.cfg.SegmentTTL
+	if err := bus.Provision(connectCtx, c.JS, res); err != nil {
+		return err
+	}
+	a.reg.Gauge("adsyn_nats_connected", "1 while the NATS connection is up.", func() float64 {
+		if a.conn.NC.IsConnected() {
+			return 1
+		}
+		return 0
+	})
+	a.reg.Gauge("adsyn_nats_reconnects", "NATS reconnections since start.", func() float64 { return float64(a.conn.NC.Stats().Reconnects) })
+	return nil
+}
+
+// consentPolicy is the operator's consent settings.
+func (a *App) consentPolicy() consent.Policy {
+	return consent.Policy{VendorID: a.cfg.TCFVendorID, GDPRByDefault: a.cfg.GDPRByDefault}
+}
+
+func (a *App) cookies() pixel.Cookies {
+	return pixel.Cookies{Secure: a.cfg.SecureCookies, Domain: a.cfg.CookieDomain}
+}
+
+// firstStart makes an admin key when there is none and prints it once.
+func (a *App) firstStart(ctx context.Context) error {
+	if !a.cfg.Has(config.RoleAPI) || len(a.keys.List()) > 0 {
+		return nil
+	}
+	roles := []auth.Role{auth.Admin}
+	owners := map[auth.Role]string{}
+	if a.cfg.Demo {
+		roles = []auth.Role{auth.Admin, auth.Marketer, auth.Publisher, auth.Partner, auth.Support}
+		owners = demoOwners
+	}
+	fmt.Fprintln(a.out, "API keys (shown once; only their hashes are stored):")
+	for _, r := range roles {
+		secret, _, err := a.keys.Create(ctx, r, owners[r], "first start")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.out, "  %-9s %s\n", r, secret)
+	}
+	return nil
+}
+
+func (a *App) serveEdge() error {
+	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("app: edge: %w (is --http %s in use?)", err, a.cfg.HTTPAddr)
+	}
+	a.edgeLn = ln
+	a.edge = &fasthttp.Server{
+		Handler:                       a.edgeHandler,
+		ErrorHandler:                  pixel.ErrorHandler,
+		Name:                          "adsyn",
+		ReadBufferSize:                16 << 10,
+		MaxRequestBodySize:            64 << 10,
+		ReadTimeout:                   10 * time.Second,
+		WriteTimeout:                  10 * time.Second,
+		IdleTimeout:                   90 * time.Second,
+		NoDefaultServerHeader:         true,
+		DisableHeaderNamesNormalizing: false,
+		Logger:                        slogPrinter{a.log},
+	}
+	go func() { a.serving <- a.edge.Serve(ln) }()
+	return nil
+}
+
+func (a *App) edgeHandler(ctx *fasthttp.RequestCtx) {
+	if h, ok := a.routes[string(ctx.Path())]; ok {
+		h(ctx)
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusNotFound)
+}
+
+func (a *App) serveAPI() error {
+	ln, err := net.Listen("tcp", a.cfg.APIAddr)
+	if err != nil {
+		return fmt.Errorf("app: api: %w (is --api %s in use?)", err, a.cfg.APIAddr)
+	}
+	a.apiLn = ln
+	a.api = &http.Server{
+		Handler:           a.mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	go func() { a.serving <- a.api.Serve(ln) }()
+	return nil
+}
+
+// coreRoutes are the API's own: health, readiness, metrics, keys, audit.
+func (a *App) coreRoutes() {
+	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	a.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case !a.ready.Load():
+			api.WriteError(w, http.StatusServiceUnavailable, "starting", "adsyn is starting")
+		case !a.conn.NC.IsConnected():
+			api.WriteError(w, http.StatusServiceUnavailable, "nats_disconnected", "NATS is not connected")
+		default:
+			api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		}
+	})
+	a.mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		a.reg.WriteText(w)
+	})
+	a.mux.HandleFunc("/", api.NotFound)
+	a.keys.Routes(a.mux)
+}
+
+// Serving returns a channel that receives a server's error if one stops on its own.
+func (a *App) Serving() <-chan error { return a.serving }
+
+// Stop stops accepting, drains pending publishes, stops workers, then NATS.
+func (a *App) Stop(ctx context.Context) error {
+	a.ready.Store(false)
+	var errs []error
+	if a.edge != nil {
+		if err := a.edge.ShutdownWithContext(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("edge: %w", err))
+		}
+	}
+	if a.pub != nil {
+		if err := a.pub.Stop(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if a.api != nil {
+		if err := a.api.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("api: %w", err))
+		}
+	}
+	for i := len(a.stops) - 1; i >= 0; i-- {
+		if err := a.stops[i](ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if a.cancel != nil {
+		a.cancel()
+	}
+	if a.conn != nil {
+		a.conn.Close()
+	}
+	if a.embedded != nil {
+		a.embedded.Shutdown()
+	}
+	return errors.Join(errs...)
+}
+
+type slogPrinter struct{ log *slog.Logger }
+
+func (p slogPrinter) Printf(format string, args ...any) {
+	p.log.Warn(fmt.Sprintf(format, args...), "component", "edge")
+}
