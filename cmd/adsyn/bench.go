@@ -1,10 +1,78 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/adsyn/adsyn/bench"
 )
 
-func bench(args []string, stdout, stderr io.Writer) error {
-	return errors.New("bench: not yet")
+type scenario func(ctx context.Context, o bench.Options, progress io.Writer) (bench.Result, error)
+
+var scenarios = map[string]scenario{
+	"pixel": bench.Pixel,
+}
+
+// scenarioOrder is the order of "all".
+var scenarioOrder = []string{"pixel", "segments", "ad", "syndication", "stats"}
+
+func runBench(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("adsyn bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o bench.Options
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "saturating load time per target, split into rounds")
+	fs.IntVar(&o.Conns, "conns", 32, "client connections")
+	fs.IntVar(&o.Rounds, "rounds", 3, "alternating target/ceiling rounds (the ratio is their median)")
+	fs.StringVar(&o.Target, "target", "", "load a running adsyn edge (URL) instead of one started in process")
+	asJSON := fs.Bool("json", false, "print one JSON object per scenario")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: adsyn bench <%s|all> [flags]\n", strings.Join(scenarioOrder, "|"))
+		fs.PrintDefaults()
+	}
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fs.Usage()
+		return errors.New("name a scenario")
+	}
+	name := args[0]
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	names := []string{name}
+	if name == "all" {
+		names = nil
+		for _, n := range scenarioOrder {
+			if scenarios[n] != nil {
+				names = append(names, n)
+			}
+		}
+	} else if scenarios[name] == nil {
+		fs.Usage()
+		return fmt.Errorf("unknown or not yet built scenario %q", name)
+	}
+	o.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	for _, n := range names {
+		r, err := scenarios[n](ctx, o, stderr)
+		if err != nil {
+			return fmt.Errorf("bench %s: %w", n, err)
+		}
+		if *asJSON {
+			if err := r.JSON(stdout); err != nil {
+				return err
+			}
+		} else {
+			r.Table(stdout)
+		}
+	}
+	return nil
 }

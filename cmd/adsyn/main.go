@@ -23,6 +23,7 @@ const usage = `adsyn: ad serving, segments and profile syndication on NATS JetSt
 Usage:
   adsyn serve [flags]            run adsyn (try: adsyn serve --demo)
   adsyn bench <scenario> [flags] measure a scenario against a bare fasthttp ceiling
+  adsyn events [--follow]        print the newest captured events (from a running serve)
   adsyn consent <TC string>      decode an IAB TCF v2.2 consent string as JSON
   adsyn version                  print the version
 
@@ -47,7 +48,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case "serve":
 		return serve(args[1:], stdout, stderr)
 	case "bench":
-		return bench(args[1:], stdout, stderr)
+		return runBench(args[1:], stdout, stderr)
+	case "events":
+		return events(args[1:], stdout, stderr)
 	case "consent":
 		return decodeConsent(args[1:], stdout, stderr)
 	case "version":

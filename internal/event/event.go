@@ -84,10 +84,10 @@ func (id ID) AppendHex(dst []byte) []byte { return hex.AppendEncode(dst, id[:]) 
 
 // Device is what the request says of the visitor's device.
 type Device struct {
-	Type      string `msgpack:"t,omitempty"` // desktop, mobile, tablet, tv, bot, unknown
-	OS        string `msgpack:"o,omitempty"`
-	OSVersion string `msgpack:"ov,omitempty"`
-	Model     string `msgpack:"m,omitempty"`
+	Type      string `msgpack:"t,omitempty" json:"type,omitempty"` // desktop, mobile, tablet, tv, bot, unknown
+	OS        string `msgpack:"o,omitempty" json:"os,omitempty"`
+	OSVersion string `msgpack:"ov,omitempty" json:"os_version,omitempty"`
+	Model     string `msgpack:"m,omitempty" json:"model,omitempty"`
 }
 
 // Event is one captured fact. Field tags are the wire contract; keep them short
@@ -96,7 +96,7 @@ type Event struct {
 	ID         ID          `msgpack:"id"`
 	TS         int64       `msgpack:"ts"` // unix milliseconds
 	Kind       Kind        `msgpack:"k"`
-	Visitor    string      `msgpack:"v,omitempty"` // only with consent to store on device
+	Visitor    string      `msgpack:"v,omitempty"`  // only with consent to store on device
 	User       string      `msgpack:"uu,omitempty"` // only with consent to linking (P4)
 	Site       string      `msgpack:"s,omitempty"`
 	Slot       string      `msgpack:"sl,omitempty"`

@@ -1,0 +1,220 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/valyala/fasthttp"
+)
+
+// Request prepares the i-th request of a load (URI and headers); the host is
+// set by the load generator.
+type Request func(i uint64, req *fasthttp.Request)
+
+// Load is one HTTP load against one address.
+type Load struct {
+	Addr    string // host:port
+	Conns   int
+	Request Request
+	// OK reports whether a response counts as answered (default: any 2xx).
+	OK func(res *fasthttp.Response) bool
+	// Answered counts every answered request of every phase, warm-ups too.
+	Answered atomic.Int64
+}
+
+// Phase is what one load phase measured.
+type Phase struct {
+	Ops      int64 // answered requests
+	Errors   int64 // transport errors and non-answers
+	Elapsed  time.Duration
+	Hist     *hdrhistogram.Histogram // microseconds
+	OpsPerS  float64
+	FixedHz  float64 // the fixed rate, 0 for a saturating phase
+	FirstErr string  // the first error seen, for the progress output
+}
+
+func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(1, 60_000_000, 3) }
+
+// Quantile returns a latency quantile (0.99 for p99) in milliseconds.
+func (p Phase) Quantile(q float64) float64 {
+	if p.Hist == nil || p.Hist.TotalCount() == 0 {
+		return 0
+	}
+	return float64(p.Hist.ValueAtQuantile(q*100)) / 1000 // hdrhistogram takes a percentile
+}
+
+func (l *Load) client() *fasthttp.HostClient {
+	return &fasthttp.HostClient{
+		Addr:                l.Addr,
+		MaxConns:            l.Conns,
+		ReadTimeout:         10 * time.Second,
+		WriteTimeout:        10 * time.Second,
+		MaxIdleConnDuration: time.Minute,
+	}
+}
+
+func (l *Load) ok(res *fasthttp.Response) bool {
+	if l.OK != nil {
+		return l.OK(res)
+	}
+	return res.StatusCode() >= 200 && res.StatusCode() < 300
+}
+
+// Saturate sends requests as fast as Conns workers can for d.
+func (l *Load) Saturate(ctx context.Context, d time.Duration, seq *atomic.Uint64) Phase {
+	return l.run(ctx, d, 0, seq)
+}
+
+// Fixed sends requests at hz per second for d, open loop: each request has an
+// intended start time, and its latency counts from then.
+func (l *Load) Fixed(ctx context.Context, d time.Duration, hz float64, seq *atomic.Uint64) Phase {
+	return l.run(ctx, d, hz, seq)
+}
+
+func (l *Load) run(ctx context.Context, d time.Duration, hz float64, seq *atomic.Uint64) Phase {
+	c := l.client()
+	defer c.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		total    = newHist()
+		ops, bad atomic.Int64
+		slot     atomic.Int64
+		firstErr atomic.Value
+	)
+	start := time.Now()
+	deadline := start.Add(d)
+	var interval time.Duration
+	if hz > 0 {
+		interval = time.Duration(float64(time.Second) / hz)
+	}
+	workers := l.Conns
+	if hz > 0 {
+		// Enough workers that a slow answer never delays the next send.
+		workers = max(l.Conns, 4*l.Conns)
+	}
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h := newHist()
+			req, res := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(res)
+			for ctx.Err() == nil {
+				begin := time.Now()
+				if interval > 0 {
+					intended := start.Add(time.Duration(slot.Add(1)-1) * interval)
+					if !intended.Before(deadline) {
+						return
+					}
+					if wait := time.Until(intended); wait > 0 {
+						time.Sleep(wait)
+					}
+					begin = intended
+				}
+				req.Reset()
+				l.Request(seq.Add(1)-1, req)
+				req.SetHost(l.Addr)
+				err := c.DoTimeout(req, res, 10*time.Second)
+				if err != nil || !l.ok(res) {
+					if bad.Add(1) == 1 {
+						if err == nil {
+							err = fmt.Errorf("status %d", res.StatusCode())
+						}
+						firstErr.Store(err.Error())
+					}
+					continue
+				}
+				ops.Add(1)
+				l.Answered.Add(1)
+				_ = h.RecordValue(max(1, time.Since(begin).Microseconds()))
+			}
+			mu.Lock()
+			total.Merge(h)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	p := Phase{Ops: ops.Load(), Errors: bad.Load(), Elapsed: el, Hist: total, FixedHz: hz}
+	p.OpsPerS = float64(p.Ops) / el.Seconds()
+	if e, ok := firstErr.Load().(string); ok {
+		p.FirstErr = e
+	}
+	return p
+}
+
+// Comparison is a target measured against its ceiling in the same run.
+type Comparison struct {
+	Target, Ceiling        Phase   // saturating phases, rounds merged
+	TargetFixed, CeilFixed Phase   // fixed-rate phases
+	Ratio                  float64 // median over rounds of target/ceiling throughput
+	Rounds                 []float64
+}
+
+// Compare runs rounds of alternating saturating phases on target and
+// ceiling, then a fixed-rate phase on each at half the ceiling's median
+// throughput. seq numbers the target's requests (the ceiling has its own).
+func Compare(ctx context.Context, target, ceiling *Load, d time.Duration, rounds int, seq *atomic.Uint64, progress io.Writer) Comparison {
+	if rounds < 1 {
+		rounds = 1
+	}
+	per := d / time.Duration(rounds)
+	var cseq atomic.Uint64
+	var cmp Comparison
+	var tOps, cOps []float64
+	cmp.Target.Hist, cmp.Ceiling.Hist = newHist(), newHist()
+	// A short warm-up of both, not counted: connections, pools, JIT of caches.
+	warm := min(per/5, time.Second)
+	target.Saturate(ctx, warm, seq)
+	ceiling.Saturate(ctx, warm, &cseq)
+	for r := range rounds {
+		c := ceiling.Saturate(ctx, per, &cseq)
+		t := target.Saturate(ctx, per, seq)
+		fmt.Fprintf(progress, "  round %d/%d: target %.0f req/s, ceiling %.0f req/s (%.2f)\n", r+1, rounds, t.OpsPerS, c.OpsPerS, t.OpsPerS/c.OpsPerS)
+		for _, p := range []Phase{t, c} {
+			if p.Errors > 0 {
+				fmt.Fprintf(progress, "    %d errors, first: %s\n", p.Errors, p.FirstErr)
+			}
+		}
+		tOps, cOps = append(tOps, t.OpsPerS), append(cOps, c.OpsPerS)
+		cmp.Rounds = append(cmp.Rounds, t.OpsPerS/c.OpsPerS)
+		merge(&cmp.Target, t)
+		merge(&cmp.Ceiling, c)
+	}
+	cmp.Target.OpsPerS, cmp.Ceiling.OpsPerS = median(tOps), median(cOps)
+	cmp.Ratio = median(cmp.Rounds)
+	hz := cmp.Ceiling.OpsPerS / 2
+	fmt.Fprintf(progress, "  fixed rate %.0f req/s for %s on each\n", hz, per)
+	cmp.CeilFixed = ceiling.Fixed(ctx, per, hz, &cseq)
+	cmp.TargetFixed = target.Fixed(ctx, per, hz, seq)
+	return cmp
+}
+
+func merge(into *Phase, p Phase) {
+	into.Ops += p.Ops
+	into.Errors += p.Errors
+	into.Elapsed += p.Elapsed
+	into.Hist.Merge(p.Hist)
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}

@@ -1,0 +1,175 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/adsyn/adsyn/internal/app"
+	"github.com/adsyn/adsyn/internal/bus"
+	"github.com/adsyn/adsyn/internal/config"
+	"github.com/adsyn/adsyn/internal/event"
+	"github.com/adsyn/adsyn/pixel"
+)
+
+// Options are common to every scenario.
+type Options struct {
+	Duration time.Duration // saturating time, split into rounds
+	Conns    int
+	Rounds   int
+	Target   string // an adsyn edge to load instead of one started in process
+	Log      *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.Duration <= 0 {
+		o.Duration = 10 * time.Second
+	}
+	if o.Conns <= 0 {
+		o.Conns = 32
+	}
+	if o.Rounds <= 0 {
+		o.Rounds = 3
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+const benchUA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"
+
+// pixelRequest is a realistic pixel hit: one of 10,000 returning visitors,
+// one of 100 pages, every tenth a search.
+func pixelRequest(i uint64, req *fasthttp.Request) {
+	page := i % 100
+	if i%10 == 0 {
+		req.SetRequestURI("/p.gif?site=bench-site&e=search&q=plumber&c=home,repair&u=https%3A%2F%2Fpub.example%2Fsearch")
+	} else {
+		var b [96]byte
+		uri := append(b[:0], "/p.gif?site=bench-site&c=home,repair&u=https%3A%2F%2Fpub.example%2Fpage%2F"...)
+		uri = strconv.AppendUint(uri, page, 10)
+		req.SetRequestURIBytes(uri)
+	}
+	req.Header.Set("User-Agent", benchUA)
+	req.Header.Set("Accept-Language", "ru-RU,ru;q=0.9,en;q=0.8")
+	var id [pixel.VisitorIDLen]byte
+	visitorID(i%10000, &id)
+	req.Header.SetCookieBytesKV([]byte(pixel.CookieName), id[:])
+}
+
+// visitorID derives a stable, valid visitor id from n.
+func visitorID(n uint64, dst *[pixel.VisitorIDLen]byte) {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	x := n*0x9E3779B97F4A7C15 + 1
+	for i := range dst {
+		dst[i] = alphabet[x%64]
+		x = x/64 + n*31 + uint64(i)*0xBF58476D1CE4E5B9
+	}
+}
+
+// startAdsyn runs an in-process adsyn with the given roles on loopback ports.
+func startAdsyn(ctx context.Context, roles []string, log *slog.Logger) (*app.App, func(), error) {
+	dir, err := os.MkdirTemp("", "adsyn-bench-")
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := config.Default()
+	cfg.DataDir = dir
+	cfg.HTTPAddr, cfg.APIAddr, cfg.NATSListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Roles = roles
+	a, err := app.New(cfg, log, io.Discard)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	if err := a.Start(ctx); err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	return a, func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = a.Stop(stopCtx)
+		os.RemoveAll(dir)
+	}, nil
+}
+
+// Pixel loads GET /p.gif and checks that the stream grew by exactly the
+// number of answered requests.
+func Pixel(ctx context.Context, o Options, progress io.Writer) (Result, error) {
+	o.defaults()
+	ceil, err := StartCeiling(fasthttp.StatusOK, "image/gif", pixel.GIF)
+	if err != nil {
+		return Result{}, err
+	}
+	defer ceil.Close()
+
+	var (
+		a     *app.App
+		addr  = o.Target
+		first uint64
+	)
+	if addr == "" {
+		fmt.Fprintln(progress, "pixel: starting adsyn (edge role, embedded NATS)")
+		var stop func()
+		a, stop, err = startAdsyn(ctx, []string{config.RoleEdge}, o.Log)
+		if err != nil {
+			return Result{}, err
+		}
+		defer stop()
+		addr = a.EdgeAddr()
+		first, err = lastSeq(ctx, a.Conn())
+		if err != nil {
+			return Result{}, err
+		}
+	} else if u, err := url.Parse(addr); err == nil && u.Host != "" {
+		addr = u.Host
+	}
+	gif := func(res *fasthttp.Response) bool { return res.StatusCode() == 200 && len(res.Body()) == len(pixel.GIF) }
+	target := &Load{Addr: addr, Conns: o.Conns, Request: pixelRequest, OK: gif}
+	ceiling := &Load{Addr: ceil.Addr(), Conns: o.Conns, Request: pixelRequest, OK: gif}
+	fmt.Fprintf(progress, "pixel: %s in %d rounds, %d connections, against a bare fasthttp ceiling\n", o.Duration, o.Rounds, o.Conns)
+	var seq atomic.Uint64
+	cmp := Compare(ctx, target, ceiling, o.Duration, o.Rounds, &seq, progress)
+	r := FromComparison("pixel", cmp)
+	r.Lost = -1
+	if a != nil {
+		fmt.Fprintln(progress, "pixel: draining and counting stored events")
+		stopCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := a.Publisher().Stop(stopCtx); err != nil {
+			return r, err
+		}
+		stored, err := bus.ReadEvents(stopCtx, a.Conn().JS, first+1, func(uint64, *event.Event) error { return nil })
+		if err != nil {
+			return r, err
+		}
+		answered := target.Answered.Load()
+		r.Lost = answered - int64(stored)
+		st := a.Publisher().Stats()
+		r.Extra["answered"] = answered
+		r.Extra["stored"] = stored
+		r.Extra["dropped"] = st.Dropped
+	}
+	return r, nil
+}
+
+func lastSeq(ctx context.Context, c *bus.Conn) (uint64, error) {
+	s, err := c.JS.Stream(ctx, bus.StreamEvents)
+	if err != nil {
+		return 0, err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.State.LastSeq, nil
+}
