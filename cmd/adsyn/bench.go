@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -34,6 +35,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.Rounds, "rounds", 3, "alternating target/ceiling rounds (the ratio is their median)")
 	fs.StringVar(&o.Target, "target", "", "load a running adsyn edge (URL) instead of one started in process")
 	asJSON := fs.Bool("json", false, "print one JSON object per scenario")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: adsyn bench <%s|all> [flags]\n", strings.Join(scenarioOrder, "|"))
 		fs.PrintDefaults()
@@ -57,6 +59,17 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	} else if scenarios[name] == nil {
 		fs.Usage()
 		return fmt.Errorf("unknown or not yet built scenario %q", name)
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	o.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
