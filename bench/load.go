@@ -49,10 +49,10 @@ func (p Phase) Quantile(q float64) float64 {
 	return float64(p.Hist.ValueAtQuantile(q*100)) / 1000 // hdrhistogram takes a percentile
 }
 
-func (l *Load) client() *fasthttp.HostClient {
+func (l *Load) client(conns int) *fasthttp.HostClient {
 	return &fasthttp.HostClient{
 		Addr:                l.Addr,
-		MaxConns:            l.Conns,
+		MaxConns:            conns,
 		ReadTimeout:         10 * time.Second,
 		WriteTimeout:        10 * time.Second,
 		MaxIdleConnDuration: time.Minute,
@@ -78,7 +78,13 @@ func (l *Load) Fixed(ctx context.Context, d time.Duration, hz float64, seq *atom
 }
 
 func (l *Load) run(ctx context.Context, d time.Duration, hz float64, seq *atomic.Uint64) Phase {
-	c := l.client()
+	workers := l.Conns
+	if hz > 0 {
+		// Enough workers (each with its connection) that a slow answer never
+		// delays the next send.
+		workers = 4 * l.Conns
+	}
+	c := l.client(workers)
 	defer c.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
@@ -95,11 +101,6 @@ func (l *Load) run(ctx context.Context, d time.Duration, hz float64, seq *atomic
 	var interval time.Duration
 	if hz > 0 {
 		interval = time.Duration(float64(time.Second) / hz)
-	}
-	workers := l.Conns
-	if hz > 0 {
-		// Enough workers that a slow answer never delays the next send.
-		workers = max(l.Conns, 4*l.Conns)
 	}
 	for range workers {
 		wg.Add(1)

@@ -37,7 +37,7 @@ func (o *Options) defaults() {
 		o.Conns = 32
 	}
 	if o.Rounds <= 0 {
-		o.Rounds = 3
+		o.Rounds = 5
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)

@@ -32,7 +32,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	var o bench.Options
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "saturating load time per target, split into rounds")
 	fs.IntVar(&o.Conns, "conns", 32, "client connections")
-	fs.IntVar(&o.Rounds, "rounds", 3, "alternating target/ceiling rounds (the ratio is their median)")
+	fs.IntVar(&o.Rounds, "rounds", 5, "alternating target/ceiling rounds (the ratio is their median)")
 	fs.StringVar(&o.Target, "target", "", "load a running adsyn edge (URL) instead of one started in process")
 	asJSON := fs.Bool("json", false, "print one JSON object per scenario")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
