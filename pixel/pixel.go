@@ -43,8 +43,11 @@ type Options struct {
 	// Sensitive reports whether a text names a sensitive category (P1): a
 	// matching query is dropped and a matching URL is cut to its origin.
 	Sensitive func(text string) bool
-	// InRegion reports whether the client address is in a GDPR region.
-	InRegion func(netip.Addr) bool
+	// Country returns the ISO country of a client address ("" if unknown);
+	// only the country is kept, never the address (P6).
+	Country func(netip.Addr) string
+	// InRegion reports whether a country is in a configured GDPR region.
+	InRegion func(country string) bool
 	Metrics  *metrics.Registry
 	Log      *slog.Logger
 }
@@ -166,7 +169,10 @@ func (h *Handler) capture(ctx *fasthttp.RequestCtx, args *fasthttp.Args) {
 	e.Kind = kind
 
 	remote := device.ClientIP(RemoteAddr(ctx), hd.Peek("X-Forwarded-For"), h.opts.TrustedProxies)
-	inRegion := h.opts.InRegion != nil && remote.IsValid() && h.opts.InRegion(remote)
+	if h.opts.Country != nil && remote.IsValid() {
+		e.Country = h.opts.Country(remote)
+	}
+	inRegion := h.opts.InRegion != nil && h.opts.InRegion(e.Country)
 	e.Consent = Consent(ctx, args, h.opts.Consent, inRegion)
 	// Without consent the hit is still counted, anonymously: no cookie, no
 	// visitor id, a truncated address, and a snapshot that allows nothing.

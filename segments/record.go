@@ -9,6 +9,16 @@ type Record struct {
 	Langs    []string `msgpack:"l,omitempty"` // primary language subtags seen, most recent first
 	Caps     []Cap    `msgpack:"f,omitempty"` // sorted by Campaign
 	LastSeen int64    `msgpack:"ls"`          // unix ms of the newest event applied
+
+	// Events counts the events applied to the record, sensitive ones included
+	// (they count but contribute nothing).
+	Events uint64 `msgpack:"n,omitempty"`
+	// Since is set when the record was erased (opt-out) and then started
+	// again: events captured before it are not applied (unix ms).
+	Since int64 `msgpack:"si,omitempty"`
+	// Applied holds the stream sequences of the last messages applied, so a
+	// redelivered message is not counted twice.
+	Applied []uint64 `msgpack:"ap,omitempty"`
 }
 
 // Score is a visitor's decayed interest in one segment, and why.

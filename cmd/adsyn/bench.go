@@ -21,6 +21,7 @@ type scenario func(ctx context.Context, o bench.Options, progress io.Writer) (be
 
 var scenarios = map[string]scenario{
 	"pixel": bench.Pixel,
+	"ad":    bench.Ad,
 }
 
 // scenarioOrder is the order of "all".

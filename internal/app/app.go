@@ -10,11 +10,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/adsyn/adsyn/adserver"
 	"github.com/adsyn/adsyn/internal/api"
 	"github.com/adsyn/adsyn/internal/auth"
 	"github.com/adsyn/adsyn/internal/bus"
@@ -22,6 +24,7 @@ import (
 	"github.com/adsyn/adsyn/internal/consent"
 	"github.com/adsyn/adsyn/internal/metrics"
 	"github.com/adsyn/adsyn/pixel"
+	"github.com/adsyn/adsyn/segments"
 )
 
 // App is one adsyn process.
@@ -41,8 +44,16 @@ type App struct {
 	api           *http.Server
 	mux           *http.ServeMux
 	routes        map[string]fasthttp.RequestHandler
+	adEdge        *adserver.Edge
+	catalog       *adserver.Catalog
+	geo           *adserver.Geo
+	visitors      *segments.KVStore
+	taxonomy      *segments.Live
+	workers       sync.WaitGroup
 
 	ready   atomic.Bool
+	failed  atomic.Value // string: the first worker that stopped on an error
+	runCtx  context.Context
 	cancel  context.CancelFunc
 	stops   []func(context.Context) error // workers, stopped in reverse order
 	serving chan error
@@ -93,8 +104,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 			cancel()
 		}
 	}()
-	runCtx, cancel := context.WithCancel(context.Background())
-	a.cancel = cancel
+	a.runCtx, a.cancel = context.WithCancel(context.Background())
 	if err := a.startNATS(ctx); err != nil {
 		return err
 	}
@@ -111,7 +121,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 		a.pub = pub
 	}
 	a.mux = http.NewServeMux()
-	if err := a.wire(runCtx); err != nil {
+	if err := a.wire(a.runCtx); err != nil {
 		return err
 	}
 	if err := a.firstStart(ctx); err != nil {
@@ -229,6 +239,9 @@ func (a *App) edgeHandler(ctx *fasthttp.RequestCtx) {
 		h(ctx)
 		return
 	}
+	if a.adEdge != nil && a.adEdge.Route(ctx) {
+		return
+	}
 	ctx.SetStatusCode(fasthttp.StatusNotFound)
 }
 
@@ -262,6 +275,8 @@ func (a *App) coreRoutes() {
 			api.WriteError(w, http.StatusServiceUnavailable, "starting", "adsyn is starting")
 		case !a.conn.NC.IsConnected():
 			api.WriteError(w, http.StatusServiceUnavailable, "nats_disconnected", "NATS is not connected")
+		case a.failed.Load() != nil:
+			api.WriteError(w, http.StatusServiceUnavailable, "worker_failed", a.failed.Load().(string))
 		default:
 			api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 		}
@@ -272,6 +287,19 @@ func (a *App) coreRoutes() {
 	})
 	a.mux.HandleFunc("/", api.NotFound)
 	a.keys.Routes(a.mux)
+}
+
+// startWorker runs a background role until Stop; an error that ends it
+// early is logged, and readiness reports it.
+func (a *App) startWorker(name string, run func(context.Context) error) {
+	a.workers.Add(1)
+	go func() {
+		defer a.workers.Done()
+		if err := run(a.runCtx); err != nil {
+			a.log.Error("worker stopped", "worker", name, "err", err)
+			a.failed.Store(name + ": " + err.Error())
+		}
+	}()
 }
 
 // Serving returns a channel that receives a server's error if one stops on its own.
@@ -296,13 +324,21 @@ func (a *App) Stop(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("api: %w", err))
 		}
 	}
+	// Workers finish what they fetched, acknowledge it, and return.
+	if a.cancel != nil {
+		a.cancel()
+	}
+	workersDone := make(chan struct{})
+	go func() { a.workers.Wait(); close(workersDone) }()
+	select {
+	case <-workersDone:
+	case <-ctx.Done():
+		errs = append(errs, errors.New("app: workers did not stop in time"))
+	}
 	for i := len(a.stops) - 1; i >= 0; i-- {
 		if err := a.stops[i](ctx); err != nil {
 			errs = append(errs, err)
 		}
-	}
-	if a.cancel != nil {
-		a.cancel()
 	}
 	if a.conn != nil {
 		a.conn.Close()

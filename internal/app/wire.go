@@ -2,11 +2,23 @@ package app
 
 import (
 	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/valyala/fasthttp"
 
+	"github.com/adsyn/adsyn/adserver"
+	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/config"
+	"github.com/adsyn/adsyn/internal/consent"
+	"github.com/adsyn/adsyn/internal/device"
 	"github.com/adsyn/adsyn/pixel"
+	"github.com/adsyn/adsyn/segments"
 )
 
 // wire builds every role's parts and registers their routes.
@@ -14,24 +26,168 @@ func (a *App) wire(ctx context.Context) error {
 	if a.cfg.Has(config.RoleAPI) {
 		a.coreRoutes()
 	}
+	if err := a.wireSegments(ctx); err != nil {
+		return err
+	}
+	if a.cfg.GeoIPFile != "" {
+		geo, err := adserver.OpenGeo(a.cfg.GeoIPFile)
+		if err != nil {
+			return fmt.Errorf("--geoip: %w", err)
+		}
+		a.geo = geo
+		a.stops = append(a.stops, func(context.Context) error { return geo.Close() })
+	}
 	if a.cfg.Has(config.RoleEdge) {
-		px := pixel.New(a.pub, pixel.Options{
-			Consent:        a.consentPolicy(),
-			Cookies:        a.cookies(),
-			TrustedProxies: a.cfg.TrustedProxies,
-			IPv4Bits:       a.cfg.IPv4Bits,
-			IPv6Bits:       a.cfg.IPv6Bits,
-			Metrics:        a.reg,
-			Log:            a.log,
-		})
-		a.routes["/p.gif"] = px.GIF
-		a.routes["/p"] = px.Beacon
-		a.routes["/.well-known/gpc.json"] = gpcJSON
-		a.routes["/healthz"] = func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("ok") }
-		if a.cfg.Demo {
-			a.routes["/demo"] = demoPage
+		if err := a.wireEdge(ctx); err != nil {
+			return err
 		}
 	}
+	if a.cfg.Has(config.RoleAPI) {
+		opts := append(a.adOptions(), adserver.WithSegments(a.visitors), adserver.WithTargetCheck(a.checkTarget))
+		if a.catalog != nil {
+			opts = append(opts, adserver.WithCatalog(a.catalog))
+		}
+		h, err := adserver.NewHandler(ctx, a.conn.JS, a.keys, opts...)
+		if err != nil {
+			return err
+		}
+		h.Routes(a.mux)
+		a.stops = append(a.stops, func(context.Context) error { h.Close(); return nil })
+	}
+	if a.cfg.Demo {
+		if err := adserver.DemoSeed(ctx, a.conn.JS, a.adOptions()...); err != nil {
+			return fmt.Errorf("app: demo campaigns: %w", err)
+		}
+	}
+	return nil
+}
+
+// wireSegments opens the visitor store (edge, api), starts the builder
+// (segments role) and registers the visibility and taxonomy API.
+func (a *App) wireSegments(ctx context.Context) error {
+	a.taxonomy = segments.NewLive(nil)
+	if a.cfg.Has(config.RoleEdge) || a.cfg.Has(config.RoleAPI) {
+		store, err := segments.NewKVStore(ctx, a.conn.JS, a.segOptions()...)
+		if err != nil {
+			return err
+		}
+		a.visitors = store
+		a.stops = append(a.stops, func(context.Context) error { store.Close(); return nil })
+	}
+	if a.cfg.Has(config.RoleSegments) {
+		b, err := segments.NewBuilder(a.conn, a.taxonomy, a.segOptions(segments.WithPartitions(a.cfg.Partitions), segments.WithRecordTTL(a.cfg.SegmentTTL))...)
+		if err != nil {
+			return err
+		}
+		a.startWorker("segments builder", b.Run)
+	}
+	if a.cfg.Has(config.RoleAPI) {
+		h, err := segments.NewHandler(a.visitors, a.taxonomy, a.keys, a.segOptions()...)
+		if err != nil {
+			return err
+		}
+		h.Routes(a.mux)
+	}
+	return nil
+}
+
+func (a *App) segOptions(more ...segments.Option) []segments.Option {
+	return append([]segments.Option{segments.WithLogger(a.log), segments.WithMetrics(a.reg)}, more...)
+}
+
+// checkTarget refuses campaign targeting of a segment the taxonomy lacks or
+// holds sensitive (P1).
+func (a *App) checkTarget(id string) error { return a.taxonomy.Load().CheckTarget(id) }
+
+func (a *App) adOptions() []adserver.Option {
+	return []adserver.Option{adserver.WithLogger(a.log), adserver.WithMetrics(a.reg)}
+}
+
+// country is the country of a client address, from the geo database.
+func (a *App) country(addr netip.Addr) string {
+	if a.geo == nil || !addr.IsValid() {
+		return ""
+	}
+	c, _ := a.geo.Lookup(addr)
+	return c
+}
+
+func (a *App) inRegion(country string) bool {
+	return country != "" && slices.Contains(a.cfg.GDPRCountries, country)
+}
+
+func (a *App) clientIP(ctx *fasthttp.RequestCtx) netip.Addr {
+	return device.ClientIP(pixel.RemoteAddr(ctx), ctx.Request.Header.Peek("X-Forwarded-For"), a.cfg.TrustedProxies)
+}
+
+// requestConsent is what one edge request is allowed (P3).
+func (a *App) requestConsent(ctx *fasthttp.RequestCtx) consent.Set {
+	inRegion := a.geo != nil && a.inRegion(a.country(a.clientIP(ctx)))
+	return pixel.Consent(ctx, ctx.QueryArgs(), a.consentPolicy(), inRegion)
+}
+
+// edgeID names this edge's pacing state; stable across restarts of the
+// same process on the same machine and data.
+func (a *App) edgeID() string {
+	host, _ := os.Hostname()
+	dir, _ := filepath.Abs(a.cfg.DataDir)
+	return strconv.FormatUint(xxhash.Sum64String(host+"|"+dir+"|"+a.cfg.HTTPAddr), 36)
+}
+
+const demoPixel = `<img alt="" width="1" height="1" style="position:absolute" src="/p.gif?site=demo&amp;c=home-repair,plumbing">`
+
+func (a *App) wireEdge(ctx context.Context) error {
+	px := pixel.New(a.pub, pixel.Options{
+		Consent:        a.consentPolicy(),
+		Cookies:        a.cookies(),
+		TrustedProxies: a.cfg.TrustedProxies,
+		IPv4Bits:       a.cfg.IPv4Bits,
+		IPv6Bits:       a.cfg.IPv6Bits,
+		Country:        a.country,
+		Sensitive:      func(s string) bool { _, bad := segments.Sensitive(s); return bad },
+		InRegion:       a.inRegion,
+		Metrics:        a.reg,
+		Log:            a.log,
+	})
+	a.routes["/p.gif"] = px.GIF
+	a.routes["/p"] = px.Beacon
+	a.routes["/.well-known/gpc.json"] = gpcJSON
+	a.routes["/healthz"] = func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("ok") }
+
+	optout, err := segments.OptOut(a.visitors, a.segOptions(segments.WithCookieDomain(a.cfg.CookieDomain))...)
+	if err != nil {
+		return err
+	}
+	a.routes["/optout"] = optout
+
+	cat, err := adserver.NewCatalog(ctx, a.conn.JS, append(a.adOptions(), adserver.WithEdgeID(a.edgeID()), adserver.WithTargetCheck(a.checkTarget))...)
+	if err != nil {
+		return err
+	}
+	a.catalog = cat
+	// Closed after the edge has drained: it writes this edge's final spend.
+	a.stops = append(a.stops, func(context.Context) error { cat.Close(); return nil })
+	tokenKey, err := bus.Secret(ctx, a.conn.JS, "click-token", 32)
+	if err != nil {
+		return err
+	}
+	opts := append(a.adOptions(),
+		adserver.WithSegments(a.visitors),
+		adserver.WithTokenKeys(tokenKey),
+		adserver.WithPublisher(a.pub),
+		adserver.WithConsent(a.requestConsent),
+		adserver.WithClientIP(a.clientIP),
+		adserver.WithVisitorCookie(pixel.CookieName),
+		adserver.WithPixel(demoPixel),
+	)
+	if a.geo != nil {
+		opts = append(opts, adserver.WithGeo(a.geo))
+	}
+	edge, err := adserver.NewEdge(ctx, cat, opts...)
+	if err != nil {
+		return err
+	}
+	a.adEdge = edge
 	return nil
 }
 

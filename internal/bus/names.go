@@ -15,6 +15,7 @@ const (
 	// Beyond the design's table: API keys (hashes only, P8), the append-only
 	// staff audit log (P7) and the syndication dead-letter stream.
 	BucketKeys     = "adsyn_keys"
+	BucketSecrets  = "adsyn_secrets" // shared signing keys, e.g. click tokens, so every edge verifies every other's
 	StreamAudit    = "ADSYN_AUDIT"
 	StreamDeadMail = "ADSYN_SYND_DLQ"
 

@@ -74,6 +74,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
 		{Bucket: BucketSyndState, Description: "last delivery per partner and user"},
 		{Bucket: BucketStats, Description: "hourly counters"},
 		{Bucket: BucketKeys, Description: "API keys by SHA-256 hash"},
+		{Bucket: BucketSecrets, Description: "shared signing keys"},
 	}
 	for _, cfg := range buckets {
 		cfg.Storage = jetstream.FileStorage

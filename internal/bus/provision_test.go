@@ -22,12 +22,26 @@ func TestProvisionIsIdempotent(t *testing.T) {
 		}
 	}
 	for _, name := range []string{bus.BucketSegments, bus.BucketCampaigns, bus.BucketProfiles,
-		bus.BucketPartners, bus.BucketSyndState, bus.BucketStats, bus.BucketKeys} {
+		bus.BucketPartners, bus.BucketSyndState, bus.BucketStats, bus.BucketKeys, bus.BucketSecrets} {
 		if _, err := c.JS.KeyValue(ctx, name); err != nil {
 			t.Errorf("bucket %s: %v", name, err)
 		}
 	}
 	if _, err := c.JS.ObjectStore(ctx, bus.ObjectMedia); err != nil {
 		t.Errorf("object store: %v", err)
+	}
+}
+
+func TestSecretIsSharedAndStable(t *testing.T) {
+	srv := bustest.StartServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a, err := bus.Secret(ctx, srv.Connect(t).JS, "click-token", 32)
+	if err != nil || len(a) != 32 {
+		t.Fatalf("%x %v", a, err)
+	}
+	b, err := bus.Secret(ctx, srv.Connect(t).JS, "click-token", 32)
+	if err != nil || string(a) != string(b) {
+		t.Fatalf("second process got another secret: %v", err)
 	}
 }

@@ -21,6 +21,11 @@ const (
 	RoleAPI         = "api"
 )
 
+// EEA lists the EEA countries, the United Kingdom and Switzerland: the
+// default GDPR region when a geo database is configured.
+var EEA = []string{"AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV",
+	"LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO", "GB", "CH"}
+
 // AllRoles is the default: everything in one process.
 var AllRoles = []string{RoleEdge, RoleSegments, RoleStats, RoleSyndication, RoleAPI}
 
@@ -47,6 +52,7 @@ type Config struct {
 	IPv4Bits       int
 	IPv6Bits       int
 	GeoIPFile      string
+	GDPRCountries  []string // with a geo database: requests from these countries are in GDPR scope
 
 	LogLevel        string
 	LogFormat       string
@@ -67,6 +73,7 @@ func Default() Config {
 		SegmentTTL:      90 * 24 * time.Hour,
 		IPv4Bits:        24,
 		IPv6Bits:        48,
+		GDPRCountries:   slices.Clone(EEA),
 		LogLevel:        "info",
 		LogFormat:       "text",
 		ShutdownTimeout: 15 * time.Second,
@@ -114,6 +121,16 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.IPv4Bits, "ip-v4-bits", c.IPv4Bits, "IPv4 prefix kept at capture (P6)")
 	fs.IntVar(&c.IPv6Bits, "ip-v6-bits", c.IPv6Bits, "IPv6 prefix kept at capture (P6)")
 	fs.StringVar(&c.GeoIPFile, "geoip", c.GeoIPFile, "MaxMind-format country/city database (optional)")
+	fs.Func("gdpr-countries", "ISO countries whose visitors are in GDPR scope (needs --geoip; default: the EEA, UK and Switzerland)", func(s string) error {
+		c.GDPRCountries = nil
+		for _, cc := range splitList(s) {
+			if len(cc) != 2 {
+				return fmt.Errorf("%q is not a two-letter country code", cc)
+			}
+			c.GDPRCountries = append(c.GDPRCountries, strings.ToUpper(cc))
+		}
+		return nil
+	})
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long a stop may take to drain")

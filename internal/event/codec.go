@@ -32,6 +32,7 @@ func (e *Event) AppendMsgpack(dst []byte) []byte {
 		{"v", e.Visitor}, {"uu", e.User}, {"s", e.Site}, {"sl", e.Slot},
 		{"ca", e.Campaign}, {"cr", e.Creative}, {"u", e.URL}, {"r", e.Referrer},
 		{"q", e.Query}, {"l", e.Lang}, {"co", e.Country}, {"ip", e.IP}, {"n", e.Name},
+		{"ar", e.Area},
 	} {
 		if f.val != "" {
 			dst = appendStr(dst, f.tag)

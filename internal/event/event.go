@@ -113,6 +113,7 @@ type Event struct {
 	Consent    consent.Set `msgpack:"cs"`
 	Value      float64     `msgpack:"val,omitempty"` // conversion value, call duration in seconds
 	Name       string      `msgpack:"n,omitempty"`   // custom event name, call type
+	Area       string      `msgpack:"ar,omitempty"`  // a caller's country and area code only, e.g. "+7 495"
 }
 
 // Reset clears e for reuse, keeping the Categories capacity.

@@ -1,0 +1,43 @@
+// Package adserver owns campaigns, creatives and publisher sites, the
+// targeting index every edge builds from them, the ad decision, and the edge
+// endpoints /ad, /tag.js, /click and /imp.
+//
+// The model (Advertiser, Campaign, Creative, Site) lives in the KV bucket
+// adsyn_campaigns as JSON under adv.<id>, camp.<id>, crea.<id> and
+// site.<id>; Store writes it, Handler serves it on the API with per-role
+// ownership. A Catalog watches the bucket and, a few milliseconds after any
+// change, builds a new Index and swaps it in with an atomic.Pointer:
+// requests never lock. The Index orders campaigns by rank (tier, then eCPM)
+// and holds a bitset per targeting value, so Index.Decide, a pure function
+// of the index and a Request, allocates nothing and stops at the first words
+// that hold its winner. Explain is its rule-by-rule twin for operators.
+//
+// Budgets are shared across edges through NATS: each edge writes its own
+// spend and claims to pace.<edge> in the same bucket and reads everyone
+// else's (see Pacer). Frequency caps use the segment builder's counts in the
+// visitor record plus the edge's own recent impressions.
+//
+// Privacy: without consent to personalize (P3) only contextual targeting is
+// used (site, slot, categories, language, country, device); targeting a
+// sensitive segment or category is refused (P1, the segments guard); no
+// contact detail can reach a creative (ProfileCard has none, P2); click and
+// impression tokens are HMAC-SHA256 signed (P8); the client address is used
+// for geolocation and forgotten, and page URLs lose their query string.
+//
+// Lifetimes: nothing from a *fasthttp.RequestCtx outlives the handler. Ad
+// builds its Request and event from views of the request's bytes; the
+// Publisher encodes the event before Publish returns. A Decision points
+// into its Index, which stays valid as long as it is referenced.
+//
+// Wiring (adsyn serve):
+//
+//	cat, _ := adserver.NewCatalog(ctx, conn.JS, adserver.WithLogger(log), adserver.WithMetrics(reg),
+//		adserver.WithTargetCheck(taxonomyCheck))
+//	defer cat.Close() // shares the final spend
+//	edge, _ := adserver.NewEdge(ctx, cat, adserver.WithTokenKeys(key), adserver.WithPublisher(pub),
+//		adserver.WithSegments(store), adserver.WithConsent(consentOf), adserver.WithGeo(geo), …)
+//	router: if edge.Route(ctx) { return }  // or edge.Ad, edge.TagJS, edge.Click, edge.Imp, edge.DemoPage
+//	h, _ := adserver.NewHandler(ctx, conn.JS, keys, adserver.WithCatalog(cat), adserver.WithSegments(store))
+//	h.Routes(mux)
+//	--demo: adserver.DemoSeed(ctx, conn.JS)
+package adserver

@@ -1,0 +1,399 @@
+package adserver
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+// Snapshot is the whole campaign model at one moment, as read from
+// adsyn_campaigns. An Index keeps pointers into it: never modify a Snapshot
+// once it is built.
+type Snapshot struct {
+	Advertisers map[string]*Advertiser
+	Campaigns   map[string]*Campaign
+	Creatives   map[string]*Creative
+	Sites       map[string]*Site
+}
+
+// NewSnapshot returns an empty snapshot.
+func NewSnapshot() *Snapshot {
+	return &Snapshot{
+		Advertisers: map[string]*Advertiser{},
+		Campaigns:   map[string]*Campaign{},
+		Creatives:   map[string]*Creative{},
+		Sites:       map[string]*Site{},
+	}
+}
+
+// Index is an immutable, request-ready view of a Snapshot: campaigns in rank
+// order (tier, then eCPM), and per targeting value a bitset of the campaigns
+// it admits. Edges swap a new one in on every change; readers never lock.
+type Index struct {
+	Built time.Time
+	Snap  *Snapshot
+
+	words int
+	camps []entry // rank order
+	byID  map[string]int
+
+	sites map[string]*siteEntry
+
+	lang, geo, device, cat dim
+	segAny                 dim               // open: campaigns without an Any list
+	segNone                map[string]bitset // campaigns excluding a segment
+	personal               bitset            // campaigns with Any or All segment rules
+	hasAll                 bitset            // campaigns with All segment rules
+	scratch                sync.Pool         // *scratch sized to words
+}
+
+type entry struct {
+	c         *Campaign
+	idHash    uint64
+	prio      int
+	ecpm      int64 // CPM in micros
+	weight    uint64
+	start     int64 // unix ms
+	end       int64 // unix ms, exclusive; math.MaxInt64 when open
+	hours     *[7]uint32
+	loc       *time.Location
+	caps      []capRule
+	all       []string // sorted
+	creatives []crEntry
+	pace      *Pace
+	off       string // why it is never served; "" when servable
+}
+
+type capRule struct {
+	count  int
+	window int64 // ms
+}
+
+type size struct {
+	w, h int
+	s    string
+}
+
+type crEntry struct {
+	cr       *Creative
+	sizes    []size
+	weight   uint64
+	variants map[string]*Variant
+}
+
+func sizesOf(ss []string) []size {
+	out := make([]size, 0, len(ss))
+	for _, s := range ss {
+		if w, h, ok := parseSize(s); ok {
+			out = append(out, size{w, h, s})
+		}
+	}
+	return out
+}
+
+type siteEntry struct {
+	site  *Site
+	slots map[string]*slotEntry
+}
+
+type slotEntry struct {
+	slot  *Slot
+	sizes []size
+	base  bitset // servable campaigns admitted by site, slot and size
+}
+
+// dim is one targeting dimension: open holds the campaigns that do not
+// restrict it, incl and excl the campaigns that include or exclude a value.
+type dim struct {
+	used bool
+	open bitset
+	incl map[string]bitset
+	excl map[string]bitset
+}
+
+type scratch struct{ plan }
+
+func newDim(words int) dim {
+	return dim{open: make(bitset, words), incl: map[string]bitset{}, excl: map[string]bitset{}}
+}
+
+func (d *dim) set(i, words int, l List) {
+	if len(l.Include) == 0 {
+		d.open.set(i)
+	}
+	for _, v := range l.Include {
+		d.used = true
+		bs(d.incl, v, words).set(i)
+	}
+	for _, v := range l.Exclude {
+		d.used = true
+		bs(d.excl, v, words).set(i)
+	}
+}
+
+func bs(m map[string]bitset, k string, words int) bitset {
+	b, ok := m[k]
+	if !ok {
+		b = make(bitset, words)
+		m[k] = b
+	}
+	return b
+}
+
+// plan is one request's targeting as bitset terms, evaluated a word (64
+// campaigns) at a time so the decision can stop at the first words that
+// hold its winner: a candidate must be in base, in at least one bitset of
+// every group, and in none of nots.
+type plan struct {
+	base   bitset
+	groups [8][]bitset
+	n      int // groups in use
+	nots   []bitset
+}
+
+func (p *plan) reset(base bitset) {
+	p.base, p.n, p.nots = base, 0, p.nots[:0]
+}
+
+func (p *plan) group(open bitset) {
+	p.groups[p.n] = append(p.groups[p.n][:0], open)
+	p.n++
+}
+
+func (p *plan) or(b bitset) { p.groups[p.n-1] = append(p.groups[p.n-1], b) }
+
+// word evaluates the plan for campaigns w*64 to w*64+63.
+func (p *plan) word(w int) uint64 {
+	x := p.base[w]
+	for _, g := range p.groups[:p.n] {
+		if x == 0 {
+			return 0
+		}
+		var y uint64
+		for _, b := range g {
+			y |= b[w]
+		}
+		x &= y
+	}
+	for _, b := range p.nots {
+		if x == 0 {
+			return 0
+		}
+		x &^= b[w]
+	}
+	return x
+}
+
+// add narrows p to campaigns admitting one of vals ("" is unknown).
+func (d *dim) add(p *plan, vals ...string) {
+	if !d.used {
+		return
+	}
+	p.group(d.open)
+	for _, v := range vals {
+		if in, ok := d.incl[v]; ok && v != "" {
+			p.or(in)
+		}
+	}
+	for _, v := range vals {
+		if ex, ok := d.excl[v]; ok && v != "" {
+			p.nots = append(p.nots, ex)
+		}
+	}
+}
+
+// Build compiles s into an Index as of now. pace, when not nil, gives each
+// servable campaign its shared budget state.
+func Build(s *Snapshot, now time.Time, pace func(*Campaign) *Pace) *Index {
+	ix := &Index{Built: now, Snap: s, byID: make(map[string]int, len(s.Campaigns)), sites: map[string]*siteEntry{}}
+	camps := make([]entry, 0, len(s.Campaigns))
+	creatives := map[string][]*Creative{}
+	for _, cr := range s.Creatives {
+		if cr.Status == Active {
+			creatives[cr.Campaign] = append(creatives[cr.Campaign], cr)
+		}
+	}
+	for _, c := range s.Campaigns {
+		e := entry{
+			c:      c,
+			idHash: xxhash.Sum64String(c.ID),
+			prio:   c.Priority,
+			ecpm:   int64(math.Round(c.CPM * 1e6)),
+			weight: uint64(max(c.Weight, 1)),
+			start:  c.Start.UnixMilli(),
+			end:    math.MaxInt64,
+			loc:    time.UTC,
+		}
+		if !c.End.IsZero() {
+			e.end = c.End.UnixMilli()
+		}
+		if c.Timezone != "" {
+			if loc, err := time.LoadLocation(c.Timezone); err == nil {
+				e.loc = loc
+			}
+		}
+		if len(c.DayParts) > 0 {
+			e.hours = dayHours(c.DayParts)
+		}
+		for _, f := range c.Caps {
+			e.caps = append(e.caps, capRule{f.Count, time.Duration(f.Window).Milliseconds()})
+		}
+		if len(c.Targeting.Segments.All) > 0 {
+			e.all = slices.Sorted(slices.Values(c.Targeting.Segments.All))
+		}
+		crs := creatives[c.ID]
+		slices.SortFunc(crs, func(a, b *Creative) int { return cmp.Compare(a.ID, b.ID) })
+		for _, cr := range crs {
+			if cr.Advertiser == c.Advertiser {
+				ce := crEntry{cr: cr, sizes: sizesOf(cr.Sizes), weight: uint64(max(cr.Weight, 1))}
+				for lang, v := range cr.Variants {
+					if ce.variants == nil {
+						ce.variants = map[string]*Variant{}
+					}
+					ce.variants[lang] = &v
+				}
+				e.creatives = append(e.creatives, ce)
+			}
+		}
+		adv := s.Advertisers[c.Advertiser]
+		switch {
+		case c.Status != Active:
+			e.off = "campaign is " + string(c.Status)
+		case adv == nil:
+			e.off = "advertiser " + c.Advertiser + " does not exist"
+		case adv.Status != Active:
+			e.off = "advertiser is " + string(adv.Status)
+		case e.end <= now.UnixMilli():
+			e.off = "flight ended"
+		case len(e.creatives) == 0:
+			e.off = "no active creative"
+		case e.hours != nil && *e.hours == [7]uint32{}:
+			e.off = "day_parts open no hour"
+		}
+		camps = append(camps, e)
+	}
+	slices.SortFunc(camps, func(a, b entry) int {
+		return cmp.Or(cmp.Compare(a.prio, b.prio), cmp.Compare(b.ecpm, a.ecpm), cmp.Compare(a.c.ID, b.c.ID))
+	})
+	ix.camps = camps
+	words := (len(camps) + 63) / 64
+	ix.words = words
+	ix.scratch.New = func() any { return new(scratch) }
+
+	servable := make(bitset, words)
+	siteD, slotD := newDim(words), newDim(words)
+	ix.lang, ix.geo, ix.device, ix.cat = newDim(words), newDim(words), newDim(words), newDim(words)
+	ix.segAny = newDim(words)
+	ix.segNone = map[string]bitset{}
+	ix.personal, ix.hasAll = make(bitset, words), make(bitset, words)
+	for i := range camps {
+		e := &camps[i]
+		ix.byID[e.c.ID] = i
+		if e.off != "" {
+			continue
+		}
+		servable.set(i)
+		if pace != nil {
+			e.pace = pace(e.c)
+		}
+		t := &e.c.Targeting
+		siteD.set(i, words, t.Sites)
+		slotD.set(i, words, t.Slots)
+		ix.lang.set(i, words, t.Languages)
+		ix.geo.set(i, words, t.Countries)
+		ix.device.set(i, words, t.Devices)
+		ix.cat.set(i, words, t.Categories)
+		ix.segAny.set(i, words, List{Include: t.Segments.Any})
+		for _, v := range t.Segments.None {
+			bs(ix.segNone, v, words).set(i)
+		}
+		if len(t.Segments.Any) > 0 || len(t.Segments.All) > 0 {
+			ix.personal.set(i)
+		}
+		if len(t.Segments.All) > 0 {
+			ix.hasAll.set(i)
+		}
+	}
+	for _, site := range s.Sites {
+		if site.Status != Active {
+			continue
+		}
+		se := &siteEntry{site: site, slots: map[string]*slotEntry{}}
+		siteOK := make(bitset, words)
+		var p plan
+		p.reset(servable)
+		siteD.add(&p, site.ID)
+		for w := range siteOK {
+			siteOK[w] = p.word(w)
+		}
+		for i := range site.Slots {
+			sl := &site.Slots[i]
+			sle := &slotEntry{slot: sl, sizes: sizesOf(sl.Sizes), base: make(bitset, words)}
+			p.reset(siteOK)
+			slotD.add(&p, site.ID+"/"+sl.ID)
+			for w := range sle.base {
+				sle.base[w] = p.word(w)
+			}
+			for j := range camps {
+				if sle.base.has(j) && !anyFits(camps[j].creatives, sle) {
+					sle.base[j>>6] &^= 1 << (uint(j) & 63)
+				}
+			}
+			se.slots[sl.ID] = sle
+		}
+		ix.sites[site.ID] = se
+	}
+	return ix
+}
+
+// Len is the number of campaigns indexed, servable or not.
+func (ix *Index) Len() int { return len(ix.camps) }
+
+// dayHours compiles day parts into a bit per open hour, per weekday.
+func dayHours(parts []DayPart) *[7]uint32 {
+	var h [7]uint32
+	for _, p := range parts {
+		var mask uint32
+		for hr := p.From; hr < p.To && hr < 24; hr++ {
+			mask |= 1 << hr
+		}
+		if len(p.Days) == 0 {
+			for d := range h {
+				h[d] |= mask
+			}
+			continue
+		}
+		for _, d := range p.Days {
+			h[weekdays[d]] |= mask
+		}
+	}
+	return &h
+}
+
+// fits returns the size in which ce fills sl (zero for native).
+func fits(ce *crEntry, sl *slotEntry) (size, bool) {
+	if ce.cr.Type == Native {
+		return size{}, sl.slot.Native
+	}
+	for _, cs := range ce.sizes {
+		for _, ss := range sl.sizes {
+			if cs.s == ss.s {
+				return cs, true
+			}
+		}
+	}
+	return size{}, false
+}
+
+func anyFits(crs []crEntry, sl *slotEntry) bool {
+	for i := range crs {
+		if _, ok := fits(&crs[i], sl); ok {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,256 @@
+package adserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/adsyn/adsyn/internal/consent"
+	"github.com/adsyn/adsyn/internal/event"
+	"github.com/adsyn/adsyn/internal/metrics"
+	"github.com/adsyn/adsyn/segments"
+)
+
+// Publisher takes events to ADSYN_EVENTS. Publish encodes e before it
+// returns (so e may point into request memory) and reports false when the
+// event was dropped, which the publisher has already counted.
+type Publisher interface {
+	Publish(e *event.Event) bool
+}
+
+// Option configures NewCatalog, NewEdge and NewHandler; each reads the
+// options it needs and ignores the others.
+type Option func(*config) error
+
+type config struct {
+	log       *slog.Logger
+	metrics   *metrics.Registry
+	now       func() time.Time
+	edgeID    string
+	paceEvery time.Duration
+	check     func(string) error
+	publisher Publisher
+	segments  Records
+	tokenKeys [][]byte
+	tokenTTL  time.Duration
+	consent   func(*fasthttp.RequestCtx) consent.Set
+	geo       *Geo
+	profiles  func(userID string) (ProfileCard, bool)
+	device    func(*fasthttp.RequestCtx, *event.Device)
+	clientIP  func(*fasthttp.RequestCtx) netip.Addr
+	cookie    string
+	baseURL   string
+	catalog   *Catalog
+	pixel     string
+	bots      bool
+}
+
+func newConfig(opts []Option) (*config, error) {
+	c := &config{
+		now:       time.Now,
+		paceEvery: 500 * time.Millisecond,
+		tokenTTL:  24 * time.Hour,
+		cookie:    "adsyn_vid",
+		consent:   func(*fasthttp.RequestCtx) consent.Set { return consent.Set(0).With(consent.Contextual) },
+	}
+	for _, o := range opts {
+		if err := o(c); err != nil {
+			return nil, err
+		}
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.metrics == nil {
+		c.metrics = metrics.NewRegistry()
+	}
+	return c, nil
+}
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error { c.log = l; return nil }
+}
+
+// WithMetrics registers the package's metrics in reg (default: a private registry).
+func WithMetrics(reg *metrics.Registry) Option {
+	return func(c *config) error { c.metrics = reg; return nil }
+}
+
+// WithClock replaces time.Now, for tests.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) error {
+		if now == nil {
+			return errors.New("adserver: WithClock(nil)")
+		}
+		c.now = now
+		return nil
+	}
+}
+
+// WithEdgeID names this process in the shared pacing state (key pace.<id>).
+// A stable id lets a restarted edge continue its own counters; the default
+// is random, which is correct too (a stopped edge's counts stay in its key).
+func WithEdgeID(id string) Option {
+	return func(c *config) error {
+		if !ValidID(id) {
+			return fmt.Errorf("adserver: edge id %q must be 1-64 of A-Z a-z 0-9 _ -", id)
+		}
+		c.edgeID = id
+		return nil
+	}
+}
+
+// WithPaceInterval sets how often an edge shares its spend and recomputes
+// budget limits (default 500ms). Overshoot of a budget is bounded by about
+// one interval's delivery per edge.
+func WithPaceInterval(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 10*time.Millisecond || d > time.Minute {
+			return fmt.Errorf("adserver: pace interval %s must be 10ms to 1m", d)
+		}
+		c.paceEvery = d
+		return nil
+	}
+}
+
+// WithTargetCheck adds a P1 check run on every segment and category a
+// campaign targets; an error refuses the campaign. Plug the segments
+// taxonomy's guard in here.
+func WithTargetCheck(check func(segmentOrCategory string) error) Option {
+	return func(c *config) error { c.check = check; return nil }
+}
+
+// WithPublisher sets where impression, viewable and click events go.
+// Without one, events are counted and discarded.
+func WithPublisher(p Publisher) Option {
+	return func(c *config) error { c.publisher = p; return nil }
+}
+
+// Records reads visitor records; segments.Store satisfies it. Get returns
+// a nil record (or an error) for an unknown visitor; a record it returns
+// must not be modified afterwards (a cache may share it).
+type Records interface {
+	Get(ctx context.Context, visitor string) (*segments.Record, error)
+}
+
+// WithSegments sets the visitor record store (frequency caps, segments).
+func WithSegments(s Records) Option {
+	return func(c *config) error { c.segments = s; return nil }
+}
+
+// WithTokenKeys sets the HMAC-SHA256 keys of click and impression tokens
+// (P8): the first signs, every one verifies (for rotation). Each must be at
+// least 32 bytes. Required by NewEdge.
+func WithTokenKeys(keys ...[]byte) Option {
+	return func(c *config) error {
+		if len(keys) == 0 || len(keys) > 8 {
+			return errors.New("adserver: give 1 to 8 token keys")
+		}
+		for _, k := range keys {
+			if len(k) < 32 {
+				return errors.New("adserver: a token key needs at least 32 bytes")
+			}
+		}
+		c.tokenKeys = keys
+		return nil
+	}
+}
+
+// WithTokenTTL sets how long click and impression tokens count (default 24h).
+// An authentic click past it still redirects, uncounted.
+func WithTokenTTL(d time.Duration) Option {
+	return func(c *config) error {
+		if d < time.Minute || d > 30*24*time.Hour {
+			return fmt.Errorf("adserver: token TTL %s must be 1m to 720h", d)
+		}
+		c.tokenTTL = d
+		return nil
+	}
+}
+
+// WithConsent sets how the edge reads a request's consent. The default
+// allows contextual ads only: no visitor id, no segments.
+func WithConsent(fn func(*fasthttp.RequestCtx) consent.Set) Option {
+	return func(c *config) error {
+		if fn == nil {
+			return errors.New("adserver: WithConsent(nil)")
+		}
+		c.consent = fn
+		return nil
+	}
+}
+
+// WithGeo sets the IP geolocation database (see OpenGeo); without it,
+// country and region are unknown and campaigns that include countries do not serve.
+func WithGeo(g *Geo) Option {
+	return func(c *config) error { c.geo = g; return nil }
+}
+
+// WithProfiles sets the source of profile creatives: the public view of a
+// user who allows advertising use of it, or false.
+func WithProfiles(fn func(userID string) (ProfileCard, bool)) Option {
+	return func(c *config) error { c.profiles = fn; return nil }
+}
+
+// WithDevice replaces how the edge reads the device from a request (default:
+// internal/device from User-Agent and Client Hints). fn must not allocate.
+func WithDevice(fn func(*fasthttp.RequestCtx, *event.Device)) Option {
+	return func(c *config) error { c.device = fn; return nil }
+}
+
+// WithClientIP sets how the edge finds the client address (behind proxies);
+// the default is the connection's remote address. The address is used for
+// geolocation only and never stored.
+func WithClientIP(fn func(*fasthttp.RequestCtx) netip.Addr) Option {
+	return func(c *config) error { c.clientIP = fn; return nil }
+}
+
+// WithVisitorCookie names the visitor-id cookie the pixel sets (default adsyn_vid).
+func WithVisitorCookie(name string) Option {
+	return func(c *config) error {
+		if name == "" || len(name) > 64 {
+			return errors.New("adserver: bad visitor cookie name")
+		}
+		c.cookie = name
+		return nil
+	}
+}
+
+// WithBaseURL sets the edge's public origin ("https://ads.example.com") used
+// in click and impression URLs; by default they are built from the request's
+// Host header.
+func WithBaseURL(u string) Option {
+	return func(c *config) error {
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.Path != "" {
+			return fmt.Errorf("adserver: base URL %q must be an origin such as https://ads.example.com", u)
+		}
+		c.baseURL = u
+		return nil
+	}
+}
+
+// WithCatalog shares an existing catalog with NewHandler (for explain with
+// the edge's pacing state) instead of opening another.
+func WithCatalog(cat *Catalog) Option {
+	return func(c *config) error { c.catalog = cat; return nil }
+}
+
+// WithPixel sets an HTML snippet (the tracking pixel) the demo page includes.
+func WithPixel(html string) Option {
+	return func(c *config) error { c.pixel = html; return nil }
+}
+
+// WithBots serves ads to requests whose User-Agent is a crawler, HTTP
+// library or headless browser (internal/device's bot test), which by
+// default get 204 so they spend no budget.
+func WithBots(serve bool) Option {
+	return func(c *config) error { c.bots = serve; return nil }
+}

@@ -1,0 +1,217 @@
+package adserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/adsyn/adsyn/internal/bus"
+)
+
+// Key prefixes in adsyn_campaigns.
+const (
+	prefixAdvertiser = "adv"
+	prefixCampaign   = "camp"
+	prefixCreative   = "crea"
+	prefixSite       = "site"
+	prefixPace       = "pace" // pace.<edge>: one edge's spend, see pacer.go
+)
+
+// Store reads and writes the campaign model in adsyn_campaigns, one JSON
+// value per key: adv.<id>, camp.<id>, crea.<id>, site.<id>.
+type Store struct {
+	kv    jetstream.KeyValue
+	check func(string) error
+}
+
+// NewStore opens the bucket. It honours WithTargetCheck.
+func NewStore(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Store, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	kv, err := js.KeyValue(ctx, bus.BucketCampaigns)
+	if err != nil {
+		return nil, fmt.Errorf("adserver: open %s: %w", bus.BucketCampaigns, err)
+	}
+	return &Store{kv: kv, check: cfg.check}, nil
+}
+
+func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, 10*time.Second)
+}
+
+func key(prefix, id string) string { return prefix + "." + id }
+
+// get decodes the value of prefix.id into v and returns its revision.
+func (s *Store) get(ctx context.Context, prefix, id string, v any) (uint64, error) {
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	e, err := s.kv.Get(ctx, key(prefix, id))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, fmt.Errorf("%w: %s %s", ErrNotFound, prefix, id)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("adserver: get %s: %w", key(prefix, id), err)
+	}
+	if err := json.Unmarshal(e.Value(), v); err != nil {
+		return 0, fmt.Errorf("adserver: decode %s: %w", key(prefix, id), err)
+	}
+	return e.Revision(), nil
+}
+
+// write stores v: create only (rev 0, create true), unconditional (rev 0),
+// or only over revision rev.
+func (s *Store) write(ctx context.Context, prefix, id string, v any, create bool, rev uint64) (uint64, error) {
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	b, err := json.Marshal(v)
+	if err != nil {
+		return 0, fmt.Errorf("adserver: encode %s: %w", key(prefix, id), err)
+	}
+	k := key(prefix, id)
+	switch {
+	case create:
+		rev, err = s.kv.Create(ctx, k, b)
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return 0, fmt.Errorf("%w: %s", ErrExists, k)
+		}
+	case rev > 0:
+		rev, err = s.kv.Update(ctx, k, b, rev)
+		if isWrongSequence(err) {
+			return 0, fmt.Errorf("%w: %s changed since revision you read", ErrConflict, k)
+		}
+	default:
+		rev, err = s.kv.Put(ctx, k, b)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("adserver: put %s: %w", k, err)
+	}
+	return rev, nil
+}
+
+func isWrongSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
+	}
+	return err != nil && strings.Contains(err.Error(), "wrong last sequence")
+}
+
+func (s *Store) remove(ctx context.Context, prefix, id string) error {
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	if _, err := s.kv.Get(ctx, key(prefix, id)); errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("%w: %s %s", ErrNotFound, prefix, id)
+	}
+	if err := s.kv.Delete(ctx, key(prefix, id)); err != nil {
+		return fmt.Errorf("adserver: delete %s: %w", key(prefix, id), err)
+	}
+	return nil
+}
+
+// Advertiser returns the advertiser id.
+func (s *Store) Advertiser(ctx context.Context, id string) (*Advertiser, uint64, error) {
+	var a Advertiser
+	rev, err := s.get(ctx, prefixAdvertiser, id, &a)
+	return &a, rev, err
+}
+
+// Campaign returns the campaign id.
+func (s *Store) Campaign(ctx context.Context, id string) (*Campaign, uint64, error) {
+	var c Campaign
+	rev, err := s.get(ctx, prefixCampaign, id, &c)
+	return &c, rev, err
+}
+
+// Creative returns the creative id.
+func (s *Store) Creative(ctx context.Context, id string) (*Creative, uint64, error) {
+	var c Creative
+	rev, err := s.get(ctx, prefixCreative, id, &c)
+	return &c, rev, err
+}
+
+// Site returns the site id.
+func (s *Store) Site(ctx context.Context, id string) (*Site, uint64, error) {
+	var st Site
+	rev, err := s.get(ctx, prefixSite, id, &st)
+	return &st, rev, err
+}
+
+// PutAdvertiser validates and stores a.
+func (s *Store) PutAdvertiser(ctx context.Context, a *Advertiser) error {
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	_, err := s.write(ctx, prefixAdvertiser, a.ID, a, false, 0)
+	return err
+}
+
+// PutCampaign validates c (refusing sensitive targeting, P1), checks its
+// advertiser exists, and stores it.
+func (s *Store) PutCampaign(ctx context.Context, c *Campaign) error {
+	if err := s.checkCampaign(ctx, c); err != nil {
+		return err
+	}
+	_, err := s.write(ctx, prefixCampaign, c.ID, c, false, 0)
+	return err
+}
+
+// PutCreative validates cr, checks its campaign belongs to its advertiser, and stores it.
+func (s *Store) PutCreative(ctx context.Context, cr *Creative) error {
+	if err := s.checkCreative(ctx, cr); err != nil {
+		return err
+	}
+	_, err := s.write(ctx, prefixCreative, cr.ID, cr, false, 0)
+	return err
+}
+
+// PutSite validates and stores st.
+func (s *Store) PutSite(ctx context.Context, st *Site) error {
+	if err := st.Validate(); err != nil {
+		return err
+	}
+	_, err := s.write(ctx, prefixSite, st.ID, st, false, 0)
+	return err
+}
+
+func (s *Store) checkCampaign(ctx context.Context, c *Campaign) error {
+	if err := c.Validate(s.check); err != nil {
+		return err
+	}
+	if _, _, err := s.Advertiser(ctx, c.Advertiser); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return invalid("advertiser %q does not exist", c.Advertiser)
+		}
+		return err
+	}
+	return nil
+}
+
+func (s *Store) checkCreative(ctx context.Context, cr *Creative) error {
+	if err := cr.Validate(); err != nil {
+		return err
+	}
+	c, _, err := s.Campaign(ctx, cr.Campaign)
+	if errors.Is(err, ErrNotFound) {
+		return invalid("campaign %q does not exist", cr.Campaign)
+	}
+	if err != nil {
+		return err
+	}
+	if c.Advertiser != cr.Advertiser {
+		return invalid("campaign %q belongs to another advertiser", cr.Campaign)
+	}
+	return nil
+}

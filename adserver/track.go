@@ -1,0 +1,71 @@
+package adserver
+
+import (
+	"github.com/valyala/fasthttp"
+
+	"github.com/adsyn/adsyn/internal/event"
+)
+
+// Click answers GET /click?t=TOKEN: a valid click token is counted and
+// redirected (302) to the landing URL it carries, and nowhere else. A
+// malformed, forged or altered token gets 400 and no redirect. An authentic
+// token past its lifetime still redirects, uncounted.
+func (e *Edge) Click(ctx *fasthttp.RequestCtx) {
+	defer e.recoverFault(ctx, "click")
+	ctx.Response.Header.Set("Cache-Control", "no-store")
+	t, err := e.sign.Parse(ctx.QueryArgs().Peek("t"), TokenClick)
+	if err == nil && checkLanding("", t.Landing, true) != nil {
+		err = ErrBadToken // signed by us yet not http(s): never follow it
+	}
+	if err != nil {
+		e.badTokens.Inc()
+		ctx.SetStatusCode(fasthttp.StatusBadRequest)
+		ctx.SetBodyString("bad click token\n")
+		return
+	}
+	if e.track(ctx, &t, event.KindClick) {
+		e.clicks.Inc()
+	}
+	ctx.Response.Header.Set("Location", t.Landing)
+	ctx.Response.Header.Set("Referrer-Policy", "no-referrer-when-downgrade")
+	ctx.SetStatusCode(fasthttp.StatusFound)
+}
+
+// Imp answers GET (or POST) /imp?t=TOKEN, the tag's viewable-impression
+// beacon: a valid token is recorded as a viewable event; the answer is 204
+// either way, except 400 for a bad token.
+func (e *Edge) Imp(ctx *fasthttp.RequestCtx) {
+	defer e.recoverFault(ctx, "imp")
+	ctx.Response.Header.Set("Cache-Control", "no-store")
+	t, err := e.sign.Parse(ctx.QueryArgs().Peek("t"), TokenImpression)
+	if err != nil {
+		e.badTokens.Inc()
+		ctx.SetStatusCode(fasthttp.StatusBadRequest)
+		return
+	}
+	if e.track(ctx, &t, event.KindViewable) {
+		e.viewables.Inc()
+	}
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+// track publishes the event of an authentic token, unless it expired. Its id
+// derives from the impression's, so a repeated beacon or double click within
+// the stream's dedupe window is stored once.
+func (e *Edge) track(ctx *fasthttp.RequestCtx, t *Token, kind event.Kind) bool {
+	now := e.cfg.now()
+	if age := now.Unix() - t.Issued; age > int64(e.cfg.tokenTTL.Seconds()) || age < -300 {
+		e.expired.Inc()
+		return false
+	}
+	ev := &event.Event{
+		ID: t.Imp, TS: now.UnixMilli(), Kind: kind,
+		Visitor: t.Visitor, Site: t.Site, Slot: t.Slot, Campaign: t.Campaign, Creative: t.Creative,
+		Consent: t.Consent,
+	}
+	ev.ID[15] ^= byte(kind)
+	e.cfg.device(ctx, &ev.Device)
+	ev.Country, _ = e.cfg.geo.Lookup(e.cfg.clientIP(ctx))
+	e.publish(ev)
+	return true
+}

@@ -1,0 +1,141 @@
+package segments
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/adsyn/adsyn/internal/bus/bustest"
+	"github.com/adsyn/adsyn/internal/consent"
+	"github.com/adsyn/adsyn/internal/event"
+)
+
+func TestBuilderAppliesEvents(t *testing.T) {
+	conn := bustest.Start(t)
+	b := startBuilder(t, conn, NewLive(nil), WithWindow(10*time.Millisecond, 100))
+	ts := now()
+	publish(t, conn,
+		event.Event{Kind: event.KindSearch, TS: ts, Visitor: "v1", Consent: profile, Query: "срочно нужен сантехник qx7secret", Lang: "ru-RU"},
+		event.Event{Kind: event.KindPageview, TS: ts + 1, Visitor: "v1", Consent: profile, URL: "https://market.example/services/plumbing?ref=x", Lang: "ru"},
+		event.Event{Kind: event.KindImpression, TS: ts + 2, Visitor: "v1", Consent: profile, Campaign: "camp1", URL: "https://pub.example/"},
+		event.Event{Kind: event.KindSearch, TS: ts + 3, Visitor: "v1", Consent: profile, Query: "психолог депрессия qx7secret"},
+		event.Event{Kind: event.KindSearch, TS: ts + 4, Visitor: "v1", Consent: 0, Query: "wedding photographer"},
+		event.Event{Kind: event.KindSearch, TS: ts + 5, Consent: profile, Query: "wedding photographer"},
+	)
+	eventually(t, 10*time.Second, "record", func() bool {
+		r, _, ok := readRecord(t, conn, "v1")
+		return ok && r.Events == 4
+	})
+	r, _, _ := readRecord(t, conn, "v1")
+	ids := func() (out []string) {
+		for _, s := range r.Segments {
+			out = append(out, s.ID)
+		}
+		return out
+	}()
+	if !slices.Equal(ids, []string{"home", "home.plumbing", "lang.ru"}) {
+		t.Errorf("segments %v", ids)
+	}
+	if len(r.Caps) != 1 || r.Caps[0].Campaign != "camp1" || len(r.Caps[0].Times) != 1 {
+		t.Errorf("caps %+v", r.Caps)
+	}
+	if !slices.Equal(r.Langs, []string{"ru"}) || r.LastSeen != ts+2 {
+		t.Errorf("langs %v last seen %d", r.Langs, r.LastSeen)
+	}
+	raw := r.AppendMsgpack(nil)
+	if bytes.Contains(raw, []byte("qx7secret")) || bytes.Contains(raw, []byte("срочно")) {
+		t.Errorf("the raw query is stored")
+	}
+	st := b.Stats()
+	if st.SkippedConsent != 1 || st.SkippedVisitor != 1 || st.Sensitive != 1 || st.Applied != 4 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestNoProfileConsentChangesNothing(t *testing.T) {
+	conn := bustest.Start(t)
+	b := startBuilder(t, conn, NewLive(nil), WithWindow(10*time.Millisecond, 100))
+	publish(t, conn, event.Event{Kind: event.KindSearch, TS: now(), Visitor: "held", Consent: profile, Query: "plumber"})
+	eventually(t, 10*time.Second, "first record", func() bool { _, _, ok := readRecord(t, conn, "held"); return ok })
+	before, rev, _ := readRecord(t, conn, "held")
+
+	var evs []event.Event
+	// Everything but BuildProfile, some of it, and nothing at all.
+	for _, cs := range []consent.Set{consent.All.Without(consent.BuildProfile), profile.Without(consent.BuildProfile), 0} {
+		for _, v := range []string{"held", "fresh"} {
+			evs = append(evs,
+				event.Event{Kind: event.KindSearch, TS: now(), Visitor: v, Consent: cs, Query: "wedding photographer", Lang: "en"},
+				event.Event{Kind: event.KindPageview, TS: now(), Visitor: v, Consent: cs, URL: "https://x.example/services/cleaning"},
+				event.Event{Kind: event.KindImpression, TS: now(), Visitor: v, Consent: cs, Campaign: "c9"},
+			)
+		}
+	}
+	publish(t, conn, evs...)
+	eventually(t, 10*time.Second, "events read", func() bool { return b.Stats().SkippedConsent == uint64(len(evs)) })
+	after, rev2, _ := readRecord(t, conn, "held")
+	if rev2 != rev || !equalRecords(before, after) {
+		t.Errorf("record changed: rev %d → %d\n%+v\n%+v", rev, rev2, before, after)
+	}
+	if _, _, ok := readRecord(t, conn, "fresh"); ok {
+		t.Errorf("a record was created without consent")
+	}
+}
+
+func equalRecords(a, b *Record) bool { return bytes.Equal(a.AppendMsgpack(nil), b.AppendMsgpack(nil)) }
+
+func TestTwoBuildersLoseNoUpdate(t *testing.T) {
+	srv := bustest.StartServer(t)
+	live := NewLive(nil)
+	// Same partitions, same durable consumers: the builders share the work
+	// and race on the same records.
+	b1 := startBuilder(t, srv.Connect(t), live, WithWindow(2*time.Millisecond, 16))
+	b2 := startBuilder(t, srv.Connect(t), live, WithWindow(3*time.Millisecond, 16))
+	pub := srv.Connect(t)
+	const visitors, rounds = 20, 30
+	want := map[string]uint64{}
+	var wg sync.WaitGroup
+	for r := range rounds {
+		var evs []event.Event
+		for v := range visitors {
+			id := fmt.Sprintf("vis%d", v)
+			for k := range 1 + (v+r)%3 {
+				evs = append(evs, event.Event{Kind: event.KindSearch, TS: now() + int64(k), Visitor: id, Consent: profile, Query: "plumber"})
+				want[id]++
+			}
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); publish(t, pub, evs...) }()
+		if r%5 == 0 {
+			wg.Wait()
+		}
+	}
+	wg.Wait()
+	var total uint64
+	for _, n := range want {
+		total += n
+	}
+	eventually(t, 30*time.Second, "all applied", func() bool { return b1.Stats().Applied+b2.Stats().Applied >= total })
+	for id, n := range want {
+		r, _, ok := readRecord(t, pub, id)
+		if !ok || r.Events != n {
+			t.Errorf("%s: %d events applied, want %d", id, r.Events, n)
+		}
+	}
+	s1, s2 := b1.Stats(), b2.Stats()
+	t.Logf("builder 1 %+v", s1)
+	t.Logf("builder 2 %+v", s2)
+	if s1.Applied == 0 || s2.Applied == 0 {
+		t.Logf("one builder did all the work: the race was not exercised this time")
+	}
+}
+
+func TestRecordTTL(t *testing.T) {
+	conn := bustest.Start(t)
+	startBuilder(t, conn, NewLive(nil), WithWindow(5*time.Millisecond, 64), WithRecordTTL(time.Second))
+	publish(t, conn, event.Event{Kind: event.KindSearch, TS: now(), Visitor: "brief", Consent: profile, Query: "plumber"})
+	eventually(t, 10*time.Second, "record", func() bool { _, _, ok := readRecord(t, conn, "brief"); return ok })
+	eventually(t, 10*time.Second, "expiry", func() bool { _, _, ok := readRecord(t, conn, "brief"); return !ok })
+}

@@ -1,0 +1,96 @@
+package segments
+
+import (
+	"bytes"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/adsyn/adsyn/internal/event"
+)
+
+func FuzzSensitive(f *testing.F) {
+	for _, s := range []string{
+		"", "plumber near me", "депрессия", "ДЕПРЕССИИ лечение", "self-harm", "https://x.example/uslugi/psiholog?q=1",
+		"%D0%B4%D0%B5%D0%BF%D1%80%D0%B5%D1%81%D1%81%D0%B8%D1%8F", "%25D0%25B4", "trade union", "ёлка", "\xff\xfe", "a%", "%%41",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		cat, ok := Sensitive(text)
+		if ok != (cat != "") {
+			t.Fatalf("%q: %q %v", text, cat, ok)
+		}
+		if ok && !Category(cat).Sensitive() {
+			t.Fatalf("%q: %q is not a sensitive category", text, cat)
+		}
+		// Words around it change nothing.
+		if c2, _ := Sensitive("x " + text + " y"); c2 != cat {
+			t.Fatalf("%q: %q alone, %q with words around", text, cat, c2)
+		}
+		if strings.Contains(text, "%") {
+			return
+		}
+		// Neither does ASCII case or percent-encoding.
+		if c2, _ := Sensitive(strings.ToUpper(text)); c2 != cat && isASCII(text) {
+			t.Fatalf("%q: %q, upper-cased %q", text, cat, c2)
+		}
+		if c2, _ := Sensitive(url.QueryEscape(text)); c2 != cat {
+			t.Fatalf("%q: %q, escaped %q", text, cat, c2)
+		}
+	})
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// FuzzMatchApply drives the pure core with arbitrary signals: whatever comes
+// in, the record holds only taxonomy segments that are not sensitive, only
+// the taxonomy's rule labels, and never the query.
+func FuzzMatchApply(f *testing.F) {
+	f.Add(uint8(event.KindSearch), "срочно сантехник", "https://m.example/uslugi/santehnika", "plumbing", "ru-RU")
+	f.Add(uint8(event.KindSearch), "сантехник психолог", "", "", "ru")
+	f.Add(uint8(event.KindPageview), "", "https://m.example/services/plumbing?q=%D0%B4%D0%B5%D0%BF", "Health", "en")
+	f.Add(uint8(event.KindPageview), "", "//church.example/services/plumbing", "", "")
+	f.Add(uint8(event.KindImpression), "plumber", "", "", "de")
+	tax := Default()
+	var dict bytes.Buffer // every string a record may hold
+	for i := range tax.rules {
+		dict.WriteString(tax.rules[i].id + "\x00" + tax.rules[i].label + "\x00")
+	}
+	for _, c := range twoLetter {
+		dict.WriteString(c + "\x00")
+	}
+	pol := DefaultPolicy()
+	f.Fuzz(func(t *testing.T, kind uint8, query, u, category, lang string) {
+		e := event.Event{Kind: event.Kind(kind % 10), TS: 1_700_000_000_000, Query: query, URL: u, Lang: lang}
+		if category != "" {
+			e.Categories = []string{category}
+		}
+		contribs, sens := tax.Match(nil, &e)
+		_, q := Sensitive(query)
+		_, ur := Sensitive(u)
+		_, c := Sensitive(category)
+		if (q || ur || c) != (sens != "") {
+			t.Fatalf("Match says %q; the guard says query %v URL %v category %v", sens, q, ur, c)
+		}
+		if sens != "" && len(contribs) > 0 {
+			t.Fatalf("a sensitive event contributed %v", contribs)
+		}
+		r := Record{Visitor: "v"}
+		pol.apply(&r, []change{{seq: 1, ts: e.TS, lang: primaryLang(lang), contribs: contribs, sensitive: sens != ""}}, tax)
+		if !recordAllowed(&r, tax) {
+			t.Fatalf("record not allowed: %+v", r)
+		}
+		enc := r.AppendMsgpack(nil)
+		if len(query) >= 4 && bytes.Contains(enc, []byte(query)) && !bytes.Contains(dict.Bytes(), []byte(query)) && query != "v" {
+			t.Fatalf("the record holds the query %q: %q", query, enc)
+		}
+	})
+}

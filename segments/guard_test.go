@@ -1,0 +1,130 @@
+package segments
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestGuard(t *testing.T) {
+	for _, tc := range []struct {
+		text string
+		want string // category, "" when not sensitive
+	}{
+		{"plumber near me", ""},
+		{"", ""},
+		{"therapy", "health"},
+		{"THERAPIST in Berlin", "health"},
+		{"Cognitive Behavioural Therapy", "health"},
+		{"депрессия", "health"},
+		{"ДЕПРЕССИИ лечение", "health"},
+		{"лечение депрессии", "health"},
+		{"психолог онлайн", "health"},
+		{"детский психолог", "health"},
+		{"мануальный терапевт", "health"},
+		{"ремонт квартир", ""},
+		{"сантехник", ""},
+		{"https://example.com/uslugi/psiholog?city=msk", "health"},
+		{"https://example.com/search?q=%D0%B4%D0%B5%D0%BF%D1%80%D0%B5%D1%81%D1%81%D0%B8%D1%8F", "health"},
+		{"https://example.com/search?q=%25D0%25B4%25D0%25B5%25D0%25BF%25D1%2580%25D0%25B5%25D1%2581%25D1%2581%25D0%25B8%25D1%258F", "health"}, // double-encoded
+		{"https://example.com/search?q=self+harm", "health"},
+		{"self-harm", "health"},
+		{"harm self", ""},
+		{"mental math tricks", ""},
+		{"mental health support", "health"},
+		{"в зависимости от цены", ""},
+		{"алкогольная зависимость", "health"},
+		{"hospitality jobs", ""},
+		{"hospital near me", "health"},
+		{"church wedding", "religion"},
+		{"венчание в храме", "religion"},
+		{"библиотека", ""},
+		{"библия", "religion"},
+		{"gay bar", "sexual_orientation"},
+		{"знакомства", "sexual_orientation"},
+		{"trade union lawyer", "trade_union"},
+		{"профсоюз", "trade_union"},
+		{"dna test", "genetic_biometric"},
+		{"criminal defense lawyer", "criminal_record"},
+		{"адвокат по уголовным делам", "criminal_record"},
+		{"судимость", "criminal_record"},
+		{"bankruptcy lawyer", "personal_hardship"},
+		{"займы до зарплаты", "personal_hardship"},
+		{"развод", "personal_hardship"},
+		{"разводка труб", ""},
+		{"долгосрочная аренда", ""},
+		{"election polls", "political_opinion"},
+		{"выборы мэра", "political_opinion"},
+		{"refugee help", "ethnic_origin"},
+		{"кухня", ""},
+		{"Ёлка", ""},
+	} {
+		got, ok := Sensitive(tc.text)
+		if ok != (tc.want != "") || got != tc.want {
+			t.Errorf("Sensitive(%q) = %q, %v; want %q", tc.text, got, ok, tc.want)
+		}
+	}
+}
+
+func TestGuardWordBoundaries(t *testing.T) {
+	// A term inside a longer word does not match; a stem does only at a word start.
+	for _, text := range []string{"therapy", "a therapy", "therapy."} {
+		if _, ok := Sensitive(text); !ok {
+			t.Errorf("%q not found", text)
+		}
+	}
+	for _, text := range []string{"aromatherap", "xtherapy", "unprayable"} {
+		if cat, ok := Sensitive(text); ok {
+			t.Errorf("%q flagged %s", text, cat)
+		}
+	}
+}
+
+func TestNewGuard(t *testing.T) {
+	for _, bad := range []string{
+		"",
+		"therapy",             // no section
+		"[cooking]\nsoup",     // not a sensitive category
+		"[health]\nab*",       // stem too short
+		"[health]\na b c d e", // too many words
+		"[health]\nthe*rapy",  // * inside a word
+		"[health]\n!!!",       // no letters
+	} {
+		if _, err := NewGuard(bad); err == nil {
+			t.Errorf("NewGuard(%q) accepted", bad)
+		}
+	}
+	g, err := NewGuard("# c\n[health]\nfoo bar*\n[religion]\nbaz\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := g.Sensitive("Foo Barley"); !ok || c != "health" {
+		t.Errorf("phrase with stem: %q %v", c, ok)
+	}
+	if _, ok := g.Sensitive("bar foo"); ok {
+		t.Errorf("phrase out of order matched")
+	}
+	if c, ok := g.Sensitive("x baz y"); !ok || c != "religion" {
+		t.Errorf("second section: %q %v", c, ok)
+	}
+}
+
+func TestLexiconCoversEveryCategory(t *testing.T) {
+	seen := map[Category]bool{}
+	for _, c := range defaultGuard.cats {
+		seen[c] = true
+	}
+	for _, c := range SensitiveCategories() {
+		if !seen[c] {
+			t.Errorf("the lexicon has no terms for %s", c)
+		}
+	}
+	if n := len(defaultGuard.lex.terms); n < 300 {
+		t.Errorf("lexicon has %d terms", n)
+	}
+	// Every term matches its own text.
+	for _, tm := range defaultGuard.lex.terms {
+		if _, ok := Sensitive(strings.ReplaceAll(tm.text, "*", "")); !ok {
+			t.Errorf("term %q does not match itself", tm.text)
+		}
+	}
+}

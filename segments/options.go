@@ -1,0 +1,254 @@
+package segments
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"time"
+
+	"github.com/adsyn/adsyn/internal/event"
+	"github.com/adsyn/adsyn/internal/metrics"
+)
+
+// Option configures a Builder, a KVStore, a Handler or the opt-out handler;
+// each takes the options that concern it and ignores the others.
+type Option func(*options) error
+
+type options struct {
+	log    *slog.Logger
+	reg    *metrics.Registry
+	policy Policy
+
+	// Builder
+	partitions  int
+	owned       []int
+	window      time.Duration
+	flushEvents int
+	maxInflight int
+	consumer    string
+	startSeq    uint64
+	recordTTL   time.Duration
+	pull        int
+	maxCached   int
+
+	// KVStore
+	cacheMaxCost int64
+	cacheTTL     time.Duration
+	negativeTTL  time.Duration
+	timeout      time.Duration
+
+	// Opt-out
+	visitorCookie string
+	cookieDomain  string
+}
+
+func defaultOptions() options {
+	return options{
+		policy:        DefaultPolicy(),
+		partitions:    event.DefaultPartitions,
+		window:        50 * time.Millisecond,
+		flushEvents:   32768,
+		maxInflight:   4096,
+		consumer:      "segments",
+		pull:          64,
+		maxCached:     1 << 20,
+		cacheMaxCost:  64 << 20,
+		cacheTTL:      5 * time.Minute,
+		negativeTTL:   30 * time.Second,
+		timeout:       2 * time.Second,
+		visitorCookie: "uid",
+	}
+}
+
+func buildOptions(opts []Option) (options, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(&o); err != nil {
+			return o, err
+		}
+	}
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
+	if o.reg == nil {
+		o.reg = metrics.NewRegistry()
+	}
+	if o.owned == nil {
+		for p := range o.partitions {
+			o.owned = append(o.owned, p)
+		}
+	}
+	return o, nil
+}
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error { o.log = l; return nil }
+}
+
+// WithMetrics sets the registry metrics go to (default: a private one).
+func WithMetrics(r *metrics.Registry) Option {
+	return func(o *options) error { o.reg = r; return nil }
+}
+
+// WithPolicy sets the decay half-life and the record bounds (Builder, Handler).
+func WithPolicy(p Policy) Option {
+	return func(o *options) error {
+		if err := p.Validate(); err != nil {
+			return err
+		}
+		o.policy = p
+		return nil
+	}
+}
+
+// WithHalfLife sets the score half-life of the policy (Builder, Handler).
+func WithHalfLife(d time.Duration) Option {
+	return func(o *options) error {
+		p := o.policy
+		p.HalfLife = d
+		if err := p.Validate(); err != nil {
+			return err
+		}
+		o.policy = p
+		return nil
+	}
+}
+
+// WithPartitions says how many partitions events are split into (as the edge
+// publishes them) and which of them this builder owns; none means all.
+// Builders sharing a partition share its durable consumer.
+func WithPartitions(total int, owned ...int) Option {
+	return func(o *options) error {
+		if total < 1 || total > 1024 {
+			return fmt.Errorf("segments: partitions %d: must be 1-1024", total)
+		}
+		seen := map[int]bool{}
+		for _, p := range owned {
+			if p < 0 || p >= total || seen[p] {
+				return fmt.Errorf("segments: owned partition %d: must be distinct, 0-%d", p, total-1)
+			}
+			seen[p] = true
+		}
+		o.partitions, o.owned = total, nil
+		if len(owned) > 0 {
+			o.owned = append([]int(nil), owned...)
+		}
+		return nil
+	}
+}
+
+// WithWindow sets how long a builder coalesces a partition's events before
+// writing (default 50ms: a page load's events arrive well within it), and
+// the event count that writes sooner (default 32768; behind a backlog the
+// batch grows to it).
+func WithWindow(d time.Duration, maxEvents int) Option {
+	return func(o *options) error {
+		if d < time.Millisecond || d > 10*time.Second {
+			return errors.New("segments: window must be 1ms-10s")
+		}
+		if maxEvents < 1 || maxEvents > 1<<20 {
+			return errors.New("segments: window events must be 1-1048576")
+		}
+		o.window, o.flushEvents = d, maxEvents
+		return nil
+	}
+}
+
+// WithMaxInflight bounds the record writes awaiting acknowledgement across a
+// builder's partitions (default 4096).
+func WithMaxInflight(n int) Option {
+	return func(o *options) error {
+		if n < 1 || n > 1<<16 {
+			return errors.New("segments: max inflight must be 1-65536")
+		}
+		o.maxInflight = n
+		return nil
+	}
+}
+
+var consumerRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,48}$`)
+
+// WithConsumer sets the prefix of the durable consumer names (default
+// "segments": consumers segments_p0 … segments_p15).
+func WithConsumer(prefix string) Option {
+	return func(o *options) error {
+		if !consumerRE.MatchString(prefix) {
+			return fmt.Errorf("segments: consumer prefix %q: 1-48 of A-Z a-z 0-9 _ -", prefix)
+		}
+		o.consumer = prefix
+		return nil
+	}
+}
+
+// WithStartSequence makes new consumers start at this stream sequence
+// instead of the first event kept (existing consumers keep their place).
+func WithStartSequence(seq uint64) Option {
+	return func(o *options) error { o.startSeq = seq; return nil }
+}
+
+// WithRecordTTL gives each record write its own expiry (the Nats-TTL header)
+// instead of the bucket's; 0 (the default) leaves the bucket's TTL in force.
+func WithRecordTTL(d time.Duration) Option {
+	return func(o *options) error {
+		if d != 0 && d < time.Second {
+			return errors.New("segments: record TTL must be 0 or at least 1s")
+		}
+		o.recordTTL = d
+		return nil
+	}
+}
+
+// WithCache sets the KVStore cache: its bound in bytes (default 64 MiB), the
+// time a record stays cached (5m) and the time an absent one does (30s).
+// The KV watch keeps cached entries current well within these.
+func WithCache(maxCost int64, ttl, negativeTTL time.Duration) Option {
+	return func(o *options) error {
+		if maxCost < 1<<16 {
+			return errors.New("segments: cache must hold at least 64 KiB")
+		}
+		if ttl < time.Second || negativeTTL < time.Second {
+			return errors.New("segments: cache TTLs must be at least 1s")
+		}
+		o.cacheMaxCost, o.cacheTTL, o.negativeTTL = maxCost, ttl, negativeTTL
+		return nil
+	}
+}
+
+// WithTimeout sets the deadline of KV reads and deletes whose context has
+// none (default 2s).
+func WithTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return errors.New("segments: timeout must be positive")
+		}
+		o.timeout = d
+		return nil
+	}
+}
+
+// WithVisitorCookie names the visitor id cookie the opt-out reads (default "uid").
+func WithVisitorCookie(name string) Option {
+	return func(o *options) error {
+		if name == "" || len(name) > 64 {
+			return errors.New("segments: visitor cookie name must be 1-64 bytes")
+		}
+		o.visitorCookie = name
+		return nil
+	}
+}
+
+// WithCookieDomain sets the Domain of the cookies the opt-out writes.
+func WithCookieDomain(domain string) Option {
+	return func(o *options) error {
+		if domain != "" && !validHost(domain) {
+			return fmt.Errorf("segments: cookie domain %q", domain)
+		}
+		o.cookieDomain = domain
+		return nil
+	}
+}
