@@ -17,6 +17,7 @@ type Result struct {
 	OpsPerS                    float64
 	P50, P99, P999             float64 // ms, fixed-rate phase
 	Ceiling                    float64 // ops/s of the bare ceiling; 0 where none applies
+	CeilingName                string  // what the ceiling is (default "bare fasthttp")
 	CeilP50, CeilP99, CeilP999 float64
 	Ratio                      float64
 	Lost                       int64 // answered but not stored; -1 when not checked
@@ -82,12 +83,21 @@ func (r Result) Table(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "scenario\t\tops/s\tp50 ms\tp99 ms\tp99.9 ms\t\n")
 	fmt.Fprintf(tw, "%s\tadsyn\t%.0f\t%.3f\t%.3f\t%.3f\t\n", r.Scenario, r.OpsPerS, r.P50, r.P99, r.P999)
-	if r.Ceiling > 0 {
-		fmt.Fprintf(tw, "%s\tbare fasthttp\t%.0f\t%.3f\t%.3f\t%.3f\t\n", r.Scenario, r.Ceiling, r.CeilP50, r.CeilP99, r.CeilP999)
+	name := r.CeilingName
+	if name == "" {
+		name = "bare fasthttp"
+	}
+	if r.Ceiling > 0 && r.CeilP50 > 0 {
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.3f\t%.3f\t%.3f\t\n", r.Scenario, name, r.Ceiling, r.CeilP50, r.CeilP99, r.CeilP999)
+	} else if r.Ceiling > 0 {
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t\t\t\t\n", r.Scenario, name, r.Ceiling)
 	}
 	tw.Flush()
 	if r.Ceiling > 0 {
-		fmt.Fprintf(w, "ratio adsyn/ceiling: %.2f (median of rounds)", r.Ratio)
+		fmt.Fprintf(w, "ratio adsyn/ceiling: %.2f", r.Ratio)
+		if _, ok := r.Extra["rounds"]; ok {
+			fmt.Fprint(w, " (median of rounds)")
+		}
 	}
 	switch {
 	case r.Lost < 0:
@@ -96,6 +106,14 @@ func (r Result) Table(w io.Writer) {
 		fmt.Fprintf(w, "  lost: %d\n", r.Lost)
 	}
 	for _, k := range slices.Sorted(maps.Keys(r.Extra)) {
-		fmt.Fprintf(w, "  %s: %v\n", k, r.Extra[k])
+		v := r.Extra[k]
+		if f, ok := v.(float64); ok {
+			if f == float64(int64(f)) {
+				v = int64(f)
+			} else {
+				v = round(f, 3)
+			}
+		}
+		fmt.Fprintf(w, "  %s: %v\n", k, v)
 	}
 }

@@ -20,8 +20,9 @@ import (
 type scenario func(ctx context.Context, o bench.Options, progress io.Writer) (bench.Result, error)
 
 var scenarios = map[string]scenario{
-	"pixel": bench.Pixel,
-	"ad":    bench.Ad,
+	"pixel":    bench.Pixel,
+	"ad":       bench.Ad,
+	"segments": bench.Segments,
 }
 
 // scenarioOrder is the order of "all".

@@ -1,0 +1,56 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+
+	"github.com/adsyn/adsyn/segments"
+)
+
+// Segments measures the segment builder: events from ADSYN_EVENTS to visitor
+// records in adsyn_segments, 100,000 distinct visitors, against bare
+// compare-and-set KV writes on the same server as its ceiling.
+func Segments(ctx context.Context, o Options, progress io.Writer) (Result, error) {
+	o.defaults()
+	nats, cleanup, err := startNATS(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	defer cleanup()
+	r, err := segments.RunBench(ctx, nats.conn, segments.BenchOptions{LatencyFor: o.Duration / 2, Log: o.Log}, progress)
+	if err != nil {
+		return Result{}, err
+	}
+	res, err := fromJSON(r)
+	res.CeilingName = "bare KV CAS writes"
+	return res, err
+}
+
+// fromJSON turns a scenario's own result, whose JSON follows the design's
+// field names, into a Result: the standard fields, and the rest as extras.
+func fromJSON(v any) (Result, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return Result{}, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return Result{}, err
+	}
+	num := func(k string) float64 {
+		f, _ := m[k].(float64)
+		delete(m, k)
+		return f
+	}
+	r := Result{Scenario: m["scenario"].(string)}
+	delete(m, "scenario")
+	r.Ops = int64(num("ops"))
+	r.OpsPerS = num("ops_per_s")
+	r.P50, r.P99, r.P999 = num("p50_ms"), num("p99_ms"), num("p999_ms")
+	r.Ceiling = num("ceiling_ops_per_s")
+	r.Ratio = num("ratio")
+	r.Lost = int64(num("lost"))
+	r.Extra = m
+	return r, nil
+}
