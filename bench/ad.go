@@ -33,7 +33,7 @@ func Ad(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	store, err := segments.NewKVStore(ctx, c.JS, segments.WithCache(512<<20, 10*time.Minute, time.Minute))
+	store, err := segments.NewKVStore(ctx, c.JS, segments.WithCache(1<<30, 10*time.Minute, time.Minute), segments.WithWarmCache(true))
 	if err != nil {
 		return Result{}, err
 	}

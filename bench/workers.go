@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/adsyn/adsyn/segments"
+	"github.com/adsyn/adsyn/syndication"
 )
 
 // Segments measures the segment builder: events from ADSYN_EVENTS to visitor
@@ -53,4 +54,22 @@ func fromJSON(v any) (Result, error) {
 	r.Lost = int64(num("lost"))
 	r.Extra = m
 	return r, nil
+}
+
+// Syndication measures profile changes delivered as signed webhooks to five
+// loopback partners, against bare signed POSTs to the same receivers.
+func Syndication(ctx context.Context, o Options, progress io.Writer) (Result, error) {
+	o.defaults()
+	nats, cleanup, err := startNATS(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	defer cleanup()
+	r, err := syndication.RunBench(ctx, nats.conn, syndication.BenchOptions{Duration: o.Duration / 2, Log: o.Log}, progress)
+	if err != nil {
+		return Result{}, err
+	}
+	res, err := fromJSON(r)
+	res.CeilingName = "bare signed POSTs"
+	return res, err
 }

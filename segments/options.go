@@ -34,6 +34,7 @@ type options struct {
 
 	// KVStore
 	cacheMaxCost int64
+	warm         bool
 	cacheTTL     time.Duration
 	negativeTTL  time.Duration
 	timeout      time.Duration
@@ -217,6 +218,14 @@ func WithCache(maxCost int64, ttl, negativeTTL time.Duration) Option {
 		o.cacheMaxCost, o.cacheTTL, o.negativeTTL = maxCost, ttl, negativeTTL
 		return nil
 	}
+}
+
+// WithWarmCache makes the store's watch fill the cache with every record
+// written, not only refresh the ones cached: an edge then serves a visitor
+// from memory right after the builder has seen them, at the cost of
+// decoding every write. For edges.
+func WithWarmCache(on bool) Option {
+	return func(o *options) error { o.warm = on; return nil }
 }
 
 // WithTimeout sets the deadline of KV reads and deletes whose context has

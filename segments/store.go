@@ -208,9 +208,14 @@ func (s *KVStore) watch(w jetstream.KeyWatcher) {
 			s.cache.Del(key)
 			continue
 		}
-		// Only what is cached is refreshed: the watch must not fill the cache.
-		if _, ok := s.cache.GetTTL(key); !ok {
-			continue
+		// Without WithWarmCache only what is cached is refreshed. With it,
+		// every record a builder writes lands in the cache (subject to its
+		// admission policy), so an edge already holds the record of a visitor
+		// whose page view it has just seen.
+		if !s.o.warm {
+			if _, ok := s.cache.GetTTL(key); !ok {
+				continue
+			}
 		}
 		rec := new(Record)
 		if err := DecodeRecord(e.Value(), rec); err != nil {

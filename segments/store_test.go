@@ -138,3 +138,18 @@ func warm(tb testing.TB, s *KVStore, visitor string) *Record {
 	})
 	return r
 }
+
+func TestWarmCacheFillsFromWatch(t *testing.T) {
+	srv := bustest.StartServer(t)
+	conn := srv.Connect(t)
+	cold := newStore(t, conn)
+	hot := newStore(t, conn, WithWarmCache(true))
+	putRecord(t, conn, Record{Visitor: "fresh", Events: 3})
+	eventually(t, 5*time.Second, "the warm store to cache a record it never read", func() bool {
+		r, ok := hot.Cached("fresh")
+		return ok && r != nil && r.Events == 3
+	})
+	if _, ok := cold.Cached("fresh"); ok {
+		t.Error("without WithWarmCache the watch must not fill the cache")
+	}
+}

@@ -20,9 +20,10 @@ import (
 type scenario func(ctx context.Context, o bench.Options, progress io.Writer) (bench.Result, error)
 
 var scenarios = map[string]scenario{
-	"pixel":    bench.Pixel,
-	"ad":       bench.Ad,
-	"segments": bench.Segments,
+	"pixel":       bench.Pixel,
+	"ad":          bench.Ad,
+	"segments":    bench.Segments,
+	"syndication": bench.Syndication,
 }
 
 // scenarioOrder is the order of "all".

@@ -23,6 +23,7 @@ import (
 	"github.com/adsyn/adsyn/internal/config"
 	"github.com/adsyn/adsyn/internal/consent"
 	"github.com/adsyn/adsyn/internal/metrics"
+	"github.com/adsyn/adsyn/internal/profiles"
 	"github.com/adsyn/adsyn/pixel"
 	"github.com/adsyn/adsyn/segments"
 )
@@ -48,6 +49,7 @@ type App struct {
 	catalog       *adserver.Catalog
 	geo           *adserver.Geo
 	visitors      *segments.KVStore
+	profiles      *profiles.Store
 	taxonomy      *segments.Live
 	workers       sync.WaitGroup
 
@@ -121,21 +123,22 @@ func (a *App) Start(ctx context.Context) (err error) {
 		a.pub = pub
 	}
 	a.mux = http.NewServeMux()
+	// Listen first: wiring needs the real addresses (the demo partner
+	// receives on the API port); serve once everything is wired.
+	if err := a.listen(); err != nil {
+		return err
+	}
 	if err := a.wire(a.runCtx); err != nil {
 		return err
 	}
 	if err := a.firstStart(ctx); err != nil {
 		return err
 	}
-	if a.cfg.Has(config.RoleEdge) {
-		if err := a.serveEdge(); err != nil {
-			return err
-		}
+	if a.edgeLn != nil {
+		a.serveEdge()
 	}
-	if a.cfg.Has(config.RoleAPI) {
-		if err := a.serveAPI(); err != nil {
-			return err
-		}
+	if a.apiLn != nil {
+		a.serveAPI()
 	}
 	a.ready.Store(true)
 	a.log.Info("adsyn serving", "edge", a.EdgeAddr(), "api", a.APIAddr(), "roles", a.cfg.Roles, "nats", a.conn.NC.ConnectedUrlRedacted())
@@ -211,12 +214,25 @@ func (a *App) firstStart(ctx context.Context) error {
 	return nil
 }
 
-func (a *App) serveEdge() error {
-	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("app: edge: %w (is --http %s in use?)", err, a.cfg.HTTPAddr)
+func (a *App) listen() error {
+	if a.cfg.Has(config.RoleEdge) {
+		ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("app: edge: %w (is --http %s in use? choose another with --http)", err, a.cfg.HTTPAddr)
+		}
+		a.edgeLn = ln
 	}
-	a.edgeLn = ln
+	if a.cfg.Has(config.RoleAPI) {
+		ln, err := net.Listen("tcp", a.cfg.APIAddr)
+		if err != nil {
+			return fmt.Errorf("app: api: %w (is --api %s in use? choose another with --api)", err, a.cfg.APIAddr)
+		}
+		a.apiLn = ln
+	}
+	return nil
+}
+
+func (a *App) serveEdge() {
 	a.edge = &fasthttp.Server{
 		Handler:                       a.edgeHandler,
 		ErrorHandler:                  pixel.ErrorHandler,
@@ -230,8 +246,7 @@ func (a *App) serveEdge() error {
 		DisableHeaderNamesNormalizing: false,
 		Logger:                        slogPrinter{a.log},
 	}
-	go func() { a.serving <- a.edge.Serve(ln) }()
-	return nil
+	go func() { a.serving <- a.edge.Serve(a.edgeLn) }()
 }
 
 func (a *App) edgeHandler(ctx *fasthttp.RequestCtx) {
@@ -245,12 +260,7 @@ func (a *App) edgeHandler(ctx *fasthttp.RequestCtx) {
 	ctx.SetStatusCode(fasthttp.StatusNotFound)
 }
 
-func (a *App) serveAPI() error {
-	ln, err := net.Listen("tcp", a.cfg.APIAddr)
-	if err != nil {
-		return fmt.Errorf("app: api: %w (is --api %s in use?)", err, a.cfg.APIAddr)
-	}
-	a.apiLn = ln
+func (a *App) serveAPI() {
 	a.api = &http.Server{
 		Handler:           a.mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -260,8 +270,7 @@ func (a *App) serveAPI() error {
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
-	go func() { a.serving <- a.api.Serve(ln) }()
-	return nil
+	go func() { a.serving <- a.api.Serve(a.apiLn) }()
 }
 
 // coreRoutes are the API's own: health, readiness, metrics, keys, audit.
@@ -309,6 +318,12 @@ func (a *App) Serving() <-chan error { return a.serving }
 func (a *App) Stop(ctx context.Context) error {
 	a.ready.Store(false)
 	var errs []error
+	if a.edge == nil && a.edgeLn != nil {
+		a.edgeLn.Close()
+	}
+	if a.api == nil && a.apiLn != nil {
+		a.apiLn.Close()
+	}
 	if a.edge != nil {
 		if err := a.edge.ShutdownWithContext(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("edge: %w", err))

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/valyala/fasthttp"
@@ -27,6 +28,9 @@ func (a *App) wire(ctx context.Context) error {
 		a.coreRoutes()
 	}
 	if err := a.wireSegments(ctx); err != nil {
+		return err
+	}
+	if err := a.wireProfiles(ctx); err != nil {
 		return err
 	}
 	if a.cfg.GeoIPFile != "" {
@@ -67,7 +71,11 @@ func (a *App) wire(ctx context.Context) error {
 func (a *App) wireSegments(ctx context.Context) error {
 	a.taxonomy = segments.NewLive(nil)
 	if a.cfg.Has(config.RoleEdge) || a.cfg.Has(config.RoleAPI) {
-		store, err := segments.NewKVStore(ctx, a.conn.JS, a.segOptions()...)
+		// An edge's cache is filled by the watch too, so a visitor's record
+		// is in memory by the time their next ad request comes.
+		store, err := segments.NewKVStore(ctx, a.conn.JS, a.segOptions(
+			segments.WithCache(int64(a.cfg.SegmentCacheMB)<<20, 10*time.Minute, time.Minute),
+			segments.WithWarmCache(a.cfg.Has(config.RoleEdge)))...)
 		if err != nil {
 			return err
 		}
@@ -95,9 +103,15 @@ func (a *App) segOptions(more ...segments.Option) []segments.Option {
 	return append([]segments.Option{segments.WithLogger(a.log), segments.WithMetrics(a.reg)}, more...)
 }
 
-// checkTarget refuses campaign targeting of a segment the taxonomy lacks or
-// holds sensitive (P1).
-func (a *App) checkTarget(id string) error { return a.taxonomy.Load().CheckTarget(id) }
+// checkTarget refuses campaign targeting of a taxonomy segment that is
+// sensitive (P1). It is asked about page categories too, which are not
+// segments: those, like every value, have passed the sensitive-term guard.
+func (a *App) checkTarget(id string) error {
+	if t := a.taxonomy.Load(); t.Has(id) {
+		return t.CheckTarget(id)
+	}
+	return nil
+}
 
 func (a *App) adOptions() []adserver.Option {
 	return []adserver.Option{adserver.WithLogger(a.log), adserver.WithMetrics(a.reg)}
@@ -179,6 +193,7 @@ func (a *App) wireEdge(ctx context.Context) error {
 		adserver.WithClientIP(a.clientIP),
 		adserver.WithVisitorCookie(pixel.CookieName),
 		adserver.WithPixel(demoPixel),
+		adserver.WithProfiles(a.profileCard),
 	)
 	if a.geo != nil {
 		opts = append(opts, adserver.WithGeo(a.geo))

@@ -43,6 +43,8 @@ type Config struct {
 	Partitions int
 	Retention  time.Duration
 	SegmentTTL time.Duration
+	// SegmentCacheMB bounds an edge's cache of visitor records.
+	SegmentCacheMB int
 
 	TCFVendorID    int
 	GDPRByDefault  bool
@@ -53,6 +55,9 @@ type Config struct {
 	IPv6Bits       int
 	GeoIPFile      string
 	GDPRCountries  []string // with a geo database: requests from these countries are in GDPR scope
+
+	ProfileKeys string // keyring file for contact fields at rest; default <data>/profile.keys
+	APIURL      string // public base URL of the API, for photo links in partner views
 
 	LogLevel        string
 	LogFormat       string
@@ -71,6 +76,7 @@ func Default() Config {
 		Partitions:      16,
 		Retention:       720 * time.Hour,
 		SegmentTTL:      90 * 24 * time.Hour,
+		SegmentCacheMB:  256,
 		IPv4Bits:        24,
 		IPv6Bits:        48,
 		GDPRCountries:   slices.Clone(EEA),
@@ -99,6 +105,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Partitions, "partitions", c.Partitions, "event partitions N (xxhash64(visitor) mod N)")
 	fs.DurationVar(&c.Retention, "retention", c.Retention, "how long events are kept")
 	fs.DurationVar(&c.SegmentTTL, "segment-ttl", c.SegmentTTL, "a visitor record expires after this long without events")
+	fs.IntVar(&c.SegmentCacheMB, "segment-cache-mb", c.SegmentCacheMB, "memory bound of an edge's cache of visitor records, in MiB")
 	fs.IntVar(&c.TCFVendorID, "tcf-vendor-id", c.TCFVendorID, "the IAB TCF vendor id adsyn answers for (0: TCF strings grant nothing)")
 	fs.BoolVar(&c.GDPRByDefault, "gdpr-default", c.GDPRByDefault, "treat requests that do not say gdpr=0/1 as in GDPR scope")
 	fs.Func("trusted-proxies", "CIDRs whose X-Forwarded-For is believed, comma-separated", func(s string) error {
@@ -131,6 +138,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 		}
 		return nil
 	})
+	fs.StringVar(&c.ProfileKeys, "profile-keys", c.ProfileKeys, "keyring of AES-256 keys for contact fields (id:base64 lines, last is current); default DATA/profile.keys, made at first start")
+	fs.StringVar(&c.APIURL, "api-url", c.APIURL, "public base URL of the API, used in partner feeds for photo links (default http://<api address>)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long a stop may take to drain")
@@ -204,6 +213,9 @@ func (c *Config) Validate() error {
 	if c.SegmentTTL < time.Hour {
 		return bad("segment-ttl", "%s: must be at least 1h", c.SegmentTTL)
 	}
+	if c.SegmentCacheMB < 1 || c.SegmentCacheMB > 1<<20 {
+		return bad("segment-cache-mb", "%d: must be 1 to 1048576", c.SegmentCacheMB)
+	}
 	if c.TCFVendorID < 0 || c.TCFVendorID > 65535 {
 		return bad("tcf-vendor-id", "%d: must be 0 to 65535", c.TCFVendorID)
 	}
@@ -217,6 +229,9 @@ func (c *Config) Validate() error {
 		if _, err := os.Stat(c.GeoIPFile); err != nil {
 			return bad("geoip", "%v", err)
 		}
+	}
+	if c.APIURL != "" && !strings.HasPrefix(c.APIURL, "http://") && !strings.HasPrefix(c.APIURL, "https://") {
+		return bad("api-url", "%q must start with http:// or https://", c.APIURL)
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
 		return bad("log-level", "%q: must be debug, info, warn or error", c.LogLevel)

@@ -1,0 +1,175 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/adsyn/adsyn/adserver"
+	"github.com/adsyn/adsyn/internal/bus"
+	"github.com/adsyn/adsyn/internal/config"
+	"github.com/adsyn/adsyn/internal/profiles"
+	"github.com/adsyn/adsyn/syndication"
+)
+
+// keyring loads the contact-field keys, making a key file at first start.
+func (a *App) keyring() (*profiles.Keyring, error) {
+	path := a.cfg.ProfileKeys
+	if path == "" {
+		path = filepath.Join(a.cfg.DataDir, "profile.keys")
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			if err := profiles.GenerateKeyFile(path); err != nil {
+				return nil, fmt.Errorf("app: profile keys: %w", err)
+			}
+			a.log.Warn("made a new key for contact fields at rest; back it up, and give every API process the same file (--profile-keys)", "file", path)
+		}
+	}
+	ring, err := profiles.LoadKeyring(path)
+	if err != nil {
+		return nil, fmt.Errorf("--profile-keys: %w", err)
+	}
+	return ring, nil
+}
+
+func (a *App) apiURL() string {
+	if a.cfg.APIURL != "" {
+		return strings.TrimRight(a.cfg.APIURL, "/")
+	}
+	if a.apiLn != nil {
+		return "http://" + loopbackIfAny(a.apiLn.Addr().String())
+	}
+	return "http://" + a.cfg.APIAddr
+}
+
+// loopbackIfAny turns a wildcard listen address into one a local client can dial.
+func loopbackIfAny(addr string) string {
+	for _, any := range []string{"[::]:", "0.0.0.0:", ":"} {
+		if strings.HasPrefix(addr, any) {
+			return "127.0.0.1:" + strings.TrimPrefix(addr, any)
+		}
+	}
+	return addr
+}
+
+// wireProfiles builds the user profiles, the partner registry and ledger
+// (api, syndication) and starts the syndication worker.
+func (a *App) wireProfiles(ctx context.Context) error {
+	if !a.cfg.Has(config.RoleAPI) && !a.cfg.Has(config.RoleSyndication) {
+		return nil
+	}
+	reg, err := syndication.NewRegistry(ctx, a.conn.JS, a.syndOptions()...)
+	if err != nil {
+		return err
+	}
+	led, err := syndication.NewLedger(ctx, a.conn.JS, reg)
+	if err != nil {
+		return err
+	}
+	if a.cfg.Has(config.RoleSyndication) {
+		w, err := syndication.NewWorker(ctx, a.conn.JS, reg, led, append(a.syndOptions(), syndication.WithPublicURL(a.apiURL()))...)
+		if err != nil {
+			return err
+		}
+		a.startWorker("syndication worker", w.Run)
+	}
+	if !a.cfg.Has(config.RoleAPI) {
+		return nil
+	}
+	ring, err := a.keyring()
+	if err != nil {
+		return err
+	}
+	store, err := profiles.NewStore(ctx, a.conn.JS, ring, profiles.WithLogger(a.log), profiles.WithMetrics(a.reg), profiles.WithRecipients(led.Recipients))
+	if err != nil {
+		return err
+	}
+	a.profiles = store
+	profiles.NewHandler(store, a.keys, a.log).Routes(a.mux)
+	syndication.NewHandler(reg, led, a.keys, a.log).Routes(a.mux)
+	if a.cfg.Demo {
+		d, err := syndication.DemoSetup(ctx, reg, a.apiURL(), a.log)
+		if err != nil {
+			return err
+		}
+		a.mux.Handle("/demo/partner", d)
+		a.mux.Handle("/demo/partner/", d)
+		if err := demoUsers(ctx, store, a.log); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *App) syndOptions() []syndication.Option {
+	return []syndication.Option{syndication.WithLogger(a.log), syndication.WithMetrics(a.reg), syndication.WithReplicas(a.cfg.Replicas)}
+}
+
+// profileCard is the public, advertising-consented view of a user for
+// profile creatives: never contact details (P2). It reads the record
+// without the keyring, which an edge does not hold.
+func (a *App) profileCard(userID string) (adserver.ProfileCard, bool) {
+	if !profiles.ValidID(userID) {
+		return adserver.ProfileCard{}, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	kv, err := a.conn.JS.KeyValue(ctx, bus.BucketProfiles)
+	if err != nil {
+		return adserver.ProfileCard{}, false
+	}
+	e, err := kv.Get(ctx, userID)
+	if err != nil {
+		return adserver.ProfileCard{}, false
+	}
+	p, err := profiles.Decode(e.Value())
+	if err != nil {
+		return adserver.ProfileCard{}, false
+	}
+	v := profiles.PublicView(p)
+	if v.Name == "" {
+		return adserver.ProfileCard{}, false
+	}
+	card := adserver.ProfileCard{Name: v.Name, Competence: strings.Join(v.Competence, ", "), URL: a.apiURL() + "/v1/profiles/" + v.ID}
+	if v.Photo != "" {
+		card.Photo = a.apiURL() + v.Photo
+	}
+	if v.Price != nil {
+		card.Price = v.Price.Amount + " " + v.Price.Currency
+	}
+	return card, true
+}
+
+// demoUsers registers sample users with different consents, once: Anna
+// syndicates her public profile and lets it advertise; Boris keeps his to
+// himself.
+var demoUserBodies = []string{
+	`{"name":"Anna Petrova","email":"anna@example.org","phone":"+7 495 123-45-67","city":"Moscow",
+	  "competence":["plumbing","heating"],"price":{"amount":"40","currency":"EUR"},"language":"ru",
+	  "visibility":{"name":"public","city":"public","competence":"public","price":"public"},
+	  "consents":{"syndication":true,"ad_profile":true},"consent_source":"demo"}`,
+	`{"name":"Boris Ivanov","email":"boris@example.org","city":"Kazan","competence":["tutoring","mathematics"],
+	  "visibility":{"name":"public","city":"public"},"consents":{"syndication":false},"consent_source":"demo"}`,
+}
+
+func demoUsers(ctx context.Context, store *profiles.Store, log *slog.Logger) error {
+	if len(store.Search(profiles.Query{Name: "Anna Petrova"})) > 0 {
+		return nil
+	}
+	for _, body := range demoUserBodies {
+		var pt profiles.Patch
+		if err := json.Unmarshal([]byte(body), &pt); err != nil {
+			return fmt.Errorf("app: demo user: %w", err)
+		}
+		if _, err := store.Create(ctx, &pt, "demo"); err != nil {
+			return fmt.Errorf("app: demo user: %w", err)
+		}
+	}
+	log.Info("demo users registered", "users", len(demoUserBodies))
+	return nil
+}

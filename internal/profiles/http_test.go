@@ -1,0 +1,257 @@
+package profiles_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/adsyn/adsyn/internal/auth"
+	"github.com/adsyn/adsyn/internal/bus"
+	"github.com/adsyn/adsyn/internal/bus/bustest"
+	"github.com/adsyn/adsyn/internal/profiles"
+)
+
+const (
+	email  = "ada.secret@example.com"
+	phone  = "+33 6 11 22 33 44"
+	resume = "%PDF-1.7 resume of Ada: confidential-resume-marker"
+)
+
+var png = []byte("\x89PNG\r\n\x1a\n-fake-image-bytes")
+
+type client struct {
+	t    *testing.T
+	base string
+}
+
+func (c client) do(method, path, key string, body []byte) (int, string) {
+	c.t.Helper()
+	req, _ := http.NewRequest(method, c.base+path, bytes.NewReader(body))
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+func TestUsersAPI(t *testing.T) {
+	conn := bustest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	keys, err := auth.NewKeys(ctx, conn.JS, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := profiles.ParseKeyring(profiles.NewKeyLine(time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recipients := func(ctx context.Context, user string) ([]profiles.Recipient, error) {
+		return []profiles.Recipient{{Partner: "p1", Name: "Partner One", Holds: true}}, nil
+	}
+	store, err := profiles.NewStore(ctx, conn.JS, ring, profiles.WithRecipients(recipients))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	profiles.NewHandler(store, keys, nil).Routes(mux)
+	hs := httptest.NewServer(mux)
+	defer hs.Close()
+	c := client{t, hs.URL}
+	admin, _, _ := keys.Create(ctx, auth.Admin, "", "root")
+	support, _, _ := keys.Create(ctx, auth.Support, "", "desk")
+
+	// Registration (admin: the Site's backend) returns the user's own key.
+	code, body := c.do("POST", "/v1/users", admin, []byte(`{"name":"Ada Lovelace","email":"`+email+`","phone":"`+phone+`","city":"Lyon","competence":["Go","Plumbing"],"price":{"amount":"45.50","currency":"EUR"},"language":"fr","consents":{"syndication":true,"ad_profile":true},"consent_source":"signup-form"}`))
+	if code != 201 {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	var created struct {
+		User profiles.Profile `json:"user"`
+		Key  string           `json:"key"`
+	}
+	if err := json.Unmarshal([]byte(body), &created); err != nil {
+		t.Fatal(err)
+	}
+	id, key := created.User.ID, created.Key
+	if created.User.Email != email || len(created.User.Consents) != 2 || created.User.Consents[0].Source != "signup-form" {
+		t.Errorf("created %+v", created.User)
+	}
+	if code, _ := c.do("POST", "/v1/users", key, []byte(`{"name":"x"}`)); code != 403 {
+		t.Errorf("user creating users: %d", code)
+	}
+	for _, bad := range []string{`{"email":"x@y.z"}`, `{"name":"A","visibility":{"email":"public"}}`, `{"name":"A","extra":1}`, `{`} {
+		if code, body := c.do("POST", "/v1/users", admin, []byte(bad)); code != 400 {
+			t.Errorf("create %s: %d %s", bad, code, body)
+		}
+	}
+
+	// Contact fields are sealed at rest (P8).
+	kv, _ := conn.JS.KeyValue(ctx, bus.BucketProfiles)
+	e, err := kv.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(e.Value(), []byte("ada.secret")) || bytes.Contains(e.Value(), []byte("11 22 33")) {
+		t.Fatalf("contact detail in clear in the bucket: %s", e.Value())
+	}
+
+	// Settings: make fields public; upload media.
+	if code, body := c.do("PATCH", "/v1/users/"+id, key, []byte(`{"visibility":{"name":"public","city":"public","competence":"public","photo":"public"}}`)); code != 200 {
+		t.Fatalf("patch: %d %s", code, body)
+	}
+	if code, body := c.do("PUT", "/v1/users/"+id+"/photo", key, png); code != 200 {
+		t.Fatalf("photo: %d %s", code, body)
+	}
+	if code, _ := c.do("PUT", "/v1/users/"+id+"/photo", key, []byte("GIF89a....")); code != 415 {
+		t.Errorf("gif photo: %d", code)
+	}
+	if code, _ := c.do("PUT", "/v1/users/"+id+"/photo", key, append(bytes.Clone(png), make([]byte, profiles.MaxPhoto)...)); code != 413 {
+		t.Errorf("huge photo: %d", code)
+	}
+	if code, _ := c.do("PUT", "/v1/users/"+id+"/resume", key, png); code != 415 {
+		t.Errorf("png resume: %d", code)
+	}
+	if code, body := c.do("PUT", "/v1/users/"+id+"/resume", key, []byte(resume)); code != 200 {
+		t.Fatalf("resume: %d %s", code, body)
+	}
+	media, _ := conn.JS.ObjectStore(ctx, bus.ObjectMedia)
+	stored, err := media.GetBytes(ctx, "resume/"+id)
+	if err != nil || bytes.Contains(stored, []byte("confidential-resume-marker")) {
+		t.Fatalf("resume stored in clear or missing: %v", err)
+	}
+	if code, body := c.do("GET", "/v1/users/"+id+"/resume", key, nil); code != 200 || body != resume {
+		t.Errorf("own resume: %d %q", code, body)
+	}
+
+	// Link the ad cookie: refused without consent, then with it.
+	segs, _ := conn.JS.KeyValue(ctx, bus.BucketSegments)
+	rec, _ := msgpack.Marshal(map[string]any{"v": "vis_abcdefgh", "ls": 1700000000000})
+	if _, err := segs.Put(ctx, "vis_abcdefgh", rec); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := c.do("PATCH", "/v1/users/"+id, key, []byte(`{"linked_visitor":"vis_abcdefgh"}`)); code != 409 {
+		t.Errorf("link without consent: %d", code)
+	}
+	if code, body := c.do("PATCH", "/v1/users/"+id, key, []byte(`{"consents":{"link_visitor":true},"linked_visitor":"vis_abcdefgh"}`)); code != 200 {
+		t.Fatalf("link: %d %s", code, body)
+	}
+
+	// Who may read the account.
+	other, _, _ := keys.Create(ctx, auth.User, "u_someoneelse", "other")
+	if code, _ := c.do("GET", "/v1/users/"+id, other, nil); code != 403 {
+		t.Errorf("another user's key: %d", code)
+	}
+	if code, _ := c.do("PATCH", "/v1/users/"+id, support, []byte(`{"name":"x"}`)); code != 403 {
+		t.Errorf("support writing: %d", code)
+	}
+	if code, body := c.do("GET", "/v1/users/"+id, support, nil); code != 200 || !strings.Contains(body, email) {
+		t.Errorf("support read: %d %s", code, body)
+	}
+	entries, err := keys.Audit().Recent(ctx, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	audited := false
+	for _, e := range entries {
+		if e.Role == auth.Support && e.Allowed && e.Resource == "/v1/users/"+id {
+			audited = true
+		}
+	}
+	if !audited {
+		t.Errorf("support read not in the audit log (P7): %+v", entries)
+	}
+	if code, _ := c.do("GET", "/v1/users/"+id+"/export", admin, nil); code != 403 {
+		t.Errorf("admin export: %d, want 403 (data subject only)", code)
+	}
+
+	// Export: everything, decrypted, with the visitor record and recipients.
+	code, body = c.do("GET", "/v1/users/"+id+"/export", key, nil)
+	if code != 200 {
+		t.Fatalf("export: %d %s", code, body)
+	}
+	var x profiles.Export
+	if err := json.Unmarshal([]byte(body), &x); err != nil {
+		t.Fatal(err)
+	}
+	if x.Profile.Email != email || x.Profile.Phone != phone || string(x.Resume.Data) != resume || !bytes.Equal(x.Photo.Data, png) ||
+		x.Visitor == nil || len(x.Recipients) != 1 || len(x.Profile.Consents) != 3 {
+		t.Errorf("export incomplete: %s", body)
+	}
+
+	// Public profile and search: public fields only, never contact details.
+	code, body = c.do("GET", "/v1/profiles/"+id, "", nil)
+	if code != 200 || !strings.Contains(body, "Ada Lovelace") || strings.Contains(body, "45.50") {
+		t.Errorf("public profile: %d %s", code, body)
+	}
+	if code, body := c.do("GET", "/v1/profiles/"+id+"/photo", "", nil); code != 200 || body != string(png) {
+		t.Errorf("public photo: %d", code)
+	}
+	if code, _ := c.do("GET", "/v1/profiles/"+id+"/resume", "", nil); code != 404 {
+		t.Errorf("public resume: %d", code)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		code, body = c.do("GET", "/v1/profiles?city=lyon&competence=go&name=love", "", nil)
+		if strings.Contains(body, id) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code != 200 || !strings.Contains(body, id) {
+		t.Errorf("search: %d %s", code, body)
+	}
+	if code, body := c.do("GET", "/v1/profiles?city=Paris", "", nil); code != 200 || strings.Contains(body, id) {
+		t.Errorf("search Paris: %d %s", code, body)
+	}
+	if code, _ := c.do("GET", "/v1/profiles?limit=1000", "", nil); code != 400 {
+		t.Errorf("bad limit: %d", code)
+	}
+	for _, path := range []string{"/v1/profiles/" + id, "/v1/profiles?name=ada"} {
+		_, body := c.do("GET", path, "", nil)
+		if strings.Contains(body, "ada.secret") || strings.Contains(body, "11 22 33") || strings.Contains(body, "resume") {
+			t.Errorf("%s shows a contact detail: %s", path, body)
+		}
+	}
+
+	// Erasure: media, visitor record, profile; the key stops working.
+	if code, body := c.do("DELETE", "/v1/users/"+id, key, nil); code != 200 {
+		t.Fatalf("erase: %d %s", code, body)
+	}
+	if _, err := kv.Get(ctx, id); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Errorf("profile after erasure: %v", err)
+	}
+	hist, err := kv.History(ctx, id)
+	if err == nil && len(hist) > 1 {
+		t.Errorf("history kept after erasure: %d revisions", len(hist))
+	}
+	if _, err := segs.Get(ctx, "vis_abcdefgh"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Errorf("visitor record after erasure: %v", err)
+	}
+	for _, name := range []string{"photo/" + id, "resume/" + id} {
+		if _, err := media.GetBytes(ctx, name); !errors.Is(err, jetstream.ErrObjectNotFound) {
+			t.Errorf("%s after erasure: %v", name, err)
+		}
+	}
+	if code, _ := c.do("GET", "/v1/users/"+id, key, nil); code != 401 {
+		t.Errorf("erased user's key: %d", code)
+	}
+	if code, _ := c.do("GET", "/v1/profiles/"+id, "", nil); code != 404 {
+		t.Errorf("public profile after erasure: %d", code)
+	}
+}

@@ -1,0 +1,462 @@
+package profiles
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/adsyn/adsyn/internal/bus"
+	"github.com/adsyn/adsyn/internal/metrics"
+)
+
+// Recipient is a partner that received a user's data (GDPR Art. 19).
+type Recipient struct {
+	Partner string    `json:"partner"`
+	Name    string    `json:"name,omitempty"`
+	First   time.Time `json:"first_delivery,omitzero"`
+	Last    time.Time `json:"last_delivery,omitzero"`
+	Holds   bool      `json:"holds_data"` // the last delivery gave data rather than took it back
+}
+
+// RecipientsFunc lists the recipients of a user's data; syndication provides it.
+type RecipientsFunc func(ctx context.Context, user string) ([]Recipient, error)
+
+// Option configures a Store.
+type Option func(*options) error
+
+type options struct {
+	log        *slog.Logger
+	metrics    *metrics.Registry
+	recipients RecipientsFunc
+	now        func() time.Time
+}
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return errors.New("profiles: nil logger")
+		}
+		o.log = l
+		return nil
+	}
+}
+
+// WithMetrics registers the store's series on r.
+func WithMetrics(r *metrics.Registry) Option {
+	return func(o *options) error {
+		if r == nil {
+			return errors.New("profiles: nil metrics registry")
+		}
+		o.metrics = r
+		return nil
+	}
+}
+
+// WithRecipients sets where exports find the partners that received data.
+func WithRecipients(fn RecipientsFunc) Option {
+	return func(o *options) error {
+		if fn == nil {
+			return errors.New("profiles: nil recipients function")
+		}
+		o.recipients = fn
+		return nil
+	}
+}
+
+// WithClock sets the clock, for tests.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) error {
+		if now == nil {
+			return errors.New("profiles: nil clock")
+		}
+		o.now = now
+		return nil
+	}
+}
+
+// Store reads and writes profiles in adsyn_profiles and their media in
+// adsyn_media, and keeps an in-memory search index of the public fields.
+type Store struct {
+	kv       jetstream.KeyValue
+	media    jetstream.ObjectStore
+	visitors jetstream.KeyValue
+	ring     *Keyring
+	opts     options
+	index    *index
+
+	created, updated, erased, rejected *metrics.Counter
+}
+
+// NewStore opens the buckets and starts the search index, which follows the
+// bucket until ctx ends.
+func NewStore(ctx context.Context, js jetstream.JetStream, ring *Keyring, opts ...Option) (*Store, error) {
+	if ring == nil {
+		return nil, fmt.Errorf("%w: nil keyring", ErrKeyring)
+	}
+	o := options{now: time.Now}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
+	if o.metrics == nil {
+		o.metrics = metrics.NewRegistry()
+	}
+	s := &Store{ring: ring, opts: o}
+	var err error
+	if s.kv, err = js.KeyValue(ctx, bus.BucketProfiles); err != nil {
+		return nil, fmt.Errorf("profiles: open %s: %w", bus.BucketProfiles, err)
+	}
+	if s.visitors, err = js.KeyValue(ctx, bus.BucketSegments); err != nil {
+		return nil, fmt.Errorf("profiles: open %s: %w", bus.BucketSegments, err)
+	}
+	if s.media, err = js.ObjectStore(ctx, bus.ObjectMedia); err != nil {
+		return nil, fmt.Errorf("profiles: open %s: %w", bus.ObjectMedia, err)
+	}
+	m := o.metrics
+	s.created = m.Counter("adsyn_profiles_created_total", "Users registered.")
+	s.updated = m.Counter("adsyn_profiles_updated_total", "Profile updates written (fields, settings, consents, media).")
+	s.erased = m.Counter("adsyn_profiles_erased_total", "Users erased at their request.")
+	s.rejected = m.Counter("adsyn_profiles_media_rejected_total", "Uploads refused for their type or size.")
+	if s.index, err = startIndex(ctx, s.kv, o.log); err != nil {
+		return nil, err
+	}
+	m.Gauge("adsyn_profiles_indexed", "Profiles with a public field in the search index.", func() float64 { return float64(s.index.len()) })
+	return s, nil
+}
+
+func (s *Store) now() time.Time { return s.opts.now().UTC().Truncate(time.Millisecond) }
+
+// Create registers a user from a registration body; source says where the
+// consents in it were given.
+func (s *Store) Create(ctx context.Context, pt *Patch, source string) (*Profile, error) {
+	if pt.Name == nil {
+		return nil, invalid("name", "is required")
+	}
+	now := s.now()
+	p := &Profile{ID: NewID(), Created: now, Public: []Field{}}
+	if err := pt.Apply(p, now, source); err != nil {
+		return nil, err
+	}
+	b, err := p.encode(s.ring)
+	if err != nil {
+		return nil, err
+	}
+	rev, err := s.kv.Create(ctx, p.ID, b)
+	if err != nil {
+		return nil, fmt.Errorf("profiles: create %s: %w", p.ID, err)
+	}
+	p.Version = rev
+	s.created.Inc()
+	return p, nil
+}
+
+// load reads and decodes a profile without opening its contact fields.
+func (s *Store) load(ctx context.Context, id string) (*Profile, error) {
+	if !ValidID(id) {
+		return nil, ErrNotFound
+	}
+	e, err := s.kv.Get(ctx, id)
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("profiles: get %s: %w", id, err)
+	}
+	p, err := Decode(e.Value())
+	if err != nil {
+		return nil, err
+	}
+	p.Version = e.Revision()
+	return p, nil
+}
+
+// Get returns the whole profile, contact fields opened: for the data subject
+// and audited staff reads only.
+func (s *Store) Get(ctx context.Context, id string) (*Profile, error) {
+	p, err := s.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.open(s.ring); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// GetPublic returns the public fields of a profile (the Site's public page).
+func (s *Store) GetPublic(ctx context.Context, id string) (Public, error) {
+	p, err := s.load(ctx, id)
+	if err != nil {
+		return Public{}, err
+	}
+	return SiteView(p), nil
+}
+
+// update applies fn to a copy of the current profile and writes it with a
+// compare-and-set on the revision, retrying a few times under contention.
+func (s *Store) update(ctx context.Context, id string, fn func(p *Profile) error) (*Profile, error) {
+	for attempt := 0; attempt < 5; attempt++ {
+		cur, err := s.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		next := cur.clone()
+		if err := fn(next); err != nil {
+			return nil, err
+		}
+		b, err := next.encode(s.ring) // reseals under the current key: rotation happens on write
+		if err != nil {
+			return nil, err
+		}
+		rev, err := s.kv.Update(ctx, id, b, cur.Version)
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("profiles: update %s: %w", id, err)
+		}
+		next.Version = rev
+		s.updated.Inc()
+		return next, nil
+	}
+	return nil, ErrConflict
+}
+
+// Patch applies a PATCH body.
+func (s *Store) Patch(ctx context.Context, id string, pt *Patch, source string) (*Profile, error) {
+	return s.update(ctx, id, func(p *Profile) error { return pt.Apply(p, s.now(), source) })
+}
+
+// LinkVisitor joins the visitor cookie id to the account; it needs the
+// user's consent to linking (P4).
+func (s *Store) LinkVisitor(ctx context.Context, id, visitor string) (*Profile, error) {
+	pt := &Patch{LinkedVisitor: Optional[string]{Set: true, Value: visitor}}
+	return s.Patch(ctx, id, pt, "link")
+}
+
+// PutMedia checks and stores a photo or resume and records it in the
+// profile. A resume is sealed before it is stored.
+func (s *Store) PutMedia(ctx context.Context, id string, k Kind, data []byte) (*Profile, error) {
+	typ, err := Sniff(k, data)
+	if err != nil {
+		s.rejected.Inc()
+		return nil, err
+	}
+	if _, err := s.load(ctx, id); err != nil {
+		return nil, err
+	}
+	meta := &Media{Type: typ, Size: int64(len(data)), Uploaded: s.now()}
+	stored := data
+	if k == KindResume {
+		stored = s.ring.Seal(data, aad(id, FieldResume))
+	} else {
+		sum := sha256.Sum256(data)
+		meta.Digest = hex.EncodeToString(sum[:])
+	}
+	if _, err := s.media.PutBytes(ctx, objectName(k, id), stored); err != nil {
+		return nil, fmt.Errorf("profiles: store %s of %s: %w", k, id, err)
+	}
+	p, err := s.update(ctx, id, func(p *Profile) error {
+		if k == KindResume {
+			p.Resume = meta
+		} else {
+			p.Photo = meta
+		}
+		p.Updated = meta.Uploaded
+		return nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		// Erased meanwhile: take the upload back.
+		_ = s.media.Delete(ctx, objectName(k, id))
+	}
+	return p, err
+}
+
+// DeleteMedia removes a photo or resume.
+func (s *Store) DeleteMedia(ctx context.Context, id string, k Kind) (*Profile, error) {
+	p, err := s.update(ctx, id, func(p *Profile) error {
+		if k == KindResume {
+			p.Resume = nil
+		} else {
+			p.Photo = nil
+		}
+		p.Updated = s.now()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.media.Delete(ctx, objectName(k, id)); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil, fmt.Errorf("profiles: delete %s of %s: %w", k, id, err)
+	}
+	return p, nil
+}
+
+// Media returns a stored photo or resume, opened; the caller decides who may
+// see it (a resume: the data subject and audited staff only).
+func (s *Store) Media(ctx context.Context, id string, k Kind) ([]byte, Media, error) {
+	p, err := s.load(ctx, id)
+	if err != nil {
+		return nil, Media{}, err
+	}
+	meta := p.Photo
+	if k == KindResume {
+		meta = p.Resume
+	}
+	if meta == nil {
+		return nil, Media{}, ErrNoMedia
+	}
+	data, err := s.media.GetBytes(ctx, objectName(k, id))
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil, Media{}, ErrNoMedia
+	}
+	if err != nil {
+		return nil, Media{}, fmt.Errorf("profiles: read %s of %s: %w", k, id, err)
+	}
+	if k == KindResume {
+		if data, err = s.ring.Open(data, aad(id, FieldResume)); err != nil {
+			return nil, Media{}, fmt.Errorf("profiles: open resume of %s: %w", id, err)
+		}
+	}
+	return data, *meta, nil
+}
+
+// PublicPhoto returns the photo when the user made it public.
+func (s *Store) PublicPhoto(ctx context.Context, id string) ([]byte, Media, error) {
+	p, err := s.load(ctx, id)
+	if err != nil {
+		return nil, Media{}, err
+	}
+	if !p.IsPublic(FieldPhoto) {
+		return nil, Media{}, ErrNoMedia
+	}
+	return s.Media(ctx, id, KindPhoto)
+}
+
+// Erase deletes everything held about a user: media, the linked visitor
+// record, then the profile with its history (a purge). Syndication sees the
+// purge in the change feed and sends the deletions to partners. Erase is
+// idempotent up to the purge, so a failed call can be repeated.
+func (s *Store) Erase(ctx context.Context, id string) error {
+	p, err := s.load(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, k := range []Kind{KindPhoto, KindResume} {
+		if err := s.media.Delete(ctx, objectName(k, id)); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+			return fmt.Errorf("profiles: erase %s of %s: %w", k, id, err)
+		}
+	}
+	if p.LinkedVisitor != "" {
+		if err := s.visitors.Purge(ctx, p.LinkedVisitor); err != nil {
+			return fmt.Errorf("profiles: erase visitor record of %s: %w", id, err)
+		}
+	}
+	if err := s.kv.Purge(ctx, id); err != nil {
+		return fmt.Errorf("profiles: erase %s: %w", id, err)
+	}
+	s.erased.Inc()
+	s.opts.log.Info("profiles: user erased", "user", id)
+	return nil
+}
+
+// File is a stored file in an export.
+type File struct {
+	Type string `json:"type"`
+	Size int64  `json:"size"`
+	Data []byte `json:"data"` // base64 in JSON
+}
+
+// Export is everything held about a user, for the data subject.
+type Export struct {
+	Generated time.Time `json:"generated"`
+	Profile   *Profile  `json:"profile"`
+	Photo     *File     `json:"photo,omitempty"`
+	Resume    *File     `json:"resume,omitempty"`
+	// The linked visitor record of adsyn_segments, decoded generically so the
+	// export shows whatever it holds (a segments.Record today).
+	Visitor    any                  `json:"linked_visitor_record,omitempty"`
+	VisitorRaw []byte               `json:"linked_visitor_record_raw,omitempty"` // when it did not decode
+	Recipients []Recipient          `json:"recipients"`
+	Settings   map[Purpose]bool     `json:"consents_in_force"`
+	Visibility map[Field]Visibility `json:"visibility"`
+}
+
+// Export gathers everything held about a user, decrypted.
+func (s *Store) Export(ctx context.Context, id string) (*Export, error) {
+	p, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	x := &Export{Generated: s.now(), Profile: p, Recipients: []Recipient{}, Settings: p.ConsentState(), Visibility: visibility(p)}
+	for _, k := range []Kind{KindPhoto, KindResume} {
+		data, meta, err := s.Media(ctx, id, k)
+		if errors.Is(err, ErrNoMedia) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		f := &File{Type: meta.Type, Size: meta.Size, Data: data}
+		if k == KindPhoto {
+			x.Photo = f
+		} else {
+			x.Resume = f
+		}
+	}
+	if p.LinkedVisitor != "" {
+		e, err := s.visitors.Get(ctx, p.LinkedVisitor)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted):
+		case err != nil:
+			return nil, fmt.Errorf("profiles: export visitor record of %s: %w", id, err)
+		default:
+			var rec any
+			if msgpack.Unmarshal(e.Value(), &rec) == nil {
+				x.Visitor = rec
+			} else {
+				x.VisitorRaw = e.Value()
+			}
+		}
+	}
+	if s.opts.recipients != nil {
+		r, err := s.opts.recipients(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("profiles: export recipients of %s: %w", id, err)
+		}
+		if r != nil {
+			x.Recipients = r
+		}
+	}
+	return x, nil
+}
+
+// visibility returns the field → visibility map of the settings.
+func visibility(p *Profile) map[Field]Visibility {
+	out := map[Field]Visibility{}
+	for _, f := range PublicFields {
+		out[f] = VisibilityPrivate
+		if p.IsPublic(f) {
+			out[f] = VisibilityPublic
+		}
+	}
+	for _, f := range []Field{FieldEmail, FieldPhone, FieldResume} {
+		out[f] = VisibilityPrivate
+	}
+	return out
+}
+
+// Search returns public profiles matching q, from the index.
+func (s *Store) Search(q Query) []Public { return s.index.search(q) }

@@ -1,0 +1,33 @@
+// Package syndication sends users' consented public profile data to partner
+// sites and takes it back when consent goes: the partner registry, the one
+// pure function that builds what a partner may see (Build), Standard Webhooks
+// signing, the delivery worker, the pull feed, the delivery log and the demo
+// partner.
+//
+// The adsyn_profiles bucket is the source of truth. Workers share the durable
+// consumer "adsyn_synd" on its change feed and turn each change into one task
+// per partner in the work queue ADSYN_SYND_OUT (adsyn.synd.out.<partner>.<shard>);
+// the change is acknowledged only once every task is stored. A task means
+// "bring this partner up to date on this user, at least to this version": the
+// lane builds the view of the newest profile, compares its hash with
+// adsyn_synd_state (<partner>.<user>) and sends an upsert or a deletion only
+// when something changed.
+//
+// Order and isolation: each shard of a partner is a durable consumer with one
+// message in flight across all workers, so deliveries of one (partner, user)
+// never overlap and a version older than what the partner has is never sent.
+// A lane holds its task under a lease (the ack wait, renewed while it works)
+// and does every side effect under a deadline inside it, so a stalled worker
+// cannot act after another took over. A slow or dead partner holds only its
+// own lanes. State writes are compare-and-set; a first delivery is recorded
+// as pending before it is sent, and a redelivered task does not trust the
+// state, so a crash never makes an erasure skip a partner that got data.
+//
+// Email, phone and the resume cannot reach a partner: View has no field for
+// them and Build copies from an allowlist (P2, P5). Tasks, dead letters and
+// the delivery log carry ids, versions and field names, never profile values;
+// only the pull feed holds views, exactly what pull partners may read.
+//
+// A Worker's Run is called once; run one Worker per process (its metrics go
+// to one registry) and as many processes as wanted.
+package syndication

@@ -1,0 +1,138 @@
+package syndication
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func FuzzParseSignatures(f *testing.F) {
+	f.Add("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+	f.Add("v1a,abc v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE= v1,bm90")
+	f.Add("")
+	f.Add("v1")
+	f.Add(",,, v1,")
+	f.Add(strings.Repeat("v1,AAAA ", 20))
+	f.Fuzz(func(t *testing.T, header string) {
+		sigs, err := ParseSignatures(header)
+		if err != nil {
+			if !errors.Is(err, ErrHeaders) {
+				t.Fatalf("unclassified error %v", err)
+			}
+			return
+		}
+		if len(sigs) == 0 || len(sigs) > maxSignatures {
+			t.Fatalf("%d signatures", len(sigs))
+		}
+		for _, s := range sigs {
+			if len(s) != 32 {
+				t.Fatalf("signature of %d bytes", len(s))
+			}
+		}
+	})
+}
+
+func FuzzVerify(f *testing.F) {
+	key, _ := ParseSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	f.Add("msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", []byte(`{"test": 2432232314}`))
+	f.Add("", "", "", []byte{})
+	f.Add("id", "-1", "v1,", []byte("x"))
+	f.Add("id", "99999999999999999999999", "v1,AAAA", []byte("x"))
+	f.Fuzz(func(t *testing.T, id, ts, sig string, body []byte) {
+		h := http.Header{}
+		h.Set(HeaderID, id)
+		h.Set(HeaderTimestamp, ts)
+		h.Set(HeaderSignature, sig)
+		err := Verify(key, h, body, time.Unix(1614265330, 0))
+		if err == nil && Sign(key, id, mustInt(ts), body) == "" {
+			t.Fatal("verified without a signature")
+		}
+		if err != nil && !errors.Is(err, ErrHeaders) && !errors.Is(err, ErrTimestamp) && !errors.Is(err, ErrSignature) {
+			t.Fatalf("unclassified error %v", err)
+		}
+	})
+}
+
+func mustInt(s string) int64 {
+	var n int64
+	_ = json.Unmarshal([]byte(s), &n)
+	return n
+}
+
+func FuzzParseSecret(f *testing.F) {
+	f.Add("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	f.Add("whsec_")
+	f.Add("whsec_====")
+	f.Add("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	f.Fuzz(func(t *testing.T, s string) {
+		key, err := ParseSecret(s)
+		if err == nil && (len(key) < 24 || len(key) > 64) {
+			t.Fatalf("key of %d bytes", len(key))
+		}
+	})
+}
+
+// FuzzSpecBody decodes a partner body as the handler does (strict JSON) and
+// applies it: whatever comes in, a contact field never enters a contract.
+func FuzzSpecBody(f *testing.F) {
+	f.Add(`{"id":"acme","name":"Acme","url":"https://acme.example/hook","fields":["name","city"],"rate_limit":50}`)
+	f.Add(`{"fields":["email","phone","resume"]}`)
+	f.Add(`{"url":"javascript:alert(1)"}`)
+	f.Add(`{"state":"active","rate_limit":1e308}`)
+	f.Add(`{"name":"\u0000"}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		var s Spec
+		dec := json.NewDecoder(strings.NewReader(body))
+		dec.DisallowUnknownFields()
+		if dec.Decode(&s) != nil {
+			return
+		}
+		p := Partner{ID: "p1", State: StateActive, Shards: 1}
+		if err := applySpec(&p, &s); err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("unclassified error %v", err)
+			}
+			return
+		}
+		for _, f := range p.Fields {
+			if !Eligible(f) {
+				t.Fatalf("contract lists %q", f)
+			}
+		}
+		if p.URL != "" && !strings.HasPrefix(p.URL, "http://") && !strings.HasPrefix(p.URL, "https://") {
+			t.Fatalf("url %q", p.URL)
+		}
+		if p.RateLimit < 0 || (p.State != StateActive && p.State != StateDisabled) {
+			t.Fatalf("partner %+v", p)
+		}
+	})
+}
+
+func FuzzParsePage(f *testing.F) {
+	f.Add("0", "100")
+	f.Add("18446744073709551615", "1")
+	f.Add("-1", "0")
+	f.Add("abc", "1001")
+	f.Fuzz(func(t *testing.T, cursor, limit string) {
+		pg, err := ParsePage(map[string][]string{"cursor": {cursor}, "limit": {limit}}, 1000)
+		if err == nil && (pg.Limit < 1 || pg.Limit > 1000) {
+			t.Fatalf("limit %d", pg.Limit)
+		}
+	})
+}
+
+func FuzzRetryAfter(f *testing.F) {
+	f.Add("120")
+	f.Add("Wed, 21 Oct 2015 07:28:00 GMT")
+	f.Add("-1")
+	f.Add("99999999999999999999")
+	f.Fuzz(func(t *testing.T, v string) {
+		d, ok := parseRetryAfter(v, time.Unix(1700000000, 0))
+		if ok && (d < 0 || d > maxRetryAfter) {
+			t.Fatalf("delay %v", d)
+		}
+	})
+}

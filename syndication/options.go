@@ -1,0 +1,157 @@
+package syndication
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/adsyn/adsyn/internal/metrics"
+)
+
+// Backoff is the retry schedule of a failing delivery: the n-th retry waits
+// min(Max, Base·2^(n-1)), jittered down by up to half; after Attempts
+// attempts the delivery goes to the dead-letter stream.
+type Backoff struct {
+	Base     time.Duration
+	Max      time.Duration
+	Attempts int
+}
+
+// DefaultBackoff retries for about 17 minutes (10 attempts) before giving up.
+var DefaultBackoff = Backoff{Base: time.Second, Max: 10 * time.Minute, Attempts: 10}
+
+// Option configures the registry, the worker, the ledger and the handler;
+// each takes the options that concern it.
+type Option func(*options) error
+
+type options struct {
+	log       *slog.Logger
+	metrics   *metrics.Registry
+	timeout   time.Duration
+	ackWait   time.Duration
+	backoff   Backoff
+	publicURL string
+	shards    int
+	replicas  int
+}
+
+func defaults() options {
+	return options{timeout: 15 * time.Second, ackWait: 10 * time.Second, backoff: DefaultBackoff, shards: 8, replicas: 1}
+}
+
+func apply(opts []Option) (options, error) {
+	o := defaults()
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return o, err
+		}
+	}
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
+	if o.metrics == nil {
+		o.metrics = metrics.NewRegistry()
+	}
+	return o, nil
+}
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return errors.New("syndication: nil logger")
+		}
+		o.log = l
+		return nil
+	}
+}
+
+// WithMetrics registers series on r.
+func WithMetrics(r *metrics.Registry) Option {
+	return func(o *options) error {
+		if r == nil {
+			return errors.New("syndication: nil metrics registry")
+		}
+		o.metrics = r
+		return nil
+	}
+}
+
+// WithTimeout bounds one delivery attempt (default 15 s).
+func WithTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 || d > 5*time.Minute {
+			return fmt.Errorf("syndication: timeout %v out of (0, 5m]", d)
+		}
+		o.timeout = d
+		return nil
+	}
+}
+
+// WithTakeover sets how long the work of a crashed worker waits before
+// another worker takes it over (default 10 s): the change consumer's ack
+// wait, and a lane's beyond the attempt timeout. Workers signal progress
+// well within it while they work.
+func WithTakeover(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 100*time.Millisecond || d > 5*time.Minute {
+			return fmt.Errorf("syndication: takeover %v out of [100ms, 5m]", d)
+		}
+		o.ackWait = d
+		return nil
+	}
+}
+
+// laneAckWait covers one attempt plus the takeover margin; progress is
+// signalled before each attempt and during back-off.
+func (o *options) laneAckWait() time.Duration { return o.timeout + o.ackWait }
+
+// WithBackoff sets the retry schedule.
+func WithBackoff(b Backoff) Option {
+	return func(o *options) error {
+		if b.Base <= 0 || b.Max < b.Base || b.Attempts < 1 || b.Attempts > 100 {
+			return fmt.Errorf("syndication: backoff %+v: need 0 < Base <= Max and 1-100 attempts", b)
+		}
+		o.backoff = b
+		return nil
+	}
+}
+
+// WithPublicURL sets the API's public base URL, which partner views use to
+// point at public photos ("https://api.example.com").
+func WithPublicURL(base string) Option {
+	return func(o *options) error {
+		u, err := url.Parse(base)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("syndication: public URL %q must be http(s)://host", base)
+		}
+		o.publicURL = strings.TrimRight(base, "/")
+		return nil
+	}
+}
+
+// WithShards sets how many ordered lanes a new partner gets (default 8):
+// its delivery concurrency. A partner keeps the count it was created with.
+func WithShards(n int) Option {
+	return func(o *options) error {
+		if n < 1 || n > 256 {
+			return fmt.Errorf("syndication: shards %d out of 1-256", n)
+		}
+		o.shards = n
+		return nil
+	}
+}
+
+// WithReplicas sets the replica count of the streams this package creates.
+func WithReplicas(n int) Option {
+	return func(o *options) error {
+		if n < 1 || n > 5 {
+			return fmt.Errorf("syndication: replicas %d out of 1-5", n)
+		}
+		o.replicas = n
+		return nil
+	}
+}

@@ -1,0 +1,442 @@
+package syndication
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/adsyn/adsyn/internal/bus"
+	"github.com/adsyn/adsyn/internal/profiles"
+)
+
+var (
+	ErrNotFound = errors.New("syndication: no such partner")
+	ErrExists   = errors.New("syndication: partner exists")
+	ErrInvalid  = errors.New("syndication: invalid partner")
+)
+
+// State says whether a partner receives deliveries.
+type State string
+
+const (
+	StateActive State = "active"
+	// StateDisabled stops new data. A partner an operator disabled still
+	// gets deletions (its contract may have ended: what it holds must go);
+	// one whose endpoint answered 410 gets nothing until it is enabled again.
+	StateDisabled State = "disabled"
+)
+
+// Partner is a partner site and its contract.
+type Partner struct {
+	ID        string           `json:"id"`
+	Name      string           `json:"name"`
+	URL       string           `json:"url,omitempty"` // webhook endpoint; empty: the partner pulls /v1/feed
+	Secret    string           `json:"secret"`        // whsec_…; shown once, at creation
+	Fields    []profiles.Field `json:"fields"`        // the contract's allowlist
+	RateLimit float64          `json:"rate_limit"`    // requests per second per worker; 0: unlimited
+	State     State            `json:"state"`
+	Reason    string           `json:"reason,omitempty"` // why it is disabled
+	Gone      bool             `json:"gone,omitempty"`   // disabled by a 410: the endpoint is gone
+	Shards    int              `json:"shards"`
+	Created   time.Time        `json:"created"`
+	Updated   time.Time        `json:"updated"`
+}
+
+// Pull reports whether the partner reads the feed instead of receiving webhooks.
+func (p Partner) Pull() bool { return p.URL == "" }
+
+// Contract returns the partner's contract.
+func (p Partner) Contract() Contract { return Contract{Fields: p.Fields} }
+
+// Spec is what an operator states about a partner; zero fields of an update
+// are left alone.
+type Spec struct {
+	ID        string           `json:"id,omitempty"`
+	Name      *string          `json:"name,omitempty"`
+	URL       *string          `json:"url,omitempty"`
+	Fields    []profiles.Field `json:"fields,omitempty"`
+	RateLimit *float64         `json:"rate_limit,omitempty"`
+	State     State            `json:"state,omitempty"`
+}
+
+var partnerIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+
+// ValidID reports whether id can name a partner (it is a subject token, a
+// KV key part and a consumer name part).
+func ValidID(id string) bool { return partnerIDPattern.MatchString(id) }
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+// applySpec validates s and writes it into p.
+func applySpec(p *Partner, s *Spec) error {
+	if s.Name != nil {
+		n := strings.TrimSpace(*s.Name)
+		if n == "" || len(n) > 100 || strings.ContainsFunc(n, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return invalid("name must be 1-100 printable characters")
+		}
+		p.Name = n
+	}
+	if s.URL != nil {
+		if *s.URL != "" {
+			u, err := url.Parse(*s.URL)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Fragment != "" || len(*s.URL) > 2048 {
+				return invalid("url must be an http(s) URL without credentials, or empty for a pull partner")
+			}
+		}
+		p.URL = *s.URL
+	}
+	if s.Fields != nil {
+		fields := make([]profiles.Field, 0, len(s.Fields))
+		for _, f := range s.Fields {
+			if !Eligible(f) {
+				return invalid("field %q cannot be syndicated; allowed: name, photo, city, competence, price, language", f)
+			}
+			if !slices.Contains(fields, f) {
+				fields = append(fields, f)
+			}
+		}
+		slices.Sort(fields)
+		p.Fields = fields
+	}
+	if s.RateLimit != nil {
+		if *s.RateLimit < 0 || *s.RateLimit > 100000 {
+			return invalid("rate_limit must be 0 (unlimited) to 100000 requests per second")
+		}
+		p.RateLimit = *s.RateLimit
+	}
+	switch s.State {
+	case "":
+	case StateActive:
+		p.State, p.Reason, p.Gone = StateActive, "", false
+	case StateDisabled:
+		p.State, p.Reason, p.Gone = StateDisabled, "disabled by an operator", false
+	default:
+		return invalid(`state must be "active" or "disabled"`)
+	}
+	return nil
+}
+
+// Registry is the partner registry in adsyn_partners, mirrored in memory by a
+// watch so every process sees changes (a 410 disabling a partner) at once.
+type Registry struct {
+	js   jetstream.JetStream
+	kv   jetstream.KeyValue
+	prof jetstream.KeyValue
+	o    options
+
+	mu   sync.RWMutex
+	byID map[string]*Partner
+	subs map[chan struct{}]struct{}
+}
+
+// NewRegistry provisions this package's streams, opens the registry and
+// follows it until ctx ends.
+func NewRegistry(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Registry, error) {
+	o, err := apply(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := Provision(ctx, js, o.replicas); err != nil {
+		return nil, err
+	}
+	r := &Registry{js: js, o: o, byID: map[string]*Partner{}, subs: map[chan struct{}]struct{}{}}
+	if r.kv, err = js.KeyValue(ctx, bus.BucketPartners); err != nil {
+		return nil, fmt.Errorf("syndication: open %s: %w", bus.BucketPartners, err)
+	}
+	if r.prof, err = js.KeyValue(ctx, bus.BucketProfiles); err != nil {
+		return nil, fmt.Errorf("syndication: open %s: %w", bus.BucketProfiles, err)
+	}
+	w, err := r.kv.WatchAll(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("syndication: watch partners: %w", err)
+	}
+	ready := make(chan struct{})
+	go r.watch(w, ready)
+	select {
+	case <-ready:
+		return r, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(30 * time.Second):
+		return nil, errors.New("syndication: partner registry did not load within 30s")
+	}
+}
+
+func (r *Registry) watch(w jetstream.KeyWatcher, ready chan struct{}) {
+	defer w.Stop()
+	for e := range w.Updates() {
+		if e == nil {
+			close(ready)
+			continue
+		}
+		r.mu.Lock()
+		if e.Operation() != jetstream.KeyValuePut {
+			delete(r.byID, e.Key())
+		} else {
+			var p Partner
+			if err := json.Unmarshal(e.Value(), &p); err != nil || p.Shards < 1 {
+				r.o.log.Error("syndication: bad partner record", "partner", e.Key(), "err", err)
+			} else {
+				r.byID[e.Key()] = &p
+			}
+		}
+		for ch := range r.subs {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+		r.mu.Unlock()
+	}
+}
+
+// subscribe returns a channel signalled after each registry change.
+func (r *Registry) subscribe() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	r.mu.Lock()
+	r.subs[ch] = struct{}{}
+	r.mu.Unlock()
+	return ch, func() {
+		r.mu.Lock()
+		delete(r.subs, ch)
+		r.mu.Unlock()
+	}
+}
+
+// Get returns a copy of a partner, secret included.
+func (r *Registry) Get(id string) (Partner, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	p, ok := r.byID[id]
+	if !ok {
+		return Partner{}, false
+	}
+	c := *p
+	c.Fields = slices.Clone(p.Fields)
+	return c, true
+}
+
+// List returns every partner, sorted by id.
+func (r *Registry) List() []Partner {
+	r.mu.RLock()
+	out := make([]Partner, 0, len(r.byID))
+	for _, p := range r.byID {
+		c := *p
+		c.Fields = slices.Clone(p.Fields)
+		out = append(out, c)
+	}
+	r.mu.RUnlock()
+	slices.SortFunc(out, func(a, b Partner) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Create registers a partner with a fresh secret, creates its lanes and
+// queues its first sync of every user. The secret is returned once here.
+func (r *Registry) Create(ctx context.Context, s *Spec) (Partner, error) {
+	p := Partner{ID: s.ID, State: StateActive, Shards: r.o.shards, Secret: NewSecret(), Fields: []profiles.Field{}}
+	if p.ID == "" {
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		p.ID = "p" + hex.EncodeToString(b[:])
+	}
+	if !ValidID(p.ID) {
+		return Partner{}, invalid("id must be 1-32 lower-case letters, digits, _ or -, starting with a letter or digit")
+	}
+	if s.Name == nil {
+		s.Name = &p.ID
+	}
+	if s.URL == nil {
+		return Partner{}, invalid("url is required (empty string for a pull partner)")
+	}
+	if err := applySpec(&p, s); err != nil {
+		return Partner{}, err
+	}
+	p.Created = time.Now().UTC().Truncate(time.Second)
+	p.Updated = p.Created
+	if err := r.lanes(ctx, &p); err != nil {
+		return Partner{}, err
+	}
+	b, _ := json.Marshal(p)
+	if _, err := r.kv.Create(ctx, p.ID, b); err != nil {
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return Partner{}, fmt.Errorf("%w: %s", ErrExists, p.ID)
+		}
+		return Partner{}, fmt.Errorf("syndication: create partner %s: %w", p.ID, err)
+	}
+	r.cache(&p)
+	if _, err := r.Resync(ctx, p.ID); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// cache makes a write visible to this process before the watch brings it.
+func (r *Registry) cache(p *Partner) {
+	c := *p
+	r.mu.Lock()
+	r.byID[p.ID] = &c
+	r.mu.Unlock()
+}
+
+// lanes creates the durable consumers of a partner's shards: one message in
+// flight per shard across all workers keeps each (partner, user) in order.
+func (r *Registry) lanes(ctx context.Context, p *Partner) error {
+	for s := 0; s < p.Shards; s++ {
+		if _, err := r.js.CreateOrUpdateConsumer(ctx, StreamOut, laneConfig(p.ID, s, r.o.laneAckWait())); err != nil {
+			return fmt.Errorf("syndication: lane %d of %s: %w", s, p.ID, err)
+		}
+	}
+	return nil
+}
+
+func laneConfig(partner string, shard int, ackWait time.Duration) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       laneName(partner, shard),
+		Description:   "syndication lane",
+		FilterSubject: outSubject(partner, shard),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+		MaxAckPending: 1,
+		MaxDeliver:    -1,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		// The work queue deletes what is acked, so the stream itself is the
+		// durable record of pending work; the lane's own state can live in
+		// memory (a restarted server recreates the lane, which redelivers
+		// what was in flight) instead of being flushed to disk 10 times a
+		// second per lane.
+		MemoryStorage: true,
+	}
+}
+
+// Update changes a partner with a compare-and-set on its record. A changed
+// contract queues a resync, so partners lose fields as well as gain them.
+func (r *Registry) Update(ctx context.Context, id string, s *Spec) (Partner, error) {
+	p, err := r.update(ctx, id, func(p *Partner) error { return applySpec(p, s) })
+	if err != nil {
+		return p, err
+	}
+	if s.Fields != nil || s.State == StateActive {
+		if _, err := r.Resync(ctx, id); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+// Gone disables a partner whose endpoint answered 410.
+func (r *Registry) Gone(ctx context.Context, id string) (Partner, error) {
+	return r.update(ctx, id, func(p *Partner) error {
+		p.State, p.Reason, p.Gone = StateDisabled, "the endpoint answered 410 Gone", true
+		return nil
+	})
+}
+
+// delivers reports whether the partner's lanes run: active, or disabled by
+// an operator (deletions only).
+func (p Partner) delivers() bool { return p.State == StateActive || !p.Gone }
+
+// load reads a partner from the bucket rather than the in-memory mirror.
+func (r *Registry) load(ctx context.Context, id string) (Partner, error) {
+	e, err := r.kv.Get(ctx, id)
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+		return Partner{}, ErrNotFound
+	}
+	if err != nil {
+		return Partner{}, fmt.Errorf("syndication: read partner %s: %w", id, err)
+	}
+	var p Partner
+	if err := json.Unmarshal(e.Value(), &p); err != nil {
+		return Partner{}, fmt.Errorf("syndication: partner %s record: %w", id, err)
+	}
+	return p, nil
+}
+
+func (r *Registry) update(ctx context.Context, id string, fn func(p *Partner) error) (Partner, error) {
+	if !ValidID(id) {
+		return Partner{}, ErrNotFound
+	}
+	for attempt := 0; attempt < 5; attempt++ {
+		e, err := r.kv.Get(ctx, id)
+		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+			return Partner{}, ErrNotFound
+		}
+		if err != nil {
+			return Partner{}, fmt.Errorf("syndication: read partner %s: %w", id, err)
+		}
+		var p Partner
+		if err := json.Unmarshal(e.Value(), &p); err != nil {
+			return Partner{}, fmt.Errorf("syndication: partner %s record: %w", id, err)
+		}
+		if err := fn(&p); err != nil {
+			return Partner{}, err
+		}
+		p.Updated = time.Now().UTC().Truncate(time.Second)
+		b, _ := json.Marshal(p)
+		_, err = r.kv.Update(ctx, id, b, e.Revision())
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+			continue
+		}
+		if err != nil {
+			return Partner{}, fmt.Errorf("syndication: update partner %s: %w", id, err)
+		}
+		r.cache(&p)
+		return p, nil
+	}
+	return Partner{}, fmt.Errorf("syndication: update partner %s: concurrent updates", id)
+}
+
+// Resync queues a sync of every user for a partner: after its creation or a
+// contract change. Users already up to date cost a state read, no request.
+func (r *Registry) Resync(ctx context.Context, id string) (int, error) {
+	p, ok := r.Get(id)
+	if !ok {
+		return 0, ErrNotFound
+	}
+	keys, err := r.prof.ListKeys(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("syndication: list users: %w", err)
+	}
+	var futures []jetstream.PubAckFuture
+	n := 0
+	flush := func() error {
+		err := awaitAll(ctx, futures)
+		futures = futures[:0]
+		return err
+	}
+	for user := range keys.Keys() {
+		if !profiles.ValidID(user) {
+			continue
+		}
+		f, err := enqueue(r.js, &p, user, 0)
+		if err != nil {
+			_ = keys.Stop()
+			return n, err
+		}
+		futures = append(futures, f)
+		n++
+		if len(futures) == 1000 {
+			if err := flush(); err != nil {
+				_ = keys.Stop()
+				return n, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return n, err
+	}
+	r.o.log.Info("syndication: partner resync queued", "partner", id, "users", n)
+	return n, nil
+}

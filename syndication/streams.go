@@ -1,0 +1,109 @@
+package syndication
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/adsyn/adsyn/internal/bus"
+)
+
+// Streams this package owns, beyond bus's table (the lead may move the names
+// there). None holds a profile value except the feed, which holds exactly
+// what pull partners may read.
+const (
+	// StreamOut holds the per-partner delivery tasks (work queue).
+	StreamOut = "ADSYN_SYND_OUT"
+	// StreamFeed holds the newest view per partner and user, for pull partners.
+	StreamFeed = "ADSYN_SYND_FEED"
+	// StreamLog is the delivery log: what was sent to whom, when, the answer.
+	StreamLog = "ADSYN_SYND_LOG"
+
+	subjectOut  = "adsyn.synd.out."  // <partner>.<shard>
+	subjectFeed = "adsyn.synd.feed." // <partner>.<user>
+	subjectLog  = "adsyn.synd.log."  // <partner>.<user>
+	subjectDLQ  = "adsyn.synd.dlq."  // <partner>
+
+	// ChangeConsumer is the durable consumer the workers share on the
+	// profile change feed.
+	ChangeConsumer = "adsyn_synd"
+
+	profilesStream  = "KV_" + bus.BucketProfiles
+	profilesSubject = "$KV." + bus.BucketProfiles + "."
+)
+
+// Provision creates this package's streams; it is idempotent.
+func Provision(ctx context.Context, js jetstream.JetStream, replicas int) error {
+	if replicas < 1 {
+		replicas = 1
+	}
+	for _, cfg := range []jetstream.StreamConfig{{
+		Name:        StreamOut,
+		Description: "syndication tasks: bring a partner up to date on a user",
+		Subjects:    []string{subjectOut + ">"},
+		Retention:   jetstream.WorkQueuePolicy,
+	}, {
+		Name:              StreamFeed,
+		Description:       "pull feed: the newest view of each user per partner",
+		Subjects:          []string{subjectFeed + ">"},
+		MaxMsgsPerSubject: 1,
+	}, {
+		Name:              StreamLog,
+		Description:       "syndication delivery log (no profile values)",
+		Subjects:          []string{subjectLog + ">"},
+		MaxMsgsPerSubject: 100,
+	}} {
+		cfg.Storage = jetstream.FileStorage
+		cfg.Replicas = replicas
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("syndication: provision stream %s: %w", cfg.Name, err)
+		}
+	}
+	return nil
+}
+
+// task is one message of StreamOut: sync partner with user, at least to version.
+type task struct {
+	User    string `json:"u"`
+	Version uint64 `json:"v"`
+}
+
+func shardOf(user string, shards int) int {
+	return int(xxhash.Sum64String(user) % uint64(shards))
+}
+
+func outSubject(partner string, shard int) string {
+	return subjectOut + partner + "." + strconv.Itoa(shard)
+}
+
+func laneName(partner string, shard int) string {
+	return "synd_" + partner + "_" + strconv.Itoa(shard)
+}
+
+// enqueue publishes a task asynchronously; the caller waits on the future.
+func enqueue(js jetstream.JetStream, p *Partner, user string, version uint64) (jetstream.PubAckFuture, error) {
+	b, _ := json.Marshal(task{User: user, Version: version})
+	f, err := js.PublishAsync(outSubject(p.ID, shardOf(user, p.Shards)), b)
+	if err != nil {
+		return nil, fmt.Errorf("syndication: enqueue for %s: %w", p.ID, err)
+	}
+	return f, nil
+}
+
+// awaitAll waits for every future; the first failure is returned.
+func awaitAll(ctx context.Context, futures []jetstream.PubAckFuture) error {
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("syndication: enqueue: %w", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
