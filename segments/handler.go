@@ -141,7 +141,19 @@ func (h *Handler) putTaxonomy(w http.ResponseWriter, r *http.Request) {
 	if !api.DecodeJSON(w, r, &f, MaxTaxonomySize) {
 		return
 	}
-	t, err := New(f)
+	var (
+		t   *Taxonomy
+		err error
+	)
+	if h.o.shared != nil {
+		t, err = h.o.shared.Put(r.Context(), f)
+	} else {
+		t, err = New(f)
+	}
+	if errors.Is(err, ErrUnavailable) {
+		api.WriteError(w, http.StatusServiceUnavailable, "unavailable", "the taxonomy could not be stored; retry")
+		return
+	}
 	if err != nil {
 		var se *SegmentError
 		code := "invalid_taxonomy"

@@ -16,6 +16,7 @@ import (
 type Option func(*options) error
 
 type options struct {
+	shared *Shared // where PUT /v1/taxonomy stores the taxonomy; nil: in memory
 	log    *slog.Logger
 	reg    *metrics.Registry
 	policy Policy
@@ -218,6 +219,12 @@ func WithCache(maxCost int64, ttl, negativeTTL time.Duration) Option {
 		o.cacheMaxCost, o.cacheTTL, o.negativeTTL = maxCost, ttl, negativeTTL
 		return nil
 	}
+}
+
+// WithSharedTaxonomy makes PUT /v1/taxonomy store the taxonomy in NATS,
+// whence every process puts it in force and a restart keeps it.
+func WithSharedTaxonomy(s *Shared) Option {
+	return func(o *options) error { o.shared = s; return nil }
 }
 
 // WithWarmCache makes the store's watch fill the cache with every record

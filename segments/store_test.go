@@ -153,3 +153,37 @@ func TestWarmCacheFillsFromWatch(t *testing.T) {
 		t.Error("without WithWarmCache the watch must not fill the cache")
 	}
 }
+
+func TestSharedTaxonomyReachesOtherProcesses(t *testing.T) {
+	srv := bustest.StartServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	a, b := NewLive(nil), NewLive(nil)
+	sa, err := ShareTaxonomy(ctx, srv.Connect(t).JS, a, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ShareTaxonomy(ctx, srv.Connect(t).JS, b, nil); err != nil {
+		t.Fatal(err)
+	}
+	f := Default().File()
+	f.Segments = f.Segments[:10]
+	if _, err := sa.Put(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the other process to follow", func() bool { return b.Load().Len() == 10 })
+	// A sensitive segment is refused before it is stored.
+	bad := f
+	bad.Segments = append(append([]Segment(nil), f.Segments...), Segment{ID: "wellness.therapy", Name: "Depression therapy", Category: f.Segments[0].Category})
+	if _, err := sa.Put(ctx, bad); err == nil {
+		t.Fatal("a sensitive taxonomy was stored")
+	}
+	// A restart loads what was stored.
+	c := NewLive(nil)
+	if _, err := ShareTaxonomy(ctx, srv.Connect(t).JS, c, nil); err != nil {
+		t.Fatal(err)
+	}
+	if c.Load().Len() != 10 {
+		t.Fatalf("restart holds %d segments, want 10", c.Load().Len())
+	}
+}

@@ -70,6 +70,15 @@ func (a *App) wire(ctx context.Context) error {
 // (segments role) and registers the visibility and taxonomy API.
 func (a *App) wireSegments(ctx context.Context) error {
 	a.taxonomy = segments.NewLive(nil)
+	shared, err := segments.ShareTaxonomy(ctx, a.conn.JS, a.taxonomy, a.log)
+	if err != nil {
+		return err
+	}
+	if a.cfg.TaxonomyFile != "" {
+		if err := a.loadTaxonomy(ctx, shared); err != nil {
+			return err
+		}
+	}
 	if a.cfg.Has(config.RoleEdge) || a.cfg.Has(config.RoleAPI) {
 		// An edge's cache is filled by the watch too, so a visitor's record
 		// is in memory by the time their next ad request comes.
@@ -90,11 +99,28 @@ func (a *App) wireSegments(ctx context.Context) error {
 		a.startWorker("segments builder", b.Run)
 	}
 	if a.cfg.Has(config.RoleAPI) {
-		h, err := segments.NewHandler(a.visitors, a.taxonomy, a.keys, a.segOptions()...)
+		h, err := segments.NewHandler(a.visitors, a.taxonomy, a.keys, a.segOptions(segments.WithSharedTaxonomy(shared))...)
 		if err != nil {
 			return err
 		}
 		h.Routes(a.mux)
+	}
+	return nil
+}
+
+// loadTaxonomy puts the operator's --taxonomy file in force everywhere.
+func (a *App) loadTaxonomy(ctx context.Context, shared *segments.Shared) error {
+	f, err := os.Open(a.cfg.TaxonomyFile)
+	if err != nil {
+		return fmt.Errorf("--taxonomy: %w", err)
+	}
+	defer f.Close()
+	t, err := segments.Load(f)
+	if err != nil {
+		return fmt.Errorf("--taxonomy %s: %w", a.cfg.TaxonomyFile, err)
+	}
+	if _, err := shared.Put(ctx, t.File()); err != nil {
+		return fmt.Errorf("--taxonomy: %w", err)
 	}
 	return nil
 }

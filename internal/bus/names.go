@@ -16,6 +16,7 @@ const (
 	// staff audit log (P7) and the syndication dead-letter stream.
 	BucketKeys     = "adsyn_keys"
 	BucketSecrets  = "adsyn_secrets" // shared signing keys, e.g. click tokens, so every edge verifies every other's
+	BucketConfig   = "adsyn_config"  // operator settings every process follows, e.g. the taxonomy
 	StreamAudit    = "ADSYN_AUDIT"
 	StreamDeadMail = "ADSYN_SYND_DLQ"
 

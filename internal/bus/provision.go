@@ -75,6 +75,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
 		{Bucket: BucketStats, Description: "hourly counters"},
 		{Bucket: BucketKeys, Description: "API keys by SHA-256 hash"},
 		{Bucket: BucketSecrets, Description: "shared signing keys"},
+		{Bucket: BucketConfig, Description: "operator settings every process follows", History: 16},
 	}
 	for _, cfg := range buckets {
 		cfg.Storage = jetstream.FileStorage

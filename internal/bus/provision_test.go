@@ -22,7 +22,7 @@ func TestProvisionIsIdempotent(t *testing.T) {
 		}
 	}
 	for _, name := range []string{bus.BucketSegments, bus.BucketCampaigns, bus.BucketProfiles,
-		bus.BucketPartners, bus.BucketSyndState, bus.BucketStats, bus.BucketKeys, bus.BucketSecrets} {
+		bus.BucketPartners, bus.BucketSyndState, bus.BucketStats, bus.BucketKeys, bus.BucketSecrets, bus.BucketConfig} {
 		if _, err := c.JS.KeyValue(ctx, name); err != nil {
 			t.Errorf("bucket %s: %v", name, err)
 		}

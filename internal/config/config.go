@@ -43,6 +43,8 @@ type Config struct {
 	Partitions int
 	Retention  time.Duration
 	SegmentTTL time.Duration
+	// TaxonomyFile replaces the segment taxonomy in force (for every process).
+	TaxonomyFile string
 	// SegmentCacheMB bounds an edge's cache of visitor records.
 	SegmentCacheMB int
 
@@ -105,6 +107,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Partitions, "partitions", c.Partitions, "event partitions N (xxhash64(visitor) mod N)")
 	fs.DurationVar(&c.Retention, "retention", c.Retention, "how long events are kept")
 	fs.DurationVar(&c.SegmentTTL, "segment-ttl", c.SegmentTTL, "a visitor record expires after this long without events")
+	fs.StringVar(&c.TaxonomyFile, "taxonomy", c.TaxonomyFile, "a segment taxonomy JSON file to put in force (sensitive segments are refused)")
 	fs.IntVar(&c.SegmentCacheMB, "segment-cache-mb", c.SegmentCacheMB, "memory bound of an edge's cache of visitor records, in MiB")
 	fs.IntVar(&c.TCFVendorID, "tcf-vendor-id", c.TCFVendorID, "the IAB TCF vendor id adsyn answers for (0: TCF strings grant nothing)")
 	fs.BoolVar(&c.GDPRByDefault, "gdpr-default", c.GDPRByDefault, "treat requests that do not say gdpr=0/1 as in GDPR scope")

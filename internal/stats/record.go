@@ -1,0 +1,510 @@
+package stats
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Counters are the additive figures of one record, dimension value or
+// series point. Spend is kept in millionths of the currency unit so sums are
+// exact whatever the grouping of the events.
+type Counters struct {
+	Impressions int64
+	Viewable    int64
+	Clicks      int64
+	Conversions int64 // calls included
+	Calls       int64
+	SpendMicros int64
+}
+
+func (c *Counters) add(d *Counters) {
+	c.Impressions += d.Impressions
+	c.Viewable += d.Viewable
+	c.Clicks += d.Clicks
+	c.Conversions += d.Conversions
+	c.Calls += d.Calls
+	c.SpendMicros += d.SpendMicros
+}
+
+// Scope is what a record counts for: a campaign or a site.
+type Scope uint8
+
+const (
+	ScopeCampaign Scope = iota
+	ScopeSite
+)
+
+// Prefix is the scope's first key token.
+func (s Scope) Prefix() string {
+	if s == ScopeSite {
+		return "site"
+	}
+	return "camp"
+}
+
+// Dim is a breakdown dimension kept inside each record.
+type Dim uint8
+
+const (
+	DimCreative Dim = iota // in campaign records
+	DimSite                // in campaign records
+	DimCampaign            // in site records
+	DimSlot
+	DimLanguage
+	DimCountry
+	DimDevice
+	numDims
+)
+
+var dimNames = [numDims]string{"creative", "site", "campaign", "slot", "language", "country", "device"}
+
+func (d Dim) String() string {
+	if d < numDims {
+		return dimNames[d]
+	}
+	return "unknown"
+}
+
+// ParseDim returns the dimension named s.
+func ParseDim(s string) (Dim, bool) {
+	for d := range numDims {
+		if dimNames[d] == s {
+			return d, true
+		}
+	}
+	return 0, false
+}
+
+// Has reports whether records of scope s carry dimension d. Site records
+// break down by campaign and not by creative: creatives are the
+// advertisers', and a site shows thousands.
+func (s Scope) Has(d Dim) bool {
+	switch d {
+	case DimSite, DimCreative:
+		return s == ScopeCampaign
+	case DimCampaign:
+		return s == ScopeSite
+	}
+	return d < numDims
+}
+
+// Breakdown limits: beyond maxValueLen bytes a value is cut; beyond the
+// configured number of values per dimension, new values count as Other.
+const (
+	maxValueLen = 64
+	Other       = "(other)"
+)
+
+// Record is one scope's counters for one hour, with the last stream
+// sequence applied per partition: a message whose sequence is not above its
+// partition's entry is already in the record.
+type Record struct {
+	Totals Counters
+	Dims   [numDims]map[string]Counters
+	Seq    []uint64
+}
+
+// applied reports the last sequence of partition p in r.
+func (r *Record) applied(p int) uint64 {
+	if p < len(r.Seq) {
+		return r.Seq[p]
+	}
+	return 0
+}
+
+func (r *Record) setApplied(p int, seq uint64) {
+	for len(r.Seq) <= p {
+		r.Seq = append(r.Seq, 0)
+	}
+	r.Seq[p] = max(r.Seq[p], seq)
+}
+
+// fold sums a delta's entries per breakdown value; one per writer,
+// reused from record to record.
+type fold struct {
+	at   [numDims]map[uint32]int32 // value number -> index in sums
+	sums [numDims][]Counters
+}
+
+func newFold() *fold {
+	f := &fold{}
+	for d := range f.at {
+		f.at[d] = map[uint32]int32{}
+	}
+	return f
+}
+
+// merge adds d's counters to r, for the dimensions of scope s; n names d's
+// breakdown values.
+func (r *Record) merge(s Scope, d *delta, n *names, maxValues int, f *fold) {
+	r.Totals.add(&d.Counters)
+	for dim := range f.at {
+		clear(f.at[dim])
+		f.sums[dim] = f.sums[dim][:0]
+	}
+	for i := range d.entries {
+		e := &d.entries[i]
+		c := e.counters()
+		for dim := range numDims {
+			if !s.Has(dim) {
+				continue
+			}
+			j, ok := f.at[dim][e.ids[dim]]
+			if !ok {
+				j = int32(len(f.sums[dim]))
+				f.at[dim][e.ids[dim]] = j
+				f.sums[dim] = append(f.sums[dim], Counters{})
+			}
+			f.sums[dim][j].add(&c)
+		}
+	}
+	for dim := range numDims {
+		if len(f.sums[dim]) == 0 {
+			continue
+		}
+		if r.Dims[dim] == nil {
+			r.Dims[dim] = make(map[string]Counters, len(f.sums[dim]))
+		}
+		rm := r.Dims[dim]
+		for id, j := range f.at[dim] {
+			v := n[dim][id]
+			cur, ok := rm[v]
+			if !ok && len(rm) >= maxValues && v != Other {
+				v = Other
+				cur = rm[v]
+			}
+			cur.add(&f.sums[dim][j])
+			rm[v] = cur
+		}
+	}
+}
+
+// normValue bounds a breakdown value.
+func normValue(s string) string {
+	if len(s) <= maxValueLen && utf8.ValidString(s) {
+		return s
+	}
+	if len(s) > maxValueLen {
+		s = s[:maxValueLen]
+	}
+	return strings.ToValidUTF8(s, "")
+}
+
+// ValidID reports whether s can be a campaign or site id in a key.
+func ValidID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+const hourLayout = "2006010215"
+
+// Key returns the KV key of scope s, id and the hour holding t:
+// camp.<id>.<YYYYMMDDHH> (UTC).
+func Key(s Scope, id string, t time.Time) string {
+	return keyOf(s, id, t.Unix()/3600)
+}
+
+func keyOf(s Scope, id string, hour int64) string {
+	var b [96]byte
+	k := append(b[:0], s.Prefix()...)
+	k = append(k, '.')
+	k = append(k, id...)
+	k = append(k, '.')
+	k = time.Unix(hour*3600, 0).UTC().AppendFormat(k, hourLayout)
+	return string(k)
+}
+
+// parseHour returns the unix hour of a key's last token.
+func parseHour(key string) (int64, bool) {
+	i := strings.LastIndexByte(key, '.')
+	if i < 0 {
+		return 0, false
+	}
+	t, err := time.Parse(hourLayout, key[i+1:])
+	if err != nil {
+		return 0, false
+	}
+	return t.Unix() / 3600, true
+}
+
+// The stored form is a msgpack map: "t" totals, "s" sequences per
+// partition, "d" dimension name to a bin holding the map of value to
+// counters; counters are arrays of six integers. Unknown keys are skipped,
+// so fields can be added.
+
+// AppendMsgpack appends r's stored form to dst.
+func (r *Record) AppendMsgpack(dst []byte) []byte {
+	n := 2
+	dims := 0
+	for _, m := range r.Dims {
+		if len(m) > 0 {
+			dims++
+		}
+	}
+	if dims > 0 {
+		n++
+	}
+	dst = append(dst, 0x80|byte(n))
+	dst = appendStr(dst, "t")
+	dst = appendCounters(dst, &r.Totals)
+	dst = appendStr(dst, "s")
+	dst = appendArrayLen(dst, len(r.Seq))
+	for _, s := range r.Seq {
+		dst = appendUint(dst, s)
+	}
+	if dims > 0 {
+		dst = appendStr(dst, "d")
+		dst = appendMapLen(dst, dims)
+		for d, m := range r.Dims {
+			if len(m) == 0 {
+				continue
+			}
+			dst = appendStr(dst, dimNames[d])
+			// Each dimension is a bin holding its map, so a reader skips
+			// the ones it does not want without parsing them.
+			dst = append(dst, 0xc6, 0, 0, 0, 0)
+			at := len(dst)
+			dst = appendMapLen(dst, len(m))
+			for v, c := range m {
+				dst = appendStr(dst, v)
+				dst = appendCounters(dst, &c)
+			}
+			binary.BigEndian.PutUint32(dst[at-4:], uint32(len(dst)-at))
+		}
+	}
+	return dst
+}
+
+func appendCounters(dst []byte, c *Counters) []byte {
+	dst = append(dst, 0x96)
+	for _, v := range [...]int64{c.Impressions, c.Viewable, c.Clicks, c.Conversions, c.Calls, c.SpendMicros} {
+		dst = appendInt(dst, v)
+	}
+	return dst
+}
+
+func appendStr(dst []byte, s string) []byte {
+	switch n := len(s); {
+	case n < 32:
+		dst = append(dst, 0xa0|byte(n))
+	case n <= math.MaxUint8:
+		dst = append(dst, 0xd9, byte(n))
+	case n <= math.MaxUint16:
+		dst = binary.BigEndian.AppendUint16(append(dst, 0xda), uint16(n))
+	default:
+		dst = binary.BigEndian.AppendUint32(append(dst, 0xdb), uint32(n))
+	}
+	return append(dst, s...)
+}
+
+func appendUint(dst []byte, v uint64) []byte {
+	switch {
+	case v <= 0x7f:
+		return append(dst, byte(v))
+	case v <= math.MaxUint8:
+		return append(dst, 0xcc, byte(v))
+	case v <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(dst, 0xcd), uint16(v))
+	case v <= math.MaxUint32:
+		return binary.BigEndian.AppendUint32(append(dst, 0xce), uint32(v))
+	}
+	return binary.BigEndian.AppendUint64(append(dst, 0xcf), v)
+}
+
+func appendInt(dst []byte, v int64) []byte {
+	if v >= 0 {
+		return appendUint(dst, uint64(v))
+	}
+	return binary.BigEndian.AppendUint64(append(dst, 0xd3), uint64(v))
+}
+
+func appendArrayLen(dst []byte, n int) []byte {
+	if n < 16 {
+		return append(dst, 0x90|byte(n))
+	}
+	if n <= math.MaxUint16 {
+		return binary.BigEndian.AppendUint16(append(dst, 0xdc), uint16(n))
+	}
+	return binary.BigEndian.AppendUint32(append(dst, 0xdd), uint32(n))
+}
+
+func appendMapLen(dst []byte, n int) []byte {
+	if n < 16 {
+		return append(dst, 0x80|byte(n))
+	}
+	if n <= math.MaxUint16 {
+		return binary.BigEndian.AppendUint16(append(dst, 0xde), uint16(n))
+	}
+	return binary.BigEndian.AppendUint32(append(dst, 0xdf), uint32(n))
+}
+
+// Limits on a stored record, so a corrupt value cannot make us allocate much.
+const (
+	maxRecordSize = 8 << 20
+	maxSeqLen     = 4096
+	maxMapLen     = 1 << 20
+)
+
+type recDecoder struct {
+	r   bytes.Reader
+	dec *msgpack.Decoder
+}
+
+var recDecoders = sync.Pool{New: func() any {
+	d := &recDecoder{}
+	d.dec = msgpack.NewDecoder(&d.r)
+	return d
+}}
+
+// dimMask selects the dimensions to decode; the others are skipped.
+type dimMask uint16
+
+const allDims dimMask = 1<<numDims - 1
+
+func maskOf(d Dim) dimMask { return 1 << d }
+
+// DecodeRecord decodes a stored record with every dimension.
+func DecodeRecord(b []byte) (*Record, error) { return decodeRecord(b, allDims) }
+
+func decodeRecord(b []byte, want dimMask) (*Record, error) {
+	if len(b) > maxRecordSize {
+		return nil, fmt.Errorf("stats: record of %d bytes", len(b))
+	}
+	d := recDecoders.Get().(*recDecoder)
+	defer func() {
+		d.r.Reset(nil)
+		recDecoders.Put(d)
+	}()
+	d.r.Reset(b)
+	d.dec.Reset(&d.r)
+	r := &Record{}
+	if err := r.decode(d.dec, want); err != nil {
+		return nil, fmt.Errorf("stats: decode record: %w", err)
+	}
+	if d.r.Len() != 0 {
+		return nil, fmt.Errorf("stats: decode record: %d trailing bytes", d.r.Len())
+	}
+	return r, nil
+}
+
+func (r *Record) decode(dec *msgpack.Decoder, want dimMask) error {
+	n, err := dec.DecodeMapLen()
+	if err != nil {
+		return err
+	}
+	for range max(n, 0) {
+		k, err := dec.DecodeString()
+		if err != nil {
+			return err
+		}
+		switch k {
+		case "t":
+			err = decodeCounters(dec, &r.Totals)
+		case "s":
+			err = r.decodeSeq(dec)
+		case "d":
+			err = r.decodeDims(dec, want)
+		default:
+			err = dec.Skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Record) decodeSeq(dec *msgpack.Decoder) error {
+	n, err := dec.DecodeArrayLen()
+	if err != nil {
+		return err
+	}
+	if n > maxSeqLen {
+		return fmt.Errorf("%d partitions", n)
+	}
+	r.Seq = make([]uint64, max(n, 0))
+	for i := range r.Seq {
+		if r.Seq[i], err = dec.DecodeUint64(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Record) decodeDims(dec *msgpack.Decoder, want dimMask) error {
+	n, err := dec.DecodeMapLen()
+	if err != nil {
+		return err
+	}
+	for range max(n, 0) {
+		name, err := dec.DecodeString()
+		if err != nil {
+			return err
+		}
+		dim, ok := ParseDim(name)
+		if !ok || want&maskOf(dim) == 0 {
+			if err := dec.Skip(); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, err := dec.DecodeBytesLen(); err != nil {
+			return err
+		}
+		m, err := dec.DecodeMapLen()
+		if err != nil {
+			return err
+		}
+		if m > maxMapLen {
+			return fmt.Errorf("%d values", m)
+		}
+		vals := make(map[string]Counters, max(m, 0))
+		for range max(m, 0) {
+			v, err := dec.DecodeString()
+			if err != nil {
+				return err
+			}
+			var c Counters
+			if err := decodeCounters(dec, &c); err != nil {
+				return err
+			}
+			vals[v] = c
+		}
+		r.Dims[dim] = vals
+	}
+	return nil
+}
+
+func decodeCounters(dec *msgpack.Decoder, c *Counters) error {
+	n, err := dec.DecodeArrayLen()
+	if err != nil {
+		return err
+	}
+	fields := [...]*int64{&c.Impressions, &c.Viewable, &c.Clicks, &c.Conversions, &c.Calls, &c.SpendMicros}
+	for i := range max(n, 0) {
+		v, err := dec.DecodeInt64()
+		if err != nil {
+			return err
+		}
+		if i < len(fields) {
+			*fields[i] = v
+		}
+	}
+	return nil
+}

@@ -1,0 +1,113 @@
+package stats
+
+import (
+	"maps"
+	"testing"
+	"time"
+
+	"github.com/adsyn/adsyn/internal/event"
+)
+
+func TestRecordRoundTrip(t *testing.T) {
+	r := &Record{Totals: Counters{Impressions: 1 << 40, Viewable: 3, Clicks: 200, Conversions: 70000, Calls: 1, SpendMicros: -5}, Seq: []uint64{0, 1, 1 << 33}}
+	r.Dims[DimCountry] = map[string]Counters{"RU": {Impressions: 1}, "": {Clicks: 2}}
+	r.Dims[DimSite] = map[string]Counters{"s1": {Impressions: 1 << 40}}
+	got, err := DecodeRecord(r.AppendMsgpack(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Totals != r.Totals || len(got.Seq) != 3 || got.Seq[2] != 1<<33 {
+		t.Errorf("got %+v", got)
+	}
+	for d := range r.Dims {
+		if !maps.Equal(got.Dims[d], r.Dims[d]) {
+			t.Errorf("%s: %v, want %v", Dim(d), got.Dims[d], r.Dims[d])
+		}
+	}
+	// Only the wanted dimension is decoded.
+	part, err := decodeRecord(r.AppendMsgpack(nil), maskOf(DimSite))
+	if err != nil || part.Dims[DimCountry] != nil || len(part.Dims[DimSite]) != 1 || part.Totals != r.Totals {
+		t.Errorf("partial decode: %+v %v", part, err)
+	}
+	if _, err := DecodeRecord([]byte{0x81, 0xa1, 't'}); err == nil {
+		t.Error("truncated record decoded")
+	}
+}
+
+func TestKey(t *testing.T) {
+	at := time.Date(2025, 3, 9, 7, 59, 59, 0, time.FixedZone("x", 3*3600))
+	if k := Key(ScopeCampaign, "c1", at); k != "camp.c1.2025030904" {
+		t.Errorf("key %s", k)
+	}
+	if h, ok := parseHour("site.s.2025030904"); !ok || hourTime(h) != time.Date(2025, 3, 9, 4, 0, 0, 0, time.UTC) {
+		t.Errorf("parse hour: %v %v", hourTime(h), ok)
+	}
+}
+
+func TestTallyAndMerge(t *testing.T) {
+	base := time.Date(2025, 5, 1, 10, 30, 0, 0, time.UTC).UnixMilli()
+	events := []event.Event{
+		{Kind: event.KindImpression, TS: base, Campaign: "c", Site: "s", Creative: "k", Country: "RU", Value: 0.003},
+		{Kind: event.KindImpression, TS: base, Campaign: "c", Site: "s", Creative: "k", Country: "DE"}, // CPM 2.5
+		{Kind: event.KindClick, TS: base - 3600_000, Campaign: "c", Site: "s", Country: "RU"},          // an hour late
+		{Kind: event.KindCall, TS: base, Campaign: "c"},
+		{Kind: event.KindPageview, TS: base, Site: "s"},                       // not counted
+		{Kind: event.KindImpression, TS: base, Campaign: "bad.id", Site: "s"}, // site only
+	}
+	tl := newTally(4, cpmOf)
+	for i := range events {
+		if f, ok := factOf(&events[i], 0); ok {
+			tl.add(&f, 1, uint64(10+i), nil)
+		}
+	}
+	hour := base / 3600_000
+	camp := tl.get(recKey{ScopeCampaign, "c", hour})
+	if camp == nil || camp.Impressions != 2 || camp.SpendMicros != 3000+2500 || camp.Calls != 1 || camp.Conversions != 1 {
+		t.Fatalf("campaign delta: %+v", camp)
+	}
+	if camp.seqs[1] != (seqRange{10, 13}) {
+		t.Errorf("seq range %+v", camp.seqs[1])
+	}
+	late := tl.get(recKey{ScopeCampaign, "c", hour - 1})
+	if late == nil || late.Clicks != 1 {
+		t.Errorf("late click: %+v", late)
+	}
+	site := tl.get(recKey{ScopeSite, "s", hour})
+	if site == nil || site.Impressions != 3 {
+		t.Errorf("site delta: %+v", site)
+	}
+	var r Record
+	r.merge(ScopeCampaign, camp, tl.names(), 3, newFold())
+	if r.Dims[DimCountry]["RU"].Impressions != 1 || r.Dims[DimCountry]["DE"].Impressions != 1 || r.Dims[DimCountry][""].Calls != 1 {
+		t.Errorf("countries: %v", r.Dims[DimCountry])
+	}
+	// A fourth value beyond the limit of three counts as Other.
+	extra := newTally(4, cpmOf)
+	f, _ := factOf(&event.Event{Kind: event.KindImpression, TS: base, Campaign: "c", Country: "FR"}, 0)
+	extra.add(&f, 0, 1, nil)
+	r.merge(ScopeCampaign, extra.get(recKey{ScopeCampaign, "c", hour}), extra.names(), 3, newFold())
+	if len(r.Dims[DimCountry]) != 4 || r.Dims[DimCountry][Other].Impressions != 1 {
+		t.Errorf("over the limit: %v", r.Dims[DimCountry])
+	}
+	// A floor keeps what a record has applied out.
+	again := newTally(4, cpmOf)
+	fl := floor{recKey{ScopeCampaign, "c", hour}: {0, 11}}
+	for i := range events {
+		if f, ok := factOf(&events[i], 0); ok {
+			again.add(&f, 1, uint64(10+i), fl)
+		}
+	}
+	if d := again.get(recKey{ScopeCampaign, "c", hour}); d == nil || d.Impressions != 0 || d.Calls != 1 {
+		t.Errorf("above the floor: %+v", d)
+	}
+	if len(again.recs) != 1 {
+		t.Errorf("records outside the floor: %d", len(again.recs))
+	}
+}
+
+func TestMessageTimestampStandsInForMissingTS(t *testing.T) {
+	f, ok := factOf(&event.Event{Kind: event.KindClick, Campaign: "c"}, 7200_000)
+	if !ok || f.hour != 2 {
+		t.Errorf("%+v %v", f, ok)
+	}
+}

@@ -1,0 +1,89 @@
+package stats
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/adsyn/adsyn/internal/bus/bustest"
+	"github.com/adsyn/adsyn/internal/event"
+)
+
+// benchMessages returns n events as messages of 512, the publisher's batch.
+func benchMessages(n int) [][]byte {
+	events := makeEvents(n, 1000, 100, 7, time.Now())
+	var out [][]byte
+	for len(events) > 0 {
+		k := min(512, len(events))
+		var b []byte
+		for i := range events[:k] {
+			b = events[i].AppendMsgpack(b)
+		}
+		out = append(out, b)
+		events = events[k:]
+	}
+	return out
+}
+
+// BenchmarkDecode is the baseline of BenchmarkTally: decoding alone.
+func BenchmarkDecode(b *testing.B) {
+	msgs := benchMessages(100_000)
+	b.ResetTimer()
+	n := 0
+	for b.Loop() {
+		for _, m := range msgs {
+			c, _ := event.DecodeBatch(m, func(*event.Event) error { return nil })
+			n += c
+		}
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkTally decodes and counts events into record deltas, one fresh
+// tally per 100,000 events as in a flush.
+func BenchmarkTally(b *testing.B) {
+	msgs := benchMessages(100_000)
+	b.ResetTimer()
+	n := 0
+	var facts []fact
+	for b.Loop() {
+		t := newTally(event.DefaultPartitions, cpmOf)
+		for i, m := range msgs {
+			facts = facts[:0]
+			_, _ = event.DecodeBatch(m, func(e *event.Event) error {
+				if f, ok := factOf(e, 0); ok {
+					facts = append(facts, f)
+				}
+				return nil
+			})
+			for j := range facts {
+				t.add(&facts[j], i%16, uint64(i+1), nil)
+			}
+			n += len(facts)
+		}
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkAggregator runs `adsyn bench stats` on an embedded server: a
+// million impressions and clicks of 1,000 campaigns on 100 sites, then a
+// 30-day hourly query. BenchmarkTally above is its in-memory ceiling.
+func BenchmarkAggregator(b *testing.B) {
+	conn := bustest.Start(b)
+	var events, secs, p50, p99 float64
+	for b.Loop() {
+		res, err := RunBench(context.Background(), conn, BenchOptions{Queries: 100}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Lost != 0 {
+			b.Fatalf("lost %d events", res.Lost)
+		}
+		events += float64(res.Counted)
+		secs += res.Seconds
+		p50, p99 = max(p50, res.QueryP50Ms), max(p99, res.QueryP99Ms)
+	}
+	b.ReportMetric(events/secs, "events/s")
+	b.ReportMetric(p50, "query-p50-ms")
+	b.ReportMetric(p99, "query-p99-ms")
+}
