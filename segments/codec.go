@@ -2,13 +2,14 @@ package segments
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"math"
 	"sync"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/adsyn/adsyn/internal/msgp"
 )
 
 // MaxRecordSize bounds a stored record; a larger value is refused on read.
@@ -25,11 +26,11 @@ func (r *Record) AppendMsgpack(dst []byte) []byte {
 		}
 	}
 	dst = append(dst, 0x80|byte(n))
-	dst = appendStr(dst, "v")
-	dst = appendStr(dst, r.Visitor)
+	dst = msgp.AppendString(dst, "v")
+	dst = msgp.AppendString(dst, r.Visitor)
 	if len(r.Segments) > 0 {
-		dst = appendStr(dst, "s")
-		dst = appendArray(dst, len(r.Segments))
+		dst = msgp.AppendString(dst, "s")
+		dst = msgp.AppendArrayHeader(dst, len(r.Segments))
 		for i := range r.Segments {
 			s := &r.Segments[i]
 			m := 3
@@ -37,56 +38,55 @@ func (r *Record) AppendMsgpack(dst []byte) []byte {
 				m++
 			}
 			dst = append(dst, 0x80|byte(m))
-			dst = appendStr(dst, "i")
-			dst = appendStr(dst, s.ID)
-			dst = appendStr(dst, "s")
-			dst = append(dst, 0xcb)
-			dst = binary.BigEndian.AppendUint64(dst, math.Float64bits(s.Score))
-			dst = appendStr(dst, "t")
-			dst = appendInt(dst, s.At)
+			dst = msgp.AppendString(dst, "i")
+			dst = msgp.AppendString(dst, s.ID)
+			dst = msgp.AppendString(dst, "s")
+			dst = msgp.AppendFloat64(dst, s.Score)
+			dst = msgp.AppendString(dst, "t")
+			dst = msgp.AppendInt(dst, s.At)
 			if s.Rule != "" {
-				dst = appendStr(dst, "r")
-				dst = appendStr(dst, s.Rule)
+				dst = msgp.AppendString(dst, "r")
+				dst = msgp.AppendString(dst, s.Rule)
 			}
 		}
 	}
 	if len(r.Langs) > 0 {
-		dst = appendStr(dst, "l")
-		dst = appendArray(dst, len(r.Langs))
+		dst = msgp.AppendString(dst, "l")
+		dst = msgp.AppendArrayHeader(dst, len(r.Langs))
 		for _, l := range r.Langs {
-			dst = appendStr(dst, l)
+			dst = msgp.AppendString(dst, l)
 		}
 	}
 	if len(r.Caps) > 0 {
-		dst = appendStr(dst, "f")
-		dst = appendArray(dst, len(r.Caps))
+		dst = msgp.AppendString(dst, "f")
+		dst = msgp.AppendArrayHeader(dst, len(r.Caps))
 		for i := range r.Caps {
 			c := &r.Caps[i]
 			dst = append(dst, 0x82)
-			dst = appendStr(dst, "c")
-			dst = appendStr(dst, c.Campaign)
-			dst = appendStr(dst, "t")
-			dst = appendArray(dst, len(c.Times))
+			dst = msgp.AppendString(dst, "c")
+			dst = msgp.AppendString(dst, c.Campaign)
+			dst = msgp.AppendString(dst, "t")
+			dst = msgp.AppendArrayHeader(dst, len(c.Times))
 			for _, t := range c.Times {
-				dst = appendInt(dst, t)
+				dst = msgp.AppendInt(dst, t)
 			}
 		}
 	}
-	dst = appendStr(dst, "ls")
-	dst = appendInt(dst, r.LastSeen)
+	dst = msgp.AppendString(dst, "ls")
+	dst = msgp.AppendInt(dst, r.LastSeen)
 	if r.Events != 0 {
-		dst = appendStr(dst, "n")
-		dst = appendUint(dst, r.Events)
+		dst = msgp.AppendString(dst, "n")
+		dst = msgp.AppendUint(dst, r.Events)
 	}
 	if r.Since != 0 {
-		dst = appendStr(dst, "si")
-		dst = appendInt(dst, r.Since)
+		dst = msgp.AppendString(dst, "si")
+		dst = msgp.AppendInt(dst, r.Since)
 	}
 	if len(r.Applied) > 0 {
-		dst = appendStr(dst, "ap")
-		dst = appendArray(dst, len(r.Applied))
+		dst = msgp.AppendString(dst, "ap")
+		dst = msgp.AppendArrayHeader(dst, len(r.Applied))
 		for _, q := range r.Applied {
-			dst = appendUint(dst, q)
+			dst = msgp.AppendUint(dst, q)
 		}
 	}
 	return dst
@@ -134,51 +134,4 @@ func decay(dt int64, halfLife time.Duration) float64 {
 		return 1
 	}
 	return math.Exp2(-float64(dt) / float64(halfLife.Milliseconds()))
-}
-
-func appendStr(dst []byte, s string) []byte {
-	switch n := len(s); {
-	case n < 32:
-		dst = append(dst, 0xa0|byte(n))
-	case n <= math.MaxUint8:
-		dst = append(dst, 0xd9, byte(n))
-	case n <= math.MaxUint16:
-		dst = append(dst, 0xda)
-		dst = binary.BigEndian.AppendUint16(dst, uint16(n))
-	default:
-		dst = append(dst, 0xdb)
-		dst = binary.BigEndian.AppendUint32(dst, uint32(n))
-	}
-	return append(dst, s...)
-}
-
-func appendArray(dst []byte, n int) []byte {
-	switch {
-	case n < 16:
-		return append(dst, 0x90|byte(n))
-	case n <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(dst, 0xdc), uint16(n))
-	}
-	return binary.BigEndian.AppendUint32(append(dst, 0xdd), uint32(n))
-}
-
-func appendUint(dst []byte, v uint64) []byte {
-	switch {
-	case v <= 0x7f:
-		return append(dst, byte(v))
-	case v <= math.MaxUint8:
-		return append(dst, 0xcc, byte(v))
-	case v <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(dst, 0xcd), uint16(v))
-	case v <= math.MaxUint32:
-		return binary.BigEndian.AppendUint32(append(dst, 0xce), uint32(v))
-	}
-	return binary.BigEndian.AppendUint64(append(dst, 0xcf), v)
-}
-
-func appendInt(dst []byte, v int64) []byte {
-	if v >= 0 {
-		return appendUint(dst, uint64(v))
-	}
-	return binary.BigEndian.AppendUint64(append(dst, 0xd3), uint64(v))
 }

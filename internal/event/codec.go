@@ -2,30 +2,27 @@ package event
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
-	"math"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/adsyn/adsyn/internal/msgp"
 )
 
 // AppendMsgpack appends e's msgpack form to dst: a map keyed by the struct
 // tags, empty fields left out. It does not allocate beyond growing dst.
 func (e *Event) AppendMsgpack(dst []byte) []byte {
-	start := len(dst)
-	dst = append(dst, 0xde, 0, 0) // map16; the count is patched below
-	n := 0
-	dst = appendStr(dst, "id")
-	dst = append(dst, 0xc4, 16)
-	dst = append(dst, e.ID[:]...)
-	dst = appendStr(dst, "ts")
-	dst = appendInt(dst, e.TS)
-	dst = appendStr(dst, "k")
-	dst = appendUint(dst, uint64(e.Kind))
-	dst = appendStr(dst, "cs")
-	dst = appendUint(dst, uint64(e.Consent))
-	n += 4
+	dst, at := msgp.Map16(dst) // the count is patched below
+	dst = msgp.AppendString(dst, "id")
+	dst = msgp.AppendBin(dst, e.ID[:])
+	dst = msgp.AppendString(dst, "ts")
+	dst = msgp.AppendInt(dst, e.TS)
+	dst = msgp.AppendString(dst, "k")
+	dst = msgp.AppendUint(dst, uint64(e.Kind))
+	dst = msgp.AppendString(dst, "cs")
+	dst = msgp.AppendUint(dst, uint64(e.Consent))
+	n := 4
 	for _, f := range [...]struct {
 		tag, val string
 	}{
@@ -35,88 +32,43 @@ func (e *Event) AppendMsgpack(dst []byte) []byte {
 		{"ar", e.Area},
 	} {
 		if f.val != "" {
-			dst = appendStr(dst, f.tag)
-			dst = appendStr(dst, f.val)
+			dst = msgp.AppendString(dst, f.tag)
+			dst = msgp.AppendString(dst, f.val)
 			n++
 		}
 	}
 	if len(e.Categories) > 0 {
-		dst = appendStr(dst, "c")
-		dst = appendArrayHeader(dst, len(e.Categories))
+		dst = msgp.AppendString(dst, "c")
+		dst = msgp.AppendArrayHeader(dst, len(e.Categories))
 		for _, c := range e.Categories {
-			dst = appendStr(dst, c)
+			dst = msgp.AppendString(dst, c)
 		}
 		n++
 	}
 	if e.Device != (Device{}) {
-		dst = appendStr(dst, "d")
+		dst = msgp.AppendString(dst, "d")
 		d := e.Device
-		dst = append(dst, 0xde, 0, 0)
-		at, m := len(dst)-2, 0
+		var dat, m int
+		dst, dat = msgp.Map16(dst)
 		for _, f := range [...]struct{ tag, val string }{
 			{"t", d.Type}, {"o", d.OS}, {"ov", d.OSVersion}, {"m", d.Model},
 		} {
 			if f.val != "" {
-				dst = appendStr(dst, f.tag)
-				dst = appendStr(dst, f.val)
+				dst = msgp.AppendString(dst, f.tag)
+				dst = msgp.AppendString(dst, f.val)
 				m++
 			}
 		}
-		binary.BigEndian.PutUint16(dst[at:], uint16(m))
+		msgp.PatchMap16(dst, dat, m)
 		n++
 	}
 	if e.Value != 0 {
-		dst = appendStr(dst, "val")
-		dst = append(dst, 0xcb)
-		dst = binary.BigEndian.AppendUint64(dst, math.Float64bits(e.Value))
+		dst = msgp.AppendString(dst, "val")
+		dst = msgp.AppendFloat64(dst, e.Value)
 		n++
 	}
-	binary.BigEndian.PutUint16(dst[start+1:], uint16(n))
+	msgp.PatchMap16(dst, at, n)
 	return dst
-}
-
-func appendStr(dst []byte, s string) []byte {
-	switch n := len(s); {
-	case n < 32:
-		dst = append(dst, 0xa0|byte(n))
-	case n <= math.MaxUint8:
-		dst = append(dst, 0xd9, byte(n))
-	case n <= math.MaxUint16:
-		dst = append(dst, 0xda)
-		dst = binary.BigEndian.AppendUint16(dst, uint16(n))
-	default:
-		dst = append(dst, 0xdb)
-		dst = binary.BigEndian.AppendUint32(dst, uint32(n))
-	}
-	return append(dst, s...)
-}
-
-func appendUint(dst []byte, v uint64) []byte {
-	switch {
-	case v <= 0x7f:
-		return append(dst, byte(v))
-	case v <= math.MaxUint8:
-		return append(dst, 0xcc, byte(v))
-	case v <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(dst, 0xcd), uint16(v))
-	case v <= math.MaxUint32:
-		return binary.BigEndian.AppendUint32(append(dst, 0xce), uint32(v))
-	}
-	return binary.BigEndian.AppendUint64(append(dst, 0xcf), v)
-}
-
-func appendInt(dst []byte, v int64) []byte {
-	if v >= 0 {
-		return appendUint(dst, uint64(v))
-	}
-	return binary.BigEndian.AppendUint64(append(dst, 0xd3), uint64(v))
-}
-
-func appendArrayHeader(dst []byte, n int) []byte {
-	if n < 16 {
-		return append(dst, 0x90|byte(n))
-	}
-	return binary.BigEndian.AppendUint16(append(dst, 0xdc), uint16(n))
 }
 
 // Marshal returns e's msgpack form.
