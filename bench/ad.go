@@ -12,9 +12,9 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/adsyn/adsyn/adserver"
+	"github.com/adsyn/adsyn/internal/app"
 	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/event"
-	"github.com/adsyn/adsyn/pixel"
 	"github.com/adsyn/adsyn/segments"
 )
 
@@ -48,11 +48,11 @@ func Ad(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+	srv := app.NewEdgeServer(func(ctx *fasthttp.RequestCtx) {
 		if !b.Edge.Route(ctx) {
 			ctx.SetStatusCode(fasthttp.StatusNotFound)
 		}
-	}, ErrorHandler: pixel.ErrorHandler, ReadBufferSize: 16 << 10, NoDefaultServerHeader: true}
+	}, nil)
 	go srv.Serve(ln)
 	defer srv.Shutdown()
 
@@ -71,7 +71,7 @@ func Ad(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	ceil, err := StartCeiling(fasthttp.StatusOK, "application/json", sample)
+	ceil, err := StartCeiling(Answer(fasthttp.StatusOK, "application/json", sample))
 	if err != nil {
 		return Result{}, err
 	}

@@ -106,7 +106,9 @@ func startAdsyn(ctx context.Context, roles []string, log *slog.Logger) (*app.App
 // number of answered requests.
 func Pixel(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 	o.defaults()
-	ceil, err := StartCeiling(fasthttp.StatusOK, "image/gif", pixel.GIF)
+	ceil, err := StartCeiling(Answer(fasthttp.StatusOK, "image/gif", pixel.GIF,
+		"Cache-Control", "no-store, max-age=0",
+		"Accept-CH", "Sec-CH-UA-Platform-Version, Sec-CH-UA-Model, Sec-CH-UA-Full-Version-List"))
 	if err != nil {
 		return Result{}, err
 	}
