@@ -313,6 +313,7 @@ func (e *Edge) Ad(ctx *fasthttp.RequestCtx) {
 	ev.Kind = event.KindImpression
 	ev.Site, ev.Slot = r.Site, r.Slot
 	ev.Campaign, ev.Creative = d.Campaign.ID, d.Creative.ID
+	ev.Value = float64(d.CPM) / 1e9 // the price of this impression: CPM (micros) per thousand
 	ev.URL = pageURL(args.Peek("url"))
 	ev.Categories = append(ev.Categories[:0], r.Categories...)
 	ev.Lang, ev.Country = r.Lang, r.Country

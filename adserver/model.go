@@ -65,6 +65,21 @@ type Campaign struct {
 	DayParts   []DayPart `json:"day_parts,omitempty"`
 	Timezone   string    `json:"timezone,omitempty"` // IANA name for day-parting; default UTC
 	Targeting  Targeting `json:"targeting,omitzero"`
+	// TrackingNumbers are the phone numbers this campaign's ads show; a
+	// call to one is a conversion of the campaign (call tracking).
+	TrackingNumbers []string `json:"tracking_numbers,omitempty"`
+}
+
+// NormalizePhone keeps the digits of a phone number, so "+7 (495) 123-45-67"
+// and "74951234567" are the same number.
+func NormalizePhone(s string) string {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			b = append(b, s[i])
+		}
+	}
+	return string(b)
 }
 
 // DefaultPriority is the tier of a campaign that names none.
@@ -356,6 +371,14 @@ func (c *Campaign) Validate(check func(string) error) error {
 	if c.Timezone != "" {
 		if _, err := time.LoadLocation(c.Timezone); err != nil || len(c.Timezone) > 64 {
 			return invalid("timezone %q is not an IANA time zone name", c.Timezone)
+		}
+	}
+	if len(c.TrackingNumbers) > 20 {
+		return invalid("at most 20 tracking_numbers")
+	}
+	for i, n := range c.TrackingNumbers {
+		if d := NormalizePhone(n); len(n) > 32 || len(d) < 5 || len(d) > 15 {
+			return invalid("tracking_numbers[%d] %q is not a phone number (5 to 15 digits)", i, n)
 		}
 	}
 	return c.Targeting.validate(check)

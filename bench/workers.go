@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 
+	"github.com/adsyn/adsyn/internal/stats"
 	"github.com/adsyn/adsyn/segments"
 	"github.com/adsyn/adsyn/syndication"
 )
@@ -72,4 +73,38 @@ func Syndication(ctx context.Context, o Options, progress io.Writer) (Result, er
 	res, err := fromJSON(r)
 	res.CeilingName = "bare signed POSTs"
 	return res, err
+}
+
+// Stats measures the aggregator (events from the stream to hourly counters,
+// exactly once) and the stats API answering a 30-day hourly query. Its
+// ceiling is decoding alone: what the aggregator would reach if counting and
+// writing were free.
+func Stats(ctx context.Context, o Options, progress io.Writer) (Result, error) {
+	o.defaults()
+	nats, cleanup, err := startNATS(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	defer cleanup()
+	r, err := stats.RunBench(ctx, nats.conn, stats.BenchOptions{Log: o.Log}, progress)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{
+		Scenario: "stats",
+		Ops:      r.Events, OpsPerS: r.EventsPerS,
+		P50: r.QueryP50Ms, P99: r.QueryP99Ms, P999: r.QueryMaxMs,
+		Lost: r.Lost,
+		Extra: map[string]any{
+			"latency_is":          "the stats API answering a 30-day hourly query (p99.9 column: the slowest)",
+			"query_hours":         r.QueryHours,
+			"query_records":       r.QueryRecords,
+			"queries":             r.Queries,
+			"query_body_bytes":    r.QueryBodyBytes,
+			"record_writes":       r.RecordWrites,
+			"flushes":             r.Flushes,
+			"publish_ops_per_s":   round(r.PublishPerS, 0),
+			"aggregation_seconds": round(r.Seconds, 3),
+		},
+	}, nil
 }

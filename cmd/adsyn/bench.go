@@ -24,6 +24,7 @@ var scenarios = map[string]scenario{
 	"ad":          bench.Ad,
 	"segments":    bench.Segments,
 	"syndication": bench.Syndication,
+	"stats":       bench.Stats,
 }
 
 // scenarioOrder is the order of "all".

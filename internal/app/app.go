@@ -47,6 +47,7 @@ type App struct {
 	routes        map[string]fasthttp.RequestHandler
 	adEdge        *adserver.Edge
 	catalog       *adserver.Catalog
+	numbers       atomic.Pointer[numbers] // tracking numbers of the catalog's snapshot
 	geo           *adserver.Geo
 	visitors      *segments.KVStore
 	profiles      *profiles.Store
@@ -200,7 +201,7 @@ func (a *App) firstStart(ctx context.Context) error {
 	roles := []auth.Role{auth.Admin}
 	owners := map[auth.Role]string{}
 	if a.cfg.Demo {
-		roles = []auth.Role{auth.Admin, auth.Marketer, auth.Publisher, auth.Partner, auth.Support}
+		roles = []auth.Role{auth.Admin, auth.Marketer, auth.Publisher, auth.Partner, auth.Support, auth.Telephony}
 		owners = demoOwners
 	}
 	fmt.Fprintln(a.out, "API keys (shown once; only their hashes are stored):")

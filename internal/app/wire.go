@@ -41,16 +41,20 @@ func (a *App) wire(ctx context.Context) error {
 		a.geo = geo
 		a.stops = append(a.stops, func(context.Context) error { return geo.Close() })
 	}
+	cat, err := adserver.NewCatalog(ctx, a.conn.JS, append(a.adOptions(), adserver.WithEdgeID(a.edgeID()), adserver.WithTargetCheck(a.checkTarget))...)
+	if err != nil {
+		return err
+	}
+	a.catalog = cat
+	// Closed after the edge has drained: it writes this edge's final spend.
+	a.stops = append(a.stops, func(context.Context) error { cat.Close(); return nil })
 	if a.cfg.Has(config.RoleEdge) {
 		if err := a.wireEdge(ctx); err != nil {
 			return err
 		}
 	}
 	if a.cfg.Has(config.RoleAPI) {
-		opts := append(a.adOptions(), adserver.WithSegments(a.visitors), adserver.WithTargetCheck(a.checkTarget))
-		if a.catalog != nil {
-			opts = append(opts, adserver.WithCatalog(a.catalog))
-		}
+		opts := append(a.adOptions(), adserver.WithSegments(a.visitors), adserver.WithTargetCheck(a.checkTarget), adserver.WithCatalog(a.catalog))
 		h, err := adserver.NewHandler(ctx, a.conn.JS, a.keys, opts...)
 		if err != nil {
 			return err
@@ -63,7 +67,7 @@ func (a *App) wire(ctx context.Context) error {
 			return fmt.Errorf("app: demo campaigns: %w", err)
 		}
 	}
-	return nil
+	return a.wireStats(ctx)
 }
 
 // wireSegments opens the visitor store (edge, api), starts the builder
@@ -200,13 +204,6 @@ func (a *App) wireEdge(ctx context.Context) error {
 	}
 	a.routes["/optout"] = optout
 
-	cat, err := adserver.NewCatalog(ctx, a.conn.JS, append(a.adOptions(), adserver.WithEdgeID(a.edgeID()), adserver.WithTargetCheck(a.checkTarget))...)
-	if err != nil {
-		return err
-	}
-	a.catalog = cat
-	// Closed after the edge has drained: it writes this edge's final spend.
-	a.stops = append(a.stops, func(context.Context) error { cat.Close(); return nil })
 	tokenKey, err := bus.Secret(ctx, a.conn.JS, "click-token", 32)
 	if err != nil {
 		return err
@@ -224,7 +221,7 @@ func (a *App) wireEdge(ctx context.Context) error {
 	if a.geo != nil {
 		opts = append(opts, adserver.WithGeo(a.geo))
 	}
-	edge, err := adserver.NewEdge(ctx, cat, opts...)
+	edge, err := adserver.NewEdge(ctx, a.catalog, opts...)
 	if err != nil {
 		return err
 	}

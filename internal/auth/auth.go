@@ -34,10 +34,12 @@ const (
 	Support   Role = "support"   // reads personal data; every read is audit-logged
 	// User is a registered user acting on their own account (Owner is the user id).
 	User Role = "user"
+	// Telephony is a call-tracking provider posting calls (POST /v1/events/call).
+	Telephony Role = "telephony"
 )
 
 // Roles lists every role.
-var Roles = []Role{Admin, Marketer, Publisher, Partner, Support, User}
+var Roles = []Role{Admin, Marketer, Publisher, Partner, Support, User, Telephony}
 
 // Valid reports whether r is a known role.
 func (r Role) Valid() bool { return slices.Contains(Roles, r) }
@@ -150,7 +152,7 @@ func (k *Keys) Create(ctx context.Context, role Role, owner, name string) (strin
 	if !role.Valid() {
 		return "", Principal{}, fmt.Errorf("%w %q", ErrBadRole, role)
 	}
-	if owner == "" && role != Admin && role != Support {
+	if owner == "" && role != Admin && role != Support && role != Telephony {
 		return "", Principal{}, fmt.Errorf("%w: %s", ErrNoOwner, role)
 	}
 	var raw [32]byte

@@ -56,7 +56,7 @@ func (k *Keys) createKey(w http.ResponseWriter, r *http.Request) {
 	secret, p, err := k.Create(r.Context(), req.Role, req.Owner, req.Name)
 	switch {
 	case errors.Is(err, ErrBadRole):
-		api.WriteError(w, http.StatusBadRequest, "invalid_role", "role must be one of admin, marketer, publisher, partner, support, user")
+		api.WriteError(w, http.StatusBadRequest, "invalid_role", "role must be one of admin, marketer, publisher, partner, support, user, telephony")
 	case errors.Is(err, ErrNoOwner):
 		api.WriteError(w, http.StatusBadRequest, "missing_owner", "a "+string(req.Role)+" key needs an owner (advertiser, publisher, partner or user id)")
 	case err != nil:

@@ -27,11 +27,12 @@ const group = "stats"
 // pinHeader carries the id of the client a pinned consumer delivers to.
 const pinHeader = "Nats-Pin-Id"
 
-// fetchWait bounds one pull request; a stopping aggregator waits for it.
-const fetchWait = 2 * time.Second
+// fetchWait is how long a pull loop waits for a message before it looks
+// around (ownership, settling); a stopping aggregator waits for it.
+const fetchWait = time.Second
 
-// settleWait bounds a pull while a new pinned client is not yet settled.
-const settleWait = 200 * time.Millisecond
+// pullBytes bounds what one partition's subscription has in flight.
+const pullBytes = 4 << 20
 
 // Aggregator keeps hourly counters per campaign and per site from the events
 // in ADSYN_EVENTS. Each partition has one durable consumer whose pinned
@@ -41,9 +42,10 @@ const settleWait = 200 * time.Millisecond
 // Exactly once: a record carries the last stream sequence applied per
 // partition and takes, under compare-and-set, only the contributions of
 // later messages. A partition is admitted in stream order; after a change of
-// pinned client nothing is admitted until no other client holds unacknowledged
-// messages of that partition (see settled), so no later message can be
-// applied before an earlier one.
+// pinned client, or a lost delivery, nothing is admitted until no other
+// client holds unacknowledged messages of that partition (puller.settle), so
+// no later message can be applied before an earlier one. A message is
+// acknowledged after its records and its partition's checkpoint are written.
 type Aggregator struct {
 	js  jetstream.JetStream
 	cfg config
@@ -69,7 +71,7 @@ type Aggregator struct {
 
 	starting, started, stopping atomic.Bool
 	cancel                      context.CancelFunc
-	fetchers                    sync.WaitGroup
+	pullers                     sync.WaitGroup
 	side                        sync.WaitGroup // membership
 	final                       chan context.Context
 	flushed                     chan error
@@ -222,14 +224,17 @@ func (a *Aggregator) Start(ctx context.Context) error {
 	go a.membership(run)
 	go a.flushLoop(run)
 	for _, p := range a.parts {
-		a.fetchers.Add(1)
-		go a.fetchLoop(run, p)
+		a.pullers.Add(1)
+		go a.pullLoop(run, p)
 	}
 	a.started.Store(true)
 	a.cfg.log.Info("stats aggregator started", "instance", a.id, "partitions", a.cfg.partitions, "consumer", a.cfg.consumer)
 	return nil
 }
 
+// consumer binds partition p's consumer, updating its settings, or makes
+// it: from the partition's checkpoint when there is one (what precedes is
+// applied), else from the first message.
 func (a *Aggregator) consumer(ctx context.Context, p int) (jetstream.Consumer, error) {
 	cfg := jetstream.ConsumerConfig{
 		Durable:     a.ConsumerName(p),
@@ -247,16 +252,38 @@ func (a *Aggregator) consumer(ctx context.Context, p int) (jetstream.Consumer, e
 		PriorityGroups: []string{group},
 		PinnedTTL:      a.cfg.pinnedTTL,
 	}
-	if a.cfg.startSeq > 0 {
-		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-		cfg.OptStartSeq = a.cfg.startSeq
-	}
-	c, err := a.stream.CreateOrUpdateConsumer(ctx, cfg)
-	if err != nil {
-		// An existing consumer whose start differs cannot be updated: bind it.
-		if c2, err2 := a.stream.Consumer(ctx, cfg.Durable); err2 == nil {
-			return c2, nil
+	c, err := a.stream.Consumer(ctx, cfg.Durable)
+	switch {
+	case err == nil:
+		old := c.CachedInfo().Config
+		cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = old.DeliverPolicy, old.OptStartSeq, old.OptStartTime
+		u, err := a.stream.UpdateConsumer(ctx, cfg)
+		if err != nil {
+			a.cfg.log.Warn("stats consumer kept as it is", "consumer", cfg.Durable, "err", err)
+			return c, nil
 		}
+		return u, nil
+	case !errors.Is(err, jetstream.ErrConsumerNotFound):
+		return nil, fmt.Errorf("stats: consumer %s: %w", cfg.Durable, err)
+	}
+	start := a.cfg.startSeq
+	if start == 0 {
+		ck, _, err := a.checkpoint(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		if ck > 0 {
+			start = ck + 1
+		}
+	}
+	if start > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, start
+	}
+	c, err = a.stream.CreateConsumer(ctx, cfg)
+	if errors.Is(err, jetstream.ErrConsumerExists) {
+		c, err = a.stream.Consumer(ctx, cfg.Durable) // another aggregator was first
+	}
+	if err != nil {
 		return nil, fmt.Errorf("stats: consumer %s: %w", cfg.Durable, err)
 	}
 	return c, nil
@@ -271,9 +298,10 @@ func (a *Aggregator) Stop(ctx context.Context) error {
 	}
 	ctx, cancel := withDefaultTimeout(ctx, 30*time.Second)
 	defer cancel()
-	// Loops finish their current pull, at most fetchWait.
+	// Pull loops stop within fetchWait, admitting what their
+	// subscriptions still buffered.
 	done := make(chan struct{})
-	go func() { a.fetchers.Wait(); close(done) }()
+	go func() { a.pullers.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():
@@ -305,190 +333,275 @@ func (a *Aggregator) Stop(ctx context.Context) error {
 	return err
 }
 
-// fetchLoop pulls partition p while this aggregator may own it.
-func (a *Aggregator) fetchLoop(ctx context.Context, p *partition) {
-	defer a.fetchers.Done()
-	var (
-		hold    = map[uint64]heldMsg{} // this pin's messages, before settling
-		extra   []heldMsg              // redeliveries among them
-		pin     string
-		settled bool
-		fails   int
-		facts   []fact
-		// Every delivery of the consumer has the next consumer sequence;
-		// while pinned, all of them are ours.
-		lastDelivery uint64
-	)
-	// release gives back the messages not admitted: nakked, they go at once
-	// to the next pinned client.
-	release := func() {
-		a.mu.Lock()
-		for _, h := range hold {
-			_ = h.m.Nak()
-			p.drop(h.seq)
-		}
-		for _, h := range extra {
-			_ = h.m.Nak()
-			p.drop(h.seq)
-		}
-		a.mu.Unlock()
-		clear(hold)
-		extra = nil
-	}
-	defer release()
+// puller is one partition's pull loop state.
+type puller struct {
+	a   *Aggregator
+	p   *partition
+	it  jetstream.MessagesContext
+	pin string // of the deliveries being admitted
+	// Every delivery of the consumer has the next consumer sequence; while
+	// pinned, all of them are ours, so a jump means one was lost.
+	lastDelivery uint64
+	settled      bool
+	hold         map[uint64]heldMsg // this pin's messages, before settling
+	extra        []heldMsg          // redeliveries among them
+	snap         *snapshot
+	facts        []fact
+	ownCheck     time.Time
+	evaluated    time.Time // last settle check
+}
+
+// snapshot is the consumer's state read for a settle check.
+type snapshot struct {
+	pending   int    // delivered and not acknowledged
+	delivered uint64 // last stream sequence delivered
+	ckpt      uint64
+	at        time.Time
+}
+
+// pullLoop consumes partition p while this aggregator may own it, through
+// one persistent pull subscription, so no message the server sends is lost
+// between pull requests.
+func (a *Aggregator) pullLoop(ctx context.Context, p *partition) {
+	defer a.pullers.Done()
+	u := &puller{a: a, p: p, hold: map[uint64]heldMsg{}}
+	defer u.stop()
+	fails := 0
 	for ctx.Err() == nil && !a.stopping.Load() {
 		if a.excess(p.n) {
-			release()
+			u.stop()
 			a.unpin(ctx, p)
 			a.setOwned(p.n, false)
-			pin, settled = "", false
 			a.m.releases.Inc()
 			a.cfg.log.Info("stats partition released", "partition", p.n, "instance", a.id)
 			sleep(ctx, 3*fetchWait) // let another aggregator take it
 			continue
 		}
 		if !a.mayPull(p.n) {
+			u.stop()
 			sleep(ctx, fetchWait)
 			continue
 		}
 		a.waitRoom(ctx)
-		wait := fetchWait
-		if !settled {
-			wait = settleWait // check soon after a change of pinned client
-		}
-		// No client-side deadline: the server ends the pull, so no message
-		// it sent is dropped unread.
-		b, err := p.cons.Fetch(a.cfg.fetchBatch, jetstream.FetchMaxWait(wait), jetstream.FetchPriorityGroup(group))
-		if err != nil {
-			fails++
-			a.m.fetchErrors.Inc()
-			a.cfg.log.Warn("stats fetch failed", "partition", p.n, "err", err)
-			sleep(ctx, backoff(fails))
-			continue
-		}
-		for m := range b.Messages() {
-			md, err := m.Metadata()
+		if u.it == nil {
+			// Bytes in flight are bounded too: every partition shares the
+			// connection with the records' writes and the API's reads.
+			it, err := p.cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(a.cfg.fetchBatch, pullBytes),
+				jetstream.PullExpiry(2*fetchWait), jetstream.PullPriorityGroup(group))
 			if err != nil {
-				a.m.bad.Inc()
-				a.cfg.log.Error("stats message without metadata", "partition", p.n, "err", err)
+				fails++
+				a.m.fetchErrors.Inc()
+				a.cfg.log.Warn("stats pull failed", "partition", p.n, "err", err)
+				a.recreate(ctx, p, err)
+				sleep(ctx, backoff(fails))
 				continue
 			}
-			if id := m.Headers().Get(pinHeader); id != pin {
-				pin, settled = id, false
-				p.pin.Store(&id)
-				a.setOwned(p.n, true)
-				a.m.takeovers.Inc()
-			} else if settled && md.Sequence.Consumer != lastDelivery+1 {
-				// A delivery to us went missing: the message may come
-				// back after the ack wait, so admit nothing out of order.
-				settled = false
-				a.m.gaps.Inc()
-				a.cfg.log.Warn("stats delivery gap", "partition", p.n, "expected", lastDelivery+1, "got", md.Sequence.Consumer)
-			}
-			lastDelivery = md.Sequence.Consumer
-			h := heldMsg{m: m, seq: md.Sequence.Stream, ts: md.Timestamp.UnixMilli()}
-			a.mu.Lock()
-			p.held[h.seq]++
-			a.mu.Unlock()
-			if settled {
-				facts = a.admit(p, h, facts)
-				continue
-			}
-			if _, dup := hold[h.seq]; dup {
-				extra = append(extra, h)
-			} else {
-				hold[h.seq] = h
-			}
+			u.it = it
 		}
-		switch err := b.Error(); {
-		case err == nil, errors.Is(err, nats.ErrTimeout):
+		m, err := u.it.Next(jetstream.NextMaxWait(fetchWait))
+		switch {
+		case err == nil:
 			fails = 0
-		case errors.Is(err, jetstream.ErrPinIDMismatch):
-			// Another aggregator is pinned now; we are a standby.
-			pin, settled = "", false
-			a.setOwned(p.n, false)
-			release()
+			u.take(m)
+		case errors.Is(err, nats.ErrTimeout):
+			u.checkOwned(ctx) // idle: are we still the pinned client?
+		case errors.Is(err, jetstream.ErrNoHeartbeat):
+			a.cfg.log.Debug("stats pull missed heartbeats", "partition", p.n)
 		default:
 			fails++
 			a.m.fetchErrors.Inc()
-			a.cfg.log.Warn("stats fetch ended with an error", "partition", p.n, "err", err)
+			a.cfg.log.Warn("stats pull ended", "partition", p.n, "err", err)
+			u.stop()
+			a.recreate(ctx, p, err)
 			sleep(ctx, backoff(fails))
+			continue
 		}
-		if !settled && len(hold) > 0 {
-			ok, err := a.settled(ctx, p, hold, &extra)
-			if err != nil {
+		if !u.settled && len(u.hold) > 0 && (err != nil || time.Since(u.evaluated) >= 50*time.Millisecond) {
+			u.evaluated = time.Now()
+			if err := u.settle(ctx); err != nil {
 				a.cfg.log.Warn("stats settle check failed", "partition", p.n, "err", err)
 			}
-			if !ok {
-				a.m.waits.Inc()
-				continue
-			}
-			seqs := make([]uint64, 0, len(hold))
-			for s := range hold {
-				seqs = append(seqs, s)
-			}
-			slices.Sort(seqs)
-			for _, s := range seqs {
-				facts = a.admit(p, hold[s], facts)
-			}
-			a.mu.Lock()
-			a.cur.dups[p.n] = append(a.cur.dups[p.n], extra...)
-			a.mu.Unlock()
-			clear(hold)
-			extra = nil
-			settled = true
 		}
 	}
 }
 
-// settled reports whether every message of p that is delivered and not
-// acknowledged is ours, so that admitting ours in order cannot skip one held
-// elsewhere. Messages at or below the checkpoint are applied already: held
-// ones are acknowledged here, and others' wait to be redelivered to us. The
-// consumer's ack-pending count is read before the second checkpoint read, so
-// a message acknowledged in between is at or below that checkpoint.
-func (a *Aggregator) settled(ctx context.Context, p *partition, hold map[uint64]heldMsg, extra *[]heldMsg) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+// recreate makes p's consumer again when an operator deleted it.
+func (a *Aggregator) recreate(ctx context.Context, p *partition, err error) {
+	if !errors.Is(err, jetstream.ErrConsumerDeleted) && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	ck, _, err := a.checkpoint(ctx, p.n)
-	if err != nil {
-		return false, err
+	if c, err := a.consumer(cctx, p.n); err == nil {
+		p.cons = c
+		a.cfg.log.Warn("stats consumer made again", "consumer", p.name)
 	}
+}
+
+// take admits or holds one delivered message.
+func (u *puller) take(m jetstream.Msg) {
+	a, p := u.a, u.p
+	md, err := m.Metadata()
+	if err != nil {
+		a.m.bad.Inc()
+		a.cfg.log.Error("stats message without metadata", "partition", p.n, "err", err)
+		return
+	}
+	if id := m.Headers().Get(pinHeader); id != u.pin {
+		u.pin, u.settled, u.snap = id, false, nil
+		p.pin.Store(&id)
+		a.setOwned(p.n, true)
+		a.m.takeovers.Inc()
+	} else if u.settled && md.Sequence.Consumer != u.lastDelivery+1 {
+		// A delivery to us went missing: the message may come back after
+		// the ack wait, so admit nothing out of order until it does.
+		u.settled, u.snap = false, nil
+		a.m.gaps.Inc()
+		a.cfg.log.Warn("stats delivery gap", "partition", p.n, "expected", u.lastDelivery+1, "got", md.Sequence.Consumer)
+	}
+	u.lastDelivery = md.Sequence.Consumer
+	h := heldMsg{m: m, seq: md.Sequence.Stream, ts: md.Timestamp.UnixMilli()}
 	a.mu.Lock()
-	kept := (*extra)[:0]
-	for _, h := range *extra {
-		if h.seq <= ck {
-			_ = h.m.Ack()
-			p.drop(h.seq)
-		} else {
-			kept = append(kept, h)
-		}
-	}
-	*extra = kept
-	for s, h := range hold {
-		if s <= ck {
-			_ = h.m.Ack()
-			p.drop(s)
-			delete(hold, s)
-		}
-	}
+	p.held[h.seq]++
 	a.mu.Unlock()
-	info, err := p.cons.Info(ctx)
-	if err != nil {
-		return false, fmt.Errorf("stats: consumer info %s: %w", p.name, err)
+	if u.settled {
+		u.facts = a.admit(p, h, u.facts)
+		return
 	}
-	if ck, _, err = a.checkpoint(ctx, p.n); err != nil {
-		return false, err
+	if _, dup := u.hold[h.seq]; dup {
+		u.extra = append(u.extra, h)
+	} else {
+		u.hold[h.seq] = h
+	}
+}
+
+// settle admits the held messages, in order, once every message of p that
+// is delivered and not acknowledged is ours, so admitting ours cannot skip
+// one held elsewhere.
+//
+// The check compares the consumer's ack-pending count with our messages
+// between the checkpoint and the last sequence delivered, both read with
+// it. Ours there were pending when the count was read: one acknowledged
+// before is at or below the checkpoint (written before any ack), and one
+// delivered after has a later sequence or is a redelivery of a pending one.
+// So equal counts mean nothing else was pending. Messages at or below the
+// checkpoint are applied already: ours are acknowledged here, others wait to
+// be redelivered to us. The snapshot is read again every second while the
+// counts differ.
+func (u *puller) settle(ctx context.Context) error {
+	a, p := u.a, u.p
+	if u.snap == nil || time.Since(u.snap.at) > time.Second {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		ck, _, err := a.checkpoint(ctx, p.n)
+		if err != nil {
+			return err
+		}
+		a.mu.Lock()
+		kept := u.extra[:0]
+		for _, h := range u.extra {
+			if h.seq <= ck {
+				_ = h.m.Ack()
+				p.drop(h.seq)
+			} else {
+				kept = append(kept, h)
+			}
+		}
+		u.extra = kept
+		for s, h := range u.hold {
+			if s <= ck {
+				_ = h.m.Ack()
+				p.drop(s)
+				delete(u.hold, s)
+			}
+		}
+		a.mu.Unlock()
+		info, err := p.cons.Info(ctx)
+		if err != nil {
+			return fmt.Errorf("stats: consumer info %s: %w", p.name, err)
+		}
+		if ck, _, err = a.checkpoint(ctx, p.n); err != nil {
+			return err
+		}
+		u.snap = &snapshot{pending: info.NumAckPending, delivered: info.Delivered.Stream, ckpt: ck, at: time.Now()}
 	}
 	a.mu.Lock()
 	n := 0
 	for s := range p.held {
-		if s > ck {
+		if s > u.snap.ckpt && s <= u.snap.delivered {
 			n++
 		}
 	}
 	a.mu.Unlock()
-	return info.NumAckPending == n, nil
+	if n != u.snap.pending {
+		a.m.waits.Inc()
+		return nil
+	}
+	seqs := make([]uint64, 0, len(u.hold))
+	for s := range u.hold {
+		seqs = append(seqs, s)
+	}
+	slices.Sort(seqs)
+	for _, s := range seqs {
+		u.facts = a.admit(p, u.hold[s], u.facts)
+	}
+	a.mu.Lock()
+	a.cur.dups[p.n] = append(a.cur.dups[p.n], u.extra...)
+	a.mu.Unlock()
+	clear(u.hold)
+	u.extra, u.snap, u.settled = nil, nil, true
+	return nil
+}
+
+// checkOwned asks the server, now and then, whether we are still p's
+// pinned client.
+func (u *puller) checkOwned(ctx context.Context) {
+	if time.Since(u.ownCheck) < heartbeat || u.pin == "" {
+		return
+	}
+	u.ownCheck = time.Now()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	info, err := u.p.cons.Info(ctx)
+	if err != nil {
+		return
+	}
+	for _, g := range info.PriorityGroups {
+		if g.Group == group && g.PinnedClientID != u.pin {
+			u.pin, u.settled, u.snap = "", false, nil
+			u.a.setOwned(u.p.n, false)
+		}
+	}
+}
+
+// stop ends the subscription: what it still buffered is read, and every
+// message not admitted is nakked, to go at once to the next pinned client.
+func (u *puller) stop() {
+	a, p := u.a, u.p
+	if u.it != nil {
+		u.it.Drain()
+		for {
+			m, err := u.it.Next(jetstream.NextMaxWait(fetchWait))
+			if err != nil {
+				break
+			}
+			u.take(m)
+		}
+		u.it = nil
+	}
+	a.mu.Lock()
+	for _, h := range u.hold {
+		_ = h.m.Nak()
+		p.drop(h.seq)
+	}
+	for _, h := range u.extra {
+		_ = h.m.Nak()
+		p.drop(h.seq)
+	}
+	a.mu.Unlock()
+	clear(u.hold)
+	u.extra, u.snap = nil, nil
+	u.pin, u.settled = "", false
 }
 
 // admit counts h into the current batch, in order; a message at or below

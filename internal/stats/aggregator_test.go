@@ -299,3 +299,29 @@ func TestCountsVisibleSoon(t *testing.T) {
 		t.Logf("event %d visible after %s", i, time.Since(start).Round(time.Millisecond))
 	}
 }
+
+// An operator deleting the consumers does not stop the counting, nor make
+// it count twice: the consumers are made again from their checkpoints.
+func TestConsumersMadeAgain(t *testing.T) {
+	conn := bustest.Start(t)
+	ctx := context.Background()
+	base := time.Now().UTC()
+	ev1 := makeEvents(1000, 5, 2, 60, base)
+	publishEvents(t, conn.JS, ev1, 20)
+	want := expected(ev1)
+	a := startAggregator(t, conn.JS)
+	waitTotals(t, conn.JS, want, 30*time.Second)
+	s, err := conn.JS.Stream(ctx, bus.StreamEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := range event.DefaultPartitions {
+		if err := s.DeleteConsumer(ctx, a.ConsumerName(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev2 := makeEvents(1000, 5, 2, 61, base)
+	publishEvents(t, conn.JS, ev2, 20)
+	addTo(want, expected(ev2))
+	waitTotals(t, conn.JS, want, 40*time.Second)
+}

@@ -65,7 +65,7 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /v1/sites/{id}/stats", h.keys.Require(auth.Publisher)(h.stats(ScopeSite)))
 	mux.Handle("GET /v1/stats/summary", h.keys.Require(auth.Marketer, auth.Publisher)(http.HandlerFunc(h.summary)))
 	// Admin keys only until auth has a role for telephony providers.
-	mux.Handle("POST /v1/events/call", h.keys.Require()(http.HandlerFunc(h.call)))
+	mux.Handle("POST /v1/events/call", h.keys.Require(auth.Telephony)(http.HandlerFunc(h.call)))
 	mux.HandleFunc("GET /dashboard", serveDashboard)
 }
 
