@@ -107,6 +107,11 @@ func (l *Load) run(ctx context.Context, d time.Duration, hz float64, seq *atomic
 		go func() {
 			defer wg.Done()
 			h := newHist()
+			defer func() {
+				mu.Lock()
+				total.Merge(h)
+				mu.Unlock()
+			}()
 			req, res := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 			defer fasthttp.ReleaseRequest(req)
 			defer fasthttp.ReleaseResponse(res)
@@ -139,9 +144,6 @@ func (l *Load) run(ctx context.Context, d time.Duration, hz float64, seq *atomic
 				l.Answered.Add(1)
 				_ = h.RecordValue(max(1, time.Since(begin).Microseconds()))
 			}
-			mu.Lock()
-			total.Merge(h)
-			mu.Unlock()
 		}()
 	}
 	wg.Wait()
@@ -198,6 +200,11 @@ func Compare(ctx context.Context, target, ceiling *Load, d time.Duration, rounds
 	fmt.Fprintf(progress, "  fixed rate %.0f req/s for %s on each\n", hz, per)
 	cmp.CeilFixed = ceiling.Fixed(ctx, per, hz, &cseq)
 	cmp.TargetFixed = target.Fixed(ctx, per, hz, seq)
+	for _, p := range []Phase{cmp.TargetFixed, cmp.CeilFixed} {
+		if p.Errors > 0 {
+			fmt.Fprintf(progress, "    %d errors, first: %s\n", p.Errors, p.FirstErr)
+		}
+	}
 	return cmp
 }
 
