@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"text/tabwriter"
 )
 
@@ -111,7 +112,7 @@ func (r Result) Table(w io.Writer) {
 			if f == float64(int64(f)) {
 				v = int64(f)
 			} else {
-				v = round(f, 3)
+				v = strconv.FormatFloat(round(f, 3), 'f', -1, 64)
 			}
 		}
 		fmt.Fprintf(w, "  %s: %v\n", k, v)
