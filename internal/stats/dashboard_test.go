@@ -8,27 +8,26 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
+
+	"github.com/adsyn/adsyn/internal/browsertest"
 )
 
 // The dashboard in headless Chromium: sign in with a marketer's key, pick a
 // campaign, see the chart and the numbers the API returns.
 func TestDashboardInChromium(t *testing.T) {
 	w := newWorld(t, 3000)
-	page := startChromium(t)
-	if _, err := page.call("Page.enable", map[string]any{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := page.call("Page.navigate", map[string]any{"url": w.srv.URL + "/dashboard"}); err != nil {
-		t.Fatal(err)
-	}
-	page.waitJS(t, "the sign-in form", `document.getElementById("signin-form") && !document.getElementById("signin").hidden`)
+	page := browsertest.Start(t, "--window-size=1200,900").Page(t)
+	page.Call(t, "Page.enable", nil)
+	page.Call(t, "Page.navigate", map[string]any{"url": w.srv.URL + "/dashboard"})
+	page.Wait(t, "the sign-in form", 20*time.Second, `document.getElementById("signin-form") && !document.getElementById("signin").hidden`)
 
-	page.eval(t, fmt.Sprintf(`document.getElementById("key").value = %q; document.getElementById("signin-form").requestSubmit(); true`, w.m1), nil)
-	page.waitJS(t, "the campaign table", `document.querySelectorAll("#tb-campaigns tr[data-id]").length === 5`)
+	page.Eval(t, fmt.Sprintf(`document.getElementById("key").value = %q; document.getElementById("signin-form").requestSubmit(); true`, w.m1), nil)
+	page.Wait(t, "the campaign table", 20*time.Second, `document.querySelectorAll("#tb-campaigns tr[data-id]").length === 5`)
 
 	var from, to string
-	page.eval(t, `document.getElementById("from").value`, &from)
-	page.eval(t, `document.getElementById("to").value`, &to)
+	page.Eval(t, `document.getElementById("from").value`, &from)
+	page.Eval(t, `document.getElementById("to").value`, &to)
 	q := url.Values{"from": {from}, "to": {to}}
 
 	// The table shows the summary's totals.
@@ -38,14 +37,14 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	for _, e := range s.Campaigns {
 		var shown string
-		page.eval(t, fmt.Sprintf(`document.querySelector('#tb-campaigns tr[data-id=%q] td:nth-child(2)').dataset.value`, e.ID), &shown)
+		page.Eval(t, fmt.Sprintf(`document.querySelector('#tb-campaigns tr[data-id=%q] td:nth-child(2)').dataset.value`, e.ID), &shown)
 		if shown != strconv.FormatInt(e.Totals.Impressions, 10) {
 			t.Errorf("table %s: %s impressions, API %d", e.ID, shown, e.Totals.Impressions)
 		}
 	}
 
-	page.eval(t, `document.querySelector('#tb-campaigns tr[data-id="c2"] button').click(); true`, nil)
-	page.waitJS(t, "the campaign's chart", `document.getElementById("detail").dataset.ready === "c2" && document.querySelector("#chart-impressions path.line")`)
+	page.Eval(t, `document.querySelector('#tb-campaigns tr[data-id="c2"] button').click(); true`, nil)
+	page.Wait(t, "the campaign's chart", 20*time.Second, `document.getElementById("detail").dataset.ready === "c2" && document.querySelector("#chart-impressions path.line")`)
 
 	q.Set("by", "day")
 	var rep Report
@@ -57,7 +56,7 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	card := func(metric string) float64 {
 		var v string
-		page.eval(t, fmt.Sprintf(`document.querySelector('#cards [data-metric=%q]').dataset.value`, metric), &v)
+		page.Eval(t, fmt.Sprintf(`document.querySelector('#cards [data-metric=%q]').dataset.value`, metric), &v)
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil {
 			t.Fatalf("card %s: %q", metric, v)
@@ -74,8 +73,8 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	for _, c := range []struct{ id, field string }{{"chart-impressions", "impressions"}, {"chart-clicks", "clicks"}} {
 		var points, sum string
-		page.eval(t, fmt.Sprintf(`document.getElementById(%q).dataset.points`, c.id), &points)
-		page.eval(t, fmt.Sprintf(`document.getElementById(%q).dataset.sum`, c.id), &sum)
+		page.Eval(t, fmt.Sprintf(`document.getElementById(%q).dataset.points`, c.id), &points)
+		page.Eval(t, fmt.Sprintf(`document.getElementById(%q).dataset.sum`, c.id), &sum)
 		var want int64
 		for _, r := range rep.Series {
 			if c.field == "impressions" {
@@ -89,16 +88,14 @@ func TestDashboardInChromium(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	page.screenshot(t, filepath.Join(dir, "dashboard.png"))
+	page.Screenshot(t, filepath.Join(dir, "dashboard.png"))
 
 	// On a phone the page fits the screen's width.
-	if _, err := page.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": true}); err != nil {
-		t.Fatal(err)
-	}
+	page.Call(t, "Emulation.setDeviceMetricsOverride", map[string]any{"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": true})
 	var overflow bool
-	page.eval(t, `document.documentElement.scrollWidth > window.innerWidth + 1`, &overflow)
+	page.Eval(t, `document.documentElement.scrollWidth > window.innerWidth + 1`, &overflow)
 	if overflow {
 		t.Error("the page is wider than a phone's screen")
 	}
-	page.screenshot(t, filepath.Join(dir, "dashboard-phone.png"))
+	page.Screenshot(t, filepath.Join(dir, "dashboard-phone.png"))
 }

@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"math"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/adsyn/adsyn/internal/msgp"
 )
 
 // Counters are the additive figures of one record, dimension value or
@@ -261,28 +262,28 @@ func (r *Record) AppendMsgpack(dst []byte) []byte {
 		n++
 	}
 	dst = append(dst, 0x80|byte(n))
-	dst = appendStr(dst, "t")
+	dst = msgp.AppendString(dst, "t")
 	dst = appendCounters(dst, &r.Totals)
-	dst = appendStr(dst, "s")
-	dst = appendArrayLen(dst, len(r.Seq))
+	dst = msgp.AppendString(dst, "s")
+	dst = msgp.AppendArrayHeader(dst, len(r.Seq))
 	for _, s := range r.Seq {
-		dst = appendUint(dst, s)
+		dst = msgp.AppendUint(dst, s)
 	}
 	if dims > 0 {
-		dst = appendStr(dst, "d")
-		dst = appendMapLen(dst, dims)
+		dst = msgp.AppendString(dst, "d")
+		dst = msgp.AppendMapHeader(dst, dims)
 		for d, m := range r.Dims {
 			if len(m) == 0 {
 				continue
 			}
-			dst = appendStr(dst, dimNames[d])
+			dst = msgp.AppendString(dst, dimNames[d])
 			// Each dimension is a bin holding its map, so a reader skips
 			// the ones it does not want without parsing them.
 			dst = append(dst, 0xc6, 0, 0, 0, 0)
 			at := len(dst)
-			dst = appendMapLen(dst, len(m))
+			dst = msgp.AppendMapHeader(dst, len(m))
 			for v, c := range m {
-				dst = appendStr(dst, v)
+				dst = msgp.AppendString(dst, v)
 				dst = appendCounters(dst, &c)
 			}
 			binary.BigEndian.PutUint32(dst[at-4:], uint32(len(dst)-at))
@@ -294,64 +295,9 @@ func (r *Record) AppendMsgpack(dst []byte) []byte {
 func appendCounters(dst []byte, c *Counters) []byte {
 	dst = append(dst, 0x96)
 	for _, v := range [...]int64{c.Impressions, c.Viewable, c.Clicks, c.Conversions, c.Calls, c.SpendMicros} {
-		dst = appendInt(dst, v)
+		dst = msgp.AppendInt(dst, v)
 	}
 	return dst
-}
-
-func appendStr(dst []byte, s string) []byte {
-	switch n := len(s); {
-	case n < 32:
-		dst = append(dst, 0xa0|byte(n))
-	case n <= math.MaxUint8:
-		dst = append(dst, 0xd9, byte(n))
-	case n <= math.MaxUint16:
-		dst = binary.BigEndian.AppendUint16(append(dst, 0xda), uint16(n))
-	default:
-		dst = binary.BigEndian.AppendUint32(append(dst, 0xdb), uint32(n))
-	}
-	return append(dst, s...)
-}
-
-func appendUint(dst []byte, v uint64) []byte {
-	switch {
-	case v <= 0x7f:
-		return append(dst, byte(v))
-	case v <= math.MaxUint8:
-		return append(dst, 0xcc, byte(v))
-	case v <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(dst, 0xcd), uint16(v))
-	case v <= math.MaxUint32:
-		return binary.BigEndian.AppendUint32(append(dst, 0xce), uint32(v))
-	}
-	return binary.BigEndian.AppendUint64(append(dst, 0xcf), v)
-}
-
-func appendInt(dst []byte, v int64) []byte {
-	if v >= 0 {
-		return appendUint(dst, uint64(v))
-	}
-	return binary.BigEndian.AppendUint64(append(dst, 0xd3), uint64(v))
-}
-
-func appendArrayLen(dst []byte, n int) []byte {
-	if n < 16 {
-		return append(dst, 0x90|byte(n))
-	}
-	if n <= math.MaxUint16 {
-		return binary.BigEndian.AppendUint16(append(dst, 0xdc), uint16(n))
-	}
-	return binary.BigEndian.AppendUint32(append(dst, 0xdd), uint32(n))
-}
-
-func appendMapLen(dst []byte, n int) []byte {
-	if n < 16 {
-		return append(dst, 0x80|byte(n))
-	}
-	if n <= math.MaxUint16 {
-		return binary.BigEndian.AppendUint16(append(dst, 0xde), uint16(n))
-	}
-	return binary.BigEndian.AppendUint32(append(dst, 0xdf), uint32(n))
 }
 
 // Limits on a stored record, so a corrupt value cannot make us allocate much.
