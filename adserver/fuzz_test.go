@@ -141,3 +141,36 @@ func FuzzAppendJSON(f *testing.F) {
 		}
 	})
 }
+
+// FuzzModelBodies: whatever JSON a marketer or publisher sends, decoding and
+// validation answer without panicking, and a campaign that validates never
+// targets a sensitive segment or category (P1).
+func FuzzModelBodies(f *testing.F) {
+	f.Add([]byte(`{"id":"c1","advertiser":"a1","name":"C","start":"2025-01-01T00:00:00Z","cpm":2.5,"frequency_caps":[{"count":3,"window":"24h"}],"targeting":{"segments":{"any":["home.plumbing"]},"categories":{"include":["home-repair"]}},"tracking_numbers":["+7 495 000-11-22"]}`))
+	f.Add([]byte(`{"id":"c2","advertiser":"a1","name":"C","start":"2025-01-01T00:00:00Z","targeting":{"categories":{"include":["oncology"]}}}`))
+	f.Add([]byte(`{"id":"cr1","advertiser":"a1","campaign":"c1","type":"image","sizes":["300x250"],"landing":"https://example.com/"}`))
+	f.Add([]byte(`{"id":"s1","publisher":"p1","name":"S","slots":[{"id":"top","sizes":["728x90"]}]}`))
+	f.Add([]byte(`{"id":"a1","name":"A"}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var c Campaign
+		if json.Unmarshal(body, &c) == nil && c.Validate(nil) == nil {
+			for _, v := range append(append(c.Targeting.Segments.Any, c.Targeting.Segments.All...), c.Targeting.Categories.Include...) {
+				if _, bad := sensitive(v); bad {
+					t.Fatalf("validated campaign targets sensitive %q", v)
+				}
+			}
+		}
+		var cr Creative
+		if json.Unmarshal(body, &cr) == nil {
+			_ = cr.Validate()
+		}
+		var s Site
+		if json.Unmarshal(body, &s) == nil {
+			_ = s.Validate()
+		}
+		var a Advertiser
+		if json.Unmarshal(body, &a) == nil {
+			_ = a.Validate()
+		}
+	})
+}
