@@ -82,7 +82,7 @@ func (l *Load) run(ctx context.Context, d time.Duration, hz float64, seq *atomic
 	if hz > 0 {
 		// Enough workers (each with its connection) that a slow answer never
 		// delays the next send.
-		workers = 4 * l.Conns
+		workers = 2 * l.Conns
 	}
 	c := l.client(workers)
 	defer c.CloseIdleConnections()
