@@ -111,7 +111,8 @@ func (a *App) Start(ctx context.Context) (err error) {
 	if err := a.startNATS(ctx); err != nil {
 		return err
 	}
-	keys, err := auth.NewKeys(ctx, a.conn.JS, a.log)
+	// The key watch lives as long as the process, not the start-up deadline.
+	keys, err := auth.NewKeys(a.runCtx, a.conn.JS, a.log)
 	if err != nil {
 		return err
 	}
