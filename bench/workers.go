@@ -3,8 +3,12 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"time"
 
+	"github.com/adsyn/adsyn/internal/bus"
+	"github.com/adsyn/adsyn/internal/event"
 	"github.com/adsyn/adsyn/internal/stats"
 	"github.com/adsyn/adsyn/segments"
 	"github.com/adsyn/adsyn/syndication"
@@ -90,9 +94,19 @@ func Stats(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	// The ceiling: reading and decoding the same events from the stream and
+	// doing nothing else, measured now on the same server.
+	fmt.Fprintln(progress, "stats: ceiling: reading and decoding the stream alone")
+	start := time.Now()
+	read, err := bus.ReadEvents(ctx, nats.conn.JS, 1, func(uint64, *event.Event) error { return nil })
+	if err != nil {
+		return Result{}, err
+	}
+	ceiling := float64(read) / time.Since(start).Seconds()
 	return Result{
 		Scenario: "stats",
-		Ops:      r.Events, OpsPerS: r.EventsPerS,
+		Ceiling:  ceiling, CeilingName: "read+decode only", Ratio: r.EventsPerS / ceiling,
+		Ops: r.Events, OpsPerS: r.EventsPerS,
 		P50: r.QueryP50Ms, P99: r.QueryP99Ms, P999: r.QueryMaxMs,
 		Lost: r.Lost,
 		Extra: map[string]any{
