@@ -266,15 +266,7 @@ func (l *Ledger) ForUser(ctx context.Context, user string, limit int) ([]Deliver
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Delivery, 0, len(msgs))
-	for _, m := range msgs {
-		var d Delivery
-		if json.Unmarshal(m.Data(), &d) == nil {
-			d.Seq = seqOf(m)
-			out = append(out, d)
-		}
-	}
-	return out, nil
+	return decodeAll(msgs, func(d *Delivery, seq uint64) { d.Seq = seq }), nil
 }
 
 // DeadLetters returns up to limit dead letters of a partner, oldest first.
@@ -283,15 +275,21 @@ func (l *Ledger) DeadLetters(ctx context.Context, partner string, limit int) ([]
 	if err != nil {
 		return nil, err
 	}
-	out := make([]DeadLetter, 0, len(msgs))
+	return decodeAll(msgs, func(d *DeadLetter, seq uint64) { d.Seq = seq }), nil
+}
+
+// decodeAll decodes each message's JSON into a T stamped with its stream
+// sequence; a message that does not decode is skipped.
+func decodeAll[T any](msgs []jetstream.Msg, stamp func(*T, uint64)) []T {
+	out := make([]T, 0, len(msgs))
 	for _, m := range msgs {
-		var d DeadLetter
-		if json.Unmarshal(m.Data(), &d) == nil {
-			d.Seq = seqOf(m)
-			out = append(out, d)
+		var v T
+		if json.Unmarshal(m.Data(), &v) == nil {
+			stamp(&v, seqOf(m))
+			out = append(out, v)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // Replay queues the partner's dead letters again and removes them from the

@@ -23,6 +23,23 @@ func testConfig(t *testing.T) config.Config {
 	return cfg
 }
 
+// start runs an App on cfg until the test ends and returns what it printed.
+func start(t *testing.T, cfg config.Config) (*app.App, *strings.Builder) {
+	t.Helper()
+	out := &strings.Builder{}
+	a, err := app.New(cfg, nil, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Stop(ctx) })
+	return a, out
+}
+
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
 	res, err := http.Get(url)
@@ -38,16 +55,9 @@ func get(t *testing.T, url string) (int, string) {
 // graceful stop after which every answered hit is in the stream.
 func TestServeAndStop(t *testing.T) {
 	cfg := testConfig(t)
-	var out strings.Builder
-	a, err := app.New(cfg, nil, &out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, out := start(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := a.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
 	if !strings.Contains(out.String(), "admin") || !strings.Contains(out.String(), "adsyn_") {
 		t.Errorf("first start must print an admin key, printed %q", out.String())
 	}
@@ -91,16 +101,7 @@ func TestServeAndStop(t *testing.T) {
 		t.Fatalf("stop: %v", err)
 	}
 	// A second start on the same data keeps the keys and prints none.
-	out.Reset()
-	a2, err := app.New(cfg, nil, &out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a2.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer a2.Stop(ctx)
-	if strings.Contains(out.String(), "adsyn_") {
+	if _, out := start(t, cfg); strings.Contains(out.String(), "adsyn_") {
 		t.Error("a restart must not print new keys")
 	}
 }

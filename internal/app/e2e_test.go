@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,26 +9,13 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
-
-	"github.com/adsyn/adsyn/internal/app"
 )
 
 // TestPixelToSegments follows one visitor through the whole process: pixel
 // hits with consent become events, the builder turns them into a visitor
 // record, and an admin sees the segment (and the read is audit-logged).
 func TestPixelToSegments(t *testing.T) {
-	cfg := testConfig(t)
-	var out strings.Builder
-	a, err := app.New(cfg, nil, &out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := a.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer a.Stop(ctx)
+	a, out := start(t, testConfig(t))
 	admin := ""
 	for _, f := range strings.Fields(out.String()) {
 		if strings.HasPrefix(f, "adsyn_") {
