@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -431,12 +432,23 @@ func (w *Worker) process(ctx context.Context, r *run, m jetstream.Msg) {
 	if fresh, ok := w.reg.Get(p.ID); ok {
 		p = &fresh // the registry's newest: a contract or state change applies at once
 	}
-	pctx, cancel := l.within(ctx, 0)
-	d, err := w.prepare(pctx, p, t, redelivered)
-	cancel()
-	if err != nil {
-		w.requeue(ctx, l, p.ID, err)
-		return
+	var d *delivery
+	for {
+		pctx, cancel := l.within(ctx, 0)
+		d, err = w.prepare(pctx, p, t, redelivered)
+		cancel()
+		if err != nil {
+			w.requeue(ctx, l, p.ID, err)
+			return
+		}
+		// prepare may have read a profile changed after p was looked up: if the
+		// partner was disabled or its contract changed meanwhile, that change
+		// applies to this data too.
+		cur, ok := w.reg.Get(p.ID)
+		if !ok || (cur.State == p.State && slices.Equal(cur.Fields, p.Fields)) {
+			break
+		}
+		p = &cur
 	}
 	if d != nil && d.typ == TypeUpserted && p.State != StateActive {
 		// New data for a disabled partner waits for the resync at its return.
