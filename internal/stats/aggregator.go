@@ -367,7 +367,15 @@ func (a *Aggregator) pullLoop(ctx context.Context, p *partition) {
 	u := &puller{a: a, p: p, hold: map[uint64]heldMsg{}}
 	defer u.stop()
 	fails := 0
+	gone := false // the consumer was deleted and is not yet made again
 	for ctx.Err() == nil && !a.stopping.Load() {
+		if gone {
+			if gone = !a.recreate(ctx, p); gone {
+				fails++
+				sleep(ctx, backoff(fails))
+				continue
+			}
+		}
 		if a.excess(p.n) {
 			u.stop()
 			a.unpin(ctx, p)
@@ -392,7 +400,7 @@ func (a *Aggregator) pullLoop(ctx context.Context, p *partition) {
 				fails++
 				a.m.fetchErrors.Inc()
 				a.cfg.log.Warn("stats pull failed", "partition", p.n, "err", err)
-				a.recreate(ctx, p, err)
+				gone = consumerGone(err)
 				sleep(ctx, backoff(fails))
 				continue
 			}
@@ -404,7 +412,12 @@ func (a *Aggregator) pullLoop(ctx context.Context, p *partition) {
 			fails = 0
 			u.take(m)
 		case errors.Is(err, nats.ErrTimeout):
-			u.checkOwned(ctx) // idle: are we still the pinned client?
+			// Idle: are we still the pinned client, does the consumer exist?
+			if u.checkOwned(ctx) {
+				u.stop()
+				gone = true
+				continue
+			}
 		case errors.Is(err, jetstream.ErrNoHeartbeat):
 			a.cfg.log.Debug("stats pull missed heartbeats", "partition", p.n)
 		default:
@@ -412,7 +425,7 @@ func (a *Aggregator) pullLoop(ctx context.Context, p *partition) {
 			a.m.fetchErrors.Inc()
 			a.cfg.log.Warn("stats pull ended", "partition", p.n, "err", err)
 			u.stop()
-			a.recreate(ctx, p, err)
+			gone = consumerGone(err)
 			sleep(ctx, backoff(fails))
 			continue
 		}
@@ -425,17 +438,23 @@ func (a *Aggregator) pullLoop(ctx context.Context, p *partition) {
 	}
 }
 
-// recreate makes p's consumer again when an operator deleted it.
-func (a *Aggregator) recreate(ctx context.Context, p *partition, err error) {
-	if !errors.Is(err, jetstream.ErrConsumerDeleted) && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return
-	}
+func consumerGone(err error) bool {
+	return errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound)
+}
+
+// recreate makes p's consumer again when an operator deleted it, from the
+// partition's checkpoint. It reports whether p has a consumer now.
+func (a *Aggregator) recreate(ctx context.Context, p *partition) bool {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if c, err := a.consumer(cctx, p.n); err == nil {
-		p.cons = c
-		a.cfg.log.Warn("stats consumer made again", "consumer", p.name)
+	c, err := a.consumer(cctx, p.n)
+	if err != nil {
+		a.cfg.log.Warn("stats consumer not made again yet", "consumer", p.name, "err", err)
+		return false
 	}
+	p.cons = c
+	a.cfg.log.Warn("stats consumer made again", "consumer", p.name)
+	return true
 }
 
 // take admits or holds one delivered message.
@@ -554,17 +573,21 @@ func (u *puller) settle(ctx context.Context) error {
 }
 
 // checkOwned asks the server, now and then, whether we are still p's
-// pinned client.
-func (u *puller) checkOwned(ctx context.Context) {
-	if time.Since(u.ownCheck) < heartbeat || u.pin == "" {
-		return
+// pinned client. It reports whether the consumer is gone: a pull on a
+// deleted consumer only times out, so the idle loop is where that shows.
+func (u *puller) checkOwned(ctx context.Context) (gone bool) {
+	if time.Since(u.ownCheck) < heartbeat {
+		return false
 	}
 	u.ownCheck = time.Now()
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	info, err := u.p.cons.Info(ctx)
 	if err != nil {
-		return
+		return consumerGone(err)
+	}
+	if u.pin == "" {
+		return false
 	}
 	for _, g := range info.PriorityGroups {
 		if g.Group == group && g.PinnedClientID != u.pin {
@@ -572,6 +595,7 @@ func (u *puller) checkOwned(ctx context.Context) {
 			u.a.setOwned(u.p.n, false)
 		}
 	}
+	return false
 }
 
 // stop ends the subscription: what it still buffered is read, and every
