@@ -5,6 +5,7 @@
 // same machine with the same client, and reports the ratio. Throughput comes
 // from a saturating phase, in rounds that alternate target and ceiling so
 // that noise on a shared machine hits both; latency comes from an open-loop
-// phase at a fixed rate of half the measured ceiling, timed from each
-// request's intended start (corrected for coordinated omission).
+// phase at a fixed rate (by default half the throughput of the slower of
+// the two, so both run at or below half load), timed from each request's
+// intended start (corrected for coordinated omission).
 package bench

@@ -165,9 +165,12 @@ type Comparison struct {
 }
 
 // Compare runs rounds of alternating saturating phases on target and
-// ceiling, then a fixed-rate phase on each at half the ceiling's median
-// throughput. seq numbers the target's requests (the ceiling has its own).
-func Compare(ctx context.Context, target, ceiling *Load, d time.Duration, rounds int, seq *atomic.Uint64, progress io.Writer) Comparison {
+// ceiling, then a fixed-rate phase on each at rate requests per second, or
+// when rate is 0 at half the median throughput of the slower of the two:
+// latency is read at half load of what is measured, not at a rate the
+// target cannot keep. seq numbers the target's requests (the ceiling has
+// its own).
+func Compare(ctx context.Context, target, ceiling *Load, d time.Duration, rounds int, rate float64, seq *atomic.Uint64, progress io.Writer) Comparison {
 	if rounds < 1 {
 		rounds = 1
 	}
@@ -196,7 +199,10 @@ func Compare(ctx context.Context, target, ceiling *Load, d time.Duration, rounds
 	}
 	cmp.Target.OpsPerS, cmp.Ceiling.OpsPerS = median(tOps), median(cOps)
 	cmp.Ratio = median(cmp.Rounds)
-	hz := cmp.Ceiling.OpsPerS / 2
+	hz := rate
+	if hz <= 0 {
+		hz = min(cmp.Target.OpsPerS, cmp.Ceiling.OpsPerS) / 2
+	}
 	fmt.Fprintf(progress, "  fixed rate %.0f req/s for %s on each\n", hz, per)
 	cmp.CeilFixed = ceiling.Fixed(ctx, per, hz, &cseq)
 	cmp.TargetFixed = target.Fixed(ctx, per, hz, seq)

@@ -25,7 +25,8 @@ type Options struct {
 	Duration time.Duration // saturating time, split into rounds
 	Conns    int
 	Rounds   int
-	Target   string // an adsyn edge to load instead of one started in process
+	Rate     float64 // fixed-rate phase, req/s; 0: half the slower side's throughput
+	Target   string  // an adsyn edge to load instead of one started in process
 	Log      *slog.Logger
 }
 
@@ -140,7 +141,7 @@ func Pixel(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 	ceiling := &Load{Addr: ceil.Addr(), Conns: o.Conns, Request: pixelRequest, OK: gif}
 	fmt.Fprintf(progress, "pixel: %s in %d rounds, %d connections, against a bare fasthttp ceiling\n", o.Duration, o.Rounds, o.Conns)
 	var seq atomic.Uint64
-	cmp := Compare(ctx, target, ceiling, o.Duration, o.Rounds, &seq, progress)
+	cmp := Compare(ctx, target, ceiling, o.Duration, o.Rounds, o.Rate, &seq, progress)
 	r := FromComparison("pixel", cmp)
 	r.Lost = -1
 	if a != nil {

@@ -37,6 +37,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "saturating load time per target, split into rounds")
 	fs.IntVar(&o.Conns, "conns", 32, "client connections")
 	fs.IntVar(&o.Rounds, "rounds", 5, "alternating target/ceiling rounds (the ratio is their median)")
+	fs.Float64Var(&o.Rate, "rate", 0, "fixed-rate phase in req/s (0: half the throughput of the slower of adsyn and the ceiling)")
 	fs.StringVar(&o.Target, "target", "", "load a running adsyn edge (URL) instead of one started in process")
 	asJSON := fs.Bool("json", false, "print one JSON object per scenario")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
@@ -51,6 +52,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	name := args[0]
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
+	}
+	if o.Rate < 0 {
+		return errors.New("--rate must be 0 (half the slower side's throughput) or a positive req/s")
 	}
 	names := []string{name}
 	if name == "all" {
