@@ -122,7 +122,7 @@ func RunBench(ctx context.Context, conn *bus.Conn, opts BenchOptions, progress i
 	res.CeilingPerS = benchCeiling(ctx, recv, opts.Partners*opts.Shards, opts.Ceiling)
 	fmt.Fprintf(progress, "syndication: ceiling %.0f signed POSTs/s over loopback\n", res.CeilingPerS)
 	for _, r := range recv {
-		r.reset()
+		r.reset(0)
 	}
 
 	for i, r := range recv {
@@ -158,6 +158,11 @@ func RunBench(ctx context.Context, conn *bus.Conn, opts BenchOptions, progress i
 	// Setup: register the users; their first deliveries are measured apart.
 	fmt.Fprintf(progress, "syndication: setup: %d users registered, first deliveries to %d partners\n", opts.Changes, opts.Partners)
 	ids := make([]string, opts.Changes)
+	var top atomic.Uint64 // the highest version written so far
+	raise := func(v uint64) {
+		for o := top.Load(); v > o && !top.CompareAndSwap(o, v); o = top.Load() {
+		}
+	}
 	start := time.Now()
 	if err := benchWrite(ctx, opts.Changes, 32, func(i int) error {
 		p, err := store.Create(ctx, patch(fmt.Sprintf(`{"name":"Bench User %d","city":"Lyon","competence":["Go","Plumbing"],
@@ -165,6 +170,7 @@ func RunBench(ctx context.Context, conn *bus.Conn, opts BenchOptions, progress i
 			"visibility":{"name":"public","city":"public","competence":"public","price":"public","language":"public"}}`, i)), "bench")
 		if err == nil {
 			ids[i] = p.ID
+			raise(p.Version)
 		}
 		return err
 	}); err != nil {
@@ -178,12 +184,15 @@ func RunBench(ctx context.Context, conn *bus.Conn, opts BenchOptions, progress i
 
 	// Saturating phase: every user changes once, as fast as it can be written.
 	for _, r := range recv {
-		r.reset()
+		r.reset(top.Load())
 	}
 	fmt.Fprintf(progress, "syndication: saturating phase: %d profile changes to %d partners\n", opts.Changes, opts.Partners)
 	start = time.Now()
 	if err := benchWrite(ctx, opts.Changes, 32, func(i int) error {
-		_, err := store.Patch(ctx, ids[i], patch(fmt.Sprintf(`{"name":"Bench User %d (saturating)"}`, i)), "bench")
+		p, err := store.Patch(ctx, ids[i], patch(fmt.Sprintf(`{"name":"Bench User %d (saturating)"}`, i)), "bench")
+		if err == nil {
+			raise(p.Version)
+		}
 		return err
 	}); err != nil {
 		return res, err
@@ -202,7 +211,7 @@ func RunBench(ctx context.Context, conn *bus.Conn, opts BenchOptions, progress i
 	// Latency phase: profile changes at the fixed rate, open loop; each
 	// delivery is timed from its change's scheduled time.
 	for _, r := range recv {
-		r.reset()
+		r.reset(top.Load())
 	}
 	n := int(float64(opts.Rate) * opts.Duration.Seconds())
 	res.LatencyChanges = n
@@ -363,6 +372,7 @@ type benchReceiver struct {
 	url   string
 	srv   *http.Server
 	key   atomic.Pointer[[]byte]
+	floor uint64 // deliveries of versions at or below it belong to an earlier phase
 	count atomic.Int64
 	mu    sync.Mutex
 	got   []benchGot
@@ -397,7 +407,9 @@ func (r *benchReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	now := time.Now()
 	id := req.Header.Get(HeaderID)
 	r.mu.Lock()
-	if !r.seen[id] { // a partner drops duplicates by webhook-id
+	// A partner drops duplicates by webhook-id; a late delivery of an earlier
+	// phase's change (a redelivery, say) is not this phase's.
+	if !r.seen[id] && env.Data.Version > r.floor {
 		r.seen[id] = true
 		r.got = append(r.got, benchGot{user: env.Data.ID, version: env.Data.Version, at: now})
 		r.count.Add(1)
@@ -406,9 +418,10 @@ func (r *benchReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (r *benchReceiver) reset() {
+// reset starts a phase whose changes all have versions above floor.
+func (r *benchReceiver) reset(floor uint64) {
 	r.mu.Lock()
-	r.got = nil
+	r.got, r.floor = nil, floor
 	r.seen = map[string]bool{}
 	r.count.Store(0)
 	r.mu.Unlock()
