@@ -14,7 +14,7 @@ import (
 // Demo ids, for the lead's --demo keys: the marketer of DemoAdvertiser and
 // the publisher of DemoSite.
 const (
-	DemoAdvertiser = "demo-coffee"
+	DemoAdvertiser = "demo-plumbing"
 	DemoPublisher  = "demo-pub"
 	DemoSite       = "demo"
 )
@@ -41,42 +41,42 @@ func DemoSeed(ctx context.Context, js jetstream.JetStream, opts ...Option) error
 	}
 	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	advs := []*Advertiser{
-		{ID: DemoAdvertiser, Name: "Bean & Leaf Coffee", Domain: "example.com"},
-		{ID: "demo-bikes", Name: "Velo Bikes", Domain: "example.com"},
-		{ID: "demo-house", Name: "adsyn house ads", Domain: "example.com"},
+		{ID: DemoAdvertiser, Name: "Brightwater Plumbing", Domain: "example.com"},
+		{ID: "demo-tutors", Name: "Maths & More Tutoring", Domain: "example.com"},
+		{ID: "demo-house", Name: "The Site (house ads)", Domain: "example.com"},
 	}
 	camps := []*Campaign{
-		{ID: "demo-coffee-morning", Advertiser: DemoAdvertiser, Name: "Coffee, all day", Start: start,
+		{ID: "demo-plumbing-repairs", Advertiser: DemoAdvertiser, Name: "Same-day repairs", Start: start,
 			Priority: 8, CPM: 2.5, Caps: []FreqCap{{Count: 20, Window: Duration(time.Hour)}},
 			Budget: Budget{Unit: Impressions, Daily: 100000}},
-		{ID: "demo-bikes-sport", Advertiser: "demo-bikes", Name: "Bikes for sport readers", Start: start,
-			Priority: 8, CPM: 4, Targeting: Targeting{Categories: List{Include: []string{"sport", "outdoor"}}}},
-		{ID: "demo-house", Advertiser: "demo-house", Name: "House ads (fallback)", Start: start, Priority: 16, CPM: 0},
+		{ID: "demo-tutors-education", Advertiser: "demo-tutors", Name: "Tutoring for education readers", Start: start,
+			Priority: 8, CPM: 4, Targeting: Targeting{Categories: List{Include: []string{"education", "household"}}}},
+		{ID: "demo-house", Advertiser: "demo-house", Name: "Find a pro (fallback)", Start: start, Priority: 16, CPM: 0},
 	}
 	crs := []*Creative{
-		{ID: "demo-coffee-300", Advertiser: DemoAdvertiser, Campaign: "demo-coffee-morning", Type: Image,
-			Sizes: []string{"300x250"}, Landing: "https://example.com/coffee?utm_source=adsyn",
-			Content: Content{Image: svgBanner(300, 250, "#4a2c2a", "#fbe9d0", "Bean &amp; Leaf", "Fresh roast, every morning"), Alt: "Bean & Leaf Coffee"},
+		{ID: "demo-plumbing-300", Advertiser: DemoAdvertiser, Campaign: "demo-plumbing-repairs", Type: Image,
+			Sizes: []string{"300x250"}, Landing: "https://example.com/plumbing?utm_source=adsyn",
+			Content: Content{Image: svgBanner(300, 250, "#0d3b66", "#e8f1fb", "Brightwater", "Leaks fixed today, from 45 EUR"), Alt: "Brightwater Plumbing"},
 			Variants: map[string]Variant{"de": {Content: Content{
-				Image: svgBanner(300, 250, "#4a2c2a", "#fbe9d0", "Bean &amp; Leaf", "Frisch geröstet, jeden Morgen"), Alt: "Bean & Leaf Kaffee"}}}},
-		{ID: "demo-coffee-728", Advertiser: DemoAdvertiser, Campaign: "demo-coffee-morning", Type: Image,
-			Sizes: []string{"728x90"}, Landing: "https://example.com/coffee?utm_source=adsyn",
-			Content: Content{Image: svgBanner(728, 90, "#4a2c2a", "#fbe9d0", "Bean &amp; Leaf Coffee", "Fresh roast, every morning"), Alt: "Bean & Leaf Coffee"}},
-		{ID: "demo-bikes-300", Advertiser: "demo-bikes", Campaign: "demo-bikes-sport", Type: HTML,
-			Sizes: []string{"300x250"}, Landing: "https://example.com/bikes",
+				Image: svgBanner(300, 250, "#0d3b66", "#e8f1fb", "Brightwater", "Lecks heute repariert, ab 45 EUR"), Alt: "Brightwater Sanitär"}}}},
+		{ID: "demo-plumbing-728", Advertiser: DemoAdvertiser, Campaign: "demo-plumbing-repairs", Type: Image,
+			Sizes: []string{"728x90"}, Landing: "https://example.com/plumbing?utm_source=adsyn",
+			Content: Content{Image: svgBanner(728, 90, "#0d3b66", "#e8f1fb", "Brightwater Plumbing", "Leaks fixed today, from 45 EUR"), Alt: "Brightwater Plumbing"}},
+		{ID: "demo-tutors-300", Advertiser: "demo-tutors", Campaign: "demo-tutors-education", Type: HTML,
+			Sizes: []string{"300x250"}, Landing: "https://example.com/tutoring",
 			Content: Content{HTML: `<a href="` + ClickMacro + `" target="_blank" rel="noopener" style="display:flex;flex-direction:column;` +
 				`justify-content:center;align-items:center;width:300px;height:250px;background:linear-gradient(135deg,#0b5fff,#00b3a4);` +
-				`color:#fff;font:700 24px sans-serif;border-radius:6px">Velo Bikes<small style="font-weight:400;font-size:14px;margin-top:8px">` +
-				`Ride further this weekend</small></a>`}},
+				`color:#fff;font:700 24px sans-serif;border-radius:6px">Maths &amp; More<small style="font-weight:400;font-size:14px;margin-top:8px">` +
+				`A tutor near you, first lesson free</small></a>`}},
 		{ID: "demo-house-300", Advertiser: "demo-house", Campaign: "demo-house", Type: Image,
-			Sizes: []string{"300x250"}, Landing: "https://example.com/advertise",
-			Content: Content{Image: svgBanner(300, 250, "#eef2f7", "#1d2b3a", "Advertise here", "adsyn demo"), Alt: "Advertise here"}},
+			Sizes: []string{"300x250"}, Landing: "https://example.com/find-a-pro",
+			Content: Content{Image: svgBanner(300, 250, "#eef2f7", "#1d2b3a", "Find a pro", "Plumbers, tutors, movers near you"), Alt: "Find a pro"}},
 		{ID: "demo-house-728", Advertiser: "demo-house", Campaign: "demo-house", Type: Image,
-			Sizes: []string{"728x90"}, Landing: "https://example.com/advertise",
-			Content: Content{Image: svgBanner(728, 90, "#eef2f7", "#1d2b3a", "Advertise here", "adsyn demo"), Alt: "Advertise here"}},
+			Sizes: []string{"728x90"}, Landing: "https://example.com/find-a-pro",
+			Content: Content{Image: svgBanner(728, 90, "#eef2f7", "#1d2b3a", "Find a pro", "Plumbers, tutors, movers near you"), Alt: "Find a pro"}},
 	}
-	site := &Site{ID: DemoSite, Publisher: DemoPublisher, Name: "The Daily Demo", Domain: "localhost",
-		Categories: []string{"news"},
+	site := &Site{ID: DemoSite, Publisher: DemoPublisher, Name: "Home & Hands", Domain: "localhost",
+		Categories: []string{"home"},
 		Slots: []Slot{
 			{ID: "top", Name: "Leaderboard", Sizes: []string{"728x90"}},
 			{ID: "side", Name: "Sidebar", Sizes: []string{"300x250"}},
@@ -101,7 +101,7 @@ func DemoSeed(ctx context.Context, js jetstream.JetStream, opts ...Option) error
 
 const demoPage = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>The Daily Demo: an adsyn publisher page</title>
+<title>Home &amp; Hands: an adsyn publisher page</title>
 <style>
 body{margin:0;font:16px/1.6 Georgia,serif;color:#222;background:#fafafa}
 header{background:#1d2b3a;color:#fff;padding:14px 24px;font:700 22px system-ui,sans-serif}
@@ -110,10 +110,10 @@ main{display:flex;gap:32px;max-width:1040px;margin:24px auto;padding:0 16px}
 article{flex:1}aside{width:300px;min-height:250px}
 .note{font:13px system-ui,sans-serif;color:#666;border-left:3px solid #0b5fff;padding-left:10px}
 </style></head><body>
-<header>The Daily Demo</header>
-<div class="top"><div data-adsyn-site="demo" data-adsyn-slot="top" data-adsyn-cats="news"></div></div>
+<header>Home &amp; Hands</header>
+<div class="top"><div data-adsyn-site="demo" data-adsyn-slot="top" data-adsyn-cats="home"></div></div>
 <main><article>
-<h1>Local cyclists take the long way round</h1>
+<h1>Five questions to ask before you hire a plumber</h1>
 <p>This is a publisher page served by the adsyn edge at <code>/demo</code>. The two boxes are ad slots of the
 site <code>demo</code>: the leaderboard above and the sidebar on the right. Each is filled by <code>/tag.js</code>,
 which asks <code>/ad</code> for the best eligible ad and shows it in a sandboxed iframe.</p>
@@ -122,7 +122,7 @@ the advertiser. When at least half an ad has been in view for one second, the ta
 to <code>/imp</code>.</p>
 <p class="note">Explain any decision with an admin key: <code>GET /v1/explain?site=demo&amp;slot=side</code> on the API port.</p>
 </article>
-<aside><div data-adsyn-site="demo" data-adsyn-slot="side" data-adsyn-cats="sport,news"></div></aside></main>
+<aside><div data-adsyn-site="demo" data-adsyn-slot="side" data-adsyn-cats="education,home"></div></aside></main>
 <!--pixel-->
 <script async src="/tag.js"></script>
 </body></html>
