@@ -6,6 +6,8 @@
 // from a saturating phase, in rounds that alternate target and ceiling so
 // that noise on a shared machine hits both; latency comes from an open-loop
 // phase at a fixed rate (by default half the throughput of the slower of
-// the two, so both run at or below half load), timed from each request's
-// intended start (corrected for coordinated omission).
+// the two, so both run at or below half load), alternating in rounds as
+// well, each request timed from its send, or from its intended start when
+// every worker was still waiting on answers (corrected for coordinated
+// omission).
 package bench

@@ -72,7 +72,7 @@ func (l *Load) Saturate(ctx context.Context, d time.Duration, seq *atomic.Uint64
 }
 
 // Fixed sends requests at hz per second for d, open loop: each request has an
-// intended start time, and its latency counts from then.
+// intended start time, and its latency counts from then when it went out late.
 func (l *Load) Fixed(ctx context.Context, d time.Duration, hz float64, seq *atomic.Uint64) Phase {
 	return l.run(ctx, d, hz, seq)
 }
@@ -122,10 +122,16 @@ func (l *Load) run(ctx context.Context, d time.Duration, hz float64, seq *atomic
 					if !intended.Before(deadline) {
 						return
 					}
+					// Behind schedule (every worker was waiting on answers), the
+					// latency counts from the intended start: coordinated omission
+					// corrected. On time, it counts from the send, so the
+					// client's own timer slack (about 1 ms on Linux) is not
+					// charged to the server.
+					begin = intended
 					if wait := time.Until(intended); wait > 0 {
 						time.Sleep(wait)
+						begin = time.Now()
 					}
-					begin = intended
 				}
 				req.Reset()
 				l.Request(seq.Add(1)-1, req)
@@ -165,7 +171,7 @@ type Comparison struct {
 }
 
 // Compare runs rounds of alternating saturating phases on target and
-// ceiling, then a fixed-rate phase on each at rate requests per second, or
+// ceiling, then rounds of fixed-rate phases at rate requests per second, or
 // when rate is 0 at half the median throughput of the slower of the two:
 // latency is read at half load of what is measured, not at a rate the
 // target cannot keep. seq numbers the target's requests (the ceiling has
@@ -203,13 +209,22 @@ func Compare(ctx context.Context, target, ceiling *Load, d time.Duration, rounds
 	if hz <= 0 {
 		hz = min(cmp.Target.OpsPerS, cmp.Ceiling.OpsPerS) / 2
 	}
-	fmt.Fprintf(progress, "  fixed rate %.0f req/s for %s on each\n", hz, per)
-	cmp.CeilFixed = ceiling.Fixed(ctx, per, hz, &cseq)
-	cmp.TargetFixed = target.Fixed(ctx, per, hz, seq)
-	for _, p := range []Phase{cmp.TargetFixed, cmp.CeilFixed} {
-		if p.Errors > 0 {
-			fmt.Fprintf(progress, "    %d errors, first: %s\n", p.Errors, p.FirstErr)
+	// The fixed-rate phase alternates in rounds too: a pause of the machine
+	// (another process, a GC of the big cache) then lands on either side.
+	fmt.Fprintf(progress, "  fixed rate %.0f req/s, %d rounds of %s on each\n", hz, rounds, per)
+	cmp.TargetFixed.Hist, cmp.CeilFixed.Hist = newHist(), newHist()
+	cmp.TargetFixed.FixedHz, cmp.CeilFixed.FixedHz = hz, hz
+	for r := range rounds {
+		c := ceiling.Fixed(ctx, per, hz, &cseq)
+		t := target.Fixed(ctx, per, hz, seq)
+		fmt.Fprintf(progress, "  fixed round %d/%d: p99 target %.3f ms, ceiling %.3f ms\n", r+1, rounds, t.Quantile(0.99), c.Quantile(0.99))
+		for _, p := range []Phase{t, c} {
+			if p.Errors > 0 {
+				fmt.Fprintf(progress, "    %d errors, first: %s\n", p.Errors, p.FirstErr)
+			}
 		}
+		merge(&cmp.TargetFixed, t)
+		merge(&cmp.CeilFixed, c)
 	}
 	return cmp
 }
