@@ -49,6 +49,7 @@ type Decision struct {
 	CPM      int64 // micros
 	Hash     uint64
 	Pace     *Pace
+	Doc      *docTmpl // Content's iframe document; nil: render it per request
 }
 
 // Pace is a campaign's delivery state on this edge, carried over from one
@@ -262,7 +263,7 @@ func (ix *Index) creative(i int, sl *slotEntry, req *Request) (Decision, bool) {
 	e := &ix.camps[i]
 	var total uint64
 	for k := range e.creatives {
-		if _, ok := fits(&e.creatives[k], sl); ok {
+		if _, _, ok := fits(&e.creatives[k], sl); ok {
 			total += e.creatives[k].weight
 		}
 	}
@@ -272,7 +273,7 @@ func (ix *Index) creative(i int, sl *slotEntry, req *Request) (Decision, bool) {
 	r := splitmix(req.Rand^e.idHash) % total
 	for k := range e.creatives {
 		ce := &e.creatives[k]
-		sz, ok := fits(ce, sl)
+		sz, si, ok := fits(ce, sl)
 		if !ok {
 			continue
 		}
@@ -281,9 +282,9 @@ func (ix *Index) creative(i int, sl *slotEntry, req *Request) (Decision, bool) {
 			continue
 		}
 		d := Decision{Campaign: e.c, Creative: ce.cr, Content: &ce.cr.Content, Landing: ce.cr.Landing,
-			Size: sz.s, W: sz.w, H: sz.h, CPM: e.ecpm, Hash: e.idHash, Pace: e.pace}
+			Size: sz.s, W: sz.w, H: sz.h, CPM: e.ecpm, Hash: e.idHash, Pace: e.pace, Doc: ce.docs[si]}
 		if v, ok := ce.variants[req.Lang]; ok && req.Lang != "" {
-			d.Content = &v.Content
+			d.Content, d.Doc = &v.Content, v.docs[si]
 			if v.Landing != "" {
 				d.Landing = v.Landing
 			}

@@ -332,8 +332,16 @@ func (e *Edge) Ad(ctx *fasthttp.RequestCtx) {
 	tok.Kind = TokenImpression
 	a.imp = e.sign.Append(a.imp, &tok)
 
-	a.doc = appendDoc(a.doc[:0], &d, card, a.click)
-	if string(args.Peek("fmt")) == "html" {
+	asHTML := string(args.Peek("fmt")) == "html"
+	switch {
+	case d.Doc == nil: // a profile card, rendered now
+		a.doc = appendDoc(a.doc[:0], d.Creative.Type, d.Content, d.W, d.H, card, a.click)
+	case asHTML:
+		a.doc = d.Doc.appendHTML(a.doc[:0], a.click)
+	default: // the template goes straight into the JSON; doc holds the click as HTML
+		a.doc = appendHTML(a.doc[:0], a.click)
+	}
+	if asHTML {
 		ctx.SetContentType("text/html; charset=utf-8")
 		ctx.SetBody(a.doc)
 	} else {
@@ -394,6 +402,8 @@ func (e *Edge) appendBase(b []byte, ctx *fasthttp.RequestCtx) []byte {
 	return append(b, host...)
 }
 
+// appendAdJSON appends the /ad answer. doc is the creative's document or,
+// when d.Doc holds it as a template, only the click URL escaped for HTML.
 func appendAdJSON(b []byte, id event.ID, d *Decision, doc, click, imp []byte) []byte {
 	b = append(b, `{"id":"`...)
 	b = id.AppendHex(b)
@@ -425,7 +435,12 @@ func appendAdJSON(b []byte, id event.ID, d *Decision, doc, click, imp []byte) []
 		b = append(b, '}')
 	}
 	b = append(b, `,"html":`...)
-	if bytes.HasPrefix(doc, []byte(docHead)) {
+	if d.Doc != nil {
+		// doc is the click URL as HTML: the rest of the document is escaped already.
+		b = append(b, '"')
+		b = d.Doc.appendJSONText(b, doc)
+		b = append(b, '"')
+	} else if bytes.HasPrefix(doc, []byte(docHead)) {
 		b = append(b, '"')
 		b = append(b, jsonDocHead...)
 		b = appendJSONText(b, b2s(doc[len(docHead):]))

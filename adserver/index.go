@@ -82,7 +82,25 @@ type crEntry struct {
 	cr       *Creative
 	sizes    []size
 	weight   uint64
-	variants map[string]*Variant
+	docs     []*docTmpl // cr.Content's document per size (one for native)
+	variants map[string]*crVariant
+}
+
+type crVariant struct {
+	*Variant
+	docs []*docTmpl
+}
+
+// docsOf renders c's document once per size of ce.
+func (ce *crEntry) docsOf(c *Content) []*docTmpl {
+	if ce.cr.Type == Native {
+		return []*docTmpl{newDocTmpl(ce.cr.Type, c, 0, 0)}
+	}
+	docs := make([]*docTmpl, len(ce.sizes))
+	for i, sz := range ce.sizes {
+		docs[i] = newDocTmpl(ce.cr.Type, c, sz.w, sz.h)
+	}
+	return docs
 }
 
 func sizesOf(ss []string) []size {
@@ -250,11 +268,12 @@ func Build(s *Snapshot, now time.Time, pace func(*Campaign) *Pace) *Index {
 		for _, cr := range crs {
 			if cr.Advertiser == c.Advertiser {
 				ce := crEntry{cr: cr, sizes: sizesOf(cr.Sizes), weight: uint64(max(cr.Weight, 1))}
+				ce.docs = ce.docsOf(&cr.Content)
 				for lang, v := range cr.Variants {
 					if ce.variants == nil {
-						ce.variants = map[string]*Variant{}
+						ce.variants = map[string]*crVariant{}
 					}
-					ce.variants[lang] = &v
+					ce.variants[lang] = &crVariant{Variant: &v, docs: ce.docsOf(&v.Content)}
 				}
 				e.creatives = append(e.creatives, ce)
 			}
@@ -375,23 +394,25 @@ func dayHours(parts []DayPart) *[7]uint32 {
 }
 
 // fits returns the size in which ce fills sl (zero for native).
-func fits(ce *crEntry, sl *slotEntry) (size, bool) {
+// fits returns the creative's first size that the slot takes and its index
+// in ce.sizes (0 for a native creative in a native slot).
+func fits(ce *crEntry, sl *slotEntry) (size, int, bool) {
 	if ce.cr.Type == Native {
-		return size{}, sl.slot.Native
+		return size{}, 0, sl.slot.Native
 	}
-	for _, cs := range ce.sizes {
+	for i, cs := range ce.sizes {
 		for _, ss := range sl.sizes {
 			if cs.s == ss.s {
-				return cs, true
+				return cs, i, true
 			}
 		}
 	}
-	return size{}, false
+	return size{}, 0, false
 }
 
 func anyFits(crs []crEntry, sl *slotEntry) bool {
 	for i := range crs {
-		if _, ok := fits(&crs[i], sl); ok {
+		if _, _, ok := fits(&crs[i], sl); ok {
 			return true
 		}
 	}

@@ -21,20 +21,20 @@ const docHead = `<!doctype html><html><head><meta charset="utf-8"><meta name="vi
 
 const docTail = `</body></html>`
 
-// appendDoc appends the creative's HTML document (the iframe's srcdoc).
-func appendDoc(b []byte, d *Decision, card *ProfileCard, click []byte) []byte {
+// appendDoc appends the creative's HTML document (the iframe's srcdoc);
+// w and h are the served size of an image.
+func appendDoc(b []byte, typ CreativeType, c *Content, w, h int, card *ProfileCard, click []byte) []byte {
 	b = append(b, docHead...)
-	c := d.Content
-	switch d.Creative.Type {
+	switch typ {
 	case Image:
 		b = append(b, `<a href="`...)
 		b = appendHTML(b, click)
 		b = append(b, `" target="_blank" rel="noopener"><img src="`...)
 		b = appendHTMLString(b, c.Image)
 		b = append(b, `" width="`...)
-		b = strconv.AppendInt(b, int64(d.W), 10)
+		b = strconv.AppendInt(b, int64(w), 10)
 		b = append(b, `" height="`...)
-		b = strconv.AppendInt(b, int64(d.H), 10)
+		b = strconv.AppendInt(b, int64(h), 10)
 		b = append(b, `" alt="`...)
 		b = appendHTMLString(b, c.Alt)
 		b = append(b, `"></a>`...)
@@ -65,6 +65,59 @@ func appendDoc(b []byte, d *Decision, card *ProfileCard, click []byte) []byte {
 	}
 	b = append(b, `<span class="ad">Ad</span>`...)
 	return append(b, docTail...)
+}
+
+// docTmpl is a creative's document rendered once, when the index is built,
+// split where each request's click URL goes. Its parts are kept as HTML and
+// as JSON string text, so /ad escapes only the click URL.
+type docTmpl struct {
+	html, json []string // the text around the click URLs
+}
+
+// clickMark stands for the click URL while a template is rendered.
+const clickMark = "\x00adsyn-click\x00"
+
+// newDocTmpl renders the document of c for a template; nil when c's own
+// text holds the mark (the document is then rendered per request).
+func newDocTmpl(typ CreativeType, c *Content, w, h int) *docTmpl {
+	if typ == Profile {
+		return nil // the card is the user's profile as it is at request time
+	}
+	whole := string(appendDoc(nil, typ, c, w, h, nil, nil))
+	parts := strings.Split(string(appendDoc(nil, typ, c, w, h, nil, []byte(clickMark))), clickMark)
+	if strings.Join(parts, "") != whole {
+		return nil
+	}
+	t := &docTmpl{html: parts, json: make([]string, len(parts))}
+	for i, p := range parts {
+		// Escaping the parts one by one equals escaping the whole: the mark
+		// is ASCII, so no escape or UTF-8 sequence spans a cut.
+		t.json[i] = string(appendJSONText(nil, p))
+	}
+	return t
+}
+
+// appendHTML appends the document with click as its click URL.
+func (t *docTmpl) appendHTML(b, click []byte) []byte {
+	for i, p := range t.html {
+		if i > 0 {
+			b = appendHTML(b, click)
+		}
+		b = append(b, p...)
+	}
+	return b
+}
+
+// appendJSONText appends the document as JSON string text; htmlClick is the
+// click URL escaped for HTML.
+func (t *docTmpl) appendJSONText(b, htmlClick []byte) []byte {
+	for i, p := range t.json {
+		if i > 0 {
+			b = appendJSONText(b, b2s(htmlClick))
+		}
+		b = append(b, p...)
+	}
+	return b
 }
 
 func appendCard(b, click []byte, img, title, body, cta, sponsor string) []byte {
@@ -99,6 +152,13 @@ var htmlEscape = [256]string{'&': "&amp;", '<': "&lt;", '>': "&gt;", '"': "&#34;
 func appendHTMLString(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); i++ {
+		// Eight bytes at a time while none needs escaping.
+		for i+8 <= len(s) && !hasHTMLSpecial(load64(s, i)) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		if r := htmlEscape[s[i]]; r != "" {
 			b = append(b, s[start:i]...)
 			b = append(b, r...)
@@ -137,6 +197,13 @@ func appendJSON(b []byte, s string) []byte {
 func appendJSONText(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight bytes at a time while all are printable ASCII other than " and \.
+		for i+8 <= len(s) && !hasJSONSpecial(load64(s, i)) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if jsonSafe[c] {
@@ -167,4 +234,35 @@ func appendJSONText(b []byte, s string) []byte {
 		i += n
 	}
 	return append(b, s[start:]...)
+}
+
+// Word-at-a-time scanning (SWAR): each test is exact about whether any of
+// the eight bytes matches; which one is found by the byte loop.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// load64 reads s[i:i+8] as a little-endian word (the compiler makes it one load).
+func load64(s string, i int) uint64 {
+	_ = s[i+7]
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+}
+
+// hasZero reports whether any byte of x is 0.
+func hasZero(x uint64) bool { return (x-ones)&^x&highs != 0 }
+
+// hasByte reports whether any byte of x is c.
+func hasByte(x uint64, c byte) bool { return hasZero(x ^ (ones * uint64(c))) }
+
+// hasJSONSpecial reports whether any byte of x is a control byte, '"', '\\'
+// or not ASCII.
+func hasJSONSpecial(x uint64) bool {
+	return (x-ones*0x20)&^x&highs != 0 || x&highs != 0 || hasByte(x, '"') || hasByte(x, '\\')
+}
+
+// hasHTMLSpecial reports whether any byte of x is one that htmlEscape replaces.
+func hasHTMLSpecial(x uint64) bool {
+	return hasByte(x, '&') || hasByte(x, '<') || hasByte(x, '>') || hasByte(x, '"') || hasByte(x, '\'')
 }
