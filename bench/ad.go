@@ -92,7 +92,7 @@ func Ad(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 	ceiling := &Load{Addr: ceil.Addr(), Conns: o.Conns, Request: request}
 	fmt.Fprintf(progress, "ad: %s in %d rounds, %d connections, against a bare fasthttp ceiling\n", o.Duration, o.Rounds, o.Conns)
 	var seq atomic.Uint64
-	cmp := Compare(ctx, target, ceiling, o.Duration, o.Rounds, o.Rate, &seq, progress)
+	cmp := Compare(ctx, target, ceiling, o, &seq, progress)
 	r := FromComparison("ad", cmp)
 	stopCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

@@ -2,6 +2,8 @@ package bench_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +17,8 @@ func TestPixelScenario(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var progress strings.Builder
-	r, err := bench.Pixel(ctx, bench.Options{Duration: 600 * time.Millisecond, Rounds: 1, Conns: 4}, &progress)
+	traceFile := filepath.Join(t.TempDir(), "fixed.trace")
+	r, err := bench.Pixel(ctx, bench.Options{Duration: 600 * time.Millisecond, Rounds: 1, Conns: 4, Trace: traceFile}, &progress)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,6 +27,12 @@ func TestPixelScenario(t *testing.T) {
 	}
 	if r.Lost != 0 {
 		t.Fatalf("lost %d events: %+v", r.Lost, r.Extra)
+	}
+	if p99s, _ := r.Extra["p99_rounds_ms"].([]float64); len(p99s) != 1 || p99s[0] <= 0 {
+		t.Errorf("p99 of the one fixed round: %v", r.Extra["p99_rounds_ms"])
+	}
+	if fi, err := os.Stat(traceFile); err != nil || fi.Size() == 0 {
+		t.Errorf("no execution trace of the fixed round: %v", err)
 	}
 	var js strings.Builder
 	if err := r.JSON(&js); err != nil {

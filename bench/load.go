@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"runtime/trace"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -168,19 +170,44 @@ type Comparison struct {
 	TargetFixed, CeilFixed Phase   // fixed-rate phases
 	Ratio                  float64 // median over rounds of target/ceiling throughput
 	Rounds                 []float64
+	FixedP99, CeilFixedP99 []float64 // p99 of each fixed-rate round, ms
 }
 
-// Compare runs rounds of alternating saturating phases on target and
-// ceiling, then rounds of fixed-rate phases at rate requests per second, or
-// when rate is 0 at half the median throughput of the slower of the two:
+// startTrace writes a runtime execution trace to file from now until the
+// returned func is called, when on and file is set. The trace shows what the
+// Go scheduler and every goroutine did (go tool trace).
+func startTrace(file string, on bool, progress io.Writer) (stop func()) {
+	if file == "" || !on {
+		return func() {}
+	}
+	f, err := os.Create(file)
+	if err == nil {
+		err = trace.Start(f)
+	}
+	if err != nil {
+		fmt.Fprintf(progress, "  no trace: %v\n", err)
+		return func() {}
+	}
+	return func() {
+		trace.Stop()
+		if err := f.Close(); err != nil {
+			fmt.Fprintf(progress, "  trace: %v\n", err)
+			return
+		}
+		fmt.Fprintf(progress, "  trace of the first fixed round of the target: %s\n", file)
+	}
+}
+
+// Compare runs o.Rounds of alternating saturating phases on target and
+// ceiling, o.Duration in all for each, then as many fixed-rate phases at
+// o.Rate requests per second, or when that is 0 at half the median
+// throughput of the slower of the two:
 // latency is read at half load of what is measured, not at a rate the
 // target cannot keep. seq numbers the target's requests (the ceiling has
 // its own).
-func Compare(ctx context.Context, target, ceiling *Load, d time.Duration, rounds int, rate float64, seq *atomic.Uint64, progress io.Writer) Comparison {
-	if rounds < 1 {
-		rounds = 1
-	}
-	per := d / time.Duration(rounds)
+func Compare(ctx context.Context, target, ceiling *Load, o Options, seq *atomic.Uint64, progress io.Writer) Comparison {
+	rounds, rate := max(o.Rounds, 1), o.Rate
+	per := o.Duration / time.Duration(rounds)
 	var cseq atomic.Uint64
 	var cmp Comparison
 	var tOps, cOps []float64
@@ -216,8 +243,12 @@ func Compare(ctx context.Context, target, ceiling *Load, d time.Duration, rounds
 	cmp.TargetFixed.FixedHz, cmp.CeilFixed.FixedHz = hz, hz
 	for r := range rounds {
 		c := ceiling.Fixed(ctx, per, hz, &cseq)
+		stop := startTrace(o.Trace, r == 0, progress)
 		t := target.Fixed(ctx, per, hz, seq)
+		stop()
 		fmt.Fprintf(progress, "  fixed round %d/%d: p99 target %.3f ms, ceiling %.3f ms\n", r+1, rounds, t.Quantile(0.99), c.Quantile(0.99))
+		cmp.FixedP99 = append(cmp.FixedP99, t.Quantile(0.99))
+		cmp.CeilFixedP99 = append(cmp.CeilFixedP99, c.Quantile(0.99))
 		for _, p := range []Phase{t, c} {
 			if p.Errors > 0 {
 				fmt.Fprintf(progress, "    %d errors, first: %s\n", p.Errors, p.FirstErr)

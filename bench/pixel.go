@@ -27,6 +27,7 @@ type Options struct {
 	Rounds   int
 	Rate     float64 // fixed-rate phase, req/s; 0: half the slower side's throughput
 	Target   string  // an adsyn edge to load instead of one started in process
+	Trace    string  // a file for an execution trace of the target's first fixed-rate round
 	Log      *slog.Logger
 }
 
@@ -141,7 +142,7 @@ func Pixel(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 	ceiling := &Load{Addr: ceil.Addr(), Conns: o.Conns, Request: pixelRequest, OK: gif}
 	fmt.Fprintf(progress, "pixel: %s in %d rounds, %d connections, against a bare fasthttp ceiling\n", o.Duration, o.Rounds, o.Conns)
 	var seq atomic.Uint64
-	cmp := Compare(ctx, target, ceiling, o.Duration, o.Rounds, o.Rate, &seq, progress)
+	cmp := Compare(ctx, target, ceiling, o, &seq, progress)
 	r := FromComparison("pixel", cmp)
 	r.Lost = -1
 	if a != nil {

@@ -41,8 +41,21 @@ func FromComparison(scenario string, c Comparison) Result {
 			"ceiling_p50_ms":  round(c.CeilFixed.Quantile(0.50), 3),
 			"ceiling_p99_ms":  round(c.CeilFixed.Quantile(0.99), 3),
 			"ceiling_p999_ms": round(c.CeilFixed.Quantile(0.999), 3),
+			// Per round too: on shared cores one noisy round decides the merged p99.
+			"p99_rounds_ms":         roundAll(c.FixedP99, 3),
+			"p99_median_ms":         round(median(c.FixedP99), 3),
+			"ceiling_p99_rounds_ms": roundAll(c.CeilFixedP99, 3),
+			"ceiling_p99_median_ms": round(median(c.CeilFixedP99), 3),
 		},
 	}
+}
+
+func roundAll(v []float64, digits int) []float64 {
+	out := make([]float64, len(v))
+	for i := range v {
+		out[i] = round(v[i], digits)
+	}
+	return out
 }
 
 func round(v float64, digits int) float64 {

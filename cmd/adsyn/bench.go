@@ -39,6 +39,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.Rounds, "rounds", 5, "alternating target/ceiling rounds (the ratio is their median)")
 	fs.Float64Var(&o.Rate, "rate", 0, "fixed-rate phase in req/s (0: half the throughput of the slower of adsyn and the ceiling)")
 	fs.StringVar(&o.Target, "target", "", "load a running adsyn edge (URL) instead of one started in process")
+	fs.StringVar(&o.Trace, "trace", "", "write a Go execution trace of this process during adsyn's first fixed-rate round (go tool trace FILE)")
 	asJSON := fs.Bool("json", false, "print one JSON object per scenario")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	fs.Usage = func() {
