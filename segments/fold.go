@@ -6,18 +6,25 @@ import (
 	"sync"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Text is matched as a sequence of folded words: percent-escapes decoded
-// (twice, for double-encoded URLs), letters and digits lower-cased with ё read
-// as е and combining marks dropped, every other run of characters one space.
-// So "Депрессия+лечение", "ДЕПРЕССИЯ" and "%D0%B4%D0%B5..." fold alike, and
-// word boundaries are where the folded text has a space.
+// (twice, for double-encoded URLs), letters and digits lower-cased and
+// reduced to their base letters (accents, fullwidth and other compatibility
+// forms; ё read as е, й as и), invisible format characters dropped, every
+// other run of characters one space. So "Депрессия+лечение", "ДЕПРЕССИЯ",
+// "dépression", "ｄｅｐｒｅｓｓｉｏｎ" and "%D0%B4%D0%B5..." fold alike, and word
+// boundaries are where the folded text has a space. A guard also checks the
+// unmixed form, where a word mixing scripts is written in its main one.
 
 // folder holds the scratch buffers of one fold; it is pooled so matching
 // allocates nothing.
 type folder struct {
-	a, b []byte
+	a, b, c []byte
+	runes   []rune
+	mixed   bool // the last fold had a word of mixed scripts
 }
 
 var folderPool = sync.Pool{New: func() any { return &folder{a: make([]byte, 0, 512), b: make([]byte, 0, 512)} }}
@@ -25,7 +32,7 @@ var folderPool = sync.Pool{New: func() any { return &folder{a: make([]byte, 0, 5
 func acquireFolder() *folder { return folderPool.Get().(*folder) }
 
 func releaseFolder(f *folder) {
-	if cap(f.a) > 64<<10 || cap(f.b) > 64<<10 {
+	if cap(f.a) > 64<<10 || cap(f.b) > 64<<10 || cap(f.c) > 64<<10 || cap(f.runes) > 16<<10 {
 		return // let an oversized buffer go
 	}
 	folderPool.Put(f)
@@ -42,8 +49,18 @@ func fold[T string | []byte](f *folder, s T) []byte {
 		f.b, changed = unescape(f.b[:0], f.a)
 		f.a, f.b = f.b, f.a
 	}
-	f.b = foldWords(f.b[:0], f.a)
+	f.b, f.mixed = foldWords(f.b[:0], f.a, &f.runes, false)
 	return f.b
+}
+
+// unmixed returns the last folded text again with each word of mixed
+// scripts written in its main script; it is valid until the next use of f
+// and leaves fold's result as it was. A guard checks both forms: a word
+// may mix scripts to hide a term ("diаbetes" with a Cyrillic а), or be a
+// stem with an ending of another script.
+func (f *folder) unmixed() []byte {
+	f.c, _ = foldWords(f.c[:0], f.a, &f.runes, true)
+	return f.c
 }
 
 // unescape appends s to dst with %XX escapes decoded, and reports whether
@@ -93,9 +110,15 @@ func unhex(c byte) (byte, bool) {
 	return 0, false
 }
 
-// foldWords appends the folded words of s to dst, separated by one space.
-func foldWords(dst, s []byte) []byte {
-	sep := false // a separator is pending
+// foldWords appends the folded words of s to dst, separated by one space,
+// and reports whether a word mixed scripts. Beyond case: compatibility forms
+// (fullwidth, ligatures, mathematical letters) and accented letters become
+// their base letters (NFKD without marks), й reads as и and ё as е, and
+// invisible format characters (zero-width space, soft hyphen) vanish
+// instead of splitting a word. With unmix, a word that mixes Latin with
+// Cyrillic or Greek look-alikes is written in its main script.
+func foldWords(dst, s []byte, scratch *[]rune, unmix bool) (_ []byte, mixed bool) {
+	f := folding{dst: dst, w: word{start: len(dst)}, scratch: scratch, unmix: unmix}
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
@@ -105,43 +128,212 @@ func foldWords(dst, s []byte) []byte {
 			case 'A' <= c && c <= 'Z':
 				c += 'a' - 'A'
 			default:
-				sep = true
+				f.sep = true
 				continue
 			}
-			if sep && len(dst) > 0 {
-				dst = append(dst, ' ')
+			if f.sep {
+				f.next()
 			}
-			sep = false
-			dst = append(dst, c)
+			if c >= 'a' {
+				f.w.noteLatin(c)
+			}
+			f.dst = append(f.dst, c)
 			continue
 		}
 		r, size := utf8.DecodeRune(s[i:])
+		var decomposed []byte
+		if r != utf8.RuneError && (r < 'А' || r > 'я' || r == 'й' || r == 'Й') {
+			decomposed = norm.NFKD.Properties(s[i:]).Decomposition()
+		}
 		i += size
-		switch {
-		case 'а' <= r && r <= 'я': // the common case first
-		case 'А' <= r && r <= 'Я':
-			r += 'а' - 'А'
-		case r == 'ё' || r == 'Ё':
-			r = 'е'
-		case r == utf8.RuneError:
-			sep = true
+		if decomposed == nil { // most letters: the rune itself
+			f.add(r)
 			continue
-		case unicode.Is(unicode.Mn, r):
-			continue // a combining mark belongs to its letter
-		case !unicode.IsLetter(r) && !unicode.IsDigit(r):
-			sep = true
-			continue
-		default:
-			r = unicode.ToLower(r)
 		}
-		if sep && len(dst) > 0 {
-			dst = append(dst, ' ')
+		for _, r := range string(decomposed) {
+			if 'A' <= r && r <= 'Z' {
+				r += 'a' - 'A'
+			}
+			f.add(r)
 		}
-		sep = false
+	}
+	var m bool
+	f.dst, m = f.w.end(f.dst, scratch, unmix)
+	return f.dst, f.mixed || m
+}
+
+// folding is the state of one foldWords.
+type folding struct {
+	dst          []byte
+	w            word
+	sep          bool // a separator is pending
+	mixed, unmix bool
+	scratch      *[]rune
+}
+
+// add folds one rune that has no decomposition left.
+func (f *folding) add(r rune) {
+	switch foldRune(&r) {
+	case runeSep:
+		f.sep = true
+	case runeLetter:
+		if f.sep {
+			f.next()
+		}
+		f.w.note(r)
+		f.dst = utf8.AppendRune(f.dst, r)
+	}
+}
+
+// next ends the word and starts one after a space, unless dst is empty.
+func (f *folding) next() {
+	f.sep = false
+	if len(f.dst) == 0 {
+		return
+	}
+	var m bool
+	f.dst, m = f.w.end(f.dst, f.scratch, f.unmix)
+	f.mixed = f.mixed || m
+	f.dst = append(f.dst, ' ')
+	f.w = word{start: len(f.dst)}
+}
+
+const (
+	runeLetter = iota // a letter or digit, folded
+	runeSkip          // a mark or an invisible format character: nothing
+	runeSep           // anything else separates words
+)
+
+// foldRune folds one rune that has no decomposition left.
+func foldRune(r *rune) int {
+	switch c := *r; {
+	case c < utf8.RuneSelf:
+		if 'a' <= c && c <= 'z' || '0' <= c && c <= '9' {
+			return runeLetter
+		}
+		return runeSep
+	case 'а' <= c && c <= 'я': // the common case first
+	case 'А' <= c && c <= 'Я':
+		*r += 'а' - 'А'
+	case c == 'ё' || c == 'Ё':
+		*r = 'е'
+	case c == utf8.RuneError:
+		return runeSep
+	case unicode.Is(unicode.Mn, c):
+		return runeSkip // a combining mark belongs to its letter
+	case unicode.Is(unicode.Cf, c):
+		return runeSkip // zero-width space, soft hyphen, joiners: invisible in a word
+	case !unicode.IsLetter(c) && !unicode.IsDigit(c):
+		return runeSep
+	default:
+		*r = unicode.ToLower(c)
+	}
+	if *r == 'й' {
+		*r = 'и' // as its decomposed form, и and a breve, folds
+	}
+	return runeLetter
+}
+
+// word tracks the scripts of the word being folded.
+type word struct {
+	start            int
+	scripts          uint8 // scriptLatin | scriptCyrillic | scriptGreek
+	latin, cyr       int   // letters of each script
+	strongL, strongC int   // letters with no look-alike in the other script
+}
+
+const (
+	scriptLatin = 1 << iota
+	scriptCyrillic
+	scriptGreek
+)
+
+func (w *word) noteLatin(c byte) {
+	w.scripts |= scriptLatin
+	w.latin++
+	if latinToCyr[c-'a'] == 0 {
+		w.strongL++
+	}
+}
+
+func (w *word) note(r rune) {
+	switch {
+	case r < utf8.RuneSelf:
+		if 'a' <= r && r <= 'z' {
+			w.noteLatin(byte(r))
+		}
+	case 'а' <= r && r <= 'я':
+		w.scripts |= scriptCyrillic
+		w.cyr++
+		if !cyrTwin[r-'а'] {
+			w.strongC++
+		}
+	case r >= 'ѐ' && r <= 'ӿ' || r == 'ԁ':
+		w.scripts |= scriptCyrillic
+		w.cyr++
+		if _, ok := toLatin[r]; !ok {
+			w.strongC++
+		}
+	case r >= 'α' && r <= 'ω':
+		w.scripts |= scriptGreek
+	}
+}
+
+// end reports whether the word, the last in dst, mixes scripts and with
+// unmix rewrites its look-alikes in its main script: the one with more
+// letters that have no look-alike, else the one with more letters.
+func (w *word) end(dst []byte, scratch *[]rune, unmix bool) (_ []byte, mixed bool) {
+	mixed = w.scripts&(w.scripts-1) != 0
+	if !mixed || !unmix {
+		return dst, mixed
+	}
+	cyrillic := w.strongC > w.strongL || w.strongC == w.strongL && w.cyr > w.latin
+	rs := (*scratch)[:0]
+	for _, r := range string(dst[w.start:]) {
+		if l, ok := toLatin[r]; ok {
+			r = l
+		}
+		if cyrillic && 'a' <= r && r <= 'z' && latinToCyr[r-'a'] != 0 {
+			r = latinToCyr[r-'a']
+		}
+		rs = append(rs, r)
+	}
+	*scratch = rs
+	dst = dst[:w.start]
+	for _, r := range rs {
 		dst = utf8.AppendRune(dst, r)
 	}
-	return dst
+	return dst, true
 }
+
+// Look-alikes, lower case (upper-case shapes count: В, Н, М, Т, К look like
+// B, H, M, T, K).
+var (
+	latinToCyr = [26]rune{'a' - 'a': 'а', 'b' - 'a': 'в', 'c' - 'a': 'с', 'e' - 'a': 'е', 'h' - 'a': 'н', 'k' - 'a': 'к',
+		'm' - 'a': 'м', 'o' - 'a': 'о', 'p' - 'a': 'р', 't' - 'a': 'т', 'x' - 'a': 'х', 'y' - 'a': 'у'}
+	cyrTwin = func() (t [32]bool) {
+		for _, c := range latinToCyr {
+			if c != 0 {
+				t[c-'а'] = true
+			}
+		}
+		return t
+	}()
+	toLatin = func() map[rune]rune {
+		m := map[rune]rune{
+			// Cyrillic letters outside а-я that only look Latin.
+			'і': 'i', 'ј': 'j', 'ѕ': 's', 'ԁ': 'd', 'һ': 'h', 'ӏ': 'l',
+			// Greek.
+			'α': 'a', 'β': 'b', 'ε': 'e', 'ι': 'i', 'κ': 'k', 'ν': 'v', 'ο': 'o', 'ρ': 'p', 'τ': 't', 'υ': 'u', 'χ': 'x',
+		}
+		for i, c := range latinToCyr {
+			if c != 0 {
+				m[c] = rune('a' + i)
+			}
+		}
+		return m
+	}()
+)
 
 // nextWord returns the word of folded text at i and where the next one
 // starts; ok is false at the end.

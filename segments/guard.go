@@ -81,7 +81,7 @@ func NewGuard(lexicon string) (*Guard, error) {
 // may be a search query, a URL (escapes are decoded) or any label.
 func (g *Guard) Sensitive(text string) (category string, ok bool) {
 	f := acquireFolder()
-	category, ok = g.sensitiveFolded(fold(f, text))
+	category, ok = g.sensitiveFold(f, fold(f, text))
 	releaseFolder(f)
 	return category, ok
 }
@@ -89,9 +89,18 @@ func (g *Guard) Sensitive(text string) (category string, ok bool) {
 // SensitiveBytes is Sensitive for a byte slice, which it does not retain.
 func (g *Guard) SensitiveBytes(text []byte) (category string, ok bool) {
 	f := acquireFolder()
-	category, ok = g.sensitiveFolded(fold(f, text))
+	category, ok = g.sensitiveFold(f, fold(f, text))
 	releaseFolder(f)
 	return category, ok
+}
+
+// sensitiveFold checks folded, the last fold of f, and when that mixed
+// scripts its unmixed form too.
+func (g *Guard) sensitiveFold(f *folder, folded []byte) (string, bool) {
+	if cat, ok := g.sensitiveFolded(folded); ok || !f.mixed {
+		return cat, ok
+	}
+	return g.sensitiveFolded(f.unmixed())
 }
 
 func (g *Guard) sensitiveFolded(b []byte) (string, bool) {
@@ -110,10 +119,14 @@ func (g *Guard) sensitiveFolded(b []byte) (string, bool) {
 func (g *Guard) firstTerm(text string) (cat Category, found string, ok bool) {
 	f := acquireFolder()
 	defer releaseFolder(f)
-	g.lex.scan(fold(f, text), func(t *term) bool {
+	first := func(t *term) bool {
 		cat, found, ok = g.cats[t.val], t.text, true
 		return true
-	})
+	}
+	g.lex.scan(fold(f, text), first)
+	if !ok && f.mixed {
+		g.lex.scan(f.unmixed(), first)
+	}
 	return cat, found, ok
 }
 

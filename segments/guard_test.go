@@ -57,6 +57,24 @@ func TestGuard(t *testing.T) {
 		{"refugee help", "ethnic_origin"},
 		{"кухня", ""},
 		{"Ёлка", ""},
+		// Disguises: accents, compatibility forms, invisible characters and
+		// look-alike letters of another script.
+		{"dépression", "health"},
+		{"DÍABÈTES", "health"},
+		{"ｄｅｐｒｅｓｓｉｏｎ", "health"},                // fullwidth
+		{"𝐝𝐢𝐚𝐛𝐞𝐭𝐞𝐬 diet", "health"},             // mathematical bold
+		{"dep\u200bression", "health"},          // zero-width space
+		{"can\u00adcer", "health"},              // soft hyphen
+		{"di\u0430betes", "health"},             // Cyrillic а
+		{"\u0441ancer", "health"},               // Cyrillic с
+		{"hiv", "health"},                       // the plain form
+		{"д\u0065прессия", "health"},            // Latin e in a Russian word
+		{"р\u0061к", "health"},                  // Latin a in "рак"
+		{"самоубии\u0306ство", "health"},        // и and a combining breve: й
+		{"diab\u03b5tes", "health"},             // Greek ε
+		{"азартнist игры", "personal_hardship"}, // a stem with an ending of another script
+		{"сaнтехник", ""},                       // a mixed word that is harmless either way
+		{"café plumbing", ""},
 	} {
 		got, ok := Sensitive(tc.text)
 		if ok != (tc.want != "") || got != tc.want {

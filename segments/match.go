@@ -32,17 +32,17 @@ func (t *Taxonomy) Match(dst []Contribution, e *event.Event) (out []Contribution
 	var query []byte
 	if e.Query != "" {
 		query = fold(fq, e.Query)
-		if cat, ok := g.sensitiveFolded(query); ok {
+		if cat, ok := g.sensitiveFold(fq, query); ok {
 			return dst, cat
 		}
 	}
 	if e.URL != "" {
-		if cat, ok := g.sensitiveFolded(fold(fu, e.URL)); ok {
+		if cat, ok := g.sensitiveFold(fu, fold(fu, e.URL)); ok {
 			return dst, cat
 		}
 	}
 	for _, c := range e.Categories {
-		if cat, ok := g.sensitiveFolded(fold(fu, c)); ok {
+		if cat, ok := g.sensitiveFold(fu, fold(fu, c)); ok {
 			return dst, cat
 		}
 	}
