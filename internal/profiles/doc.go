@@ -9,4 +9,9 @@
 // bucket is the source of truth; syndication follows its change feed, so an
 // erasure is a purge of the key after the media and the linked visitor record
 // are gone.
+//
+// A request of the signed-in user that carries Global Privacy Control
+// (Sec-GPC: 1) withdraws syndication and personalized ads, recorded with
+// source "gpc" so partners get their deletions; it is not an erasure, and
+// the same browser cannot grant them back (409 gpc_conflict).
 package profiles

@@ -65,7 +65,9 @@ func (h *Handler) guard(a access, next http.HandlerFunc) http.Handler {
 		id := r.PathValue("id")
 		switch {
 		case p.Role == auth.User && p.Owner == id:
-			next(w, r)
+			if h.honourGPC(w, r, id) {
+				next(w, r)
+			}
 			return
 		case p.Role == auth.Admin && a != subjectOnly, p.Role == auth.Support && a == readAccess:
 			if err := h.keys.Audit().Record(r.Context(), p, r.Method, r.URL.Path, true); err != nil {
@@ -78,6 +80,43 @@ func (h *Handler) guard(a access, next http.HandlerFunc) http.Handler {
 		}
 		h.keys.Forbid(w, r, r.Method+" "+r.URL.Path)
 	})
+}
+
+// gpcPurposes are what Global Privacy Control opts out of: sharing the
+// person's data with partners and ads targeted across contexts.
+var gpcPurposes = []Purpose{Syndication, PersonalizedAds}
+
+// gpc reports whether r carries Global Privacy Control (exactly "1").
+func gpc(r *http.Request) bool { return r.Header.Get("Sec-GPC") == "1" }
+
+// honourGPC turns a request of the data subject that carries Global Privacy
+// Control into the withdrawal of gpcPurposes, recorded with source "gpc"
+// (so partners get their deletions, P5). It is not an erasure. It reports
+// false when it answered the request itself.
+func (h *Handler) honourGPC(w http.ResponseWriter, r *http.Request, id string) bool {
+	if !gpc(r) {
+		return true
+	}
+	p, err := h.store.Get(r.Context(), id)
+	if err != nil {
+		h.fail(w, err)
+		return false
+	}
+	withdraw := map[Purpose]bool{}
+	for _, purpose := range gpcPurposes {
+		if p.Consented(purpose) {
+			withdraw[purpose] = false
+		}
+	}
+	if len(withdraw) == 0 {
+		return true
+	}
+	if _, err := h.store.Patch(r.Context(), id, &Patch{Consents: withdraw, ConsentSource: "gpc"}, "gpc"); err != nil {
+		h.fail(w, err)
+		return false
+	}
+	h.log.Info("profiles: Global Privacy Control withdrew consents", "user", id, "purposes", len(withdraw))
+	return true
 }
 
 func source(r *http.Request) string {
@@ -135,6 +174,15 @@ func (h *Handler) patch(w http.ResponseWriter, r *http.Request) {
 	var pt Patch
 	if !api.DecodeJSON(w, r, &pt, bodyLimit) {
 		return
+	}
+	if gpc(r) {
+		for _, purpose := range gpcPurposes {
+			if pt.Consents[purpose] {
+				api.WriteError(w, http.StatusConflict, "gpc_conflict", "consents."+string(purpose)+
+					": this browser sends Global Privacy Control (Sec-GPC: 1), which asks not to share your data; grant it from a browser without it")
+				return
+			}
+		}
 	}
 	p, err := h.store.Patch(r.Context(), r.PathValue("id"), &pt, source(r))
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -34,11 +35,14 @@ type client struct {
 	base string
 }
 
-func (c client) do(method, path, key string, body []byte) (int, string) {
+func (c client) do(method, path, key string, body []byte, headers ...string) (int, string) {
 	c.t.Helper()
 	req, _ := http.NewRequest(method, c.base+path, bytes.NewReader(body))
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -49,10 +53,13 @@ func (c client) do(method, path, key string, body []byte) (int, string) {
 	return res.StatusCode, string(b)
 }
 
-func TestUsersAPI(t *testing.T) {
+// startAPI serves the users API over a real NATS, with one partner that
+// holds every user's data.
+func startAPI(t *testing.T) (context.Context, *bus.Conn, *auth.Keys, *profiles.Store, client) {
+	t.Helper()
 	conn := bustest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	keys, err := auth.NewKeys(ctx, conn.JS, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -71,8 +78,12 @@ func TestUsersAPI(t *testing.T) {
 	mux := http.NewServeMux()
 	profiles.NewHandler(store, keys, nil).Routes(mux)
 	hs := httptest.NewServer(mux)
-	defer hs.Close()
-	c := client{t, hs.URL}
+	t.Cleanup(hs.Close)
+	return ctx, conn, keys, store, client{t, hs.URL}
+}
+
+func TestUsersAPI(t *testing.T) {
+	ctx, conn, keys, _, c := startAPI(t)
 	admin, _, _ := keys.Create(ctx, auth.Admin, "", "root")
 	support, _, _ := keys.Create(ctx, auth.Support, "", "desk")
 
@@ -253,5 +264,77 @@ func TestUsersAPI(t *testing.T) {
 	}
 	if code, _ := c.do("GET", "/v1/profiles/"+id, "", nil); code != 404 {
 		t.Errorf("public profile after erasure: %d", code)
+	}
+}
+
+// A request of the signed-in user carrying Sec-GPC: 1 withdraws syndication
+// and personalized ads (source "gpc", so partners get their deletions) and
+// nothing else; the same browser cannot grant them back; other values of
+// the header, and staff requests, change nothing.
+func TestGlobalPrivacyControl(t *testing.T) {
+	ctx, _, keys, store, c := startAPI(t)
+	admin, _, _ := keys.Create(ctx, auth.Admin, "", "root")
+	code, body := c.do("POST", "/v1/users", admin, []byte(`{"name":"Grace","consents":{"syndication":true,"personalized_ads":true,"ad_profile":true}}`))
+	if code != 201 {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	var created struct {
+		User profiles.Profile `json:"user"`
+		Key  string           `json:"key"`
+	}
+	if err := json.Unmarshal([]byte(body), &created); err != nil {
+		t.Fatal(err)
+	}
+	id, key := created.User.ID, created.Key
+	consents := func() (*profiles.Profile, map[profiles.Purpose]bool) {
+		t.Helper()
+		p, err := store.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p, p.ConsentState()
+	}
+	all := map[profiles.Purpose]bool{profiles.Syndication: true, profiles.PersonalizedAds: true, profiles.AdProfile: true, profiles.LinkVisitor: false}
+
+	for _, v := range []string{"0", "true", "1, 1", ""} {
+		c.do("GET", "/v1/users/"+id, key, nil, "Sec-GPC", v)
+	}
+	c.do("GET", "/v1/users/"+id, admin, nil, "Sec-GPC", "1") // the staff's browser, not the user's
+	if _, got := consents(); !maps.Equal(got, all) {
+		t.Fatalf("consents changed without the user's GPC: %v", got)
+	}
+
+	if code, body := c.do("GET", "/v1/users/"+id, key, nil, "Sec-GPC", "1"); code != 200 || !strings.Contains(body, `"syndication":false`) {
+		t.Fatalf("GET with GPC: %d %s", code, body)
+	}
+	p, got := consents()
+	want := maps.Clone(all)
+	want[profiles.Syndication], want[profiles.PersonalizedAds] = false, false
+	if !maps.Equal(got, want) {
+		t.Fatalf("after GPC: %v, want %v", got, want)
+	}
+	for _, st := range p.Consents[len(p.Consents)-2:] {
+		if st.Granted || st.Source != "gpc" {
+			t.Errorf("statement %+v, want a withdrawal from gpc", st)
+		}
+	}
+	n := len(p.Consents)
+	c.do("GET", "/v1/users/"+id, key, nil, "Sec-GPC", "1")
+	if p, _ := consents(); len(p.Consents) != n {
+		t.Errorf("a second GPC request added statements: %d, then %d", n, len(p.Consents))
+	}
+
+	code, body = c.do("PATCH", "/v1/users/"+id, key, []byte(`{"consents":{"syndication":true}}`), "Sec-GPC", "1")
+	if code != 409 || !strings.Contains(body, "gpc_conflict") || !strings.Contains(body, "consents.syndication") {
+		t.Errorf("granting syndication with GPC: %d %s", code, body)
+	}
+	if code, body := c.do("PATCH", "/v1/users/"+id, key, []byte(`{"city":"Paris"}`), "Sec-GPC", "1"); code != 200 {
+		t.Errorf("other changes with GPC: %d %s", code, body)
+	}
+	if code, body := c.do("PATCH", "/v1/users/"+id, key, []byte(`{"consents":{"syndication":true}}`)); code != 200 {
+		t.Errorf("granting again without GPC: %d %s", code, body)
+	}
+	if _, got := consents(); !got[profiles.Syndication] {
+		t.Errorf("syndication not granted again: %v", got)
 	}
 }
