@@ -135,7 +135,7 @@ func foldWords(dst, s []byte, scratch *[]rune, unmix bool) (_ []byte, mixed bool
 				f.next()
 			}
 			if c >= 'a' {
-				f.w.noteLatin(c)
+				f.w.scripts |= scriptLatin
 			}
 			f.dst = append(f.dst, c)
 			continue
@@ -236,10 +236,8 @@ func foldRune(r *rune) int {
 
 // word tracks the scripts of the word being folded.
 type word struct {
-	start            int
-	scripts          uint8 // scriptLatin | scriptCyrillic | scriptGreek
-	latin, cyr       int   // letters of each script
-	strongL, strongC int   // letters with no look-alike in the other script
+	start   int
+	scripts uint8 // scriptLatin | scriptCyrillic | scriptGreek
 }
 
 const (
@@ -248,32 +246,14 @@ const (
 	scriptGreek
 )
 
-func (w *word) noteLatin(c byte) {
-	w.scripts |= scriptLatin
-	w.latin++
-	if latinToCyr[c-'a'] == 0 {
-		w.strongL++
-	}
-}
-
 func (w *word) note(r rune) {
 	switch {
 	case r < utf8.RuneSelf:
 		if 'a' <= r && r <= 'z' {
-			w.noteLatin(byte(r))
+			w.scripts |= scriptLatin
 		}
-	case 'а' <= r && r <= 'я':
+	case 'а' <= r && r <= 'я' || r >= 'ѐ' && r <= 'ӿ' || r == 'ԁ':
 		w.scripts |= scriptCyrillic
-		w.cyr++
-		if !cyrTwin[r-'а'] {
-			w.strongC++
-		}
-	case r >= 'ѐ' && r <= 'ӿ' || r == 'ԁ':
-		w.scripts |= scriptCyrillic
-		w.cyr++
-		if _, ok := toLatin[r]; !ok {
-			w.strongC++
-		}
 	case r >= 'α' && r <= 'ω':
 		w.scripts |= scriptGreek
 	}
@@ -287,16 +267,33 @@ func (w *word) end(dst []byte, scratch *[]rune, unmix bool) (_ []byte, mixed boo
 	if !mixed || !unmix {
 		return dst, mixed
 	}
-	cyrillic := w.strongC > w.strongL || w.strongC == w.strongL && w.cyr > w.latin
 	rs := (*scratch)[:0]
+	var latin, cyr, strongL, strongC int
 	for _, r := range string(dst[w.start:]) {
+		_, twin := toLatin[r]
+		switch {
+		case 'a' <= r && r <= 'z':
+			latin++
+			if latinToCyr[r-'a'] == 0 {
+				strongL++
+			}
+		case 'а' <= r && r <= 'я' || r >= 'ѐ' && r <= 'ӿ' || r == 'ԁ':
+			cyr++
+			if !twin {
+				strongC++
+			}
+		}
+		rs = append(rs, r)
+	}
+	cyrillic := strongC > strongL || strongC == strongL && cyr > latin
+	for i, r := range rs {
 		if l, ok := toLatin[r]; ok {
 			r = l
 		}
 		if cyrillic && 'a' <= r && r <= 'z' && latinToCyr[r-'a'] != 0 {
 			r = latinToCyr[r-'a']
 		}
-		rs = append(rs, r)
+		rs[i] = r
 	}
 	*scratch = rs
 	dst = dst[:w.start]
@@ -311,14 +308,6 @@ func (w *word) end(dst []byte, scratch *[]rune, unmix bool) (_ []byte, mixed boo
 var (
 	latinToCyr = [26]rune{'a' - 'a': 'а', 'b' - 'a': 'в', 'c' - 'a': 'с', 'e' - 'a': 'е', 'h' - 'a': 'н', 'k' - 'a': 'к',
 		'm' - 'a': 'м', 'o' - 'a': 'о', 'p' - 'a': 'р', 't' - 'a': 'т', 'x' - 'a': 'х', 'y' - 'a': 'у'}
-	cyrTwin = func() (t [32]bool) {
-		for _, c := range latinToCyr {
-			if c != 0 {
-				t[c-'а'] = true
-			}
-		}
-		return t
-	}()
 	toLatin = func() map[rune]rune {
 		m := map[rune]rune{
 			// Cyrillic letters outside а-я that only look Latin.
