@@ -2,6 +2,8 @@ package bench_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +11,8 @@ import (
 	"time"
 
 	"github.com/adsyn/adsyn/bench"
+	"github.com/adsyn/adsyn/internal/app"
+	"github.com/adsyn/adsyn/internal/config"
 )
 
 // TestPixelScenario runs a short pixel benchmark: it must finish, measure
@@ -42,5 +46,58 @@ func TestPixelScenario(t *testing.T) {
 		if !strings.Contains(js.String(), k) {
 			t.Errorf("JSON lacks %s: %s", k, js.String())
 		}
+	}
+}
+
+// TestAdScenario runs a small ad benchmark on an edge of its own and
+// against a running adsyn edge (--target, --nats): both must measure and
+// find every served impression stored.
+func TestAdScenario(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	small := bench.Options{Duration: 600 * time.Millisecond, Rounds: 1, Conns: 4, AdCampaigns: 200, AdVisitors: 2000}
+
+	t.Run("in process", func(t *testing.T) {
+		var progress strings.Builder
+		r, err := bench.Ad(ctx, small, &progress)
+		checkAd(t, r, err, progress.String())
+	})
+
+	t.Run("target", func(t *testing.T) {
+		cfg := config.Default()
+		cfg.DataDir = t.TempDir()
+		cfg.HTTPAddr, cfg.APIAddr, cfg.NATSListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+		cfg.Roles = []string{config.RoleEdge}
+		a, err := app.New(cfg, slog.New(slog.DiscardHandler), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer a.Stop(context.Background())
+		o := small
+		o.Target = "http://" + a.EdgeAddr()
+		if _, err := bench.Ad(ctx, o, io.Discard); err == nil || !strings.Contains(err.Error(), "--nats") {
+			t.Errorf("--target without --nats: %v", err)
+		}
+		o.NATS = a.Conn().NC.ConnectedUrl()
+		var progress strings.Builder
+		r, err := bench.Ad(ctx, o, &progress)
+		checkAd(t, r, err, progress.String())
+	})
+}
+
+func checkAd(t *testing.T, r bench.Result, err error, progress string) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, progress)
+	}
+	served, _ := r.Extra["served"].(int64)
+	if r.Ops == 0 || r.Ceiling == 0 || served == 0 || r.Extra["campaigns"] != 200 {
+		t.Fatalf("nothing measured: %+v\n%s", r, progress)
+	}
+	if r.Lost != 0 {
+		t.Fatalf("lost %d impressions: %+v", r.Lost, r.Extra)
 	}
 }

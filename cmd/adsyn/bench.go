@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -27,6 +28,9 @@ var scenarios = map[string]scenario{
 	"stats":       bench.Stats,
 }
 
+// targetScenarios can load a running edge (--target).
+var targetScenarios = []string{"pixel", "ad"}
+
 // scenarioOrder is the order of "all".
 var scenarioOrder = []string{"pixel", "segments", "ad", "syndication", "stats"}
 
@@ -38,7 +42,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.Conns, "conns", 32, "client connections")
 	fs.IntVar(&o.Rounds, "rounds", 5, "alternating target/ceiling rounds (the ratio is their median)")
 	fs.Float64Var(&o.Rate, "rate", 0, "fixed-rate phase in req/s (0: half the throughput of the slower of adsyn and the ceiling)")
-	fs.StringVar(&o.Target, "target", "", "load a running adsyn edge (URL) instead of one started in process")
+	fs.StringVar(&o.Target, "target", "", "load a running adsyn edge (URL) instead of one started in process (pixel, ad)")
+	fs.StringVar(&o.NATS, "nats", "", "with --target, the NATS URL that edge uses; ad seeds its campaigns and records there (start the edge with --segment-cache-mb 1536)")
 	fs.StringVar(&o.Trace, "trace", "", "write a Go execution trace of this process during adsyn's first fixed-rate round (go tool trace FILE)")
 	asJSON := fs.Bool("json", false, "print one JSON object per scenario")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
@@ -68,6 +73,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	} else if scenarios[name] == nil {
 		fs.Usage()
 		return fmt.Errorf("unknown or not yet built scenario %q", name)
+	}
+	if o.Target != "" && !slices.Contains(targetScenarios, name) {
+		return fmt.Errorf("--target loads a running edge: scenarios %s only", strings.Join(targetScenarios, ", "))
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
