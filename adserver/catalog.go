@@ -189,7 +189,7 @@ func (c *Catalog) rebuild(s *Snapshot) {
 		Creatives:   maps.Clone(s.Creatives),
 		Sites:       maps.Clone(s.Sites),
 	}
-	c.ix.Store(Build(frozen, c.cfg.now(), c.pacer.paceFor))
+	c.ix.Store(build(frozen, c.cfg.now(), c.pacer.paceFor, c.ix.Load()))
 	c.builds.Inc()
 	c.buildTime.Observe(time.Since(start).Seconds())
 	select {

@@ -49,6 +49,8 @@ type Index struct {
 	personal               bitset            // campaigns with Any or All segment rules
 	hasAll                 bitset            // campaigns with All segment rules
 	scratch                sync.Pool         // *scratch sized to words
+
+	docs docs // the creatives' document templates, kept by the next index
 }
 
 type entry struct {
@@ -91,16 +93,41 @@ type crVariant struct {
 	docs []*docTmpl
 }
 
-// docsOf renders c's document once per size of ce.
-func (ce *crEntry) docsOf(c *Content) []*docTmpl {
+// docs holds document templates by creative, language variant ("" for
+// none) and size, so that a rebuild renders only what changed: a snapshot's
+// *Creative is never changed in place (the catalog decodes a changed
+// creative as a new value).
+type docs map[docKey]*docTmpl
+
+type docKey struct {
+	cr   *Creative
+	lang string
+	w, h int
+}
+
+// get returns the template of cr's content c from prev or renders it, and
+// keeps it in d.
+func (d docs) get(prev docs, cr *Creative, lang string, c *Content, w, h int) *docTmpl {
+	k := docKey{cr, lang, w, h}
+	t, ok := prev[k]
+	if !ok {
+		t = newDocTmpl(cr.Type, c, w, h)
+	}
+	d[k] = t
+	return t
+}
+
+// docsOf returns the templates of one content of ce, one per size (one for
+// native).
+func (ce *crEntry) docsOf(d, prev docs, lang string, c *Content) []*docTmpl {
 	if ce.cr.Type == Native {
-		return []*docTmpl{newDocTmpl(ce.cr.Type, c, 0, 0)}
+		return []*docTmpl{d.get(prev, ce.cr, lang, c, 0, 0)}
 	}
-	docs := make([]*docTmpl, len(ce.sizes))
+	out := make([]*docTmpl, len(ce.sizes))
 	for i, sz := range ce.sizes {
-		docs[i] = newDocTmpl(ce.cr.Type, c, sz.w, sz.h)
+		out[i] = d.get(prev, ce.cr, lang, c, sz.w, sz.h)
 	}
-	return docs
+	return out
 }
 
 func sizesOf(ss []string) []size {
@@ -227,7 +254,16 @@ func (d *dim) add(p *plan, vals ...string) {
 // Build compiles s into an Index as of now. pace, when not nil, gives each
 // servable campaign its shared budget state.
 func Build(s *Snapshot, now time.Time, pace func(*Campaign) *Pace) *Index {
-	ix := &Index{Built: now, Snap: s, byID: make(map[string]int, len(s.Campaigns)), sites: map[string]*siteEntry{}}
+	return build(s, now, pace, nil)
+}
+
+// build is Build reusing the document templates of prev, if any.
+func build(s *Snapshot, now time.Time, pace func(*Campaign) *Pace, prev *Index) *Index {
+	ix := &Index{Built: now, Snap: s, byID: make(map[string]int, len(s.Campaigns)), sites: map[string]*siteEntry{}, docs: docs{}}
+	var prevDocs docs
+	if prev != nil {
+		prevDocs = prev.docs
+	}
 	camps := make([]entry, 0, len(s.Campaigns))
 	creatives := map[string][]*Creative{}
 	for _, cr := range s.Creatives {
@@ -268,12 +304,12 @@ func Build(s *Snapshot, now time.Time, pace func(*Campaign) *Pace) *Index {
 		for _, cr := range crs {
 			if cr.Advertiser == c.Advertiser {
 				ce := crEntry{cr: cr, sizes: sizesOf(cr.Sizes), weight: uint64(max(cr.Weight, 1))}
-				ce.docs = ce.docsOf(&cr.Content)
+				ce.docs = ce.docsOf(ix.docs, prevDocs, "", &cr.Content)
 				for lang, v := range cr.Variants {
 					if ce.variants == nil {
 						ce.variants = map[string]*crVariant{}
 					}
-					ce.variants[lang] = &crVariant{Variant: &v, docs: ce.docsOf(&v.Content)}
+					ce.variants[lang] = &crVariant{Variant: &v, docs: ce.docsOf(ix.docs, prevDocs, lang, &v.Content)}
 				}
 				e.creatives = append(e.creatives, ce)
 			}
@@ -393,7 +429,6 @@ func dayHours(parts []DayPart) *[7]uint32 {
 	return &h
 }
 
-// fits returns the size in which ce fills sl (zero for native).
 // fits returns the creative's first size that the slot takes and its index
 // in ce.sizes (0 for a native creative in a native slot).
 func fits(ce *crEntry, sl *slotEntry) (size, int, bool) {

@@ -68,8 +68,9 @@ func appendDoc(b []byte, typ CreativeType, c *Content, w, h int, card *ProfileCa
 }
 
 // docTmpl is a creative's document rendered once, when the index is built,
-// split where each request's click URL goes. Its parts are kept as HTML and
-// as JSON string text, so /ad escapes only the click URL.
+// split where each request's click URL goes. Its parts (after docHead, which
+// all documents share) are kept as HTML and as JSON string text, so /ad
+// escapes only the click URL.
 type docTmpl struct {
 	html, json []string // the text around the click URLs
 }
@@ -83,11 +84,12 @@ func newDocTmpl(typ CreativeType, c *Content, w, h int) *docTmpl {
 	if typ == Profile {
 		return nil // the card is the user's profile as it is at request time
 	}
-	whole := string(appendDoc(nil, typ, c, w, h, nil, nil))
-	parts := strings.Split(string(appendDoc(nil, typ, c, w, h, nil, []byte(clickMark))), clickMark)
-	if strings.Join(parts, "") != whole {
+	if strings.Contains(c.HTML, clickMark) || strings.Contains(c.Image, clickMark) || strings.Contains(c.Alt, clickMark) ||
+		c.Native != nil && strings.Contains(c.Native.Title+c.Native.Body+c.Native.Image+c.Native.CTA+c.Native.Sponsor, clickMark) {
 		return nil
 	}
+	doc := appendDoc(nil, typ, c, w, h, nil, []byte(clickMark))
+	parts := strings.Split(string(doc[len(docHead):]), clickMark)
 	t := &docTmpl{html: parts, json: make([]string, len(parts))}
 	for i, p := range parts {
 		// Escaping the parts one by one equals escaping the whole: the mark
@@ -99,6 +101,7 @@ func newDocTmpl(typ CreativeType, c *Content, w, h int) *docTmpl {
 
 // appendHTML appends the document with click as its click URL.
 func (t *docTmpl) appendHTML(b, click []byte) []byte {
+	b = append(b, docHead...)
 	for i, p := range t.html {
 		if i > 0 {
 			b = appendHTML(b, click)
@@ -111,6 +114,7 @@ func (t *docTmpl) appendHTML(b, click []byte) []byte {
 // appendJSONText appends the document as JSON string text; htmlClick is the
 // click URL escaped for HTML.
 func (t *docTmpl) appendJSONText(b, htmlClick []byte) []byte {
+	b = append(b, jsonDocHead...)
 	for i, p := range t.json {
 		if i > 0 {
 			b = appendJSONText(b, b2s(htmlClick))

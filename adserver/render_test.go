@@ -2,6 +2,7 @@ package adserver
 
 import (
 	"html"
+	"maps"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -82,5 +83,45 @@ func BenchmarkAppendJSONDoc(b *testing.B) {
 	buf := make([]byte, 0, 8192)
 	for b.Loop() {
 		buf = appendJSONText(buf[:0], doc)
+	}
+}
+
+// A rebuild keeps the templates of unchanged creatives and renders a
+// changed one (the catalog decodes a changed creative as a new value).
+func TestDocTemplatesAcrossRebuilds(t *testing.T) {
+	snap := BenchSnapshot(50, 3, 7)
+	first := Build(snap, t0, nil)
+	var id string
+	for k := range snap.Creatives {
+		id = k
+		break
+	}
+	next := *snap
+	next.Creatives = maps.Clone(snap.Creatives)
+	changed := *snap.Creatives[id]
+	changed.Content.Alt = "changed alt"
+	next.Creatives[id] = &changed
+	second := build(&next, t0, nil, first)
+
+	rendered := 0
+	for k, tm := range second.docs {
+		old, had := first.docs[k]
+		switch {
+		case k.cr.ID == id && had:
+			t.Errorf("the changed creative kept its old template")
+		case k.cr.ID == id:
+			rendered++
+			if got := string(tm.appendHTML(nil, []byte("u"))); !strings.Contains(got, `alt="changed alt"`) {
+				t.Errorf("changed creative renders %q", got)
+			}
+		case !had || old != tm:
+			t.Errorf("creative %s rendered again", k.cr.ID)
+		}
+	}
+	if rendered == 0 {
+		t.Errorf("creative %s has no template after the change", id)
+	}
+	if len(second.docs) != len(first.docs) {
+		t.Errorf("%d templates, then %d: the index keeps only those in use", len(first.docs), len(second.docs))
 	}
 }
