@@ -172,6 +172,7 @@ func (a *App) startNATS(ctx context.Context) error {
 	res.Replicas = a.cfg.Replicas
 	res.Retention = a.cfg.Retention
 	res.SegmentsTTL = a.cfg.SegmentTTL
+	res.StatsRetention = a.cfg.StatsRetention
 	if err := bus.Provision(connectCtx, c.JS, res); err != nil {
 		return err
 	}

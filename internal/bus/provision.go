@@ -14,6 +14,7 @@ type Resources struct {
 	Retention      time.Duration // ADSYN_EVENTS max age (P6)
 	SegmentsTTL    time.Duration // a visitor record's inactivity expiry
 	AuditRetention time.Duration // 0: forever
+	StatsRetention time.Duration // how long an hour's counters stay after their last update; 0: forever
 	DedupeWindow   time.Duration // ADSYN_EVENTS Nats-Msg-Id window
 	EventsMaxBytes int64         // 0: unlimited
 }
@@ -21,10 +22,12 @@ type Resources struct {
 // DefaultResources returns the defaults of a single machine.
 func DefaultResources() Resources {
 	return Resources{
-		Replicas:     1,
-		Retention:    720 * time.Hour,
-		SegmentsTTL:  90 * 24 * time.Hour,
-		DedupeWindow: 2 * time.Minute,
+		Replicas:    1,
+		Retention:   720 * time.Hour,
+		SegmentsTTL: 90 * 24 * time.Hour,
+		// About 13 months: this month against the same month a year ago.
+		StatsRetention: 400 * 24 * time.Hour,
+		DedupeWindow:   2 * time.Minute,
 	}
 }
 
@@ -72,7 +75,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
 		{Bucket: BucketProfiles, Description: "registered users", History: 16},
 		{Bucket: BucketPartners, Description: "syndication partners", History: 8},
 		{Bucket: BucketSyndState, Description: "last delivery per partner and user"},
-		{Bucket: BucketStats, Description: "hourly counters"},
+		{Bucket: BucketStats, Description: "hourly counters", TTL: r.StatsRetention},
 		{Bucket: BucketKeys, Description: "API keys by SHA-256 hash"},
 		{Bucket: BucketSecrets, Description: "shared signing keys"},
 		{Bucket: BucketConfig, Description: "operator settings every process follows", History: 16},

@@ -32,6 +32,39 @@ func TestProvisionIsIdempotent(t *testing.T) {
 	}
 }
 
+// Retention settings reach an existing bucket: statistics expire after
+// StatsRetention, or never with 0.
+func TestProvisionUpdatesStatsRetention(t *testing.T) {
+	c := bustest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ttl := func() time.Duration {
+		t.Helper()
+		kv, err := c.JS.KeyValue(ctx, bus.BucketStats)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := kv.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.TTL()
+	}
+	if got, want := ttl(), bus.DefaultResources().StatsRetention; got != want || want == 0 {
+		t.Errorf("stats TTL %s, want %s", got, want)
+	}
+	for _, want := range []time.Duration{48 * time.Hour, 0} {
+		r := bus.DefaultResources()
+		r.StatsRetention = want
+		if err := bus.Provision(ctx, c.JS, r); err != nil {
+			t.Fatal(err)
+		}
+		if got := ttl(); got != want {
+			t.Errorf("stats TTL %s after provisioning %s", got, want)
+		}
+	}
+}
+
 func TestSecretIsSharedAndStable(t *testing.T) {
 	srv := bustest.StartServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -43,6 +43,8 @@ type Config struct {
 	Partitions int
 	Retention  time.Duration
 	SegmentTTL time.Duration
+	// StatsRetention keeps an hour's statistics this long (0: forever).
+	StatsRetention time.Duration
 	// TaxonomyFile replaces the segment taxonomy in force (for every process).
 	TaxonomyFile string
 	// SegmentCacheMB bounds an edge's cache of visitor records.
@@ -78,6 +80,7 @@ func Default() Config {
 		Partitions:      16,
 		Retention:       720 * time.Hour,
 		SegmentTTL:      90 * 24 * time.Hour,
+		StatsRetention:  400 * 24 * time.Hour,
 		SegmentCacheMB:  256,
 		IPv4Bits:        24,
 		IPv6Bits:        48,
@@ -106,6 +109,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Demo, "demo", c.Demo, "load sample advertisers, campaigns, users and a partner; serve /demo")
 	fs.IntVar(&c.Partitions, "partitions", c.Partitions, "event partitions N (xxhash64(visitor) mod N)")
 	fs.DurationVar(&c.Retention, "retention", c.Retention, "how long events are kept")
+	fs.DurationVar(&c.StatsRetention, "stats-retention", c.StatsRetention, "how long hourly statistics are kept (0: forever)")
 	fs.DurationVar(&c.SegmentTTL, "segment-ttl", c.SegmentTTL, "a visitor record expires after this long without events")
 	fs.StringVar(&c.TaxonomyFile, "taxonomy", c.TaxonomyFile, "a segment taxonomy JSON file to put in force (sensitive segments are refused)")
 	fs.IntVar(&c.SegmentCacheMB, "segment-cache-mb", c.SegmentCacheMB, "memory bound of an edge's cache of visitor records, in MiB")
@@ -212,6 +216,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Retention < time.Hour {
 		return bad("retention", "%s: must be at least 1h", c.Retention)
+	}
+	if c.StatsRetention != 0 && c.StatsRetention < 24*time.Hour {
+		return bad("stats-retention", "%s: must be 0 (forever) or at least 24h", c.StatsRetention)
 	}
 	if c.SegmentTTL < time.Hour {
 		return bad("segment-ttl", "%s: must be at least 1h", c.SegmentTTL)

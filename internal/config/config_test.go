@@ -64,6 +64,7 @@ func TestBadValuesNameTheSetting(t *testing.T) {
 		{[]string{"--ip-v4-bits", "40"}, nil, "--ip-v4-bits"},
 		{[]string{"--log-format", "xml"}, nil, "--log-format"},
 		{[]string{"--retention", "1m"}, nil, "--retention"},
+		{[]string{"--stats-retention", "2h"}, nil, "--stats-retention"},
 	} {
 		_, err := parse(t, tc.args, tc.env)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
