@@ -136,6 +136,8 @@ func foldWords(dst, s []byte, scratch *[]rune, unmix bool) (_ []byte, mixed bool
 			}
 			if c >= 'a' {
 				f.w.scripts |= scriptLatin
+			} else {
+				f.w.scripts |= scriptDigit
 			}
 			f.dst = append(f.dst, c)
 			continue
@@ -234,16 +236,17 @@ func foldRune(r *rune) int {
 	return runeLetter
 }
 
-// word tracks the scripts of the word being folded.
+// word tracks the scripts of the word being folded; digits count as one.
 type word struct {
 	start   int
-	scripts uint8 // scriptLatin | scriptCyrillic | scriptGreek
+	scripts uint8 // scriptLatin | scriptCyrillic | scriptGreek | scriptDigit
 }
 
 const (
 	scriptLatin = 1 << iota
 	scriptCyrillic
 	scriptGreek
+	scriptDigit
 )
 
 func (w *word) note(r rune) {
@@ -251,6 +254,8 @@ func (w *word) note(r rune) {
 	case r < utf8.RuneSelf:
 		if 'a' <= r && r <= 'z' {
 			w.scripts |= scriptLatin
+		} else if '0' <= r && r <= '9' {
+			w.scripts |= scriptDigit
 		}
 	case 'а' <= r && r <= 'я' || r >= 'ѐ' && r <= 'ӿ' || r == 'ԁ':
 		w.scripts |= scriptCyrillic
@@ -259,9 +264,10 @@ func (w *word) note(r rune) {
 	}
 }
 
-// end reports whether the word, the last in dst, mixes scripts and with
-// unmix rewrites its look-alikes in its main script: the one with more
-// letters that have no look-alike, else the one with more letters.
+// end reports whether the word, the last in dst, mixes scripts (or letters
+// and digits) and with unmix rewrites its look-alikes in its main script:
+// the one with more letters that have no look-alike, else the one with
+// more letters. Digits that stand for letters ("d1abetes") become them.
 func (w *word) end(dst []byte, scratch *[]rune, unmix bool) (_ []byte, mixed bool) {
 	mixed = w.scripts&(w.scripts-1) != 0
 	if !mixed || !unmix {
@@ -293,6 +299,13 @@ func (w *word) end(dst []byte, scratch *[]rune, unmix bool) (_ []byte, mixed boo
 		if cyrillic && 'a' <= r && r <= 'z' && latinToCyr[r-'a'] != 0 {
 			r = latinToCyr[r-'a']
 		}
+		if '0' <= r && r <= '9' && (latin > 0 || cyr > 0) {
+			if d := digitAs[r-'0']; cyrillic && d.cyr != 0 {
+				r = d.cyr
+			} else if !cyrillic && d.latin != 0 {
+				r = d.latin
+			}
+		}
 		rs[i] = r
 	}
 	*scratch = rs
@@ -304,8 +317,11 @@ func (w *word) end(dst []byte, scratch *[]rune, unmix bool) (_ []byte, mixed boo
 }
 
 // Look-alikes, lower case (upper-case shapes count: В, Н, М, Т, К look like
-// B, H, M, T, K).
+// B, H, M, T, K), and the letters that digits stand for.
 var (
+	digitAs = [10]struct{ latin, cyr rune }{
+		0: {'o', 'о'}, 1: {'i', 0}, 3: {'e', 'з'}, 4: {'a', 'ч'}, 5: {'s', 0}, 6: {0, 'б'}, 7: {'t', 0},
+	}
 	latinToCyr = [26]rune{'a' - 'a': 'а', 'b' - 'a': 'в', 'c' - 'a': 'с', 'e' - 'a': 'е', 'h' - 'a': 'н', 'k' - 'a': 'к',
 		'm' - 'a': 'м', 'o' - 'a': 'о', 'p' - 'a': 'р', 't' - 'a': 'т', 'x' - 'a': 'х', 'y' - 'a': 'у'}
 	toLatin = func() map[rune]rune {

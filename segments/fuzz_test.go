@@ -39,11 +39,12 @@ func FuzzSensitive(f *testing.F) {
 		if c2, _ := Sensitive(url.QueryEscape(text)); c2 != cat {
 			t.Fatalf("%q: %q, escaped %q", text, cat, c2)
 		}
-		// Nor does a disguise: fullwidth forms, zero-width spaces, a look-alike.
+		// Nor does a disguise: fullwidth forms, zero-width spaces, a look-alike
+		// of another script, a digit for a letter.
 		if !ok || !isASCII(text) {
 			return
 		}
-		for name, disguised := range map[string]string{"fullwidth": fullwidth(text), "zero-width": zeroWidth(text), "look-alike": lookAlike(text)} {
+		for name, disguised := range map[string]string{"fullwidth": fullwidth(text), "zero-width": zeroWidth(text), "look-alike": lookAlike(text), "digit": digitFor(text)} {
 			if _, ok := Sensitive(disguised); !ok {
 				t.Fatalf("%q is %q, but not as %s %q", text, cat, name, disguised)
 			}
@@ -78,9 +79,20 @@ func zeroWidth(s string) string {
 
 // lookAlike writes the first a, e or o next to another letter in Cyrillic.
 func lookAlike(s string) string {
+	return replaceFirst(s, map[byte]string{'a': "а", 'e': "е", 'o': "о"})
+}
+
+// digitFor writes the first a, e, i or o next to another letter as a digit.
+func digitFor(s string) string {
+	return replaceFirst(s, map[byte]string{'a': "4", 'e': "3", 'i': "1", 'o': "0"})
+}
+
+// replaceFirst replaces the first byte of s that by has, in a word of
+// letters with at least one other letter next to it.
+func replaceFirst(s string, by map[byte]string) string {
 	isLetter := func(i int) bool { return i >= 0 && i < len(s) && (s[i]|0x20 >= 'a' && s[i]|0x20 <= 'z') }
 	for i := 0; i < len(s); i++ {
-		if c := map[byte]string{'a': "а", 'e': "е", 'o': "о"}[s[i]]; c != "" && (isLetter(i-1) || isLetter(i+1)) {
+		if c := by[s[i]]; c != "" && (isLetter(i-1) || isLetter(i+1)) {
 			return s[:i] + c + s[i+1:]
 		}
 	}

@@ -75,6 +75,11 @@ func TestGuard(t *testing.T) {
 		{"азартнist игры", "personal_hardship"}, // a stem with an ending of another script
 		{"сaнтехник", ""},                       // a mixed word that is harmless either way
 		{"café plumbing", ""},
+		{"d1abetes", "health"},                // digits for letters
+		{"canc3r", "health"},                  //
+		{"алкогольная 3ависимость", "health"}, // 3 for з
+		{"mp3 player repair", ""},             // a word of letters and digits that hides nothing
+		{"covid19 test", "health"},
 	} {
 		got, ok := Sensitive(tc.text)
 		if ok != (tc.want != "") || got != tc.want {
