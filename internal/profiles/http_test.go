@@ -53,6 +53,24 @@ func (c client) do(method, path, key string, body []byte, headers ...string) (in
 	return res.StatusCode, string(b)
 }
 
+// register creates a user as the Site's backend does and returns it with
+// the user's own key.
+func (c client) register(admin, body string) (profiles.Profile, string) {
+	c.t.Helper()
+	code, resp := c.do("POST", "/v1/users", admin, []byte(body))
+	if code != 201 {
+		c.t.Fatalf("create: %d %s", code, resp)
+	}
+	var created struct {
+		User profiles.Profile `json:"user"`
+		Key  string           `json:"key"`
+	}
+	if err := json.Unmarshal([]byte(resp), &created); err != nil {
+		c.t.Fatal(err)
+	}
+	return created.User, created.Key
+}
+
 // startAPI serves the users API over a real NATS, with one partner that
 // holds every user's data.
 func startAPI(t *testing.T) (context.Context, *bus.Conn, *auth.Keys, *profiles.Store, client) {
@@ -88,20 +106,10 @@ func TestUsersAPI(t *testing.T) {
 	support, _, _ := keys.Create(ctx, auth.Support, "", "desk")
 
 	// Registration (admin: the Site's backend) returns the user's own key.
-	code, body := c.do("POST", "/v1/users", admin, []byte(`{"name":"Ada Lovelace","email":"`+email+`","phone":"`+phone+`","city":"Lyon","competence":["Go","Plumbing"],"price":{"amount":"45.50","currency":"EUR"},"language":"fr","consents":{"syndication":true,"ad_profile":true},"consent_source":"signup-form"}`))
-	if code != 201 {
-		t.Fatalf("create: %d %s", code, body)
-	}
-	var created struct {
-		User profiles.Profile `json:"user"`
-		Key  string           `json:"key"`
-	}
-	if err := json.Unmarshal([]byte(body), &created); err != nil {
-		t.Fatal(err)
-	}
-	id, key := created.User.ID, created.Key
-	if created.User.Email != email || len(created.User.Consents) != 2 || created.User.Consents[0].Source != "signup-form" {
-		t.Errorf("created %+v", created.User)
+	user, key := c.register(admin, `{"name":"Ada Lovelace","email":"`+email+`","phone":"`+phone+`","city":"Lyon","competence":["Go","Plumbing"],"price":{"amount":"45.50","currency":"EUR"},"language":"fr","consents":{"syndication":true,"ad_profile":true},"consent_source":"signup-form"}`)
+	id := user.ID
+	if user.Email != email || len(user.Consents) != 2 || user.Consents[0].Source != "signup-form" {
+		t.Errorf("created %+v", user)
 	}
 	if code, _ := c.do("POST", "/v1/users", key, []byte(`{"name":"x"}`)); code != 403 {
 		t.Errorf("user creating users: %d", code)
@@ -192,7 +200,7 @@ func TestUsersAPI(t *testing.T) {
 	}
 
 	// Export: everything, decrypted, with the visitor record and recipients.
-	code, body = c.do("GET", "/v1/users/"+id+"/export", key, nil)
+	code, body := c.do("GET", "/v1/users/"+id+"/export", key, nil)
 	if code != 200 {
 		t.Fatalf("export: %d %s", code, body)
 	}
@@ -274,18 +282,8 @@ func TestUsersAPI(t *testing.T) {
 func TestGlobalPrivacyControl(t *testing.T) {
 	ctx, _, keys, store, c := startAPI(t)
 	admin, _, _ := keys.Create(ctx, auth.Admin, "", "root")
-	code, body := c.do("POST", "/v1/users", admin, []byte(`{"name":"Grace","consents":{"syndication":true,"personalized_ads":true,"ad_profile":true}}`))
-	if code != 201 {
-		t.Fatalf("create: %d %s", code, body)
-	}
-	var created struct {
-		User profiles.Profile `json:"user"`
-		Key  string           `json:"key"`
-	}
-	if err := json.Unmarshal([]byte(body), &created); err != nil {
-		t.Fatal(err)
-	}
-	id, key := created.User.ID, created.Key
+	user, key := c.register(admin, `{"name":"Grace","consents":{"syndication":true,"personalized_ads":true,"ad_profile":true}}`)
+	id := user.ID
 	consents := func() (*profiles.Profile, map[profiles.Purpose]bool) {
 		t.Helper()
 		p, err := store.Get(ctx, id)
@@ -324,7 +322,7 @@ func TestGlobalPrivacyControl(t *testing.T) {
 		t.Errorf("a second GPC request added statements: %d, then %d", n, len(p.Consents))
 	}
 
-	code, body = c.do("PATCH", "/v1/users/"+id, key, []byte(`{"consents":{"syndication":true}}`), "Sec-GPC", "1")
+	code, body := c.do("PATCH", "/v1/users/"+id, key, []byte(`{"consents":{"syndication":true}}`), "Sec-GPC", "1")
 	if code != 409 || !strings.Contains(body, "gpc_conflict") || !strings.Contains(body, "consents.syndication") {
 		t.Errorf("granting syndication with GPC: %d %s", code, body)
 	}
