@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/adsyn/adsyn/internal/bus"
+	"github.com/adsyn/adsyn/internal/keyring"
 	"github.com/adsyn/adsyn/internal/metrics"
 	"github.com/adsyn/adsyn/internal/profiles"
 )
@@ -88,7 +89,7 @@ func RunBench(ctx context.Context, conn *bus.Conn, opts BenchOptions, progress i
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	ring, err := profiles.ParseKeyring(profiles.NewKeyLine(time.Now()))
+	ring, err := keyring.Parse(keyring.NewKeyLine(time.Now()))
 	if err != nil {
 		return res, err
 	}

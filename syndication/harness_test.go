@@ -21,6 +21,7 @@ import (
 
 	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/bus/bustest"
+	"github.com/adsyn/adsyn/internal/keyring"
 	"github.com/adsyn/adsyn/internal/profiles"
 	"github.com/adsyn/adsyn/syndication"
 )
@@ -234,7 +235,7 @@ func newEnv(t *testing.T, extra ...syndication.Option) *env {
 	t.Cleanup(cancel)
 	srv := bustest.StartServer(t)
 	conn := srv.Connect(t)
-	ring, err := profiles.ParseKeyring(profiles.NewKeyLine(time.Now()))
+	ring, err := keyring.Parse(keyring.NewKeyLine(time.Now()))
 	if err != nil {
 		t.Fatal(err)
 	}

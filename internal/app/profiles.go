@@ -14,23 +14,24 @@ import (
 	"github.com/adsyn/adsyn/adserver"
 	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/config"
+	"github.com/adsyn/adsyn/internal/keyring"
 	"github.com/adsyn/adsyn/internal/profiles"
 	"github.com/adsyn/adsyn/syndication"
 )
 
 // keyring loads the contact-field keys, making a key file at first start.
-func (a *App) keyring() (*profiles.Keyring, error) {
+func (a *App) keyring() (*keyring.Keyring, error) {
 	path := a.cfg.ProfileKeys
 	if path == "" {
 		path = filepath.Join(a.cfg.DataDir, "profile.keys")
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			if err := profiles.GenerateKeyFile(path); err != nil {
+			if err := keyring.GenerateKeyFile(path); err != nil {
 				return nil, fmt.Errorf("app: profile keys: %w", err)
 			}
 			a.log.Warn("made a new key for contact fields at rest; back it up, and give every API process the same file (--profile-keys)", "file", path)
 		}
 	}
-	ring, err := profiles.LoadKeyring(path)
+	ring, err := keyring.Load(path)
 	if err != nil {
 		return nil, fmt.Errorf("--profile-keys: %w", err)
 	}

@@ -3,7 +3,7 @@
 // visibility settings and the consent history, and the /v1/users and
 // /v1/profiles API.
 //
-// Email, phone and the resume are sealed with AES-256-GCM under a Keyring key
+// Email, phone and the resume are sealed with AES-256-GCM under a keyring key
 // id before they reach NATS (P8) and leave the store only to the data subject
 // (P2): Decode, the public views and the search index never open them. The
 // bucket is the source of truth; syndication follows its change feed, so an

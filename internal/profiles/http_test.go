@@ -19,6 +19,7 @@ import (
 	"github.com/adsyn/adsyn/internal/auth"
 	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/bus/bustest"
+	"github.com/adsyn/adsyn/internal/keyring"
 	"github.com/adsyn/adsyn/internal/profiles"
 )
 
@@ -82,7 +83,7 @@ func startAPI(t *testing.T) (context.Context, *bus.Conn, *auth.Keys, *profiles.S
 	if err != nil {
 		t.Fatal(err)
 	}
-	ring, err := profiles.ParseKeyring(profiles.NewKeyLine(time.Now()))
+	ring, err := keyring.Parse(keyring.NewKeyLine(time.Now()))
 	if err != nil {
 		t.Fatal(err)
 	}

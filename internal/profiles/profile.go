@@ -6,19 +6,18 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/adsyn/adsyn/internal/keyring"
 )
 
 var (
-	ErrNotFound   = errors.New("profiles: no such user")
-	ErrInvalid    = errors.New("profiles: invalid input")
-	ErrNoConsent  = errors.New("profiles: the user has not consented")
-	ErrConflict   = errors.New("profiles: concurrent update; retry")
-	ErrKeyring    = errors.New("profiles: invalid keyring")
-	ErrUnknownKey = errors.New("profiles: sealed with an unknown key id")
-	ErrSealed     = errors.New("profiles: sealed value does not open")
-	ErrMediaType  = errors.New("profiles: unsupported media type")
-	ErrMediaSize  = errors.New("profiles: media too large")
-	ErrNoMedia    = errors.New("profiles: no such media")
+	ErrNotFound  = errors.New("profiles: no such user")
+	ErrInvalid   = errors.New("profiles: invalid input")
+	ErrNoConsent = errors.New("profiles: the user has not consented")
+	ErrConflict  = errors.New("profiles: concurrent update; retry")
+	ErrMediaType = errors.New("profiles: unsupported media type")
+	ErrMediaSize = errors.New("profiles: media too large")
+	ErrNoMedia   = errors.New("profiles: no such media")
 )
 
 // FieldError says which input was wrong and why; it wraps ErrInvalid.
@@ -203,7 +202,7 @@ func Decode(data []byte) (*Profile, error) {
 }
 
 // open decrypts the contact fields of a decoded profile.
-func (p *Profile) open(k *Keyring) error {
+func (p *Profile) open(k *keyring.Keyring) error {
 	for _, f := range []struct {
 		sealed []byte
 		dst    *string
@@ -223,7 +222,7 @@ func (p *Profile) open(k *Keyring) error {
 }
 
 // encode seals the contact fields of an opened profile and marshals it.
-func (p *Profile) encode(k *Keyring) ([]byte, error) {
+func (p *Profile) encode(k *keyring.Keyring) ([]byte, error) {
 	r := record{
 		Schema: schema, ID: p.ID, Name: p.Name, City: p.City, Competence: p.Competence, Price: p.Price,
 		Language: p.Language, Photo: p.Photo, Resume: p.Resume, Public: p.Public,

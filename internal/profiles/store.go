@@ -13,6 +13,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/adsyn/adsyn/internal/bus"
+	"github.com/adsyn/adsyn/internal/keyring"
 	"github.com/adsyn/adsyn/internal/metrics"
 )
 
@@ -88,7 +89,7 @@ type Store struct {
 	kv       jetstream.KeyValue
 	media    jetstream.ObjectStore
 	visitors jetstream.KeyValue
-	ring     *Keyring
+	ring     *keyring.Keyring
 	opts     options
 	index    *index
 
@@ -97,9 +98,9 @@ type Store struct {
 
 // NewStore opens the buckets and starts the search index, which follows the
 // bucket until ctx ends.
-func NewStore(ctx context.Context, js jetstream.JetStream, ring *Keyring, opts ...Option) (*Store, error) {
+func NewStore(ctx context.Context, js jetstream.JetStream, ring *keyring.Keyring, opts ...Option) (*Store, error) {
 	if ring == nil {
-		return nil, fmt.Errorf("%w: nil keyring", ErrKeyring)
+		return nil, fmt.Errorf("%w: nil keyring", keyring.ErrKeyring)
 	}
 	o := options{now: time.Now}
 	for _, opt := range opts {

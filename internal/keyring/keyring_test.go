@@ -1,4 +1,4 @@
-package profiles
+package keyring
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 
 func testRing(t testing.TB) *Keyring {
 	t.Helper()
-	k, err := ParseKeyring(NewKeyLine(time.Now()))
+	k, err := Parse(NewKeyLine(time.Now()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,11 +22,11 @@ func testRing(t testing.TB) *Keyring {
 
 func TestKeyringSealOpen(t *testing.T) {
 	old := NewKeyLine(time.Now())
-	k1, err := ParseKeyring(old)
+	k1, err := Parse(old)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sealed := k1.Seal([]byte("ada@example.com"), aad("u1", FieldEmail))
+	sealed := k1.Seal([]byte("ada@example.com"), []byte("u1|email"))
 	if bytes.Contains(sealed, []byte("ada@")) {
 		t.Fatal("plaintext visible in the sealed form")
 	}
@@ -34,14 +34,14 @@ func TestKeyringSealOpen(t *testing.T) {
 		t.Errorf("key id %q, want %q", KeyID(sealed), k1.Current())
 	}
 	// Rotation: a second key appended becomes current; the old data still opens.
-	k2, err := ParseKeyring(old + NewKeyLine(time.Now().Add(time.Hour)))
+	k2, err := Parse(old + NewKeyLine(time.Now().Add(time.Hour)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if k2.Current() == k1.Current() {
 		t.Fatal("appended key is not current")
 	}
-	plain, err := k2.Open(sealed, aad("u1", FieldEmail))
+	plain, err := k2.Open(sealed, []byte("u1|email"))
 	if err != nil || string(plain) != "ada@example.com" {
 		t.Fatalf("open after rotation: %q %v", plain, err)
 	}
@@ -49,16 +49,16 @@ func TestKeyringSealOpen(t *testing.T) {
 		t.Error("new data not sealed under the current key")
 	}
 	// Bound to its owner and field.
-	if _, err := k2.Open(sealed, aad("u2", FieldEmail)); !errors.Is(err, ErrSealed) {
+	if _, err := k2.Open(sealed, []byte("u2|email")); !errors.Is(err, ErrSealed) {
 		t.Errorf("other user's aad: %v", err)
 	}
 	tampered := bytes.Clone(sealed)
 	tampered[len(tampered)-1] ^= 1
-	if _, err := k2.Open(tampered, aad("u1", FieldEmail)); !errors.Is(err, ErrSealed) {
+	if _, err := k2.Open(tampered, []byte("u1|email")); !errors.Is(err, ErrSealed) {
 		t.Errorf("tampered: %v", err)
 	}
 	other := testRing(t)
-	if _, err := other.Open(sealed, aad("u1", FieldEmail)); !errors.Is(err, ErrUnknownKey) {
+	if _, err := other.Open(sealed, []byte("u1|email")); !errors.Is(err, ErrUnknownKey) {
 		t.Errorf("unknown key: %v", err)
 	}
 	for _, bad := range [][]byte{nil, {5}, {1, 'k'}, append([]byte{byte(len(k1.Current()))}, k1.Current()...)} {
@@ -68,7 +68,7 @@ func TestKeyringSealOpen(t *testing.T) {
 	}
 }
 
-func TestParseKeyring(t *testing.T) {
+func TestParse(t *testing.T) {
 	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
 	short := base64.StdEncoding.EncodeToString([]byte("short"))
 	tests := []struct {
@@ -89,7 +89,7 @@ func TestParseKeyring(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			k, err := ParseKeyring(tt.text)
+			k, err := Parse(tt.text)
 			if (err == nil) != tt.ok {
 				t.Fatalf("err = %v, want ok=%v", err, tt.ok)
 			}
@@ -121,7 +121,7 @@ func TestGenerateKeyFile(t *testing.T) {
 	if st.Mode().Perm() != 0o600 {
 		t.Errorf("mode %v, want 0600", st.Mode().Perm())
 	}
-	k1, err := LoadKeyring(path)
+	k1, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestGenerateKeyFile(t *testing.T) {
 	if err := GenerateKeyFile(path); err != nil {
 		t.Fatal(err)
 	}
-	k2, err := LoadKeyring(path)
+	k2, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestGenerateKeyFile(t *testing.T) {
 	}
 }
 
-func FuzzParseKeyring(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32))
 	f.Add("k1:" + key)
 	f.Add("# c\nk1:" + key + "\nk2:" + key + "\n")
@@ -147,7 +147,7 @@ func FuzzParseKeyring(f *testing.F) {
 	f.Add(":")
 	f.Add("k1:")
 	f.Fuzz(func(t *testing.T, text string) {
-		k, err := ParseKeyring(text)
+		k, err := Parse(text)
 		if err != nil {
 			return
 		}
@@ -159,7 +159,7 @@ func FuzzParseKeyring(f *testing.F) {
 }
 
 func FuzzOpen(f *testing.F) {
-	k, _ := ParseKeyring("k1:" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32)))
+	k, _ := Parse("k1:" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32)))
 	f.Add(k.Seal([]byte("x"), nil))
 	f.Add([]byte{})
 	f.Add([]byte{2, 'k', '1'})

@@ -1,4 +1,4 @@
-package profiles
+package keyring
 
 import (
 	"crypto/aes"
@@ -13,6 +13,13 @@ import (
 	"regexp"
 	"strings"
 	"time"
+)
+
+// Errors of the keyring.
+var (
+	ErrKeyring    = errors.New("keyring: invalid keyring")
+	ErrUnknownKey = errors.New("keyring: sealed with an unknown key id")
+	ErrSealed     = errors.New("keyring: sealed value does not open")
 )
 
 // Keyring holds the AES-256-GCM keys that seal contact fields, by key id. New
@@ -32,7 +39,7 @@ var keyIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
 const maxKeyringText = 64 << 10
 
 // ParseKeyring reads the text form.
-func ParseKeyring(text string) (*Keyring, error) {
+func Parse(text string) (*Keyring, error) {
 	if len(text) > maxKeyringText {
 		return nil, fmt.Errorf("%w: more than %d bytes", ErrKeyring, maxKeyringText)
 	}
@@ -69,12 +76,12 @@ func ParseKeyring(text string) (*Keyring, error) {
 }
 
 // LoadKeyring reads the text form from a file.
-func LoadKeyring(path string) (*Keyring, error) {
+func Load(path string) (*Keyring, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("profiles: read keyring: %w", err)
+		return nil, fmt.Errorf("keyring: read: %w", err)
 	}
-	return ParseKeyring(string(b))
+	return Parse(string(b))
 }
 
 // GenerateKeyFile writes a keyring file with one fresh random key, readable by
@@ -82,22 +89,22 @@ func LoadKeyring(path string) (*Keyring, error) {
 // every sealed field unreadable.
 func GenerateKeyFile(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("profiles: keyring dir: %w", err)
+		return fmt.Errorf("keyring: dir: %w", err)
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("profiles: create keyring: %w", err)
+		return fmt.Errorf("keyring: create: %w", err)
 	}
 	text := "# adsyn contact-field keys: id:base64(32 bytes); the last line is current.\n" + NewKeyLine(time.Now())
 	if _, err := f.WriteString(text); err != nil {
 		f.Close()
-		return fmt.Errorf("profiles: write keyring: %w", err)
+		return fmt.Errorf("keyring: write: %w", err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("profiles: write keyring: %w", err)
+		return fmt.Errorf("keyring: write: %w", err)
 	}
 	return nil
 }
