@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/adsyn/adsyn/internal/browsertest"
 	"github.com/adsyn/adsyn/internal/bus/bustest"
 	"github.com/adsyn/adsyn/internal/event"
@@ -33,26 +35,25 @@ func TestDemoInChromium(t *testing.T) {
 	waitFor(t, "demo in the index", 5*time.Second, func() bool { return cat.Index().sites[DemoSite] != nil })
 	base := serveEdge(t, e)
 
-	b := browsertest.Start(t, "--disable-dev-shm-usage", "--window-size=1280,900",
-		"--user-agent="+BenchUserAgent) // a headless browser is a bot, and bots get no ads
-	page := b.Page(t)
-	page.Call(t, "Page.enable", nil)
-	page.Call(t, "Page.navigate", map[string]any{"url": base + "/demo"})
+	page := browsertest.Start(t, chromedp.WindowSize(1280, 900),
+		chromedp.UserAgent(BenchUserAgent)) // a headless browser is a bot, and bots get no ads
+	browsertest.Run(t, page, "open /demo", chromedp.Navigate(base+"/demo"))
 
 	// Both slots get a sandboxed iframe holding the ad.
-	page.Wait(t, "two ads rendered", 20*time.Second,
+	browsertest.Wait(t, page, "two ads rendered", 20*time.Second,
 		`document.querySelectorAll("iframe[data-adsyn-ad][sandbox]").length === 2`)
 	for _, slot := range []string{"top", "side"} {
-		var ok bool
-		page.Eval(t, `(function(){var f=document.querySelector("[data-adsyn-slot=`+slot+`] iframe");`+
-			`return f.srcdoc.indexOf("/click?t=")>0 && f.getAttribute("sandbox").indexOf("allow-same-origin")<0 && f.offsetWidth>0})()`, &ok)
+		ok := browsertest.Run(t, page, "slot "+slot, chromedp.Evaluate[bool](`(function(){var f=document.querySelector("[data-adsyn-slot=`+slot+`] iframe");`+
+			`return f.srcdoc.indexOf("/click?t=")>0 && f.getAttribute("sandbox").indexOf("allow-same-origin")<0 && f.offsetWidth>0})()`))
 		if !ok {
 			t.Fatalf("slot %s: iframe without a click link, sandboxed wrongly, or not laid out", slot)
 		}
 	}
 	// The pixels of the leaderboard are not blank: the ad is drawn.
-	rect := page.Rect(t, `[data-adsyn-slot=top] iframe`)
-	waitFor(t, "leaderboard drawn", 10*time.Second, func() bool { return page.Colorful(t, rect) })
+	waitFor(t, "leaderboard drawn", 10*time.Second, func() bool {
+		return browsertest.Colorful(t, browsertest.Run(t, page, "screenshot of the leaderboard",
+			chromedp.Screenshot(chromedp.CSS(`[data-adsyn-slot=top] iframe`))))
+	})
 	if n := len(pub.kinds(event.KindImpression)); n != 2 {
 		t.Fatalf("%d impression events, want 2", n)
 	}
@@ -60,11 +61,14 @@ func TestDemoInChromium(t *testing.T) {
 	waitFor(t, "viewable beacons", 10*time.Second, func() bool { return len(pub.kinds(event.KindViewable)) == 2 })
 
 	// A click in the sidebar ad goes through /click and is counted.
-	side := page.Rect(t, `[data-adsyn-slot=side] iframe`)
-	x, y := side.X+side.W/2, side.Y+side.H/2
-	for _, typ := range []string{"mouseMoved", "mousePressed", "mouseReleased"} {
-		page.Call(t, "Input.dispatchMouseEvent", map[string]any{"type": typ, "x": x, "y": y, "button": "left", "clickCount": 1})
+	side := browsertest.Run(t, page, "the sidebar's box", chromedp.Evaluate[struct{ X, Y, W, H float64 }](
+		`(function(){var b=document.querySelector("[data-adsyn-slot=side] iframe").getBoundingClientRect();`+
+			`return {X:b.x,Y:b.y,W:b.width,H:b.height}})()`))
+	if side.W == 0 || side.H == 0 {
+		t.Fatalf("sidebar box %+v", side)
 	}
+	x, y := side.X+side.W/2, side.Y+side.H/2
+	browsertest.Run(t, page, "click the sidebar ad", chromedp.Steps(chromedp.MouseEvent(chromedp.MouseMoved, x, y), chromedp.MouseClickXY(x, y)))
 	waitFor(t, "click counted", 10*time.Second, func() bool { return len(pub.kinds(event.KindClick)) == 1 })
 	if got := counter(e.cfg.metrics, "adsyn_ad_clicks_total"); got != "1" {
 		t.Fatalf("click metric %q", got)

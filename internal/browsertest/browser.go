@@ -1,22 +1,19 @@
 package browsertest
 
 import (
-	"encoding/json"
-	"net/http"
+	"bytes"
+	"context"
+	"image/png"
 	"os"
 	"os/exec"
-	"path/filepath"
+	"slices"
 	"strings"
-	"syscall"
+	"sync"
 	"testing"
 	"time"
-)
 
-// Browser is a running headless Chromium, stopped when the test ends.
-type Browser struct {
-	port string
-	log  string // chromium's stderr
-}
+	"github.com/chromedp/chromedp"
+)
 
 // path finds /usr/bin/chromium, else chromium on PATH, else fails tb.
 func path(tb testing.TB) string {
@@ -32,83 +29,100 @@ func path(tb testing.TB) string {
 	return ""
 }
 
-// Start launches headless Chromium with a fresh profile; extra flags (for
-// example --window-size) follow the defaults.
-func Start(tb testing.TB, extra ...string) *Browser {
+// Start launches headless Chromium with a fresh profile and no network of
+// its own, and returns a context for chromedp.Run on its first tab. extra
+// options (window size, user agent) follow the defaults. The browser stops
+// when the test ends.
+func Start(tb testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
 	tb.Helper()
-	bin := path(tb)
-	dir := tb.TempDir()
-	profile := filepath.Join(dir, "profile")
-	b := &Browser{log: filepath.Join(dir, "chromium.log")}
-	stderr, err := os.Create(b.log)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer stderr.Close()
-	args := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir=" + profile, "--remote-debugging-port=0"}, extra...)
-	cmd := exec.Command(bin, append(args, "about:blank")...)
-	cmd.Stderr = stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("start chromium: %v", err)
-	}
-	tb.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // its whole process group
-		_ = cmd.Wait()
-	})
-	b.poll(tb, "chromium's DevTools port", func() bool {
-		s, err := os.ReadFile(filepath.Join(profile, "DevToolsActivePort"))
-		if err == nil {
-			b.port, _, _ = strings.Cut(string(s), "\n")
-			b.port = strings.TrimSpace(b.port)
-		}
-		return b.port != ""
-	})
-	return b
-}
-
-// poll checks cond until it holds, failing tb after 30s.
-func (b *Browser) poll(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(b.log)
-			tb.Fatalf("timed out waiting for %s; chromium says:\n%s", what, out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// Page attaches to the browser's first page target.
-func (b *Browser) Page(tb testing.TB) *Page {
-	tb.Helper()
-	var ws string
-	b.poll(tb, "a page target", func() bool {
-		res, err := http.Get("http://127.0.0.1:" + b.port + "/json/list")
+	stderr := &output{} // chromium's, for a failed start
+	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
+		chromedp.ExecPath(path(tb)),
+		chromedp.UserDataDir(tb.TempDir()),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		// Also in the defaults; named here because this machine has no network.
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.CombinedOutput(stderr),
+	)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(opts, extra...)...)
+	ctx, cancel := chromedp.NewContext(alloc)
+	tb.Cleanup(func() { cancel(); cancelAlloc() })
+	// The first Run starts the browser; it must not carry a deadline.
+	started := make(chan error, 1)
+	go func() { started <- chromedp.Do(ctx) }()
+	select {
+	case err := <-started:
 		if err != nil {
-			return false
+			tb.Fatalf("start chromium: %v\n%s", err, stderr.String())
 		}
-		defer res.Body.Close()
-		var targets []struct {
-			Type string `json:"type"`
-			WS   string `json:"webSocketDebuggerUrl"`
-		}
-		_ = json.NewDecoder(res.Body).Decode(&targets)
-		for _, tg := range targets {
-			if tg.Type == "page" && tg.WS != "" {
-				ws = tg.WS
-				return true
-			}
-		}
-		return false
-	})
-	c, err := dial(ws)
-	if err != nil {
-		tb.Fatal(err)
+	case <-time.After(30 * time.Second):
+		tb.Fatalf("chromium did not start within 30s:\n%s", stderr.String())
 	}
-	tb.Cleanup(func() { c.c.Close() })
-	return &Page{ws: c}
+	return ctx
+}
+
+// output collects what chromium writes, from its reader goroutine.
+type output struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (o *output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.Write(p)
+}
+
+func (o *output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
+}
+
+// Run runs a chromedp action within 30s and returns its value; an error
+// fails tb.
+func Run[T any](tb testing.TB, ctx context.Context, what string, a chromedp.Action[T]) T {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		tb.Fatalf("%s: %v", what, err)
+	}
+	return v
+}
+
+// Wait polls a JavaScript condition until it is truthy; past d it fails tb
+// with the page's text.
+func Wait(tb testing.TB, ctx context.Context, what string, d time.Duration, expr string) {
+	tb.Helper()
+	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void]("!!("+expr+")",
+		chromedp.WithPollingTimeout(d), chromedp.WithPollingInterval(50*time.Millisecond)))
+	if err != nil {
+		txt, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+		tb.Fatalf("waiting %s for %s: %v; page says:\n%s", d, what, err, txt)
+	}
+}
+
+// Colorful reports whether a PNG holds more than a few colours, that is
+// whether something is drawn in it.
+func Colorful(tb testing.TB, b []byte) bool {
+	tb.Helper()
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		tb.Fatalf("screenshot: %v", err)
+	}
+	colors := map[[3]uint32]bool{}
+	bd := img.Bounds()
+	for y := bd.Min.Y; y < bd.Max.Y; y += 3 {
+		for x := bd.Min.X; x < bd.Max.X; x += 3 {
+			r, g, b, _ := img.At(x, y).RGBA()
+			colors[[3]uint32{r >> 8, g >> 8, b >> 8}] = true
+		}
+	}
+	return len(colors) > 4
 }

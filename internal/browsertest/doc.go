@@ -1,7 +1,6 @@
-// Package browsertest drives headless Chromium over the Chrome DevTools
-// Protocol for tests, with only the standard library: it starts the
-// browser, attaches to a page, runs commands and JavaScript, waits for
-// conditions and takes screenshots. It is imported only by _test files.
+// Package browsertest starts headless Chromium for tests and hands them a
+// chromedp context on one tab; the tests drive the page with chromedp
+// actions. It is imported only by _test files.
 //
 // A missing Chromium fails the test (never skips): apt-get install chromium.
 package browsertest

@@ -1,14 +1,18 @@
 package stats
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/adsyn/adsyn/internal/browsertest"
 )
@@ -17,17 +21,15 @@ import (
 // campaign, see the chart and the numbers the API returns.
 func TestDashboardInChromium(t *testing.T) {
 	w := newWorld(t, 3000)
-	page := browsertest.Start(t, "--window-size=1200,900").Page(t)
-	page.Call(t, "Page.enable", nil)
-	page.Call(t, "Page.navigate", map[string]any{"url": w.srv.URL + "/dashboard"})
-	page.Wait(t, "the sign-in form", 20*time.Second, `document.getElementById("signin-form") && !document.getElementById("signin").hidden`)
+	page := browsertest.Start(t, chromedp.WindowSize(1200, 900))
+	browsertest.Run(t, page, "open the dashboard", chromedp.Navigate(w.srv.URL+"/dashboard"))
+	browsertest.Wait(t, page, "the sign-in form", 20*time.Second, `document.getElementById("signin-form") && !document.getElementById("signin").hidden`)
 
-	page.Eval(t, fmt.Sprintf(`document.getElementById("key").value = %q; document.getElementById("signin-form").requestSubmit(); true`, w.m1), nil)
-	page.Wait(t, "the campaign table", 20*time.Second, `document.querySelectorAll("#tb-campaigns tr[data-id]").length === 5`)
+	browsertest.Run(t, page, "sign in", chromedp.Evaluate[bool](fmt.Sprintf(`document.getElementById("key").value = %q; document.getElementById("signin-form").requestSubmit(); true`, w.m1)))
+	browsertest.Wait(t, page, "the campaign table", 20*time.Second, `document.querySelectorAll("#tb-campaigns tr[data-id]").length === 5`)
 
-	var from, to string
-	page.Eval(t, `document.getElementById("from").value`, &from)
-	page.Eval(t, `document.getElementById("to").value`, &to)
+	from := browsertest.Run(t, page, "from", chromedp.Evaluate[string](`document.getElementById("from").value`))
+	to := browsertest.Run(t, page, "to", chromedp.Evaluate[string](`document.getElementById("to").value`))
 	q := url.Values{"from": {from}, "to": {to}}
 
 	// The table shows the summary's totals.
@@ -36,15 +38,14 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Fatalf("summary: %d %s", code, body)
 	}
 	for _, e := range s.Campaigns {
-		var shown string
-		page.Eval(t, fmt.Sprintf(`document.querySelector('#tb-campaigns tr[data-id=%q] td:nth-child(2)').dataset.value`, e.ID), &shown)
+		shown := browsertest.Run(t, page, "table "+e.ID, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector('#tb-campaigns tr[data-id=%q] td:nth-child(2)').dataset.value`, e.ID)))
 		if shown != strconv.FormatInt(e.Totals.Impressions, 10) {
 			t.Errorf("table %s: %s impressions, API %d", e.ID, shown, e.Totals.Impressions)
 		}
 	}
 
-	page.Eval(t, `document.querySelector('#tb-campaigns tr[data-id="c2"] button').click(); true`, nil)
-	page.Wait(t, "the campaign's chart", 20*time.Second, `document.getElementById("detail").dataset.ready === "c2" && document.querySelector("#chart-impressions path.line")`)
+	browsertest.Run(t, page, "pick c2", chromedp.Evaluate[bool](`document.querySelector('#tb-campaigns tr[data-id="c2"] button').click(); true`))
+	browsertest.Wait(t, page, "the campaign's chart", 20*time.Second, `document.getElementById("detail").dataset.ready === "c2" && document.querySelector("#chart-impressions path.line")`)
 
 	q.Set("by", "day")
 	var rep Report
@@ -55,8 +56,7 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Fatal("no impressions to show")
 	}
 	card := func(metric string) float64 {
-		var v string
-		page.Eval(t, fmt.Sprintf(`document.querySelector('#cards [data-metric=%q]').dataset.value`, metric), &v)
+		v := browsertest.Run(t, page, "card "+metric, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector('#cards [data-metric=%q]').dataset.value`, metric)))
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil {
 			t.Fatalf("card %s: %q", metric, v)
@@ -72,9 +72,8 @@ func TestDashboardInChromium(t *testing.T) {
 		}
 	}
 	for _, c := range []struct{ id, field string }{{"chart-impressions", "impressions"}, {"chart-clicks", "clicks"}} {
-		var points, sum string
-		page.Eval(t, fmt.Sprintf(`document.getElementById(%q).dataset.points`, c.id), &points)
-		page.Eval(t, fmt.Sprintf(`document.getElementById(%q).dataset.sum`, c.id), &sum)
+		points := browsertest.Run(t, page, c.id+" points", chromedp.Evaluate[string](fmt.Sprintf(`document.getElementById(%q).dataset.points`, c.id)))
+		sum := browsertest.Run(t, page, c.id+" sum", chromedp.Evaluate[string](fmt.Sprintf(`document.getElementById(%q).dataset.sum`, c.id)))
 		var want int64
 		for _, r := range rep.Series {
 			if c.field == "impressions" {
@@ -88,14 +87,25 @@ func TestDashboardInChromium(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	page.Screenshot(t, filepath.Join(dir, "dashboard.png"))
+	screenshot(t, page, filepath.Join(dir, "dashboard.png"))
 
 	// On a phone the page fits the screen's width.
-	page.Call(t, "Emulation.setDeviceMetricsOverride", map[string]any{"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": true})
-	var overflow bool
-	page.Eval(t, `document.documentElement.scrollWidth > window.innerWidth + 1`, &overflow)
-	if overflow {
+	browsertest.Run(t, page, "a phone's screen", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	if browsertest.Run(t, page, "overflow", chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`)) {
 		t.Error("the page is wider than a phone's screen")
 	}
-	page.Screenshot(t, filepath.Join(dir, "dashboard-phone.png"))
+	screenshot(t, page, filepath.Join(dir, "dashboard-phone.png"))
+}
+
+// screenshot writes a PNG of the whole page to path; a blank one fails t.
+func screenshot(t *testing.T, page context.Context, path string) {
+	t.Helper()
+	b := browsertest.Run(t, page, "screenshot", chromedp.FullScreenshot(100))
+	if len(b) < 1000 || !browsertest.Colorful(t, b) {
+		t.Fatalf("screenshot %s: %d bytes, blank", path, len(b))
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", path)
 }
