@@ -1,4 +1,4 @@
-// Command adsyn is the one binary: serve, bench, consent, version.
+// Command adsyn is the one binary: serve, bench, events, consent, version.
 package main
 
 import (
@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 
 	"github.com/adsyn/adsyn/internal/app"
@@ -25,7 +24,7 @@ Usage:
   adsyn bench <scenario> [flags] measure a scenario against a bare fasthttp ceiling
   adsyn events [--follow]        print the newest captured events (from a running serve)
   adsyn consent <TC string>      decode an IAB TCF v2.2 consent string as JSON
-  adsyn version                  print the version
+  adsyn version                  print the version, commit, build time and Go version
 
 Run "adsyn <command> -h" for a command's flags.
 `
@@ -54,21 +53,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case "consent":
 		return decodeConsent(args[1:], stdout, stderr)
 	case "version":
-		fmt.Fprintln(stdout, version())
-		return nil
+		return version(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", args[0])
-}
-
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return "adsyn " + bi.Main.Version
-	}
-	return "adsyn (devel)"
 }
 
 func serve(args []string, stdout, stderr io.Writer) error {

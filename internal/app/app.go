@@ -19,6 +19,7 @@ import (
 	"github.com/adsyn/adsyn/adserver"
 	"github.com/adsyn/adsyn/internal/api"
 	"github.com/adsyn/adsyn/internal/auth"
+	"github.com/adsyn/adsyn/internal/buildinfo"
 	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/config"
 	"github.com/adsyn/adsyn/internal/consent"
@@ -73,7 +74,10 @@ func New(cfg config.Config, log *slog.Logger, out io.Writer) (*App, error) {
 	if out == nil {
 		out = io.Discard
 	}
-	return &App{cfg: cfg, log: log, out: out, reg: metrics.NewRegistry(), routes: map[string]fasthttp.RequestHandler{}, serving: make(chan error, 2)}, nil
+	reg := metrics.NewRegistry()
+	b := buildinfo.Read()
+	reg.BuildInfo(b.Version, b.Revision, b.GoVersion)
+	return &App{cfg: cfg, log: log, out: out, reg: reg, routes: map[string]fasthttp.RequestHandler{}, serving: make(chan error, 2)}, nil
 }
 
 // Metrics is the process's registry.
@@ -148,26 +152,12 @@ func (a *App) Start(ctx context.Context) (err error) {
 }
 
 func (a *App) startNATS(ctx context.Context) error {
-	urls := a.cfg.NATSURLs
-	if urls == "" {
-		dir := filepath.Join(a.cfg.DataDir, "nats")
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("app: data directory: %w (set --data to a writable directory)", err)
-		}
-		e, err := bus.StartEmbedded(dir, a.cfg.NATSListen)
-		if err != nil {
-			return err
-		}
-		a.embedded = e
-		urls = e.URL()
-	}
 	connectCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	c, err := bus.Connect(connectCtx, urls, "adsyn")
-	if err != nil {
+	if err := a.dialNATS(connectCtx); err != nil {
 		return err
 	}
-	a.conn = c
+	c := a.conn
 	res := bus.DefaultResources()
 	res.Replicas = a.cfg.Replicas
 	res.Retention = a.cfg.Retention
@@ -183,6 +173,30 @@ func (a *App) startNATS(ctx context.Context) error {
 		return 0
 	})
 	a.reg.Gauge("adsyn_nats_reconnects", "NATS reconnections since start.", func() float64 { return float64(a.conn.NC.Stats().Reconnects) })
+	return nil
+}
+
+// dialNATS starts the embedded server on the data directory, unless
+// --nats names a cluster, and connects to it. adsyn keys comes in here too.
+func (a *App) dialNATS(ctx context.Context) error {
+	urls := a.cfg.NATSURLs
+	if urls == "" {
+		dir := filepath.Join(a.cfg.DataDir, "nats")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("app: data directory: %w (set --data to a writable directory)", err)
+		}
+		e, err := bus.StartEmbedded(dir, a.cfg.NATSListen)
+		if err != nil {
+			return err
+		}
+		a.embedded = e
+		urls = e.URL()
+	}
+	c, err := bus.Connect(ctx, urls, "adsyn")
+	if err != nil {
+		return err
+	}
+	a.conn = c
 	return nil
 }
 

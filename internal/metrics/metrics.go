@@ -168,3 +168,10 @@ func (r *Registry) WriteText(w io.Writer) {
 		}
 	}
 }
+
+// BuildInfo registers adsyn_build_info, always 1, whose labels say what the
+// binary was built from, so dashboards can tell versions apart.
+func (r *Registry) BuildInfo(version, revision, goVersion string) {
+	r.Gauge("adsyn_build_info", "What this binary was built from; always 1.", func() float64 { return 1 },
+		"version", version, "revision", revision, "goversion", goVersion)
+}

@@ -42,3 +42,16 @@ func TestWriteText(t *testing.T) {
 		}
 	}
 }
+
+func TestBuildInfo(t *testing.T) {
+	r := NewRegistry()
+	r.BuildInfo("v1.4.2", "bef6f35-dirty", "go1.26.0")
+	var b strings.Builder
+	r.WriteText(&b)
+	const want = "# HELP adsyn_build_info What this binary was built from; always 1.\n" +
+		"# TYPE adsyn_build_info gauge\n" +
+		`adsyn_build_info{version="v1.4.2",revision="bef6f35-dirty",goversion="go1.26.0"} 1` + "\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
