@@ -1,4 +1,4 @@
-// Command adsyn is the one binary: serve, bench, events, consent, version.
+// Command adsyn is the one binary: serve, bench, events, consent, keys, version.
 package main
 
 import (
@@ -24,6 +24,7 @@ Usage:
   adsyn bench <scenario> [flags] measure a scenario against a bare fasthttp ceiling
   adsyn events [--follow]        print the newest captured events (from a running serve)
   adsyn consent <TC string>      decode an IAB TCF v2.2 consent string as JSON
+  adsyn keys create|list|revoke  manage API keys on the data directory or cluster
   adsyn version                  print the version, commit, build time and Go version
 
 Run "adsyn <command> -h" for a command's flags.
@@ -52,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return events(args[1:], stdout, stderr)
 	case "consent":
 		return decodeConsent(args[1:], stdout, stderr)
+	case "keys":
+		return keys(args[1:], stdout, stderr)
 	case "version":
 		return version(args[1:], stdout, stderr)
 	case "-h", "--help", "help":

@@ -16,6 +16,7 @@ type Entry struct {
 	Seq      uint64    `json:"seq,omitempty"`
 	Time     time.Time `json:"time"`
 	KeyID    string    `json:"key_id,omitempty"`
+	Actor    string    `json:"actor,omitempty"` // who, when not a key: an operator at the command line
 	Role     Role      `json:"role,omitempty"`
 	Action   string    `json:"action"`
 	Resource string    `json:"resource"`
@@ -33,9 +34,19 @@ func NewAudit(js jetstream.JetStream) *Audit { return &Audit{js: js} }
 // Record appends an entry and waits for JetStream to store it, so a read is
 // never served without its trace.
 func (a *Audit) Record(ctx context.Context, p Principal, action, resource string, allowed bool) error {
-	b, _ := json.Marshal(Entry{Time: time.Now().UTC(), KeyID: p.KeyID, Role: p.Role, Action: action, Resource: resource, Allowed: allowed})
+	return a.append(ctx, Entry{Time: time.Now().UTC(), KeyID: p.KeyID, Role: p.Role, Action: action, Resource: resource, Allowed: allowed})
+}
+
+// RecordActor appends what an actor without a key did, such as an operator
+// making a key at the command line.
+func (a *Audit) RecordActor(ctx context.Context, actor, action, resource string) error {
+	return a.append(ctx, Entry{Time: time.Now().UTC(), Actor: actor, Action: action, Resource: resource, Allowed: true})
+}
+
+func (a *Audit) append(ctx context.Context, e Entry) error {
+	b, _ := json.Marshal(e)
 	subj := "adsyn.audit.allowed"
-	if !allowed {
+	if !e.Allowed {
 		subj = "adsyn.audit.denied"
 	}
 	if _, err := a.js.Publish(ctx, subj, b); err != nil {

@@ -59,6 +59,8 @@ type Principal struct {
 	Owner   string    `json:"owner,omitempty"`
 	Name    string    `json:"name,omitempty"`
 	Created time.Time `json:"created"`
+	// Revoked is set on the record kept of a revoked key (see All).
+	Revoked time.Time `json:"revoked,omitzero"`
 }
 
 // Is reports whether p has one of roles.
@@ -92,9 +94,10 @@ type Keys struct {
 	audit *Audit
 	log   *slog.Logger
 
-	mu     sync.RWMutex
-	byHash map[string]Principal
-	ready  chan struct{}
+	mu      sync.RWMutex
+	byHash  map[string]Principal
+	revoked map[string]Principal // by key id; never authenticates
+	ready   chan struct{}
 }
 
 // NewKeys opens the key store and starts watching it; it stops with ctx.
@@ -106,7 +109,7 @@ func NewKeys(ctx context.Context, js jetstream.JetStream, log *slog.Logger) (*Ke
 	if err != nil {
 		return nil, fmt.Errorf("auth: open %s: %w", bus.BucketKeys, err)
 	}
-	k := &Keys{kv: kv, audit: NewAudit(js), log: log, byHash: map[string]Principal{}, ready: make(chan struct{})}
+	k := &Keys{kv: kv, audit: NewAudit(js), log: log, byHash: map[string]Principal{}, revoked: map[string]Principal{}, ready: make(chan struct{})}
 	w, err := kv.WatchAll(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("auth: watch keys: %w", err)
@@ -130,7 +133,12 @@ func (k *Keys) watch(w jetstream.KeyWatcher) {
 			continue
 		}
 		k.mu.Lock()
-		if e.Operation() != jetstream.KeyValuePut {
+		if id, ok := strings.CutPrefix(e.Key(), revokedPrefix); ok {
+			var p Principal
+			if e.Operation() == jetstream.KeyValuePut && json.Unmarshal(e.Value(), &p) == nil {
+				k.revoked[id] = p
+			}
+		} else if e.Operation() != jetstream.KeyValuePut {
 			delete(k.byHash, e.Key())
 		} else {
 			var p Principal
@@ -183,25 +191,60 @@ func (k *Keys) List() []Principal {
 	return out
 }
 
-// Revoke deletes the key with id.
+// revokedPrefix starts the bucket key of a revoked key's record. A hash
+// never has it, so old processes that read it as a key can never match it.
+const revokedPrefix = "revoked."
+
+// All returns every live key and the records of revoked ones, without
+// secrets or hashes, by creation time.
+func (k *Keys) All() []Principal {
+	k.mu.RLock()
+	out := make([]Principal, 0, len(k.byHash)+len(k.revoked))
+	for _, p := range k.byHash {
+		out = append(out, p)
+	}
+	for _, p := range k.revoked {
+		out = append(out, p)
+	}
+	k.mu.RUnlock()
+	slices.SortFunc(out, func(a, b Principal) int {
+		if c := a.Created.Compare(b.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.KeyID, b.KeyID)
+	})
+	return out
+}
+
+// Revoke deletes the key with id, then keeps a record of it for All.
 func (k *Keys) Revoke(ctx context.Context, id string) error {
 	k.mu.RLock()
-	var hash string
-	for h, p := range k.byHash {
-		if p.KeyID == id {
-			hash = h
+	var (
+		hash string
+		p    Principal
+	)
+	for h, kp := range k.byHash {
+		if kp.KeyID == id {
+			hash, p = h, kp
 		}
 	}
 	k.mu.RUnlock()
 	if hash == "" {
 		return ErrNotFound
 	}
+	// The delete is the revocation; the record after it only informs.
 	if err := k.kv.Delete(ctx, hash); err != nil {
 		return fmt.Errorf("auth: revoke %s: %w", id, err)
 	}
 	k.mu.Lock()
 	delete(k.byHash, hash)
+	p.Revoked = time.Now().UTC().Truncate(time.Second)
+	k.revoked[id] = p
 	k.mu.Unlock()
+	b, _ := json.Marshal(p)
+	if _, err := k.kv.Put(ctx, revokedPrefix+id, b); err != nil {
+		return fmt.Errorf("auth: revoke %s: revoked, but its record was not kept: %w", id, err)
+	}
 	return nil
 }
 

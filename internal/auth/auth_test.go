@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -105,5 +106,72 @@ func TestKeysAndAudit(t *testing.T) {
 	}
 	if _, err := k2.Authenticate(created.Key); err == nil {
 		t.Errorf("second process accepts a revoked key")
+	}
+}
+
+// An operator at the command line makes and revokes keys: both are in the
+// audit log under the operator's name, and the list keeps the revoked key's
+// record, never a secret or a hash.
+func TestOperatorKeys(t *testing.T) {
+	srv := bustest.StartServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	k, err := auth.NewKeys(ctx, srv.Connect(t).JS, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := k.CreateAs(ctx, "cli@box", auth.Marketer, "", "x"); !errors.Is(err, auth.ErrNoOwner) {
+		t.Errorf("marketer without owner: %v", err)
+	}
+	if _, _, err := k.CreateAs(ctx, "cli@box", "wizard", "", "x"); !errors.Is(err, auth.ErrBadRole) {
+		t.Errorf("bad role: %v", err)
+	}
+	secret, p, err := k.CreateAs(ctx, "cli@box", auth.Admin, "", "recovery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := k.Authenticate(secret); err != nil || got.KeyID != p.KeyID || got.Role != auth.Admin {
+		t.Fatalf("new key: %+v %v", got, err)
+	}
+	if err := k.RevokeAs(ctx, "cli@box", p.KeyID); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.RevokeAs(ctx, "cli@box", p.KeyID); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("second revoke: %v, want ErrNotFound", err)
+	}
+	if _, err := k.Authenticate(secret); !errors.Is(err, auth.ErrUnknownKey) {
+		t.Errorf("revoked key authenticates: %v", err)
+	}
+	if n := len(k.List()); n != 0 {
+		t.Errorf("List shows %d live keys, want 0", n)
+	}
+	// A second process, as adsyn keys list is, sees the revoked record.
+	k2, err := auth.NewKeys(ctx, srv.Connect(t).JS, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k2.Authenticate(secret); err == nil {
+		t.Error("a second process accepts the revoked key")
+	}
+	all := k2.All()
+	if len(all) != 1 || all[0].KeyID != p.KeyID || all[0].Role != auth.Admin || all[0].Name != "recovery" ||
+		all[0].Revoked.IsZero() || all[0].Revoked.Before(all[0].Created) {
+		t.Fatalf("All: %+v", all)
+	}
+	b, _ := json.Marshal(all)
+	if strings.Contains(string(b), secret) || strings.Contains(string(b), auth.Hash(secret)) {
+		t.Errorf("All leaks the key or its hash: %s", b)
+	}
+	entries, err := k.Audit().Recent(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Actor+" "+e.Action+" "+e.Resource)
+	}
+	want := []string{"cli@box create key admin " + p.KeyID, "cli@box revoke key " + p.KeyID}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("audit:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

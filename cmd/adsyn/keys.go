@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/adsyn/adsyn/internal/app"
+	"github.com/adsyn/adsyn/internal/auth"
+	"github.com/adsyn/adsyn/internal/config"
+)
+
+const keysUsage = `Usage:
+  adsyn keys create --role ROLE [--owner ID] [--name NAME] [--data DIR | --nats URL]
+  adsyn keys list [--data DIR | --nats URL]
+  adsyn keys revoke ID [--data DIR | --nats URL]
+
+With --data, adsyn serve on that directory must be stopped; with --nats, it may run.
+Every create and revoke is recorded in the audit log as done from the command line.
+`
+
+// keys manages API keys on the machine holding the data, or on the cluster:
+// the way back when every admin key is lost.
+func keys(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(stderr, keysUsage)
+		if len(args) == 0 {
+			return errors.New("keys: name an operation: create, list or revoke")
+		}
+		return flag.ErrHelp
+	}
+	cfg := config.Default()
+	cmd := app.KeysCommand{Op: args[0]}
+	fs := flag.NewFlagSet("adsyn keys "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, keysUsage) }
+	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory of adsyn serve (runs NATS embedded on it)")
+	fs.StringVar(&cfg.NATSURLs, "nats", cfg.NATSURLs, "NATS URLs of a cluster, comma-separated; empty uses --data")
+	fs.StringVar(&cfg.NATSListen, "nats-listen", cfg.NATSListen, "client address of the embedded NATS server while the command runs")
+	switch cmd.Op {
+	case "create":
+		fs.Func("role", "the key's role: admin, marketer, publisher, partner, support, user or telephony", func(s string) error {
+			cmd.Role = auth.Role(s)
+			return nil
+		})
+		fs.StringVar(&cmd.Owner, "owner", "", "the advertiser, publisher, partner or user the key acts for")
+		fs.StringVar(&cmd.Name, "name", "command line", "a name to recognise the key by")
+	case "list", "revoke":
+	default:
+		fmt.Fprint(stderr, keysUsage)
+		return fmt.Errorf("keys: unknown operation %q", cmd.Op)
+	}
+	// Flags may come before or after the id.
+	var pos []string
+	rest := args[1:]
+	for {
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos, rest = append(pos, fs.Arg(0)), fs.Args()[1:]
+	}
+	switch {
+	case cmd.Op == "revoke" && len(pos) == 1:
+		cmd.ID = pos[0]
+	case cmd.Op == "revoke":
+		return errors.New("usage: adsyn keys revoke ID")
+	case len(pos) > 0:
+		return fmt.Errorf("keys %s takes no arguments, got %q", cmd.Op, pos)
+	case cmd.Op == "create" && cmd.Role == "":
+		return errors.New("keys create: give --role (for example --role admin)")
+	}
+	// The connection flags follow the environment as adsyn serve's do.
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for _, name := range []string{"data", "nats", "nats-listen"} {
+		if v := os.Getenv(config.EnvName(name)); v != "" && !given[name] {
+			if err := fs.Set(name, v); err != nil {
+				return fmt.Errorf("%s=%q: %w", config.EnvName(name), v, err)
+			}
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return app.Keys(ctx, cfg, cmd, newLogger(cfg, stderr), stdout)
+}
