@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"regexp"
@@ -163,6 +164,56 @@ func TestKeysRefusesARunningServe(t *testing.T) {
 	err := app.Keys(ctx, cfg, app.KeysCommand{Op: "list"}, nil, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "is adsyn serve running?") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// With --nats, adsyn keys works beside a running adsyn: the key it makes is
+// good at once, and the one it revokes is refused.
+func TestKeysOnARunningCluster(t *testing.T) {
+	a, out := start(t, testConfig(t))
+	m := regexp.MustCompile(`admin\s+(adsyn_\S+)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no admin key printed: %q", out.String())
+	}
+	cfg := testConfig(t)
+	cfg.NATSURLs = a.Conn().NC.ConnectedUrl()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var made strings.Builder
+	if err := app.Keys(ctx, cfg, app.KeysCommand{Op: "create", Role: auth.Support}, nil, &made); err != nil {
+		t.Fatal(err)
+	}
+	key := regexp.MustCompile(`(?m)^key\s+(adsyn_\S+)$`).FindStringSubmatch(made.String())
+	id := regexp.MustCompile(`(?m)^id\s+(key_[0-9a-f]+)$`).FindStringSubmatch(made.String())
+	if key == nil || id == nil {
+		t.Fatalf("keys create printed %q", made.String())
+	}
+	api := "http://" + a.APIAddr()
+	poll(t, "the new key accepted", func() bool {
+		code, _ := call(t, "GET", api+"/v1/audit", key[1], "")
+		return code == 403 // known, and a support key may not read the audit log
+	})
+	if err := app.Keys(ctx, cfg, app.KeysCommand{Op: "revoke", ID: id[1]}, nil, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "the revoked key refused", func() bool {
+		code, _ := call(t, "GET", api+"/v1/audit", key[1], "")
+		return code == 401
+	})
+	if err := app.Keys(ctx, cfg, app.KeysCommand{Op: "revoke", ID: id[1]}, nil, io.Discard); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("revoking twice: %v", err)
+	}
+}
+
+// poll checks cond until it holds, failing t after 10s.
+func poll(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
