@@ -38,7 +38,7 @@ func keys(args []string, stdout, stderr io.Writer) error {
 	cmd := app.KeysCommand{Op: args[0]}
 	fs := flag.NewFlagSet("adsyn keys "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, keysUsage) }
+	fs.Usage = func() { fmt.Fprint(stderr, keysUsage+"\nFlags:\n"); fs.PrintDefaults() }
 	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory of adsyn serve (runs NATS embedded on it)")
 	fs.StringVar(&cfg.NATSURLs, "nats", cfg.NATSURLs, "NATS URLs of a cluster, comma-separated; empty uses --data")
 	fs.StringVar(&cfg.NATSListen, "nats-listen", cfg.NATSListen, "client address of the embedded NATS server while the command runs")
