@@ -76,7 +76,7 @@ func gateOf(b []byte, n int, salt uint32) uint32 {
 	return (x * 0x9E3779B1) >> 16
 }
 
-func setBit(g *[gateBits / 64]uint64, h uint32)     { g[h/64] |= 1 << (h % 64) }
+func setBit(g *[gateBits / 64]uint64, h uint32)      { g[h/64] |= 1 << (h % 64) }
 func hasBit(g *[gateBits / 64]uint64, h uint32) bool { return g[h/64]&(1<<(h%64)) != 0 }
 
 // enableCompounds makes Scan look inside words (see the rules above).
@@ -145,7 +145,7 @@ func (l *Lexicon) compound(w []byte) *Term {
 	}
 	// Rule 1: a long term starting after minPart letters, or at the start
 	// when exact (and then followed by more than minPart letters).
-	if len(g.long) > 0 && len(w) > minLong+minPart {
+	if len(g.long) > 0 && len(w) >= minLong+minPart {
 		runes := 0
 		for p := 0; p+minLong <= len(w); p++ {
 			if !utf8.RuneStart(w[p]) {

@@ -143,7 +143,7 @@ func appendDecodedLabels(dst, s []byte, runes *[maxLabel]rune) []byte {
 			for j < len(s) && isLabelByte(s[j]) {
 				j++
 			}
-			if j-i-4 <= maxLabel {
+			if n := j - i - 4; n > 0 && n <= maxLabel {
 				if rs, ok := decodePunycode(runes[:0], s[i+4:j]); ok {
 					for _, r := range rs {
 						dst = utf8.AppendRune(dst, r)
