@@ -50,9 +50,10 @@ var (
 
 // glue indexes a lexicon's single-word terms for compounds.
 type glue struct {
-	long     map[string][]int32 // single-word terms of minLong letters or more
-	longLens uint64             // byte lengths of those (below 64)
-	longGate *[gateBits / 64]uint64
+	long     map[string][]int32     // single-word terms of minLong letters or more
+	longLens uint64                 // byte lengths of those (below 64)
+	longGate *[gateBits / 64]uint64 // first four bytes
+	longKeys *[gateBits / 64]uint64 // first four bytes and length
 	// starts gates exact single-word terms by length and first bytes,
 	// after and before gate partners by length and last or first bytes.
 	starts, after, before *[gateBits / 64]uint64
@@ -91,7 +92,7 @@ func hasBit(g *[gateBits / 64]uint64, h uint32) bool { return g[h/64]&(1<<(h%64)
 // enableCompounds makes Scan look inside words (see the rules above).
 func (l *Lexicon) enableCompounds() {
 	g := &glue{
-		long: map[string][]int32{}, longGate: new([gateBits / 64]uint64),
+		long: map[string][]int32{}, longGate: new([gateBits / 64]uint64), longKeys: new([gateBits / 64]uint64),
 		starts: new([gateBits / 64]uint64), after: new([gateBits / 64]uint64), before: new([gateBits / 64]uint64),
 		partAfter: map[string]bool{}, partBefore: map[string]bool{}, endings: map[string]bool{},
 		afterEnds: new([gateBits / 64]uint64), beforeStarts: new([gateBits / 64]uint64),
@@ -107,6 +108,7 @@ func (l *Lexicon) enableCompounds() {
 			g.long[w.Text] = append(g.long[w.Text], int32(id))
 			g.longLens |= 1 << n
 			setBit(g.longGate, gateHash([]byte(w.Text)))
+			setBit(g.longKeys, gateOf([]byte(w.Text), n, 6))
 		}
 		if !w.Stem && n < 64 && utf8.RuneCountInString(w.Text) >= minPart {
 			g.exactLens |= 1 << n
@@ -168,7 +170,7 @@ func (l *Lexicon) compound(w []byte) *Term {
 				continue
 			}
 			for k := minLong; p+k <= len(w) && k < 64; k++ {
-				if g.longLens&(1<<k) == 0 {
+				if g.longLens&(1<<k) == 0 || !hasBit(g.longKeys, gateOf(w[p:], k, 6)) {
 					continue
 				}
 				for _, id := range g.long[string(w[p:p+k])] {
