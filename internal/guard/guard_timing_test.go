@@ -1,0 +1,25 @@
+package guard
+
+import "testing"
+
+// The texts of segments' BenchmarkSensitive before the guard moved, so the
+// figures compare.
+var benchTexts = []string{"срочно нужен сантехник на дом", "https://market.example/ru/uslugi/santehnika/moskva?page=2", "wedding photographer in berlin"}
+
+func BenchmarkSensitive(b *testing.B) {
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		Sensitive(benchTexts[i%len(benchTexts)])
+	}
+}
+
+// BenchmarkFold is Sensitive's baseline twin: the folding alone, without
+// the lexicon.
+func BenchmarkFold(b *testing.B) {
+	b.ReportAllocs()
+	f := AcquireFolder()
+	defer ReleaseFolder(f)
+	for i := 0; b.Loop(); i++ {
+		f.Fold(benchTexts[i%len(benchTexts)])
+	}
+}
