@@ -1,0 +1,348 @@
+package privacy
+
+import (
+	"net/netip"
+	"unsafe"
+)
+
+// Kind names what a recogniser found.
+type Kind uint8
+
+const (
+	KindNone  Kind = iota
+	KindEmail      // P2
+	KindPhone      // P2
+	KindIP         // P6: an address in free text
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindEmail:
+		return "email"
+	case KindPhone:
+		return "phone"
+	case KindIP:
+		return "ip"
+	}
+	return "none"
+}
+
+// MinPhoneDigits is the fewest digits a run needs to count as a phone
+// number: a local number without its area code has seven. Longer runs of
+// digits (ids, dates, card numbers) are removed too: recall over precision.
+const MinPhoneDigits = 7
+
+// FindContact returns the first email address, phone number or IP address
+// in b (decoded text) as b[start:end]; kind is KindNone when there is none.
+func FindContact(b []byte) (start, end int, kind Kind) {
+	start, end = len(b), len(b)
+	try := func(s, e int, ok bool, k Kind) {
+		if ok && (s < start || s == start && e > end) {
+			start, end, kind = s, e, k
+		}
+	}
+	s, e, ok := findEmail(b)
+	try(s, e, ok, KindEmail)
+	s, e, ok = findIP(b)
+	try(s, e, ok, KindIP)
+	s, e, ok = findPhone(b)
+	try(s, e, ok, KindPhone)
+	if kind == KindNone {
+		return 0, 0, KindNone
+	}
+	return start, end, kind
+}
+
+// maxPasses bounds AppendWithoutContacts: cutting one span can join its
+// neighbours into a new one ("123[a@b.c]4567"), so it runs to a fixed point.
+const maxPasses = 8
+
+// AppendWithoutContacts appends b to dst with every email address, phone
+// number and IP address cut out, using tmp as scratch. ok is false when some
+// were still found after maxPasses: the caller drops the whole value then
+// (fail closed).
+func AppendWithoutContacts(dst, b []byte, tmp *[2][]byte) (_ []byte, ok bool) {
+	cur := b
+	for pass := range maxPasses {
+		s, e, k := FindContact(cur)
+		if k == KindNone {
+			return append(dst, cur...), true
+		}
+		out := tmp[pass%2][:0]
+		for k != KindNone {
+			out = append(out, cur[:s]...)
+			cur = cur[e:]
+			s, e, k = FindContact(cur)
+		}
+		out = append(out, cur...)
+		tmp[pass%2] = out
+		cur = out
+	}
+	return dst, false
+}
+
+// isEmailLocal reports a byte that may stand in the local part of an
+// address. Non-ASCII bytes count: internationalised addresses exist.
+func isEmailLocal(c byte) bool {
+	return isAlnum(c) || c >= 0x80 || c == '.' || c == '_' || c == '-' || c == '+' || c == '\'' ||
+		c == '!' || c == '$' || c == '*' || c == '^' || c == '`' || c == '{' || c == '|' || c == '}' || c == '~'
+}
+
+func isDomain(c byte) bool { return isAlnum(c) || c >= 0x80 || c == '-' || c == '_' }
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// spelled reports the length of a spelled-out separator at b[i:] such as
+// "(at)", "[at]", "{at}", "<at>" (word "at") or "(dot)" (word "dot"),
+// spaces around it included; 0 if there is none.
+func spelled(b []byte, i int, word string) (start, end int) {
+	j := i
+	for j < len(b) && b[j] == ' ' {
+		j++
+	}
+	if j >= len(b) {
+		return 0, 0
+	}
+	var closer byte
+	switch b[j] {
+	case '(':
+		closer = ')'
+	case '[':
+		closer = ']'
+	case '{':
+		closer = '}'
+	case '<':
+		closer = '>'
+	default:
+		return 0, 0
+	}
+	k := j + 1
+	for k < len(b) && b[k] == ' ' {
+		k++
+	}
+	if len(b)-k < len(word) {
+		return 0, 0
+	}
+	for n := 0; n < len(word); n++ {
+		if lower(b[k+n]) != word[n] {
+			return 0, 0
+		}
+	}
+	k += len(word)
+	for k < len(b) && b[k] == ' ' {
+		k++
+	}
+	if k >= len(b) || b[k] != closer {
+		return 0, 0
+	}
+	k++
+	for k < len(b) && b[k] == ' ' {
+		k++
+	}
+	return i, k
+}
+
+// atSign returns the span of an at sign at b[i:]: "@", the fullwidth and
+// small forms, or a spelled "(at)"; spelledOut tells the last apart.
+func atSign(b []byte, i int) (end int, spelledOut, ok bool) {
+	switch {
+	case b[i] == '@':
+		return i + 1, false, true
+	case b[i] == 0xEF && i+2 < len(b) && b[i+1] == 0xBC && b[i+2] == 0xA0: // U+FF20 ＠
+		return i + 3, false, true
+	case b[i] == 0xEF && i+2 < len(b) && b[i+1] == 0xB9 && b[i+2] == 0xAB: // U+FE6B ﹫
+		return i + 3, false, true
+	case b[i] == ' ' || b[i] == '(' || b[i] == '[' || b[i] == '{' || b[i] == '<':
+		if _, e := spelled(b, i, "at"); e > 0 {
+			return e, true, true
+		}
+	}
+	return 0, false, false
+}
+
+// findEmail finds local@domain, with the at sign and dots possibly spelled
+// out ("john (at) example (dot) com").
+func findEmail(b []byte) (start, end int, ok bool) {
+	for i := 0; i < len(b); i++ {
+		ae, spelledAt, ok := atSign(b, i)
+		if !ok {
+			continue
+		}
+		// Local part, leftwards.
+		s := i
+		for s > 0 && isEmailLocal(b[s-1]) {
+			s--
+		}
+		for s < i && b[s] == '.' {
+			s++
+		}
+		if s == i {
+			if spelledAt {
+				i = ae - 1
+			}
+			continue
+		}
+		// Domain, rightwards: labels joined by dots, spelled or not.
+		e, labels, dots := ae, 0, 0
+		for e < len(b) {
+			if isDomain(b[e]) {
+				for e < len(b) && isDomain(b[e]) {
+					e++
+				}
+				labels++
+				continue
+			}
+			if b[e] == '.' && e+1 < len(b) && isDomain(b[e+1]) {
+				e++
+				dots++
+				continue
+			}
+			if _, de := spelled(b, e, "dot"); de > 0 && de < len(b) && isDomain(b[de]) {
+				e = de
+				dots++
+				continue
+			}
+			break
+		}
+		if labels == 0 || spelledAt && dots == 0 {
+			continue
+		}
+		return s, e, true
+	}
+	return 0, 0, false
+}
+
+// digitAt returns the width of a digit at b[i:] (ASCII or fullwidth), or 0.
+func digitAt(b []byte, i int) int {
+	if '0' <= b[i] && b[i] <= '9' {
+		return 1
+	}
+	if b[i] == 0xEF && i+2 < len(b) && b[i+1] == 0xBC && 0x90 <= b[i+2] && b[i+2] <= 0x99 {
+		return 3
+	}
+	return 0
+}
+
+// sepAt returns the width of a separator a written phone number may carry
+// between digits at b[i:]: space, - . ( ) / and the no-break space, the
+// Unicode dashes and the fullwidth plus; or 0.
+func sepAt(b []byte, i int) int {
+	switch b[i] {
+	case ' ', '-', '.', '(', ')', '/', '+', '_', '\t':
+		return 1
+	case 0xC2:
+		if i+1 < len(b) && b[i+1] == 0xA0 {
+			return 2
+		}
+	case 0xE2: // U+2010-2015 dashes, U+2212 minus, U+202F narrow no-break space
+		if i+2 < len(b) && (b[i+1] == 0x80 && (0x90 <= b[i+2] && b[i+2] <= 0x95 || b[i+2] == 0xAF) || b[i+1] == 0x88 && b[i+2] == 0x92) {
+			return 3
+		}
+	case 0xEF: // fullwidth + ( ) -
+		if i+2 < len(b) && b[i+1] == 0xBC && (b[i+2] == 0x8B || b[i+2] == 0x88 || b[i+2] == 0x89 || b[i+2] == 0x8D) {
+			return 3
+		}
+	}
+	return 0
+}
+
+// findPhone finds a run of at least MinPhoneDigits digits, separators of up
+// to three characters between them allowed.
+func findPhone(b []byte) (start, end int, ok bool) {
+	for i := 0; i < len(b); {
+		w := digitAt(b, i)
+		if w == 0 {
+			i++
+			continue
+		}
+		s := i
+		if s > 0 && b[s-1] == '+' {
+			s--
+		}
+		digits, e, j := 0, i, i
+		for j < len(b) {
+			if w := digitAt(b, j); w > 0 {
+				digits++
+				j += w
+				e = j
+				continue
+			}
+			// Separators between digits: at most three in a row.
+			k, n := j, 0
+			for k < len(b) && n < 3 {
+				w := sepAt(b, k)
+				if w == 0 {
+					break
+				}
+				k += w
+				n++
+			}
+			if n == 0 || k >= len(b) || digitAt(b, k) == 0 {
+				break
+			}
+			j = k
+		}
+		if digits >= MinPhoneDigits {
+			return s, e, true
+		}
+		i = e
+	}
+	return 0, 0, false
+}
+
+func isIPChar(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' || c == ':' || c == '.'
+}
+
+// findIP finds an IPv4 address in dotted form or an IPv6 address.
+func findIP(b []byte) (start, end int, ok bool) {
+	for i := 0; i < len(b); {
+		if !isIPChar(b[i]) {
+			i++
+			continue
+		}
+		j, colons, dots := i, 0, 0
+		for j < len(b) && isIPChar(b[j]) {
+			switch b[j] {
+			case ':':
+				colons++
+			case '.':
+				dots++
+			}
+			j++
+		}
+		if colons >= 2 || dots >= 3 {
+			// An address may start anywhere in the run after a separator,
+			// and end before its last characters ("at 10.0.0.1.").
+			for k := i; k < j; k++ {
+				if k > i && b[k-1] != ':' && b[k-1] != '.' {
+					continue
+				}
+				for e := min(j, k+45); e > k; e-- {
+					a, err := netip.ParseAddr(unsafe.String(&b[k], e-k))
+					if err == nil && !a.IsUnspecified() {
+						return k, e, true
+					}
+				}
+			}
+		}
+		i = j
+	}
+	return 0, 0, false
+}
+
+// HasContact reports whether b holds an email address, phone number or IP
+// address, and the kind of the first.
+func HasContact(b []byte) (Kind, bool) {
+	_, _, k := FindContact(b)
+	return k, k != KindNone
+}
