@@ -3,14 +3,14 @@ package adserver
 import (
 	"strings"
 
-	"github.com/adsyn/adsyn/segments"
+	"github.com/adsyn/adsyn/internal/guard"
 )
 
-// sensitive asks the segments guard, the one place P1 is decided, whether a
+// sensitive asks the guard, the one place P1 is decided, whether a
 // targeted segment or category names a sensitive category. Ids join words
 // with - _ . / :, so they are asked about as words too.
 func sensitive(v string) (string, bool) {
-	if cat, ok := segments.Sensitive(v); ok {
+	if cat, ok := guard.Sensitive(v); ok {
 		return cat, true
 	}
 	words := strings.Map(func(r rune) rune {
@@ -20,5 +20,5 @@ func sensitive(v string) (string, bool) {
 		}
 		return r
 	}, v)
-	return segments.Sensitive(words)
+	return guard.Sensitive(words)
 }

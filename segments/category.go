@@ -1,10 +1,14 @@
 package segments
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/adsyn/adsyn/internal/guard"
+)
 
 // Category is what a segment is about, from a closed list. The sensitive
-// categories exist so that the lexicon and error messages can name them: no
-// segment may have one (P1).
+// categories exist so that error messages can name them: no segment may
+// have one (P1).
 type Category string
 
 // The categories a segment may have.
@@ -27,17 +31,18 @@ const (
 	CategoryGeneral   Category = "general"   // anything else that is not sensitive
 )
 
-// The sensitive categories (P1, GDPR art. 9 and 10, and our own hardship rule).
+// The sensitive categories (P1, GDPR art. 9 and 10, and our own hardship
+// rule): the guard's.
 const (
-	CategoryHealth            Category = "health"
-	CategoryReligion          Category = "religion"
-	CategoryEthnicOrigin      Category = "ethnic_origin"
-	CategorySexualOrientation Category = "sexual_orientation"
-	CategoryPoliticalOpinion  Category = "political_opinion"
-	CategoryTradeUnion        Category = "trade_union"
-	CategoryGeneticBiometric  Category = "genetic_biometric"
-	CategoryCriminalRecord    Category = "criminal_record"
-	CategoryPersonalHardship  Category = "personal_hardship"
+	CategoryHealth            Category = guard.Health
+	CategoryReligion          Category = guard.Religion
+	CategoryEthnicOrigin      Category = guard.EthnicOrigin
+	CategorySexualOrientation Category = guard.SexualOrientation
+	CategoryPoliticalOpinion  Category = guard.PoliticalOpinion
+	CategoryTradeUnion        Category = guard.TradeUnion
+	CategoryGeneticBiometric  Category = guard.GeneticBiometric
+	CategoryCriminalRecord    Category = guard.CriminalRecord
+	CategoryPersonalHardship  Category = guard.PersonalHardship
 )
 
 var allowedCategories = []Category{

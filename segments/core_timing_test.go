@@ -35,14 +35,6 @@ func BenchmarkMatch(b *testing.B) {
 	}
 }
 
-func BenchmarkSensitive(b *testing.B) {
-	texts := []string{"срочно нужен сантехник на дом", "https://market.example/ru/uslugi/santehnika/moskva?page=2", "wedding photographer in berlin"}
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		Sensitive(texts[i%len(texts)])
-	}
-}
-
 func BenchmarkDecodeBatch(b *testing.B) {
 	var body []byte
 	for i := range 512 {

@@ -1,8 +1,8 @@
 // Package segments builds interest profiles of visitor cookies from their
 // own events and browser language, and never from a sensitive category (P1).
-// It holds the taxonomy, the sensitive-signal guard, the builder that turns
-// ADSYN_EVENTS into records in the adsyn_segments bucket, the Store the ad
-// server reads them through, the edge's /optout and the admin API.
+// It holds the taxonomy, the builder that turns ADSYN_EVENTS into records
+// in the adsyn_segments bucket, the Store the ad server reads them through,
+// the edge's /optout and the admin API.
 //
 // The pieces, from pure to I/O:
 //

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/adsyn/adsyn/internal/event"
+	"github.com/adsyn/adsyn/internal/guard"
 )
 
 // Contribution is what one event adds to one segment, and the rule that
@@ -25,24 +26,26 @@ const maxPerEvent = 32
 // is pure and allocates nothing once dst has room.
 func (t *Taxonomy) Match(dst []Contribution, e *event.Event) (out []Contribution, sensitive string) {
 	// The query and the URL are folded once, for the guard and the rules.
-	fq, fu := acquireFolder(), acquireFolder()
-	defer releaseFolder(fq)
-	defer releaseFolder(fu)
+	fq, fu := guard.AcquireFolder(), guard.AcquireFolder()
+	defer guard.ReleaseFolder(fq)
+	defer guard.ReleaseFolder(fu)
 	g := t.guard
 	var query []byte
 	if e.Query != "" {
-		query = fold(fq, e.Query)
-		if cat, ok := g.sensitiveFold(fq, query); ok {
+		query = fq.Fold(e.Query)
+		if cat, ok := g.SensitiveFolded(fq); ok {
 			return dst, cat
 		}
 	}
 	if e.URL != "" {
-		if cat, ok := g.sensitiveFold(fu, fold(fu, e.URL)); ok {
+		fu.Fold(e.URL)
+		if cat, ok := g.SensitiveFolded(fu); ok {
 			return dst, cat
 		}
 	}
 	for _, c := range e.Categories {
-		if cat, ok := g.sensitiveFold(fu, fold(fu, c)); ok {
+		fu.Fold(c)
+		if cat, ok := g.SensitiveFolded(fu); ok {
 			return dst, cat
 		}
 	}
@@ -66,16 +69,18 @@ func (t *Taxonomy) Match(dst []Contribution, e *event.Event) (out []Contribution
 			dst = append(dst, Contribution{Segment: ru.id, Weight: ru.weight, Rule: ru.label})
 		}
 	}
-	if len(query) > 0 && len(t.keywords.terms) > 0 {
-		t.keywords.scan(query, func(tm *term) bool {
-			add(tm.val)
+	if len(query) > 0 && t.keywords.Len() > 0 {
+		t.keywords.Scan(query, func(tm *guard.Term) bool {
+			add(tm.Val)
 			return false
 		})
 	}
-	t.urls.match(fu, e.URL, add)
+	us := acquireURLScratch()
+	defer releaseURLScratch(us)
+	t.urls.match(us, e.URL, add)
 	if len(t.cats) > 0 {
 		for _, c := range e.Categories {
-			for _, r := range t.cats[string(fold(fu, c))] {
+			for _, r := range t.cats[string(fu.Fold(c))] {
 				add(r)
 			}
 		}

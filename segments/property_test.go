@@ -19,17 +19,25 @@ import (
 	"github.com/adsyn/adsyn/internal/bus/bustest"
 	"github.com/adsyn/adsyn/internal/consent"
 	"github.com/adsyn/adsyn/internal/event"
+	"github.com/adsyn/adsyn/internal/guard"
 )
+
+// sensitiveTerms returns the words of every term of the built-in lexicon.
+func sensitiveTerms() [][]guard.Word {
+	var terms [][]guard.Word
+	guard.Default().Terms(func(_, _ string, words []guard.Word) { terms = append(terms, words) })
+	return terms
+}
 
 // sensitiveSample returns a sensitive term as a visitor might type it: a
 // stem completed, case changed, ё where е is, sometimes percent-encoded.
 func sensitiveSample(rng *rand.Rand) string {
-	terms := defaultGuard.lex.terms
+	terms := sensitiveTerms()
 	tm := terms[rng.IntN(len(terms))]
-	words := make([]string, len(tm.words))
-	for i, w := range tm.words {
-		s := w.text
-		if w.stem {
+	words := make([]string, len(tm))
+	for i, w := range tm {
+		s := w.Text
+		if w.Stem {
 			s += []string{"", "ия", "ии", "ом", "y", "ist", "s", "ами"}[rng.IntN(8)]
 		}
 		if rng.IntN(3) == 0 {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"unicode/utf8"
+
+	"github.com/adsyn/adsyn/internal/guard"
 )
 
 // File is a taxonomy as operators write it (JSON).
@@ -64,9 +66,9 @@ type Taxonomy struct {
 	byID   map[string]int32
 	parent []int32 // index of each segment's parent, -1 for none
 	rules  []rule
-	guard  *Guard
+	guard  *guard.Guard
 
-	keywords lexicon
+	keywords guard.Lexicon
 	cats     map[string][]int32
 	urls     urlIndex
 	langs    map[string][]int32
@@ -120,10 +122,10 @@ func Load(r io.Reader) (*Taxonomy, error) {
 // *SegmentError wrapping ErrSensitive, whatever it is called; other faults
 // wrap ErrInvalidTaxonomy.
 func New(f File) (*Taxonomy, error) {
-	return newTaxonomy(f, defaultGuard)
+	return newTaxonomy(f, guard.Default())
 }
 
-func newTaxonomy(f File, g *Guard) (*Taxonomy, error) {
+func newTaxonomy(f File, g *guard.Guard) (*Taxonomy, error) {
 	if len(f.Segments) == 0 {
 		return nil, fmt.Errorf("segments: taxonomy has no segments: %w", ErrInvalidTaxonomy)
 	}
@@ -138,7 +140,7 @@ func newTaxonomy(f File, g *Guard) (*Taxonomy, error) {
 		byID:     make(map[string]int32, len(f.Segments)),
 		parent:   make([]int32, len(f.Segments)),
 		guard:    g,
-		keywords: newLexicon(),
+		keywords: guard.NewLexicon(),
 		cats:     map[string][]int32{},
 		langs:    map[string][]int32{},
 	}
@@ -199,8 +201,8 @@ func (t *Taxonomy) checkSegment(i int, s *Segment) error {
 		return sensitive(id, fmt.Sprintf("category %s is sensitive: %s (P1)", s.Category, s.Category.Reason()))
 	}
 	check := func(what, text string) error {
-		if cat, term, ok := t.guard.firstTerm(text); ok {
-			return sensitive(id, fmt.Sprintf("%s %q holds the sensitive term %q (%s: %s) (P1)", what, text, term, cat, cat.Reason()))
+		if cat, term, ok := t.guard.FirstTerm(text); ok {
+			return sensitive(id, fmt.Sprintf("%s %q holds the sensitive term %q (%s: %s) (P1)", what, text, term, cat, Category(cat).Reason()))
 		}
 		return nil
 	}
@@ -222,9 +224,9 @@ func (t *Taxonomy) checkSegment(i int, s *Segment) error {
 	// A one-word stem that also reaches a sensitive word is refused (the
 	// runtime guard would drop those queries anyway; refusing says so now).
 	for _, k := range s.Rules.Keywords {
-		if words, err := parseTerm(k); err == nil && len(words) == 1 {
-			if cat, term, ok := t.guard.overlap(words); ok {
-				return sensitive(id, fmt.Sprintf("keyword %q also matches the sensitive term %q (%s: %s) (P1)", k, term, cat, cat.Reason()))
+		if words, err := guard.ParseTerm(k); err == nil && len(words) == 1 {
+			if cat, term, ok := t.guard.Overlap(words); ok {
+				return sensitive(id, fmt.Sprintf("keyword %q also matches the sensitive term %q (%s: %s) (P1)", k, term, cat, Category(cat).Reason()))
 			}
 		}
 	}
@@ -255,8 +257,8 @@ func (t *Taxonomy) checkSegment(i int, s *Segment) error {
 		}
 	}
 	for _, k := range s.Rules.Keywords {
-		if _, err := parseTerm(k); err != nil {
-			return invalid(id, fmt.Sprintf("keyword %v", strings.TrimPrefix(err.Error(), errTerm.Error()+" ")))
+		if _, err := guard.ParseTerm(k); err != nil {
+			return invalid(id, fmt.Sprintf("keyword %v", strings.TrimPrefix(err.Error(), guard.ErrTerm.Error()+" ")))
 		}
 	}
 	for _, u := range s.Rules.URLs {
@@ -265,7 +267,7 @@ func (t *Taxonomy) checkSegment(i int, s *Segment) error {
 		}
 	}
 	for _, c := range s.Rules.Categories {
-		if foldedString(c) == "" {
+		if guard.FoldString(c) == "" {
 			return invalid(id, fmt.Sprintf("page category %q has no letters or digits", c))
 		}
 	}
@@ -288,12 +290,6 @@ func categoryList() string {
 	return b.String()
 }
 
-func foldedString(s string) string {
-	f := acquireFolder()
-	defer releaseFolder(f)
-	return string(fold(f, s))
-}
-
 // index adds segment i's rules to the match indexes.
 func (t *Taxonomy) index(i int32) error {
 	s := &t.file.Segments[i]
@@ -306,15 +302,15 @@ func (t *Taxonomy) index(i int32) error {
 		return int32(len(t.rules) - 1)
 	}
 	for _, k := range s.Rules.Keywords {
-		words, _ := parseTerm(k)
-		t.keywords.add(words, add("keyword", k, weightKeyword), k)
+		words, _ := guard.ParseTerm(k)
+		t.keywords.Add(words, add("keyword", k, weightKeyword), k)
 	}
 	for _, u := range s.Rules.URLs {
 		p, _ := parseURLPattern(u)
 		t.urls.add(p, add("url", u, weightURL))
 	}
 	for _, c := range s.Rules.Categories {
-		key := foldedString(c)
+		key := guard.FoldString(c)
 		t.cats[key] = append(t.cats[key], add("category", c, weightCategory))
 	}
 	for _, l := range s.Rules.Langs {

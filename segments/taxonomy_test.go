@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/adsyn/adsyn/internal/guard"
 )
 
 func seg(id string, cat Category, rules Rules) Segment {
@@ -187,4 +190,14 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestSensitiveCategoriesAreTheGuards(t *testing.T) {
+	var got []string
+	for _, c := range SensitiveCategories() {
+		got = append(got, string(c))
+	}
+	if want := guard.Categories(); !slices.Equal(got, want) {
+		t.Errorf("SensitiveCategories() = %v, the guard's are %v", got, want)
+	}
 }

@@ -3,8 +3,11 @@ package segments
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/adsyn/adsyn/internal/guard"
 )
 
 // URL patterns are "host/path":
@@ -55,8 +58,7 @@ func parseURLPattern(s string) (urlPattern, error) {
 	}
 	path = strings.TrimSuffix(path, "*")
 	var segs []string
-	f := acquireFolder()
-	defer releaseFolder(f)
+	var buf []byte
 	for _, seg := range strings.Split(path, "/") {
 		if seg == "" {
 			continue
@@ -64,8 +66,8 @@ func parseURLPattern(s string) (urlPattern, error) {
 		if strings.Contains(seg, "*") {
 			return p, fmt.Errorf("* may only end the pattern")
 		}
-		folded := foldPath(f.b[:0], seg)
-		f.b = folded
+		folded := foldPath(buf[:0], seg)
+		buf = folded
 		if len(folded) == 0 {
 			continue
 		}
@@ -97,7 +99,7 @@ func validHost(h string) bool {
 // foldPath appends a path segment percent-decoded and lower-cased.
 func foldPath[T string | []byte](dst []byte, s T) []byte {
 	start := len(dst)
-	dst, _ = unescape(dst, s)
+	dst = guard.AppendUnescaped(dst, s)
 	// Lower-case in place when ASCII; rebuild when not.
 	ascii := true
 	for _, c := range dst[start:] {
@@ -182,8 +184,23 @@ func splitURL(u string) (host, path string) {
 	return host, rest
 }
 
+// urlScratch holds the folded host (a) and path (b) of one match; it is
+// pooled so matching allocates nothing.
+type urlScratch struct{ a, b []byte }
+
+var urlScratchPool = sync.Pool{New: func() any { return &urlScratch{a: make([]byte, 0, 256), b: make([]byte, 0, 512)} }}
+
+func acquireURLScratch() *urlScratch { return urlScratchPool.Get().(*urlScratch) }
+
+func releaseURLScratch(s *urlScratch) {
+	if cap(s.a) > 64<<10 || cap(s.b) > 64<<10 {
+		return // let an oversized buffer go
+	}
+	urlScratchPool.Put(s)
+}
+
 // match calls fn for each rule whose pattern matches u; f provides scratch.
-func (x *urlIndex) match(f *folder, u string, fn func(rule int32)) {
+func (x *urlIndex) match(f *urlScratch, u string, fn func(rule int32)) {
 	if len(x.hosts) == 0 && len(x.paths) == 0 || u == "" {
 		return
 	}

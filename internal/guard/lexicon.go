@@ -1,4 +1,4 @@
-package segments
+package guard
 
 import (
 	"bytes"
@@ -8,17 +8,17 @@ import (
 	"unicode/utf8"
 )
 
-// A lexicon matches terms against folded text. A term is one to maxWords
+// A Lexicon matches terms against folded text. A term is one to maxWords
 // words; a word ending in * is a stem that matches any word it starts (so
 // "депресс*" matches депрессия, депрессии, депрессивный: Russian and English
 // inflection handled by stems). Terms are indexed by their last word, so text
 // is scanned once, word by word, with the previous words at hand.
-type lexicon struct {
+type Lexicon struct {
 	exact   map[string][]int32 // last word, exact → term
 	stems   map[string][]int32 // last word, stem → term
 	minStem int                // byte lengths of the shortest and longest stem
 	maxStem int
-	terms   []term
+	terms   []Term
 	// gate has a bit for the first four bytes of every last word, so most
 	// words are dismissed without a map lookup. short is set when some
 	// exact last word is shorter than that (words that short are always
@@ -37,21 +37,21 @@ func gateHash(b []byte) uint32 {
 	return (x * 0x9E3779B1) >> 16
 }
 
-func (l *lexicon) gateSet(w lexWord) {
-	if len(w.text) < 4 {
-		if w.stem {
+func (l *Lexicon) gateSet(w Word) {
+	if len(w.Text) < 4 {
+		if w.Stem {
 			l.open = true
 		} else {
 			l.short = true
 		}
 		return
 	}
-	h := gateHash([]byte(w.text[:4]))
+	h := gateHash([]byte(w.Text[:4]))
 	l.gate[h/64] |= 1 << (h % 64)
 }
 
 // gated reports whether no last word can match w.
-func (l *lexicon) gated(w []byte) bool {
+func (l *Lexicon) gated(w []byte) bool {
 	switch {
 	case l.open:
 		return false
@@ -62,15 +62,17 @@ func (l *lexicon) gated(w []byte) bool {
 	return l.gate[h/64]&(1<<(h%64)) == 0
 }
 
-type term struct {
-	words []lexWord
-	val   int32 // what the owner attaches: a category, a rule
-	text  string
+// Term is one entry of a lexicon.
+type Term struct {
+	Words []Word
+	Val   int32  // what the owner attaches: a category, a rule
+	Text  string // as written
 }
 
-type lexWord struct {
-	text string
-	stem bool
+// Word is one folded word of a term; a stem matches every word it starts.
+type Word struct {
+	Text string
+	Stem bool
 }
 
 const (
@@ -78,69 +80,75 @@ const (
 	minStemRune = 3 // runes in a stem: shorter ones match too much
 )
 
-var errTerm = errors.New("bad term")
+// ErrTerm is a term that does not parse.
+var ErrTerm = errors.New("bad term")
 
-func newLexicon() lexicon {
-	return lexicon{exact: map[string][]int32{}, stems: map[string][]int32{}, gate: new([gateBits / 64]uint64)}
+// NewLexicon returns an empty lexicon.
+func NewLexicon() Lexicon {
+	return Lexicon{exact: map[string][]int32{}, stems: map[string][]int32{}, gate: new([gateBits / 64]uint64)}
 }
 
-// parseTerm folds a term as text is folded, keeping the stem marks.
-func parseTerm(s string) ([]lexWord, error) {
-	f := acquireFolder()
-	defer releaseFolder(f)
-	var words []lexWord
+// ParseTerm folds a term as text is folded, keeping the stem marks: one to
+// four words, a word ending in * a stem of at least three letters.
+func ParseTerm(s string) ([]Word, error) {
+	f := AcquireFolder()
+	defer ReleaseFolder(f)
+	var words []Word
 	for _, raw := range strings.Fields(s) {
 		stem := strings.HasSuffix(raw, "*")
 		raw = strings.TrimSuffix(raw, "*")
 		if strings.Contains(raw, "*") {
-			return nil, fmt.Errorf("%w %q: * only ends a word", errTerm, s)
+			return nil, fmt.Errorf("%w %q: * only ends a word", ErrTerm, s)
 		}
 		folded := fold(f, raw)
 		if len(folded) == 0 {
-			return nil, fmt.Errorf("%w %q: no letters or digits in %q", errTerm, s, raw)
+			return nil, fmt.Errorf("%w %q: no letters or digits in %q", ErrTerm, s, raw)
 		}
 		parts := bytes.Split(folded, []byte{' '})
 		for i, p := range parts {
-			words = append(words, lexWord{text: string(p), stem: stem && i == len(parts)-1})
+			words = append(words, Word{Text: string(p), Stem: stem && i == len(parts)-1})
 		}
 	}
 	if len(words) == 0 {
-		return nil, fmt.Errorf("%w: empty", errTerm)
+		return nil, fmt.Errorf("%w: empty", ErrTerm)
 	}
 	if len(words) > maxWords {
-		return nil, fmt.Errorf("%w %q: more than %d words", errTerm, s, maxWords)
+		return nil, fmt.Errorf("%w %q: more than %d words", ErrTerm, s, maxWords)
 	}
 	for _, w := range words {
-		if w.stem && utf8.RuneCountInString(w.text) < minStemRune {
-			return nil, fmt.Errorf("%w %q: a stem needs at least %d letters", errTerm, s, minStemRune)
+		if w.Stem && utf8.RuneCountInString(w.Text) < minStemRune {
+			return nil, fmt.Errorf("%w %q: a stem needs at least %d letters", ErrTerm, s, minStemRune)
 		}
 	}
 	return words, nil
 }
 
-// add indexes words with val.
-func (l *lexicon) add(words []lexWord, val int32, text string) {
+// Len returns the number of terms.
+func (l *Lexicon) Len() int { return len(l.terms) }
+
+// Add indexes a term of words (from ParseTerm) with val.
+func (l *Lexicon) Add(words []Word, val int32, text string) {
 	id := int32(len(l.terms))
-	l.terms = append(l.terms, term{words: words, val: val, text: text})
+	l.terms = append(l.terms, Term{Words: words, Val: val, Text: text})
 	last := words[len(words)-1]
 	l.gateSet(last)
-	if !last.stem {
-		l.exact[last.text] = append(l.exact[last.text], id)
+	if !last.Stem {
+		l.exact[last.Text] = append(l.exact[last.Text], id)
 		return
 	}
-	l.stems[last.text] = append(l.stems[last.text], id)
-	if n := len(last.text); l.minStem == 0 || n < l.minStem {
+	l.stems[last.Text] = append(l.stems[last.Text], id)
+	if n := len(last.Text); l.minStem == 0 || n < l.minStem {
 		l.minStem = n
 	}
-	l.maxStem = max(l.maxStem, len(last.text))
-	if len(last.text) < 64 {
-		l.stemLens |= 1 << len(last.text)
+	l.maxStem = max(l.maxStem, len(last.Text))
+	if len(last.Text) < 64 {
+		l.stemLens |= 1 << len(last.Text)
 	}
 }
 
-// scan calls fn with every term found in folded text, in text order, until
+// Scan calls fn with every term found in folded text, in text order, until
 // fn returns true.
-func (l *lexicon) scan(b []byte, fn func(t *term) bool) {
+func (l *Lexicon) Scan(b []byte, fn func(t *Term) bool) {
 	var ring [maxWords][2]int32 // the last words, ring[n%maxWords] the newest
 	n := 0
 	for i := 0; ; {
@@ -171,17 +179,17 @@ func (l *lexicon) scan(b []byte, fn func(t *term) bool) {
 
 // check tests the words before the last one of each term; it reports
 // whether fn asked to stop.
-func (l *lexicon) check(b []byte, ring *[maxWords][2]int32, n int, ids []int32, fn func(*term) bool) bool {
+func (l *Lexicon) check(b []byte, ring *[maxWords][2]int32, n int, ids []int32, fn func(*Term) bool) bool {
 	for _, id := range ids {
 		t := &l.terms[id]
-		k := len(t.words)
+		k := len(t.Words)
 		if k > n {
 			continue
 		}
 		ok := true
 		for j := 0; j < k-1 && ok; j++ {
 			pos := ring[(n-k+j)%maxWords]
-			ok = t.words[j].matches(b[pos[0]:pos[1]])
+			ok = t.Words[j].matches(b[pos[0]:pos[1]])
 		}
 		if ok && fn(t) {
 			return true
@@ -190,28 +198,28 @@ func (l *lexicon) check(b []byte, ring *[maxWords][2]int32, n int, ids []int32, 
 	return false
 }
 
-func (w lexWord) matches(b []byte) bool {
-	if w.stem {
-		return len(b) >= len(w.text) && string(b[:len(w.text)]) == w.text
+func (w Word) matches(b []byte) bool {
+	if w.Stem {
+		return len(b) >= len(w.Text) && string(b[:len(w.Text)]) == w.Text
 	}
-	return string(b) == w.text
+	return string(b) == w.Text
 }
 
-// overlaps returns a one-word term that a stem among words could also
+// Overlaps returns a one-word term that a stem among words could also
 // match: the stem starts the term's word, or the term's stem starts it. (A
 // phrase is sensitive only whole, and whole phrases are found by scan.)
-func (l *lexicon) overlaps(words []lexWord) (*term, bool) {
+func (l *Lexicon) Overlaps(words []Word) (*Term, bool) {
 	for i := range l.terms {
 		t := &l.terms[i]
-		if len(t.words) != 1 {
+		if len(t.Words) != 1 {
 			continue
 		}
-		tw := t.words[0]
+		tw := t.Words[0]
 		for _, w := range words {
-			if !w.stem {
+			if !w.Stem {
 				continue // an exact word meets a term only where scan finds it
 			}
-			if strings.HasPrefix(tw.text, w.text) || (tw.stem && strings.HasPrefix(w.text, tw.text)) {
+			if strings.HasPrefix(tw.Text, w.Text) || (tw.Stem && strings.HasPrefix(w.Text, tw.Text)) {
 				return t, true
 			}
 		}

@@ -1,4 +1,4 @@
-package segments
+package guard
 
 import (
 	"bytes"
@@ -19,27 +19,44 @@ import (
 // boundaries are where the folded text has a space. A guard also checks the
 // unmixed form, where a word mixing scripts is written in its main one.
 
-// folder holds the scratch buffers of one fold; it is pooled so matching
-// allocates nothing.
-type folder struct {
+// Folder holds the scratch buffers of one fold; it is pooled so matching
+// allocates nothing. A Folder is not safe for concurrent use.
+type Folder struct {
 	a, b, c []byte
 	runes   []rune
 	mixed   bool // the last fold had a word of mixed scripts
 }
 
-var folderPool = sync.Pool{New: func() any { return &folder{a: make([]byte, 0, 512), b: make([]byte, 0, 512)} }}
+var folderPool = sync.Pool{New: func() any { return &Folder{a: make([]byte, 0, 512), b: make([]byte, 0, 512)} }}
 
-func acquireFolder() *folder { return folderPool.Get().(*folder) }
+// AcquireFolder returns a Folder from the pool; ReleaseFolder gives it back.
+func AcquireFolder() *Folder { return folderPool.Get().(*Folder) }
 
-func releaseFolder(f *folder) {
+// ReleaseFolder returns f to the pool; nothing f returned may be used after.
+func ReleaseFolder(f *Folder) {
 	if cap(f.a) > 64<<10 || cap(f.b) > 64<<10 || cap(f.c) > 64<<10 || cap(f.runes) > 16<<10 {
 		return // let an oversized buffer go
 	}
 	folderPool.Put(f)
 }
 
-// fold returns the folded form of s; it is valid until the next use of f.
-func fold[T string | []byte](f *folder, s T) []byte {
+// Fold returns the folded form of s; it is valid until the next use of f.
+func (f *Folder) Fold(s string) []byte { return fold(f, s) }
+
+// FoldBytes is Fold for a byte slice, which f does not retain.
+func (f *Folder) FoldBytes(s []byte) []byte { return fold(f, s) }
+
+// FoldString returns the folded form of s as a string.
+func FoldString(s string) string {
+	f := AcquireFolder()
+	defer ReleaseFolder(f)
+	return string(f.Fold(s))
+}
+
+// folded returns the result of the last fold.
+func (f *Folder) folded() []byte { return f.b }
+
+func fold[T string | []byte](f *Folder, s T) []byte {
 	var changed bool
 	f.a, changed = unescape(f.a[:0], s)
 	for range 2 {
@@ -58,9 +75,16 @@ func fold[T string | []byte](f *folder, s T) []byte {
 // and leaves fold's result as it was. A guard checks both forms: a word
 // may mix scripts to hide a term ("diаbetes" with a Cyrillic а), or be a
 // stem with an ending of another script.
-func (f *folder) unmixed() []byte {
+func (f *Folder) unmixed() []byte {
 	f.c, _ = foldWords(f.c[:0], f.a, &f.runes, true)
 	return f.c
+}
+
+// AppendUnescaped appends s to dst with %XX escapes decoded; a % that
+// starts no escape stays as it is.
+func AppendUnescaped[T string | []byte](dst []byte, s T) []byte {
+	dst, _ = unescape(dst, s)
+	return dst
 }
 
 // unescape appends s to dst with %XX escapes decoded, and reports whether

@@ -1,0 +1,21 @@
+//go:build !race
+
+package guard
+
+import "testing"
+
+func TestSensitiveAllocs(t *testing.T) {
+	for _, text := range []string{
+		"https://example.com/uslugi/psiholog?x=1",
+		"срочно нужен сантехник на дом",
+		"wedding photographer in berlin",
+	} {
+		if n := testing.AllocsPerRun(200, func() { Sensitive(text) }); n != 0 {
+			t.Errorf("Sensitive(%q): %v allocations", text, n)
+		}
+		b := []byte(text)
+		if n := testing.AllocsPerRun(200, func() { SensitiveBytes(b) }); n != 0 {
+			t.Errorf("SensitiveBytes(%q): %v allocations", text, n)
+		}
+	}
+}

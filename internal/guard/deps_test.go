@@ -1,0 +1,25 @@
+package guard
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestPure holds the guard to a pure core: nothing it imports, however
+// indirectly, reaches the network stack.
+func TestPure(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 5 {
+		t.Fatalf("go list found only %v", deps)
+	}
+	for _, d := range deps {
+		if strings.Contains(d, "fasthttp") || strings.Contains(d, "nats-io") || d == "net" || d == "net/http" {
+			t.Errorf("the guard depends on %s", d)
+		}
+	}
+}
