@@ -8,11 +8,11 @@ import (
 	"unsafe"
 
 	"github.com/adsyn/adsyn/internal/event"
+	"github.com/adsyn/adsyn/internal/guard"
 )
 
 var (
-	ErrNoGuard = errors.New("privacy: no sensitive-term guard")
-	ErrIPBits  = errors.New("privacy: IP prefix keeps too much of the address")
+	ErrIPBits = errors.New("privacy: IP prefix keeps too much of the address")
 )
 
 // Guard finds sensitive terms (P1) in decoded text.
@@ -33,7 +33,7 @@ var QueryAllowlist = []string{"utm_source", "utm_medium", "utm_campaign", "utm_t
 
 // Options configure a Scrubber.
 type Options struct {
-	Guard    Guard
+	Guard    Guard // default: the built-in lexicon (guard.Default)
 	IPv4Bits int // prefix kept of an IPv4 address (default 24, at most 24)
 	IPv6Bits int // of an IPv6 address (default 48, at most 64)
 }
@@ -48,7 +48,7 @@ type Scrubber struct {
 // New returns a Scrubber; both IP prefixes 0 mean the defaults (/24, /48).
 func New(opts Options) (*Scrubber, error) {
 	if opts.Guard == nil {
-		return nil, ErrNoGuard
+		opts.Guard = guard.Default()
 	}
 	if opts.IPv4Bits == 0 && opts.IPv6Bits == 0 {
 		opts.IPv4Bits, opts.IPv6Bits = 24, 48
