@@ -34,8 +34,8 @@ var QueryAllowlist = []string{"utm_source", "utm_medium", "utm_campaign", "utm_t
 // Options configure a Scrubber.
 type Options struct {
 	Guard    Guard // default: the built-in lexicon (guard.Default)
-	IPv4Bits int // prefix kept of an IPv4 address (default 24, at most 24)
-	IPv6Bits int // of an IPv6 address (default 48, at most 64)
+	IPv4Bits int   // prefix kept of an IPv4 address (default 24, at most 24)
+	IPv6Bits int   // of an IPv6 address (default 48, at most 64)
 }
 
 // Scrubber is the choke point's rule set.
