@@ -1,10 +1,5 @@
 package privacy
 
-import (
-	"net/netip"
-	"unsafe"
-)
-
 // Kind names what a recogniser found.
 type Kind uint8
 
@@ -320,7 +315,9 @@ func findIP(b []byte) (start, end int, ok bool) {
 			}
 			j++
 		}
-		if colons >= 2 || dots >= 3 {
+		// "std::vector" is no address: a colon run glued to a word is skipped.
+		glued := i > 0 && (isAlnum(b[i-1]) || b[i-1] >= 0x80) && dots < 3
+		if !glued && (colons >= 2 || dots >= 3) {
 			// An address may start anywhere in the run after a separator,
 			// and end before its last characters ("at 10.0.0.1.").
 			for k := i; k < j; k++ {
@@ -328,8 +325,7 @@ func findIP(b []byte) (start, end int, ok bool) {
 					continue
 				}
 				for e := min(j, k+45); e > k; e-- {
-					a, err := netip.ParseAddr(unsafe.String(&b[k], e-k))
-					if err == nil && !a.IsUnspecified() {
+					if validIP(b[k:e]) {
 						return k, e, true
 					}
 				}
@@ -338,6 +334,84 @@ func findIP(b []byte) (start, end int, ok bool) {
 		i = j
 	}
 	return 0, 0, false
+}
+
+// validIP reports an IPv4 address in dotted form or an IPv6 address other
+// than "::". It is netip.ParseAddr's grammar without its error values,
+// which allocate; leading zeros are accepted.
+func validIP(b []byte) bool {
+	return validIPv4(b) || validIPv6(b)
+}
+
+func validIPv4(b []byte) bool {
+	fields, n, digits := 0, 0, 0
+	for i := 0; i <= len(b); i++ {
+		if i == len(b) || b[i] == '.' {
+			if digits == 0 || n > 255 {
+				return false
+			}
+			fields++
+			n, digits = 0, 0
+			continue
+		}
+		if b[i] < '0' || b[i] > '9' || digits == 3 {
+			return false
+		}
+		n = n*10 + int(b[i]-'0')
+		digits++
+	}
+	return fields == 4
+}
+
+func validIPv6(b []byte) bool {
+	if len(b) < 3 {
+		return false
+	}
+	groups, double, i := 0, false, 0
+	if b[0] == ':' {
+		if b[1] != ':' {
+			return false
+		}
+		double, i = true, 2
+	}
+	for i < len(b) {
+		j := i
+		for j < len(b) && isHex(b[j]) {
+			j++
+		}
+		if j < len(b) && b[j] == '.' { // an IPv4 tail ends the address
+			if !validIPv4(b[i:]) {
+				return false
+			}
+			groups += 2
+			break
+		}
+		if j == i || j-i > 4 {
+			return false
+		}
+		groups++
+		if i = j; i == len(b) {
+			break
+		}
+		if b[i] != ':' {
+			return false
+		}
+		i++
+		if i == len(b) {
+			return false
+		}
+		if b[i] == ':' {
+			if double {
+				return false
+			}
+			double = true
+			i++
+		}
+	}
+	if double {
+		return groups >= 1 && groups <= 7
+	}
+	return groups == 8
 }
 
 // HasContact reports whether b holds an email address, phone number or IP

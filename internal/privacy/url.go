@@ -1,9 +1,6 @@
 package privacy
 
-import (
-	"net/netip"
-	"strings"
-)
+import "strings"
 
 // URL scrubs a page URL or referrer (P1, P2), checking decoded text:
 //   - only http(s), scheme-relative, path-only or scheme-less host/path
@@ -129,7 +126,7 @@ func (s *Scrubber) hostOK(sc *Scratch, hostport string) bool {
 			return false
 		}
 	}
-	if _, err := netip.ParseAddr(host); err == nil {
+	if validIP(bytesOf(host)) {
 		return false
 	}
 	return s.clean(sc, host)
