@@ -56,15 +56,17 @@ func openDoors(t *testing.T, cfg config.Config) *doors {
 	if code, body := d.api(t, "PUT", "/v1/campaigns/door-calls", d.keys["admin"], camp); code/100 != 2 {
 		t.Fatalf("campaign with a tracking number: %d %s", code, body)
 	}
-	// The catalog follows the campaign bucket: wait until the number is known.
+	// The catalog follows the campaign bucket: wait until the number is
+	// known (the first call that is taken is stored, as any other).
+	first := `{"tracking_number":"` + doorNumber + `","start":"` + time.Now().UTC().Format(time.RFC3339) + `","duration_s":1,"call_type":"first"}`
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		code, _ := d.api(t, "POST", "/v1/events/call", d.keys["telephony"], `{}`)
-		if code == 400 {
-			break // parsed before the number is looked up: the API is up
+		code, body := d.api(t, "POST", "/v1/events/call", d.keys["telephony"], first)
+		if code == 202 {
+			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("call API: %d", code)
+		if code != 404 || time.Now().After(deadline) {
+			t.Fatalf("call API: %d %s", code, body)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
