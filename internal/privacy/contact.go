@@ -251,7 +251,8 @@ func sepAt(b []byte, i int) int {
 }
 
 // findPhone finds a run of at least MinPhoneDigits digits, separators of up
-// to three characters between them allowed.
+// to three characters between them allowed. A date written 2024-05-17,
+// 17.05.2024 or 2024/05/17 is not a phone number.
 func findPhone(b []byte) (start, end int, ok bool) {
 	for i := 0; i < len(b); {
 		w := digitAt(b, i)
@@ -263,9 +264,15 @@ func findPhone(b []byte) (start, end int, ok bool) {
 		if s > 0 && b[s-1] == '+' {
 			s--
 		}
+		var groups [4]int
+		ng, seps := 0, byte(0)
+		sameSep := true
 		digits, e, j := 0, i, i
 		for j < len(b) {
 			if w := digitAt(b, j); w > 0 {
+				if ng < len(groups) {
+					groups[ng]++
+				}
 				digits++
 				j += w
 				e = j
@@ -284,14 +291,24 @@ func findPhone(b []byte) (start, end int, ok bool) {
 			if n == 0 || k >= len(b) || digitAt(b, k) == 0 {
 				break
 			}
+			if n != 1 || seps != 0 && seps != b[j] {
+				sameSep = false
+			}
+			seps = b[j]
+			ng++
 			j = k
 		}
-		if digits >= MinPhoneDigits {
+		if digits >= MinPhoneDigits && !(digits == 8 && ng == 2 && sameSep && isDate(groups, seps)) {
 			return s, e, true
 		}
 		i = e
 	}
 	return 0, 0, false
+}
+
+// isDate reports digit groups 4-2-2 or 2-2-4 joined by - . or /.
+func isDate(g [4]int, sep byte) bool {
+	return (sep == '-' || sep == '.' || sep == '/') && (g[0] == 4 && g[1] == 2 && g[2] == 2 || g[0] == 2 && g[1] == 2 && g[2] == 4)
 }
 
 func isIPChar(c byte) bool {

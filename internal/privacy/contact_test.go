@@ -39,6 +39,11 @@ func TestFindContact(t *testing.T) {
 		{"+7\u2011916\u2011123\u20114567", "+7\u2011916\u2011123\u20114567", KindPhone},
 		{"＋７ ９１６ １２３ ４５ ６７", "７ ９１６ １２３ ４５ ６７", KindPhone},
 		{"page 2 of 10, 2024", "", KindNone},
+		{"/blog/2024/05/17/title", "", KindNone},
+		{"2026-12-05T17:20:00Z", "", KindNone},
+		{"on 17.05.2024", "", KindNone},
+		{"2024-05-17-1234", "2024-05-17-1234", KindPhone},
+		{"495-12-34", "495-12-34", KindPhone}, // a local number
 		{"+7 495", "", KindNone},
 
 		{"from 203.0.113.77 today", "203.0.113.77", KindIP},

@@ -146,6 +146,11 @@ func (s *Scrubber) text(sc *Scratch, v string) string {
 		return ""
 	}
 	sc.out = out
+	// Cutting can join what was apart ("h1234567iv"): check again.
+	if _, bad := s.guard.SensitiveBytes(sc.out[start:]); bad {
+		sc.out = sc.out[:start]
+		return ""
+	}
 	return trimmed(sc.out[start:])
 }
 

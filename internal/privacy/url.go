@@ -86,7 +86,13 @@ func (s *Scrubber) URL(sc *Scratch, u string) string {
 	}
 	origin()
 	if pathDirty {
+		mark := len(sc.out)
 		s.appendPath(sc, path)
+		// Cutting can join what was apart: check the new path again.
+		if _, bad := s.guard.SensitiveBytes(sc.decode(str(sc.out[mark:]), false)); bad {
+			sc.out = sc.out[:mark]
+			return str(sc.out[start:])
+		}
 	} else {
 		sc.out = append(sc.out, path...)
 	}
