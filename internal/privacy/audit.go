@@ -57,8 +57,8 @@ func (a *Auditor) add(store, key, field, rule, what string) {
 	a.findings = append(a.findings, Finding{Store: store, Key: key, Field: field, Rule: rule, What: what})
 }
 
-// Count notes one item scanned in store, for the summary.
-func (a *Auditor) Count(store string) { a.scanned[store]++ }
+// Count notes n items scanned in store, for the summary.
+func (a *Auditor) Count(store string, n int) { a.scanned[store] += n }
 
 // Signal checks a stored signal (an event's or a visitor record's text):
 // no sensitive term (P1), no contact data (P2), no IP address (P6).
@@ -141,15 +141,15 @@ func (a *Auditor) Event(store, key string, e *event.Event) {
 }
 
 // JSON checks every string of a JSON document as a record text, its field
-// named by its path. Timestamps are skipped, and so are the fields named in
-// sealed (encrypted values, which are no text).
-func (a *Auditor) JSON(store, key string, data []byte, sealed ...string) {
+// named by its path ("a.b[2]"). Timestamps are skipped, and so are the
+// fields named in skip: sealed values and generated ids, which are no text.
+func (a *Auditor) JSON(store, key string, data []byte, skip ...string) {
 	var v any
 	if err := json.Unmarshal(data, &v); err != nil {
 		a.Record(store, key, "(not JSON)", string(data))
 		return
 	}
-	a.walk(store, key, "", v, sealed)
+	a.walk(store, key, "", v, skip)
 }
 
 func (a *Auditor) walk(store, key, path string, v any, sealed []string) {

@@ -62,9 +62,9 @@ func TestAuditorJSON(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("findings\n got %q\nwant %q", got, want)
 	}
-	a.Count("adsyn_profiles")
-	a.Count("ADSYN_SYND_LOG")
-	a.Count("ADSYN_SYND_LOG")
+	a.Count("adsyn_profiles", 1)
+	a.Count("ADSYN_SYND_LOG", 1)
+	a.Count("ADSYN_SYND_LOG", 1)
 	if s := a.Summary(); s != "ADSYN_SYND_LOG 2, adsyn_profiles 1" {
 		t.Errorf("summary %q", s)
 	}
