@@ -45,6 +45,10 @@ func TestCampaignValidate(t *testing.T) {
 		{"sensitive segment", func(c *Campaign) { c.Targeting.Segments.Any = []string{"cycling", "mental-health"} }, nil, ErrSensitive, "mental-health"},
 		{"sensitive segment in none", func(c *Campaign) { c.Targeting.Segments.None = []string{"religion"} }, nil, ErrSensitive, "religion"},
 		{"sensitive category", func(c *Campaign) { c.Targeting.Categories.Include = []string{"diabetes"} }, nil, ErrSensitive, "diabetes"},
+		{"compound segment", func(c *Campaign) { c.Targeting.Segments.Any = []string{"hivtest"} }, nil, ErrSensitive, "hivtest"},
+		{"compound category", func(c *Campaign) { c.Targeting.Categories.Include = []string{"gaydating"} }, nil, ErrSensitive, "gaydating"},
+		{"transliterated category", func(c *Campaign) { c.Targeting.Categories.Include = []string{"psikhiatr"} }, nil, ErrSensitive, "psikhiatr"},
+		{"punycode category", func(c *Campaign) { c.Targeting.Categories.Exclude = []string{"xn--b1am9b"} }, nil, ErrSensitive, "xn--b1am9b"},
 		{"taxonomy check refuses", func(c *Campaign) { c.Targeting.Segments.All = []string{"seg-7"} },
 			func(s string) error {
 				if s == "seg-7" {

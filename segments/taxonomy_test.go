@@ -52,6 +52,11 @@ func TestDefaultTaxonomy(t *testing.T) {
 	if err := tax.CheckTarget("health.dentistry"); !errors.Is(err, ErrSensitive) {
 		t.Errorf("CheckTarget of a sensitive id: %v", err)
 	}
+	for _, id := range []string{"hivtest", "gaydating", "mental.helpdepression", "psikhiatr"} {
+		if err := tax.CheckTarget(id); !errors.Is(err, ErrSensitive) {
+			t.Errorf("CheckTarget(%q): %v", id, err)
+		}
+	}
 	if err := tax.CheckTarget("no.such"); !errors.Is(err, ErrInvalidTaxonomy) {
 		t.Errorf("CheckTarget of an unknown id: %v", err)
 	}
@@ -76,6 +81,12 @@ func TestTaxonomyRefuses(t *testing.T) {
 		{"sensitive page category", seg("x", CategoryGeneral, Rules{Categories: []string{"Health & Fitness"}}), true, "page category"},
 		{"stem reaching a sensitive word", seg("x", CategoryGeneral, Rules{Keywords: []string{"thera*"}}), true, "also matches"},
 		{"stem reaching a Russian one", seg("x", CategoryGeneral, Rules{Keywords: []string{"псих*"}}), true, "also matches"},
+		// Compounds, transliterations and punycode are the guard's too.
+		{"compound name", Segment{ID: "meetups", Name: "gaydating", Category: CategoryGeneral}, true, `name "gaydating"`},
+		{"compound id", seg("gaydating", CategoryGeneral, Rules{}), true, "id"},
+		{"compound host", seg("x", CategoryGeneral, Rules{URLs: []string{"hivtest.example"}}), true, "URL pattern"},
+		{"transliterated keyword", seg("x", CategoryGeneral, Rules{Keywords: []string{"psikhiatr"}}), true, "keyword"},
+		{"punycode host", seg("x", CategoryGeneral, Rules{URLs: []string{"xn--b1am9b.xn--p1ai"}}), true, "URL pattern"},
 		{"unknown category", seg("x", "cooking", Rules{}), false, "not one of"},
 		{"bad id", seg("Bad ID", CategoryGeneral, Rules{}), false, "id must"},
 		{"no name", Segment{ID: "x", Category: CategoryGeneral}, false, "name"},

@@ -9,6 +9,8 @@ func TestSensitiveAllocs(t *testing.T) {
 		"https://example.com/uslugi/psiholog?x=1",
 		"срочно нужен сантехник на дом",
 		"wedding photographer in berlin",
+		"https://xn--b1am9b.xn--p1ai/hivtest?q=psikhiatr+helpdepression",
+		"https://market.example/ru/uslugi/santehnika/moskva?page=2",
 	} {
 		if n := testing.AllocsPerRun(200, func() { Sensitive(text) }); n != 0 {
 			t.Errorf("Sensitive(%q): %v allocations", text, n)

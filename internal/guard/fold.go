@@ -11,7 +11,8 @@ import (
 )
 
 // Text is matched as a sequence of folded words: percent-escapes decoded
-// (twice, for double-encoded URLs), letters and digits lower-cased and
+// (twice, for double-encoded URLs), punycode host labels ("xn--…") decoded,
+// letters and digits lower-cased and
 // reduced to their base letters (accents, fullwidth and other compatibility
 // forms; ё read as е, й as и), invisible format characters dropped, every
 // other run of characters one space. So "Депрессия+лечение", "ДЕПРЕССИЯ",
@@ -25,6 +26,7 @@ type Folder struct {
 	a, b, c []byte
 	runes   []rune
 	mixed   bool // the last fold had a word of mixed scripts
+	labels  [maxLabel]rune
 }
 
 var folderPool = sync.Pool{New: func() any { return &Folder{a: make([]byte, 0, 512), b: make([]byte, 0, 512)} }}
@@ -64,6 +66,10 @@ func fold[T string | []byte](f *Folder, s T) []byte {
 			break
 		}
 		f.b, changed = unescape(f.b[:0], f.a)
+		f.a, f.b = f.b, f.a
+	}
+	if hasACE(f.a) {
+		f.b = appendDecodedLabels(f.b[:0], f.a, &f.labels)
 		f.a, f.b = f.b, f.a
 	}
 	f.b, f.mixed = foldWords(f.b[:0], f.a, &f.runes, false)

@@ -44,9 +44,27 @@ func SensitiveBytes(text []byte) (category string, ok bool) {
 
 // New parses a lexicon: "[category]" lines open a section (a sensitive
 // category), other lines are terms of one to four words, a word ending in *
-// being a stem; # starts a comment line.
+// being a stem; # starts a comment line. A Cyrillic term also gets its
+// Latin spellings (translit.go), and the guard looks inside compound words
+// (compound.go).
 func New(lexicon string) (*Guard, error) {
 	g := &Guard{lex: NewLexicon()}
+	seen := map[string]bool{}
+	add := func(words []Word, cat, line string) {
+		var key strings.Builder
+		for _, w := range words {
+			key.WriteString(w.Text)
+			if w.Stem {
+				key.WriteByte('*')
+			}
+			key.WriteByte(' ')
+		}
+		if !seen[key.String()] {
+			seen[key.String()] = true
+			g.lex.Add(words, int32(g.category(cat)), line)
+		}
+	}
+	var cyrillic []struct{ line, cat string }
 	cat := ""
 	for n, line := range strings.Split(lexicon, "\n") {
 		line = strings.TrimSpace(line)
@@ -67,11 +85,24 @@ func New(lexicon string) (*Guard, error) {
 		if err != nil {
 			return nil, fmt.Errorf("guard: lexicon line %d: %w: %w", n+1, ErrLexicon, err)
 		}
-		g.lex.Add(words, int32(g.category(cat)), line)
+		add(words, cat, line)
+		if hasCyrillic(line) {
+			cyrillic = append(cyrillic, struct{ line, cat string }{line, cat})
+		}
 	}
 	if len(g.lex.terms) == 0 {
 		return nil, fmt.Errorf("guard: lexicon has no terms: %w", ErrLexicon)
 	}
+	// Transliterations come after every written term, so a term written
+	// in Latin keeps its own line.
+	for _, c := range cyrillic {
+		for _, v := range transliterations(c.line) {
+			if words, err := ParseTerm(v); err == nil {
+				add(words, c.cat, v)
+			}
+		}
+	}
+	g.lex.enableCompounds()
 	return g, nil
 }
 

@@ -81,6 +81,49 @@ func TestGuard(t *testing.T) {
 		{"алкогольная 3ависимость", "health"}, // 3 for з
 		{"mp3 player repair", ""},             // a word of letters and digits that hides nothing
 		{"covid19 test", "health"},
+		// Host labels and URLs: labels are words, escapes and + are decoded,
+		// punycode labels too.
+		{"https://www.hiv.example", "health"},
+		{"https://mosque.example/", "religion"},
+		{"https://xn--b1am9b.xn--p1ai/", "health"},                                  // вич.рф
+		{"https://xn--e1aat0ax6a.xn--p1ai/", "religion"},                            // мечеть.рф
+		{"HTTPS://XN--D1ACAM7AGIA1K.XN--P1AI", "health"},                            // депрессия.рф
+		{"https://xn--c1aem.com/", "sexual_orientation"},                            // гей.com
+		{"https://example.com/go?u=https%3A%2F%2Fxn--b1am9b.xn--p1ai%2F", "health"}, // escaped, then punycode
+		{"https://xn--80akjimbyk2a.xn--p1ai/", ""},                                  // сантехник.рф
+		// Compounds.
+		{"hivtest.example", "health"},
+		{"https://gaydating.example/", "sexual_orientation"},
+		{"hivtest", "health"},
+		{"gaydating", "sexual_orientation"},
+		{"depressionhelp", "health"},
+		{"helpdepression", "health"},
+		{"вичтест", "health"},
+		{"xn--b1agi1bdc5a.xn--p1ai", "health"}, // вичтест.рф
+		{"помощьдепрессия", "health"},
+		{"outpatient", "health"},
+		{"mychurch", "religion"},
+		{"antigay", "sexual_orientation"},
+		{"drugstore", "health"},
+		{"therapist", "health"}, // therap* starts it
+		// Latin transliterations of the Russian terms.
+		{"depressiya", "health"},
+		{"vich", "health"},
+		{"narkomaniya", "health"},
+		{"psikhiatr", "health"},
+		{"psihiatr", "health"},
+		{"psixiatr", "health"},
+		{"bankrotstvo", "personal_hardship"},
+		{"razvod", "personal_hardship"},
+		{"mechet", "religion"},
+		{"https://example.ru/uslugi/mechet-moskva", "religion"},
+		{"tsygane", "ethnic_origin"},
+		{"cygane", "ethnic_origin"},
+		{"yevrei", "religion"},
+		{"khram", "religion"},
+		{"hram", "religion"},
+		{"vybory", "political_opinion"},
+		{"vichtest", "health"},
 	} {
 		got, ok := Sensitive(tc.text)
 		if ok != (tc.want != "") || got != tc.want {
@@ -89,8 +132,50 @@ func TestGuard(t *testing.T) {
 	}
 }
 
+// TestGuardCompoundsMustNotMatch holds the false positives of compound
+// matching low: a short term inside a word, or glued to letters that are
+// no partner, is not found.
+func TestGuardCompoundsMustNotMatch(t *testing.T) {
+	for _, text := range []string{
+		"archive", "chivalry", "shiva", "hive", "hives", "beehive", "jewelry", "jewellery", "section", "sections",
+		"culture", "cultural", "agriculture", "difficult", "insect", "dissect", "template", "hospitality",
+		"housemaids", "bridesmaids", "updating", "validating", "accommodating", "hairspray", "aromatherapy",
+		"essex", "sussex", "middlesex", "history", "story", "factory", "spider", "rakuten", "pashmina",
+		"operation", "scunthorpe", "classic", "analysis",
+		"гейзер", "геймер", "ракета", "раковина", "секция", "разводка",
+		// Russian services in Latin letters.
+		"santehnik", "stroitelstvo", "remont", "uborka", "kvartira", "perevozki", "repetitor", "fotograf",
+		"svadba", "krasota", "manikyur", "yurist", "buhgalter", "perevodchik", "trener", "ekskursii",
+	} {
+		if cat, ok := Sensitive(text); ok {
+			t.Errorf("%q flagged %s", text, cat)
+		}
+	}
+}
+
+func TestTransliterations(t *testing.T) {
+	for _, tc := range []struct {
+		term string
+		want []string
+	}{
+		{"психиатр*", []string{"psikhiatr*", "psihiatr*", "psixiatr*"}},
+		{"цыган*", []string{"tsygan*", "tsigan*", "cygan*", "cigan*", "tzygan*", "tzigan*", "czygan*", "czigan*"}},
+		{"еврей*", []string{"evrey*", "evrei*", "evrej*", "yevrey*", "yevrei*", "yevrej*"}},
+		{"ёж", []string{"ezh", "ej", "yozh", "yoj"}},
+		{"вич", []string{"vich"}},
+		{"мечеть", []string{"mechet"}},
+		{"пасх*", []string{"paskh*"}}, // pash*, pasx*: Latin stems too short
+		{"опек*", []string{}},
+	} {
+		if got := transliterations(tc.term); !slices.Equal(got, tc.want) {
+			t.Errorf("transliterations(%q) = %q, want %q", tc.term, got, tc.want)
+		}
+	}
+}
+
 func TestGuardWordBoundaries(t *testing.T) {
-	// A term inside a longer word does not match; a stem does only at a word start.
+	// A short term inside a longer word does not match (compounds aside);
+	// a stem does at a word start.
 	for _, text := range []string{"therapy", "a therapy", "therapy."} {
 		if _, ok := Sensitive(text); !ok {
 			t.Errorf("%q not found", text)

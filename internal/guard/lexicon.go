@@ -28,6 +28,7 @@ type Lexicon struct {
 	open  bool
 	// stemLens has bit n set when some stem is n bytes long.
 	stemLens uint64
+	glue     *glue // looks inside words (compound.go); nil: whole words only
 }
 
 const gateBits = 1 << 16
@@ -160,21 +161,32 @@ func (l *Lexicon) Scan(b []byte, fn func(t *Term) bool) {
 		ring[n%maxWords] = [2]int32{int32(start), int32(end)}
 		n++
 		w := b[start:end]
-		if l.gated(w) {
-			continue
-		}
-		if ids, ok := l.exact[string(w)]; ok && l.check(b, &ring, n, ids, fn) {
+		if !l.gated(w) && l.scanWord(b, w, &ring, n, fn) {
 			return
 		}
-		for k := l.minStem; k <= len(w) && k <= l.maxStem; k++ {
-			if k < 64 && l.stemLens&(1<<k) == 0 || k < len(w) && !utf8.RuneStart(w[k]) {
-				continue
-			}
-			if ids, ok := l.stems[string(w[:k])]; ok && l.check(b, &ring, n, ids, fn) {
+		if l.glue != nil {
+			if t := l.compound(w); t != nil && fn(t) {
 				return
 			}
 		}
 	}
+}
+
+// scanWord looks w up whole and by its stems; it reports whether fn asked
+// to stop.
+func (l *Lexicon) scanWord(b, w []byte, ring *[maxWords][2]int32, n int, fn func(t *Term) bool) bool {
+	if ids, ok := l.exact[string(w)]; ok && l.check(b, ring, n, ids, fn) {
+		return true
+	}
+	for k := l.minStem; k <= len(w) && k <= l.maxStem; k++ {
+		if k < 64 && l.stemLens&(1<<k) == 0 || k < len(w) && !utf8.RuneStart(w[k]) {
+			continue
+		}
+		if ids, ok := l.stems[string(w[:k])]; ok && l.check(b, ring, n, ids, fn) {
+			return true
+		}
+	}
+	return false
 }
 
 // check tests the words before the last one of each term; it reports
