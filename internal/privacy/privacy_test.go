@@ -35,6 +35,10 @@ func TestURL(t *testing.T) {
 		{"https://www.hiv.example/", ""},
 		{"https://mosque.example", ""},
 		{"https://gay-dating.example/x", ""},
+		{"https://gaydating.example/x", ""},
+		{"https://hivtest.example/", ""},
+		{"https://xn--e1aat0ax6a.xn--p1ai/", ""},                                                     // мечеть.рф
+		{"https://xn--80akjimbyk2a.xn--p1ai/plumbing", "https://xn--80akjimbyk2a.xn--p1ai/plumbing"}, // сантехник.рф
 		{"https://user:pass@shop.example/p", "https://shop.example/p"},
 		{"https://203.0.113.9/p", ""},
 		{"http://[2001:db8::1]:8080/p", ""},
