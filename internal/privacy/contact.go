@@ -30,6 +30,9 @@ const MinPhoneDigits = 7
 // FindContact returns the first email address, phone number or IP address
 // in b (decoded text) as b[start:end]; kind is KindNone when there is none.
 func FindContact(b []byte) (start, end int, kind Kind) {
+	if !mayHoldContact(b) {
+		return 0, 0, KindNone
+	}
 	start, end = len(b), len(b)
 	try := func(s, e int, ok bool, k Kind) {
 		if ok && (s < start || s == start && e > end) {
@@ -46,6 +49,32 @@ func FindContact(b []byte) (start, end int, kind Kind) {
 		return 0, 0, KindNone
 	}
 	return start, end, kind
+}
+
+// mayHoldContact is a quick pass that rules out most text: an address needs
+// an at sign (plain, fullwidth or spelled in brackets), a phone number seven
+// digits, an IPv4 address four and an IPv6 address two colons.
+func mayHoldContact(b []byte) bool {
+	digits, colons := 0, 0
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case '0' <= c && c <= '9':
+			digits++
+		case c == ':':
+			colons++
+		case c == '@' || c == 0xEF: // 0xEF leads the fullwidth forms
+			return true
+		case c == '(' || c == '[' || c == '{' || c == '<':
+			j := i + 1
+			for j < len(b) && b[j] == ' ' {
+				j++
+			}
+			if j+1 < len(b) && lower(b[j]) == 'a' && lower(b[j+1]) == 't' {
+				return true
+			}
+		}
+	}
+	return digits >= 4 || colons >= 2
 }
 
 // maxPasses bounds AppendWithoutContacts: cutting one span can join its

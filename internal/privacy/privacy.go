@@ -91,10 +91,12 @@ func (s *Scrubber) Scrub(e *event.Event, sc *Scratch) {
 	e.Campaign = s.text(sc, e.Campaign)
 	e.Creative = s.text(sc, e.Creative)
 	e.Name = s.text(sc, e.Name)
-	e.Lang = s.text(sc, e.Lang)
-	e.Country = s.text(sc, e.Country)
-	e.Device.Type = s.text(sc, e.Device.Type)
-	e.Device.OS = s.text(sc, e.Device.OS)
+	// Language, country, device type and OS are the edge's own labels, not
+	// free text: contact data is still cut, the guard is not asked.
+	e.Lang = s.label(sc, e.Lang)
+	e.Country = s.label(sc, e.Country)
+	e.Device.Type = s.label(sc, e.Device.Type)
+	e.Device.OS = s.label(sc, e.Device.OS)
 	if !validVersion(e.Device.OSVersion) {
 		e.Device.OSVersion = ""
 	}
@@ -152,6 +154,17 @@ func (s *Scrubber) text(sc *Scratch, v string) string {
 		return ""
 	}
 	return trimmed(sc.out[start:])
+}
+
+// label keeps a label the edge derived itself unless it holds contact data.
+func (s *Scrubber) label(sc *Scratch, v string) string {
+	if len(v) > MaxText {
+		return ""
+	}
+	if _, has := HasContact(bytesOf(v)); has {
+		return ""
+	}
+	return v
 }
 
 func trimmed(b []byte) string {

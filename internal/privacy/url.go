@@ -49,9 +49,7 @@ func (s *Scrubber) URL(sc *Scratch, u string) string {
 		}
 		hostport, changed = auth[i+1:], true
 	}
-	if scheme != "" && auth == "" || auth != "" && !s.hostOK(sc, hostport) {
-		return ""
-	}
+	afterAuth := rest
 	path, query, fragment := rest, "", false
 	if i := strings.IndexAny(rest, "?#"); i >= 0 {
 		path = rest[:i]
@@ -72,14 +70,20 @@ func (s *Scrubber) URL(sc *Scratch, u string) string {
 		sc.out = append(sc.out, hostport...)
 		return str(sc.out[start:])
 	}
-	d := sc.decode(path, false)
-	if _, bad := s.guard.SensitiveBytes(d); bad {
+	// One look at host and path together (they are adjacent in u) settles
+	// the common, clean case; only a hit needs to know which one it was.
+	hp := len(u) - len(afterAuth) - len(hostport)
+	_, sensitive := s.guard.SensitiveBytes(sc.decode(u[hp:hp+len(hostport)+len(path)], false))
+	if scheme != "" && auth == "" || auth != "" && !s.hostOK(sc, hostport, sensitive) {
+		return ""
+	}
+	if sensitive { // and the host alone is not: the path is
 		if auth == "" {
 			return "" // a bare path has no origin to keep
 		}
 		return origin()
 	}
-	_, pathDirty := HasContact(d)
+	_, pathDirty := HasContact(sc.decode(path, false))
 	keptAll := s.queryKeptAll(sc, query)
 	if !changed && !pathDirty && keptAll {
 		return u
@@ -115,8 +119,9 @@ func (s *Scrubber) URL(sc *Scratch, u string) string {
 }
 
 // hostOK reports a host[:port] made of host-name characters, not an IP
-// address, naming no sensitive term and holding no contact data.
-func (s *Scrubber) hostOK(sc *Scratch, hostport string) bool {
+// address, holding no contact data and, when guard is set, naming no
+// sensitive term.
+func (s *Scrubber) hostOK(sc *Scratch, hostport string, guard bool) bool {
 	host := hostport
 	if i := strings.LastIndexByte(hostport, ':'); i >= 0 {
 		host = hostport[:i]
@@ -135,7 +140,11 @@ func (s *Scrubber) hostOK(sc *Scratch, hostport string) bool {
 	if validIP(bytesOf(host)) {
 		return false
 	}
-	return s.clean(sc, host)
+	if guard {
+		return s.clean(sc, host)
+	}
+	_, has := HasContact(bytesOf(host))
+	return !has
 }
 
 // queryKeptAll reports whether every parameter of query passes paramOK.
