@@ -47,7 +47,7 @@ func Audit(ctx context.Context, cfg config.Config, out io.Writer) (int, error) {
 		return 0, err
 	}
 	js := a.conn.JS
-	for _, s := range []string{bus.StreamEvents, bus.BucketSegments, bus.BucketProfiles, "partner views", syndication.StreamFeed, syndication.StreamLog, bus.StreamDeadMail} {
+	for _, s := range []string{bus.StreamEvents, "partner views", syndication.StreamFeed, syndication.StreamLog, bus.StreamDeadMail} {
 		aud.Count(s, 0) // named in the summary even when empty
 	}
 
@@ -58,22 +58,26 @@ func Audit(ctx context.Context, cfg config.Config, out io.Writer) (int, error) {
 	}); err != nil {
 		return 0, err
 	}
-	n, err := segments.Scan(ctx, js, func(key, field, text string) error {
-		aud.Signal(bus.BucketSegments, key, field, text)
+	segStore := ""
+	n, err := segments.Scan(ctx, js, func(store, key, field, text string) error {
+		segStore = store
+		aud.Signal(store, key, field, text)
 		return nil
 	})
 	if err != nil {
 		return 0, err
 	}
-	aud.Count(bus.BucketSegments, n)
+	if segStore != "" {
+		aud.Count(segStore, n)
+	}
 	newest := map[string]*profiles.Profile{}
-	if _, err := profiles.Scan(ctx, js, func(key string, p *profiles.Profile, raw []byte) error {
-		aud.Count(bus.BucketProfiles, 1)
+	if _, err := profiles.Scan(ctx, js, func(store, key string, p *profiles.Profile, raw []byte) error {
+		aud.Count(store, 1)
 		if p == nil {
-			aud.Record(bus.BucketProfiles, key, "(undecodable)", string(raw))
+			aud.Record(store, key, "(undecodable)", string(raw))
 			return nil
 		}
-		p.Texts(func(field, text string) { aud.Record(bus.BucketProfiles, key, field, text) })
+		p.Texts(func(field, text string) { aud.Record(store, key, field, text) })
 		newest[p.ID] = p
 		return nil
 	}); err != nil {

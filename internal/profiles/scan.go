@@ -12,19 +12,20 @@ import (
 // Scan calls fn with every profile revision stored in adsyn_profiles,
 // decoded without keys (contact fields stay sealed), for `adsyn audit`. The
 // key names the user and the revision's sequence; p is nil for a record
-// that does not decode, raw its bytes.
-func Scan(ctx context.Context, js jetstream.JetStream, fn func(key string, p *Profile, raw []byte) error) (int, error) {
-	return bus.Scan(ctx, js, bus.KVStream(bus.BucketProfiles), func(m bus.Stored) error {
+// that does not decode, raw its bytes. store is the bucket's name.
+func Scan(ctx context.Context, js jetstream.JetStream, fn func(store, key string, p *Profile, raw []byte) error) (int, error) {
+	const store = bus.BucketProfiles
+	return bus.Scan(ctx, js, bus.KVStream(store), func(m bus.Stored) error {
 		if m.Deleted || len(m.Data) == 0 {
 			return nil
 		}
-		key := bus.KVKey(bus.BucketProfiles, m.Subject) + " rev " + strconv.FormatUint(m.Seq, 10)
+		key := bus.KVKey(store, m.Subject) + " rev " + strconv.FormatUint(m.Seq, 10)
 		p, err := Decode(m.Data)
 		if err != nil {
-			return fn(key, nil, m.Data)
+			return fn(store, key, nil, m.Data)
 		}
 		p.Version = m.Seq
-		return fn(key, p, m.Data)
+		return fn(store, key, p, m.Data)
 	})
 }
 
