@@ -189,7 +189,7 @@ func (a *App) startNATS(ctx context.Context) error {
 
 // privacy is the operator's settings of the event choke point (P6 prefixes).
 func (a *App) privacy() privacy.Options {
-	return privacy.Options{IPv4Bits: a.cfg.IPv4Bits, IPv6Bits: a.cfg.IPv6Bits}
+	return privacy.Options{IPv4Bits: a.cfg.IPv4Bits, IPv6Bits: a.cfg.IPv6Bits, Exact: true}
 }
 
 // consentPolicy is the operator's consent settings.

@@ -36,6 +36,9 @@ type Options struct {
 	Guard    Guard // default: the built-in lexicon (guard.Default)
 	IPv4Bits int   // prefix kept of an IPv4 address (default 24, at most 24)
 	IPv6Bits int   // of an IPv6 address (default 48, at most 64)
+	// Exact takes both prefixes as given, zeros included (keep no bit);
+	// without it, both zero mean the defaults.
+	Exact bool
 }
 
 // Scrubber is the choke point's rule set.
@@ -45,12 +48,13 @@ type Scrubber struct {
 	allowQuery []string
 }
 
-// New returns a Scrubber; both IP prefixes 0 mean the defaults (/24, /48).
+// New returns a Scrubber; both IP prefixes 0 mean the defaults (/24, /48)
+// unless opts.Exact is set.
 func New(opts Options) (*Scrubber, error) {
 	if opts.Guard == nil {
 		opts.Guard = guard.Default()
 	}
-	if opts.IPv4Bits == 0 && opts.IPv6Bits == 0 {
+	if !opts.Exact && opts.IPv4Bits == 0 && opts.IPv6Bits == 0 {
 		opts.IPv4Bits, opts.IPv6Bits = 24, 48
 	}
 	if opts.IPv4Bits < 0 || opts.IPv4Bits > MaxIPv4Bit {

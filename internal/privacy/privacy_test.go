@@ -112,10 +112,16 @@ func TestIP(t *testing.T) {
 		{0, 0, "::ffff:203.0.113.77", "203.0.113.0"},
 		{16, 32, "203.0.113.77", "203.0.0.0"},
 		{16, 32, "2001:db8:85a3::1", "2001:db8::"},
+		{-1, -1, "203.0.113.77", "0.0.0.0"}, // Exact, zero bits kept
+		{-1, -1, "2001:db8:85a3::1", "::"},
 		{0, 0, "not an ip", ""},
 		{0, 0, "203.0.113.77:443", ""},
 	} {
-		s, err := New(Options{Guard: testGuard, IPv4Bits: tt.v4, IPv6Bits: tt.v6})
+		o := Options{Guard: testGuard, IPv4Bits: tt.v4, IPv6Bits: tt.v6}
+		if tt.v4 < 0 {
+			o = Options{Exact: true}
+		}
+		s, err := New(o)
 		if err != nil {
 			t.Fatal(err)
 		}
