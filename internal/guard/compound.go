@@ -59,13 +59,22 @@ type glue struct {
 	exactLens             uint64
 	partAfter, partBefore map[string]bool
 	afterLens, beforeLens uint64
-	// afterEnds and beforeStarts have a bit for the last and the first two
-	// bytes of every partner: most words are dismissed by one look.
-	afterEnds, beforeStarts *[1 << 16 / 64]uint64
+	// afterEnds and beforeStarts have a bit for the last and the first
+	// three bytes of every partner (two for a two-byte one): most words are
+	// dismissed by one look.
+	afterEnds, beforeStarts *[gateBits / 64]uint64
 	endings                 map[string]bool
+	shortBefore             bool // some partner before terms is two bytes long
 }
 
-func twoBytes(a, b byte) uint32 { return uint32(a)<<8 | uint32(b) }
+// edge hashes the first three bytes of b, or two when that is all.
+func edge(b []byte) uint32 {
+	x := uint32(b[0]) | uint32(b[1])<<8
+	if len(b) > 2 {
+		x |= uint32(b[2])<<16 | 1<<24
+	}
+	return (x * 0x9E3779B1) >> 16
+}
 
 // gateOf hashes the first min(n, 4) bytes of b with n and a salt.
 func gateOf(b []byte, n int, salt uint32) uint32 {
@@ -85,7 +94,7 @@ func (l *Lexicon) enableCompounds() {
 		long: map[string][]int32{}, longGate: new([gateBits / 64]uint64),
 		starts: new([gateBits / 64]uint64), after: new([gateBits / 64]uint64), before: new([gateBits / 64]uint64),
 		partAfter: map[string]bool{}, partBefore: map[string]bool{}, endings: map[string]bool{},
-		afterEnds: new([1 << 16 / 64]uint64), beforeStarts: new([1 << 16 / 64]uint64),
+		afterEnds: new([gateBits / 64]uint64), beforeStarts: new([gateBits / 64]uint64),
 	}
 	for id := range l.terms {
 		t := &l.terms[id]
@@ -108,13 +117,16 @@ func (l *Lexicon) enableCompounds() {
 		g.partAfter[p] = true
 		g.afterLens |= 1 << len(p)
 		setBit(g.after, gateOf([]byte(p[len(p)-min(len(p), 4):]), len(p), 2))
-		setBit(g.afterEnds, twoBytes(p[len(p)-2], p[len(p)-1]))
+		setBit(g.afterEnds, edge([]byte(p[len(p)-3:])))
 	}
 	for _, p := range foldedPartners(partnersBefore) {
 		g.partBefore[p] = true
 		g.beforeLens |= 1 << len(p)
 		setBit(g.before, gateOf([]byte(p), len(p), 3))
-		setBit(g.beforeStarts, twoBytes(p[0], p[1]))
+		setBit(g.beforeStarts, edge([]byte(p[:min(len(p), 3)])))
+		if len(p) == 2 {
+			g.shortBefore = true
+		}
 	}
 	for _, e := range endings {
 		g.endings[e] = true
@@ -172,7 +184,7 @@ func (l *Lexicon) compound(w []byte) *Term {
 		}
 	}
 	// Rule 2: an exact term then a partner, or a partner then a term.
-	for k := minPart; k+minPart <= len(w) && k < 64 && hasBit(g.afterEnds, twoBytes(w[len(w)-2], w[len(w)-1])); k++ {
+	for k := minPart; k+minPart <= len(w) && k < 64 && hasBit(g.afterEnds, edge(w[len(w)-3:])); k++ {
 		if g.exactLens&(1<<k) == 0 || !utf8.RuneStart(w[k]) || !hasBit(g.starts, gateOf(w, k, 1)) || !g.isAfter(w[k:]) {
 			continue
 		}
@@ -180,7 +192,8 @@ func (l *Lexicon) compound(w []byte) *Term {
 			return t
 		}
 	}
-	for k := 2; k+minPart <= len(w) && k < 64 && hasBit(g.beforeStarts, twoBytes(w[0], w[1])); k++ {
+	before := hasBit(g.beforeStarts, edge(w[:3])) || g.shortBefore && hasBit(g.beforeStarts, edge(w[:2]))
+	for k := 2; before && k+minPart <= len(w) && k < 64; k++ {
 		if g.beforeLens&(1<<k) == 0 || !utf8.RuneStart(w[k]) || !hasBit(g.before, gateOf(w, k, 3)) || !g.partBefore[string(w[:k])] {
 			continue
 		}

@@ -26,8 +26,10 @@ type Lexicon struct {
 	gate  *[gateBits / 64]uint64
 	short bool
 	open  bool
-	// stemLens has bit n set when some stem is n bytes long.
+	// stemLens has bit n set when some stem is n bytes long; stemGate a
+	// bit for the first bytes and length of every stem (see gateOf).
 	stemLens uint64
+	stemGate *[gateBits / 64]uint64
 	glue     *glue // looks inside words (compound.go); nil: whole words only
 }
 
@@ -86,7 +88,7 @@ var ErrTerm = errors.New("bad term")
 
 // NewLexicon returns an empty lexicon.
 func NewLexicon() Lexicon {
-	return Lexicon{exact: map[string][]int32{}, stems: map[string][]int32{}, gate: new([gateBits / 64]uint64)}
+	return Lexicon{exact: map[string][]int32{}, stems: map[string][]int32{}, gate: new([gateBits / 64]uint64), stemGate: new([gateBits / 64]uint64)}
 }
 
 // ParseTerm folds a term as text is folded, keeping the stem marks: one to
@@ -138,6 +140,7 @@ func (l *Lexicon) Add(words []Word, val int32, text string) {
 		return
 	}
 	l.stems[last.Text] = append(l.stems[last.Text], id)
+	setBit(l.stemGate, gateOf([]byte(last.Text), len(last.Text), 5))
 	if n := len(last.Text); l.minStem == 0 || n < l.minStem {
 		l.minStem = n
 	}
@@ -179,7 +182,7 @@ func (l *Lexicon) scanWord(b, w []byte, ring *[maxWords][2]int32, n int, fn func
 		return true
 	}
 	for k := l.minStem; k <= len(w) && k <= l.maxStem; k++ {
-		if k < 64 && l.stemLens&(1<<k) == 0 || k < len(w) && !utf8.RuneStart(w[k]) {
+		if k < 64 && l.stemLens&(1<<k) == 0 || k < len(w) && !utf8.RuneStart(w[k]) || !hasBit(l.stemGate, gateOf(w, k, 5)) {
 			continue
 		}
 		if ids, ok := l.stems[string(w[:k])]; ok && l.check(b, ring, n, ids, fn) {
