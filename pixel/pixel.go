@@ -5,7 +5,6 @@ import (
 	"math"
 	"net/netip"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -19,7 +18,9 @@ import (
 )
 
 // Publisher takes events; Publish encodes e before it returns and reports
-// false when the event was dropped (the publisher counts it).
+// false when the event was dropped (the publisher counts it). It is the
+// privacy choke point (bus.Publisher): the pixel hands it what the request
+// said, the full client address included, and it scrubs (P1, P2, P6).
 type Publisher interface {
 	Publish(e *event.Event) bool
 }
@@ -38,11 +39,6 @@ type Options struct {
 	Consent        consent.Policy
 	Cookies        Cookies
 	TrustedProxies []netip.Prefix
-	IPv4Bits       int // default 24
-	IPv6Bits       int // default 48
-	// Sensitive reports whether a text names a sensitive category (P1): a
-	// matching query is dropped and a matching URL is cut to its origin.
-	Sensitive func(text string) bool
 	// Country returns the ISO country of a client address ("" if unknown);
 	// only the country is kept, never the address (P6).
 	Country func(netip.Addr) string
@@ -63,9 +59,6 @@ type Handler struct {
 
 // New returns the pixel handler publishing to pub.
 func New(pub Publisher, opts Options) *Handler {
-	if opts.IPv4Bits == 0 && opts.IPv6Bits == 0 {
-		opts.IPv4Bits, opts.IPv6Bits = 24, 48
-	}
 	if opts.Metrics == nil {
 		opts.Metrics = metrics.NewRegistry()
 	}
@@ -178,7 +171,7 @@ func (h *Handler) capture(ctx *fasthttp.RequestCtx, args *fasthttp.Args) {
 	// visitor id, a truncated address, and a snapshot that allows nothing.
 	e.Visitor = b2s(Visitor(ctx, e.Consent, h.opts.Cookies, &s.uid))
 	if remote.IsValid() {
-		e.IP = b2s(device.TruncateIP(s.ip[:0], remote, h.opts.IPv4Bits, h.opts.IPv6Bits))
+		e.IP = b2s(remote.AppendTo(s.ip[:0])) // the publisher truncates it (P6)
 	}
 
 	e.Site = text(args.Peek("site"), MaxID)
@@ -194,20 +187,6 @@ func (h *Handler) capture(ctx *fasthttp.RequestCtx, args *fasthttp.Args) {
 		if f, err := strconv.ParseFloat(b2s(v), 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) && math.Abs(f) < 1e12 {
 			e.Value = f
 		}
-	}
-	if sens := h.opts.Sensitive; sens != nil {
-		if e.Query != "" && sens(e.Query) {
-			e.Query = ""
-		}
-		e.URL = originIfSensitive(e.URL, sens)
-		e.Referrer = originIfSensitive(e.Referrer, sens)
-		kept := e.Categories[:0]
-		for _, c := range e.Categories {
-			if !sens(c) {
-				kept = append(kept, c)
-			}
-		}
-		e.Categories = kept
 	}
 	e.Lang = device.PrimaryLanguage(hd.Peek("Accept-Language"))
 	device.Parse(device.Hints{
@@ -263,22 +242,6 @@ func trimSpace(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
-}
-
-// originIfSensitive cuts a sensitive URL to scheme://host.
-func originIfSensitive(u string, sens func(string) bool) string {
-	if u == "" || !sens(u) {
-		return u
-	}
-	rest := u
-	if i := strings.Index(rest, "://"); i >= 0 {
-		rest = rest[i+3:]
-		if j := strings.IndexAny(rest, "/?#"); j >= 0 {
-			return u[:len(u)-len(rest)+j]
-		}
-		return u
-	}
-	return ""
 }
 
 // ErrorHandler answers requests the server could not parse (too large,

@@ -214,7 +214,7 @@ func TestExistingCookieIsKept(t *testing.T) {
 }
 
 func TestBadInputStillGetsTheGIF(t *testing.T) {
-	e := startEdge(t, pixel.Options{Sensitive: func(s string) bool { return strings.Contains(s, "oncology") }})
+	e := startEdge(t, pixel.Options{}) // the publisher's guard knows oncology
 	for _, h := range []hit{
 		{query: "u=" + strings.Repeat("a", 20000)},
 		{query: "q=%FF%FE%FD&site=%C0%AF"},

@@ -26,7 +26,9 @@ func TestRunBench(t *testing.T) {
 	if res.Lost != 0 || res.Duplicated != 0 || res.Leaks != 0 || res.Dropped != 0 {
 		t.Errorf("lost %d duplicated %d leaks %d dropped %d", res.Lost, res.Duplicated, res.Leaks, res.Dropped)
 	}
-	if res.Records != res.Visitors || res.Sensitive == 0 || res.SkippedConsent == 0 {
+	// Sensitive queries are dropped at the publisher's choke point now, so
+	// the builder has none left to drop: Sensitive is not asked to be > 0.
+	if res.Records != res.Visitors || res.SkippedConsent == 0 {
 		t.Errorf("records %d of %d visitors, sensitive %d, no consent %d", res.Records, res.Visitors, res.Sensitive, res.SkippedConsent)
 	}
 }

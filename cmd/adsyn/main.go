@@ -23,6 +23,7 @@ Usage:
   adsyn serve [flags]            run adsyn (try: adsyn serve --demo)
   adsyn bench <scenario> [flags] measure a scenario against a bare fasthttp ceiling
   adsyn events [--follow]        print the newest captured events (from a running serve)
+  adsyn audit [--data DIR]       scan everything stored for P1, P2 and P6 breaches
   adsyn consent <TC string>      decode an IAB TCF v2.2 consent string as JSON
   adsyn keys create|list|revoke  manage API keys on the data directory or cluster
   adsyn version                  print the version, commit, build time and Go version
@@ -51,6 +52,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return runBench(args[1:], stdout, stderr)
 	case "events":
 		return events(args[1:], stdout, stderr)
+	case "audit":
+		return audit(args[1:], stdout, stderr)
 	case "consent":
 		return decodeConsent(args[1:], stdout, stderr)
 	case "keys":

@@ -106,3 +106,12 @@ func TestConsentCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditCommand runs `adsyn audit` on a fresh data directory: nothing
+// stored, nothing found, status 0, and a summary of what it scanned.
+func TestAuditCommand(t *testing.T) {
+	out, err := adsyn(t, "audit", "--data", t.TempDir()).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "audit: clean; scanned ADSYN_EVENTS 0") {
+		t.Fatalf("audit: %v\n%s", err, out)
+	}
+}

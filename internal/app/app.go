@@ -24,6 +24,7 @@ import (
 	"github.com/adsyn/adsyn/internal/config"
 	"github.com/adsyn/adsyn/internal/consent"
 	"github.com/adsyn/adsyn/internal/metrics"
+	"github.com/adsyn/adsyn/internal/privacy"
 	"github.com/adsyn/adsyn/internal/profiles"
 	"github.com/adsyn/adsyn/pixel"
 	"github.com/adsyn/adsyn/segments"
@@ -122,7 +123,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 	}
 	a.keys = keys
 	if a.cfg.Has(config.RoleEdge) {
-		pub, err := bus.NewPublisher(a.conn.NC, bus.PublisherOptions{Partitions: a.cfg.Partitions, Log: a.log, Metrics: a.reg})
+		pub, err := bus.NewPublisher(a.conn.NC, bus.PublisherOptions{Partitions: a.cfg.Partitions, Privacy: a.privacy(), Log: a.log, Metrics: a.reg})
 		if err != nil {
 			return fmt.Errorf("app: publisher: %w", err)
 		}
@@ -198,6 +199,11 @@ func (a *App) dialNATS(ctx context.Context) error {
 	}
 	a.conn = c
 	return nil
+}
+
+// privacy is the operator's settings of the event choke point (P6 prefixes).
+func (a *App) privacy() privacy.Options {
+	return privacy.Options{IPv4Bits: a.cfg.IPv4Bits, IPv6Bits: a.cfg.IPv6Bits, Exact: true}
 }
 
 // consentPolicy is the operator's consent settings.

@@ -25,6 +25,7 @@ func (a *App) wireStats(ctx context.Context) error {
 		stats.WithCampaigns(a.campaignsOf),
 		stats.WithSites(a.sitesOf),
 		stats.WithTrackingNumbers(a.campaignByNumber),
+		stats.WithPrivacy(a.privacy()),
 	}
 	if a.cfg.Has(config.RoleStats) {
 		agg, err := stats.New(a.conn.JS, opts...)

@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/adsyn/adsyn/internal/event"
 	"github.com/adsyn/adsyn/internal/metrics"
+	"github.com/adsyn/adsyn/internal/privacy"
 )
 
 // PublisherOptions tune the batching event publisher.
@@ -26,8 +28,11 @@ type PublisherOptions struct {
 	MaxPending  int           // unacknowledged messages in flight (default 256)
 	MaxAttempts int           // publish attempts per batch before it counts as dropped (default 8)
 	AckTimeout  time.Duration // how long to wait for an acknowledgement (default 5s)
-	Log         *slog.Logger
-	Metrics     *metrics.Registry
+	// Privacy configures the choke point every event passes (P1, P2, P6):
+	// the IP prefixes kept, and the guard.
+	Privacy privacy.Options
+	Log     *slog.Logger
+	Metrics *metrics.Registry
 }
 
 func (o *PublisherOptions) defaults() {
@@ -73,6 +78,8 @@ func (o *PublisherOptions) defaults() {
 type Publisher struct {
 	js     jetstream.JetStream
 	opts   PublisherOptions
+	scrub  *privacy.Scrubber
+	copies sync.Pool // *scrubbed
 	shards []shard
 	queue  chan *nats.Msg
 	closed atomic.Bool
@@ -96,12 +103,24 @@ type shard struct {
 	_       [32]byte // keep neighbouring shards' locks off one cache line
 }
 
+// scrubbed is the publisher's copy of an event being scrubbed, so the
+// caller's event and its categories stay as they were.
+type scrubbed struct {
+	ev   event.Event
+	cats []string
+	sc   privacy.Scratch
+}
+
 var bufPool = sync.Pool{New: func() any { return make([]byte, 0, 64<<10) }}
 
 // NewPublisher starts a publisher on nc.
 func NewPublisher(nc *nats.Conn, opts PublisherOptions) (*Publisher, error) {
 	opts.defaults()
-	p := &Publisher{opts: opts, queue: make(chan *nats.Msg, opts.QueueLen), done: make(chan struct{}), attempts: map[*nats.Msg]int{}}
+	scrub, err := privacy.New(opts.Privacy)
+	if err != nil {
+		return nil, fmt.Errorf("bus: publisher: %w", err)
+	}
+	p := &Publisher{opts: opts, scrub: scrub, queue: make(chan *nats.Msg, opts.QueueLen), done: make(chan struct{}), attempts: map[*nats.Msg]int{}}
 	js, err := jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(opts.MaxPending),
 		jetstream.WithPublishAsyncTimeout(opts.AckTimeout),
@@ -134,11 +153,30 @@ func NewPublisher(nc *nats.Conn, opts PublisherOptions) (*Publisher, error) {
 	return p, nil
 }
 
-// Publish adds e to its subject's batch. e is encoded before Publish returns,
-// so its strings may point into request memory. It reports false when the
-// event was dropped (and counted as such).
+// Publish adds e to its subject's batch, after the privacy choke point has
+// scrubbed a copy of it (P1, P2, P6): this is the one way into
+// ADSYN_EVENTS. e is encoded before Publish returns, so its strings may
+// point into request memory; e itself is left as it was. It reports false
+// when the event was dropped (and counted as such).
 func (p *Publisher) Publish(e *event.Event) bool {
 	p.accepted.Inc()
+	x, _ := p.copies.Get().(*scrubbed)
+	if x == nil {
+		x = &scrubbed{}
+	}
+	x.ev = *e
+	x.cats = append(x.cats[:0], e.Categories...)
+	x.ev.Categories = x.cats
+	p.scrub.Scrub(&x.ev, &x.sc)
+	ok := p.add(&x.ev)
+	clear(x.cats) // hold no request memory while pooled
+	x.ev = event.Event{}
+	p.copies.Put(x)
+	return ok
+}
+
+// add appends a scrubbed event to its subject's batch.
+func (p *Publisher) add(e *event.Event) bool {
 	s := &p.shards[int(e.Kind)*p.opts.Partitions+e.Partition(p.opts.Partitions)]
 	s.mu.Lock()
 	if p.closed.Load() {
@@ -161,6 +199,25 @@ func (p *Publisher) Publish(e *event.Event) bool {
 	}
 	s.mu.Unlock()
 	return true
+}
+
+// PublishOne scrubs e at the same choke point as Publish and stores it
+// alone, waiting for JetStream's acknowledgement: for a door that answers
+// only once its event is stored (call reports). e is left as it was.
+func PublishOne(ctx context.Context, js jetstream.JetStream, scrub *privacy.Scrubber, partitions int, e *event.Event) (*jetstream.PubAck, error) {
+	c := *e
+	c.Categories = append([]string(nil), e.Categories...)
+	var sc privacy.Scratch
+	scrub.Scrub(&c, &sc)
+	m := nats.NewMsg(event.Subject(c.Kind, c.Partition(partitions)))
+	m.Data = c.Marshal()
+	m.Header.Set(jetstream.MsgIDHeader, c.ID.String())
+	m.Header.Set(event.HeaderCount, "1")
+	ack, err := js.PublishMsg(ctx, m)
+	if err != nil {
+		return nil, fmt.Errorf("bus: publish %s: %w", c.ID, err)
+	}
+	return ack, nil
 }
 
 // flushLocked hands s's batch to the sender; s.mu is held.

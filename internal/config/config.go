@@ -229,11 +229,11 @@ func (c *Config) Validate() error {
 	if c.TCFVendorID < 0 || c.TCFVendorID > 65535 {
 		return bad("tcf-vendor-id", "%d: must be 0 to 65535", c.TCFVendorID)
 	}
-	if c.IPv4Bits < 0 || c.IPv4Bits > 32 {
-		return bad("ip-v4-bits", "%d: must be 0 to 32", c.IPv4Bits)
+	if c.IPv4Bits < 0 || c.IPv4Bits > 24 {
+		return bad("ip-v4-bits", "%d: must be 0 to %d: a full address is never stored (P6)", c.IPv4Bits, 24)
 	}
-	if c.IPv6Bits < 0 || c.IPv6Bits > 128 {
-		return bad("ip-v6-bits", "%d: must be 0 to 128", c.IPv6Bits)
+	if c.IPv6Bits < 0 || c.IPv6Bits > 64 {
+		return bad("ip-v6-bits", "%d: must be 0 to %d: a full address is never stored (P6)", c.IPv6Bits, 64)
 	}
 	if c.GeoIPFile != "" {
 		if _, err := os.Stat(c.GeoIPFile); err != nil {

@@ -13,14 +13,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/adsyn/adsyn/internal/api"
 	"github.com/adsyn/adsyn/internal/auth"
 	"github.com/adsyn/adsyn/internal/bus"
-	"github.com/adsyn/adsyn/internal/event"
 	"github.com/adsyn/adsyn/internal/metrics"
+	"github.com/adsyn/adsyn/internal/privacy"
 )
 
 // Handler serves the statistics API, the call tracking webhook and the
@@ -30,6 +29,8 @@ type Handler struct {
 	kv   jetstream.KeyValue
 	keys *auth.Keys
 	cfg  config
+	// scrub is the choke point call events pass (P1, P2, P6).
+	scrub *privacy.Scrubber
 
 	latency                       *metrics.Histogram
 	callsAccepted, callsDuplicate *metrics.Counter
@@ -44,6 +45,10 @@ func NewHandler(ctx context.Context, js jetstream.JetStream, keys *auth.Keys, op
 	if err != nil {
 		return nil, err
 	}
+	scrub, err := privacy.New(cfg.privacy)
+	if err != nil {
+		return nil, fmt.Errorf("stats: %w", err)
+	}
 	ctx, cancel := withDefaultTimeout(ctx, 10*time.Second)
 	defer cancel()
 	kv, err := js.KeyValue(ctx, bus.BucketStats)
@@ -52,7 +57,7 @@ func NewHandler(ctx context.Context, js jetstream.JetStream, keys *auth.Keys, op
 	}
 	const calls, callsHelp = "adsyn_stats_calls_total", "Call tracking webhooks stored, by result."
 	return &Handler{
-		js: js, kv: kv, keys: keys, cfg: cfg,
+		js: js, kv: kv, keys: keys, cfg: cfg, scrub: scrub,
 		latency:        cfg.reg.Histogram("adsyn_stats_query_seconds", "Time to answer a stats query.", metrics.LatencyBuckets),
 		callsAccepted:  cfg.reg.Counter(calls, callsHelp, "result", "stored"),
 		callsDuplicate: cfg.reg.Counter(calls, callsHelp, "result", "duplicate"),
@@ -290,13 +295,9 @@ func (h *Handler) call(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.Campaign = camp
-	m := nats.NewMsg(event.Subject(event.KindCall, e.Partition(h.cfg.partitions)))
-	m.Data = e.Marshal()
-	m.Header.Set(jetstream.MsgIDHeader, e.ID.String())
-	m.Header.Set(event.HeaderCount, "1")
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
-	ack, err := h.js.PublishMsg(ctx, m)
+	ack, err := bus.PublishOne(ctx, h.js, h.scrub, h.cfg.partitions, e)
 	if err != nil {
 		h.cfg.log.Warn("stats call not stored", "campaign", camp, "err", err)
 		api.WriteError(w, http.StatusServiceUnavailable, "unavailable", "the call could not be stored; retry")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/adsyn/adsyn/internal/event"
 	"github.com/adsyn/adsyn/internal/metrics"
+	"github.com/adsyn/adsyn/internal/privacy"
 )
 
 var (
@@ -56,6 +57,7 @@ type config struct {
 	campaigns     func(advertiserID string) []CampaignInfo
 	sites         func(publisherID string) []SiteInfo
 	tracking      func(number string) (campaignID string, ok bool)
+	privacy       privacy.Options // the choke point's settings for call events
 }
 
 func newConfig(opts []Option) (config, error) {
@@ -90,6 +92,12 @@ func newConfig(opts []Option) (config, error) {
 
 func bad(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrBadOption}, args...)...)
+}
+
+// WithPrivacy sets the choke point's options for the call events the
+// handler stores (default: the built-in guard, /24 and /48).
+func WithPrivacy(o privacy.Options) Option {
+	return func(c *config) error { c.privacy = o; return nil }
 }
 
 // WithLogger sets the logger (default: discard).
