@@ -99,7 +99,7 @@ func (p *person) register(t *testing.T, api, admin string) {
 	}
 	var created struct {
 		User struct{ ID string } `json:"user"`
-		Key  string             `json:"key"`
+		Key  string              `json:"key"`
 	}
 	if err := json.Unmarshal(resp, &created); err != nil {
 		t.Fatal(err)
