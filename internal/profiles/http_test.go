@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"image/png"
 	"io"
 	"maps"
 	"net/http"
@@ -29,7 +30,12 @@ const (
 	resume = "%PDF-1.7 resume of Ada: confidential-resume-marker"
 )
 
-var png = []byte("\x89PNG\r\n\x1a\n-fake-image-bytes")
+// photo is a real PNG: uploads are parsed to strip their metadata.
+var photo = func() []byte {
+	var b bytes.Buffer
+	_ = png.Encode(&b, testImage())
+	return b.Bytes()
+}()
 
 type client struct {
 	t    *testing.T
@@ -135,16 +141,16 @@ func TestUsersAPI(t *testing.T) {
 	if code, body := c.do("PATCH", "/v1/users/"+id, key, []byte(`{"visibility":{"name":"public","city":"public","competence":"public","photo":"public"}}`)); code != 200 {
 		t.Fatalf("patch: %d %s", code, body)
 	}
-	if code, body := c.do("PUT", "/v1/users/"+id+"/photo", key, png); code != 200 {
+	if code, body := c.do("PUT", "/v1/users/"+id+"/photo", key, photo); code != 200 {
 		t.Fatalf("photo: %d %s", code, body)
 	}
 	if code, _ := c.do("PUT", "/v1/users/"+id+"/photo", key, []byte("GIF89a....")); code != 415 {
 		t.Errorf("gif photo: %d", code)
 	}
-	if code, _ := c.do("PUT", "/v1/users/"+id+"/photo", key, append(bytes.Clone(png), make([]byte, profiles.MaxPhoto)...)); code != 413 {
+	if code, _ := c.do("PUT", "/v1/users/"+id+"/photo", key, append(bytes.Clone(photo), make([]byte, profiles.MaxPhoto)...)); code != 413 {
 		t.Errorf("huge photo: %d", code)
 	}
-	if code, _ := c.do("PUT", "/v1/users/"+id+"/resume", key, png); code != 415 {
+	if code, _ := c.do("PUT", "/v1/users/"+id+"/resume", key, photo); code != 415 {
 		t.Errorf("png resume: %d", code)
 	}
 	if code, body := c.do("PUT", "/v1/users/"+id+"/resume", key, []byte(resume)); code != 200 {
@@ -209,7 +215,7 @@ func TestUsersAPI(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &x); err != nil {
 		t.Fatal(err)
 	}
-	if x.Profile.Email != email || x.Profile.Phone != phone || string(x.Resume.Data) != resume || !bytes.Equal(x.Photo.Data, png) ||
+	if x.Profile.Email != email || x.Profile.Phone != phone || string(x.Resume.Data) != resume || !bytes.Equal(x.Photo.Data, photo) ||
 		x.Visitor == nil || len(x.Recipients) != 1 || len(x.Profile.Consents) != 3 {
 		t.Errorf("export incomplete: %s", body)
 	}
@@ -219,7 +225,7 @@ func TestUsersAPI(t *testing.T) {
 	if code != 200 || !strings.Contains(body, "Ada Lovelace") || strings.Contains(body, "45.50") {
 		t.Errorf("public profile: %d %s", code, body)
 	}
-	if code, body := c.do("GET", "/v1/profiles/"+id+"/photo", "", nil); code != 200 || body != string(png) {
+	if code, body := c.do("GET", "/v1/profiles/"+id+"/photo", "", nil); code != 200 || body != string(photo) {
 		t.Errorf("public photo: %d", code)
 	}
 	if code, _ := c.do("GET", "/v1/profiles/"+id+"/resume", "", nil); code != 404 {
