@@ -70,7 +70,7 @@ func (h *Handler) guard(a access, next http.HandlerFunc) http.Handler {
 			}
 			return
 		case p.Role == auth.Admin && a != subjectOnly, p.Role == auth.Support && a == readAccess:
-			if err := h.keys.Audit().Record(r.Context(), p, r.Method, r.URL.Path, true); err != nil {
+			if err := h.keys.Audit().Read(r.Context(), p, r.Method, r.URL.Path, []string{id}); err != nil {
 				h.log.Error("profiles: audit write failed", "err", err)
 				api.WriteError(w, http.StatusServiceUnavailable, "unavailable", "the audit log cannot be written now; retry")
 				return

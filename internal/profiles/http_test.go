@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -195,7 +196,7 @@ func TestUsersAPI(t *testing.T) {
 	}
 	audited := false
 	for _, e := range entries {
-		if e.Role == auth.Support && e.Allowed && e.Resource == "/v1/users/"+id {
+		if e.Role == auth.Support && e.Allowed && e.Resource == "/v1/users/"+id && slices.Equal(e.Subjects, []string{id}) {
 			audited = true
 		}
 	}
