@@ -372,3 +372,39 @@ func TestErasureLeavesNothingOnDisk(t *testing.T) {
 		t.Errorf("the erased user's resume opens with the keyring")
 	}
 }
+
+// TestLinkOnTheEdge: the serve app links the browser whose own uid cookie
+// opens the token on the edge port.
+func TestLinkOnTheEdge(t *testing.T) {
+	a, out := start(t, testConfig(t))
+	api := "http://" + a.APIAddr()
+	body, _ := json.Marshal(map[string]any{"name": "Lin", "consents": map[string]bool{"link_visitor": true}})
+	code, resp := call(t, "POST", api+"/v1/users", adminKey(t, out.String()), body)
+	var created struct {
+		User struct{ ID string } `json:"user"`
+		Key  string              `json:"key"`
+	}
+	if err := json.Unmarshal(resp, &created); code != 201 || err != nil {
+		t.Fatalf("register: %d %s", code, resp)
+	}
+	code, resp = call(t, "POST", api+"/v1/users/"+created.User.ID+"/link", created.Key, nil)
+	var link struct{ Path string }
+	if err := json.Unmarshal(resp, &link); code != 201 || err != nil {
+		t.Fatalf("link token: %d %s", code, resp)
+	}
+	const visitor = "AbCdEfGhIjKlMnOpQrStUv"
+	req, _ := http.NewRequest("GET", "http://"+a.EdgeAddr()+link.Path, nil)
+	req.AddCookie(&http.Cookie{Name: "uid", Value: visitor})
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("edge /link: %d %s", res.StatusCode, b)
+	}
+	if code, resp := call(t, "GET", api+"/v1/users/"+created.User.ID, created.Key, nil); code != 200 || !bytes.Contains(resp, []byte(`"linked_visitor":"`+visitor+`"`)) {
+		t.Errorf("after linking: %d %s", code, resp)
+	}
+}

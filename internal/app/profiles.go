@@ -11,10 +11,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/adsyn/adsyn/adserver"
 	"github.com/adsyn/adsyn/internal/config"
 	"github.com/adsyn/adsyn/internal/keyring"
 	"github.com/adsyn/adsyn/internal/profiles"
+	"github.com/adsyn/adsyn/pixel"
 	"github.com/adsyn/adsyn/syndication"
 )
 
@@ -110,6 +113,10 @@ func (a *App) wireProfiles(ctx context.Context) error {
 	}
 	a.profiles = store
 	profiles.NewHandler(store, a.keys, a.log).Routes(a.mux)
+	if a.cfg.Has(config.RoleEdge) {
+		// Linking happens where the browser's cookie is: on the edge.
+		a.routes["/link"] = profiles.EdgeLink(store, visitorCookie, a.log)
+	}
 	syndication.NewHandler(reg, led, a.keys, a.log).Routes(a.mux)
 	if a.cfg.Demo {
 		d, err := syndication.DemoSetup(ctx, reg, a.apiURL(), a.log)
@@ -123,6 +130,15 @@ func (a *App) wireProfiles(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// visitorCookie reads the browser's own visitor id, as the pixel sets it.
+func visitorCookie(ctx *fasthttp.RequestCtx) (string, bool) {
+	id := ctx.Request.Header.Cookie(pixel.CookieName)
+	if !pixel.ValidVisitorID(id) {
+		return "", false
+	}
+	return string(id), true
 }
 
 func (a *App) syndOptions() []syndication.Option {

@@ -81,7 +81,7 @@ func (c client) register(admin, body string) (profiles.Profile, string) {
 
 // startAPI serves the users API over a real NATS, with one partner that
 // holds every user's data.
-func startAPI(t *testing.T) (context.Context, *bus.Conn, *auth.Keys, *profiles.Store, client) {
+func startAPI(t *testing.T, opts ...profiles.Option) (context.Context, *bus.Conn, *auth.Keys, *profiles.Store, client) {
 	t.Helper()
 	conn := bustest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -97,7 +97,7 @@ func startAPI(t *testing.T) (context.Context, *bus.Conn, *auth.Keys, *profiles.S
 	recipients := func(ctx context.Context, user string) ([]profiles.Recipient, error) {
 		return []profiles.Recipient{{Partner: "p1", Name: "Partner One", Holds: true}}, nil
 	}
-	store, err := profiles.NewStore(ctx, conn.JS, ring, profiles.WithRecipients(recipients))
+	store, err := profiles.NewStore(ctx, conn.JS, ring, append([]profiles.Option{profiles.WithRecipients(recipients)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func startAPI(t *testing.T) (context.Context, *bus.Conn, *auth.Keys, *profiles.S
 }
 
 func TestUsersAPI(t *testing.T) {
-	ctx, conn, keys, _, c := startAPI(t)
+	ctx, conn, keys, store, c := startAPI(t)
 	admin, _, _ := keys.Create(ctx, auth.Admin, "", "root")
 	support, _, _ := keys.Create(ctx, auth.Support, "", "desk")
 
@@ -172,11 +172,22 @@ func TestUsersAPI(t *testing.T) {
 	if _, err := segs.Put(ctx, "vis_abcdefgh", rec); err != nil {
 		t.Fatal(err)
 	}
-	if code, _ := c.do("PATCH", "/v1/users/"+id, key, []byte(`{"linked_visitor":"vis_abcdefgh"}`)); code != 409 {
-		t.Errorf("link without consent: %d", code)
+	if code, _ := c.do("POST", "/v1/users/"+id+"/link", key, nil); code != 409 {
+		t.Errorf("link token without consent: %d", code)
 	}
-	if code, body := c.do("PATCH", "/v1/users/"+id, key, []byte(`{"consents":{"link_visitor":true},"linked_visitor":"vis_abcdefgh"}`)); code != 200 {
-		t.Fatalf("link: %d %s", code, body)
+	if code, body := c.do("PATCH", "/v1/users/"+id, key, []byte(`{"consents":{"link_visitor":true},"linked_visitor":"vis_abcdefgh"}`)); code != 400 || !strings.Contains(body, "/link") {
+		t.Errorf("link by PATCH: %d %s, want 400 naming the link flow", code, body)
+	}
+	if code, body := c.do("PATCH", "/v1/users/"+id, key, []byte(`{"consents":{"link_visitor":true}}`)); code != 200 {
+		t.Fatalf("consent to linking: %d %s", code, body)
+	}
+	code, body := c.do("POST", "/v1/users/"+id+"/link", key, nil)
+	var link struct{ Token string }
+	if err := json.Unmarshal([]byte(body), &link); code != 201 || err != nil || link.Token == "" {
+		t.Fatalf("link token: %d %s", code, body)
+	}
+	if _, err := store.RedeemLink(ctx, link.Token, "vis_abcdefgh"); err != nil {
+		t.Fatalf("redeem: %v", err)
 	}
 
 	// Who may read the account.
@@ -208,7 +219,7 @@ func TestUsersAPI(t *testing.T) {
 	}
 
 	// Export: everything, decrypted, with the visitor record and recipients.
-	code, body := c.do("GET", "/v1/users/"+id+"/export", key, nil)
+	code, body = c.do("GET", "/v1/users/"+id+"/export", key, nil)
 	if code != 200 {
 		t.Fatalf("export: %d %s", code, body)
 	}

@@ -116,6 +116,32 @@ func (d *dataKeys) shred(ctx context.Context, id string) error {
 	return nil
 }
 
+// secret returns a random 32-byte secret of the store (e.g. the link-token
+// key), made at first use and kept sealed by the keyring under the key
+// "secret.<name>", which no user id can take (user ids have no dots).
+func (d *dataKeys) secret(ctx context.Context, name string) ([]byte, error) {
+	key, aad := "secret."+name, []byte("adsyn/secrets/"+name)
+	for range 2 {
+		e, err := d.kv.Get(ctx, key)
+		if err == nil {
+			b, err := d.ring.Open(e.Value(), aad)
+			if err != nil {
+				return nil, fmt.Errorf("profiles: open secret %s: %w", name, err)
+			}
+			return b, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil, fmt.Errorf("%w: secret %s: %w", ErrKeyUnavailable, name, err)
+		}
+		var raw [32]byte
+		_, _ = rand.Read(raw[:])
+		if _, err := d.kv.Create(ctx, key, d.ring.Seal(raw[:], aad)); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+			return nil, fmt.Errorf("profiles: store secret %s: %w", name, err)
+		}
+	}
+	return nil, fmt.Errorf("%w: secret %s", ErrKeyUnavailable, name)
+}
+
 // maxSubjectMsgs bounds the messages secureDeleteSubject overwrites: a data
 // key has one, a photo at most a few dozen chunks.
 const maxSubjectMsgs = 1024

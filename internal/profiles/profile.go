@@ -129,6 +129,10 @@ type Profile struct {
 	// (schema 2), or each under the keyring (schema 1).
 	sealedContact            []byte
 	legacyEmail, legacyPhone []byte
+
+	// The nonce of the newest link token issued, until it is redeemed.
+	linkNonce   string
+	linkExpires time.Time
 }
 
 // IsPublic reports whether the user made f public. Contact fields never are.
@@ -196,6 +200,9 @@ type personal struct {
 	Resume        *Media   `json:"resume,omitempty"`
 	Public        []Field  `json:"public,omitempty"`
 	LinkedVisitor string   `json:"linked_visitor,omitempty"`
+
+	LinkNonce   string    `json:"link_nonce,omitempty"`
+	LinkExpires time.Time `json:"link_expires,omitzero"`
 }
 
 // contact is the sealed contact part of a schema 2 record (P2).
@@ -284,7 +291,7 @@ func (r *record) sealed(key cipher.AEAD) (*Profile, error) {
 		ID: r.ID, Name: v.Name, City: v.City, Competence: v.Competence, Price: v.Price,
 		Language: v.Language, Photo: v.Photo, Resume: v.Resume, Public: v.Public,
 		Consents: r.Consents, LinkedVisitor: v.LinkedVisitor, Created: r.Created, Updated: r.Updated,
-		sealedContact: r.Contact,
+		sealedContact: r.Contact, linkNonce: v.LinkNonce, linkExpires: v.LinkExpires,
 	}, nil
 }
 
@@ -327,6 +334,7 @@ func (p *Profile) encode(key cipher.AEAD) ([]byte, error) {
 	v, err := json.Marshal(personal{
 		Name: p.Name, City: p.City, Competence: p.Competence, Price: p.Price, Language: p.Language,
 		Photo: p.Photo, Resume: p.Resume, Public: p.Public, LinkedVisitor: p.LinkedVisitor,
+		LinkNonce: p.linkNonce, LinkExpires: p.linkExpires,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("profiles: encode %s: %w", p.ID, err)

@@ -87,71 +87,6 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
-// Reader opens stored profiles for the processes that work from them
-// (syndication, the edge's profile creatives): it holds the keyring and reads
-// the users' data keys. It never opens contact fields.
-type Reader struct {
-	kv   jetstream.KeyValue
-	keys *dataKeys
-}
-
-// NewReader opens adsyn_profiles and the users' data keys.
-func NewReader(ctx context.Context, js jetstream.JetStream, ring *keyring.Keyring) (*Reader, error) {
-	if ring == nil {
-		return nil, fmt.Errorf("%w: nil keyring", keyring.ErrKeyring)
-	}
-	kv, err := js.KeyValue(ctx, bus.BucketProfiles)
-	if err != nil {
-		return nil, fmt.Errorf("profiles: open %s: %w", bus.BucketProfiles, err)
-	}
-	keys, err := openDataKeys(ctx, js, ring)
-	if err != nil {
-		return nil, err
-	}
-	return &Reader{kv: kv, keys: keys}, nil
-}
-
-// Decode opens a stored record, contact fields left sealed. A record whose
-// data key is destroyed gives ErrShredded.
-func (r *Reader) Decode(ctx context.Context, data []byte) (*Profile, error) {
-	rec, err := parse(data)
-	if err != nil {
-		return nil, err
-	}
-	if rec.Schema == schemaLegacy {
-		return rec.legacy(), nil
-	}
-	key, err := r.keys.get(ctx, rec.ID)
-	if err != nil {
-		return nil, err
-	}
-	return rec.sealed(key)
-}
-
-// Get reads a profile, contact fields left sealed. An absent user, and one
-// whose data key is destroyed, give ErrNotFound.
-func (r *Reader) Get(ctx context.Context, id string) (*Profile, error) {
-	if !ValidID(id) {
-		return nil, ErrNotFound
-	}
-	e, err := r.kv.Get(ctx, id)
-	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("profiles: get %s: %w", id, err)
-	}
-	p, err := r.Decode(ctx, e.Value())
-	if errors.Is(err, ErrShredded) {
-		return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
-	}
-	if err != nil {
-		return nil, err
-	}
-	p.Version = e.Revision()
-	return p, nil
-}
-
 // Store reads and writes profiles in adsyn_profiles and their media in
 // adsyn_media, sealed under each user's data key, and keeps an in-memory
 // search index of the public fields.
@@ -311,13 +246,6 @@ func (s *Store) update(ctx context.Context, id string, fn func(p *Profile) error
 // Patch applies a PATCH body.
 func (s *Store) Patch(ctx context.Context, id string, pt *Patch, source string) (*Profile, error) {
 	return s.update(ctx, id, func(p *Profile) error { return pt.Apply(p, s.now(), source) })
-}
-
-// LinkVisitor joins the visitor cookie id to the account; it needs the
-// user's consent to linking (P4).
-func (s *Store) LinkVisitor(ctx context.Context, id, visitor string) (*Profile, error) {
-	pt := &Patch{LinkedVisitor: Optional[string]{Set: true, Value: visitor}}
-	return s.Patch(ctx, id, pt, "link")
 }
 
 // sealedHeader marks a media object sealed under its user's data key;
