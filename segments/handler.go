@@ -82,7 +82,7 @@ func (h *Handler) visitor(w http.ResponseWriter, r *http.Request) {
 	}
 	p, _ := auth.FromContext(r.Context())
 	// The read is on record before anything is read (P7).
-	if err := h.keys.Audit().Record(r.Context(), p, "read", "visitor "+id+" segments", true); err != nil {
+	if err := h.keys.Audit().Read(r.Context(), p, "read", "visitor "+id+" segments", []string{id}); err != nil {
 		h.o.log.Error("segments: audit write failed", "err", err)
 		api.WriteError(w, http.StatusServiceUnavailable, "unavailable", "the audit log cannot be written now; retry")
 		return

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -77,7 +78,7 @@ func TestHandler(t *testing.T) {
 	}
 	found := false
 	for _, e := range entries {
-		found = found || e.Allowed && strings.Contains(e.Resource, "vis-9")
+		found = found || e.Allowed && strings.Contains(e.Resource, "vis-9") && slices.Equal(e.Subjects, []string{"vis-9"})
 	}
 	if !found {
 		t.Errorf("the read is not in the audit log: %+v", entries)

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -222,6 +223,7 @@ type env struct {
 	conn   *bus.Conn
 	ctx    context.Context
 	store  *profiles.Store
+	ring   *keyring.Keyring
 	reg    *syndication.Registry
 	led    *syndication.Ledger
 	opts   []syndication.Option
@@ -243,7 +245,7 @@ func newEnv(t *testing.T, extra ...syndication.Option) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, srv: srv, conn: conn, ctx: ctx, store: store, public: "https://api.example.test"}
+	e := &env{t: t, srv: srv, conn: conn, ctx: ctx, store: store, ring: ring, public: "https://api.example.test"}
 	e.opts = append([]syndication.Option{
 		syndication.WithShards(4),
 		syndication.WithTimeout(300 * time.Millisecond),
@@ -275,7 +277,11 @@ func (e *env) worker() (stop func()) {
 		e.t.Fatal(err)
 	}
 	e.regs = append(e.regs, reg)
-	w, err := syndication.NewWorker(ctx, conn.JS, reg, led, e.opts...)
+	profs, err := profiles.NewReader(ctx, conn.JS, e.ring)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	w, err := syndication.NewWorker(ctx, conn.JS, reg, led, append(slices.Clone(e.opts), syndication.WithDecoder(profs.Decode))...)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -358,7 +364,7 @@ func (e *env) expected(c syndication.Contract) map[string]syndication.View {
 		if err != nil {
 			continue
 		}
-		p, err := profiles.Decode(entry.Value())
+		p, err := e.store.Decode(e.ctx, entry.Value())
 		if err != nil {
 			e.t.Fatal(err)
 		}

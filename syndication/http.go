@@ -1,9 +1,12 @@
 package syndication
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/adsyn/adsyn/internal/api"
@@ -189,6 +192,9 @@ func (h *Handler) deliveries(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
+	if !h.audit(w, r, fmt.Sprintf("deliveries of partner %s, cursor %d to %d", id, pg.Cursor, next), subjects(ds, func(d Delivery) string { return d.User })) {
+		return
+	}
 	api.WriteJSON(w, http.StatusOK, map[string]any{"deliveries": ds, "next_cursor": next})
 }
 
@@ -200,6 +206,9 @@ func (h *Handler) deadLetters(w http.ResponseWriter, r *http.Request) {
 	ds, err := h.led.DeadLetters(r.Context(), id, 1000)
 	if err != nil {
 		h.fail(w, err)
+		return
+	}
+	if !h.audit(w, r, "dead letters of partner "+id, subjects(ds, func(d DeadLetter) string { return d.User })) {
 		return
 	}
 	api.WriteJSON(w, http.StatusOK, map[string]any{"dead_letters": ds})
@@ -225,6 +234,16 @@ func (h *Handler) feed(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
+	users := subjects(items, func(it FeedItem) string {
+		var v struct {
+			ID string `json:"id"`
+		}
+		_ = json.Unmarshal(it.Data, &v)
+		return v.ID
+	})
+	if !h.audit(w, r, fmt.Sprintf("feed of partner %s, cursor %d to %d", id, pg.Cursor, next), users) {
+		return
+	}
 	api.WriteJSON(w, http.StatusOK, map[string]any{"events": items, "next_cursor": next})
 }
 
@@ -234,8 +253,7 @@ func (h *Handler) recipients(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case p.Role == auth.User && p.Owner == user:
 	case p.Role == auth.Admin || p.Role == auth.Support:
-		if err := h.keys.Audit().Record(r.Context(), p, r.Method, r.URL.Path, true); err != nil {
-			api.WriteError(w, http.StatusServiceUnavailable, "unavailable", "the audit log cannot be written now; retry")
+		if !h.audit(w, r, r.URL.Path, []string{user}) {
 			return
 		}
 	default:
@@ -256,6 +274,34 @@ func (h *Handler) recipients(w http.ResponseWriter, r *http.Request) {
 		rs = []profiles.Recipient{}
 	}
 	api.WriteJSON(w, http.StatusOK, map[string]any{"recipients": rs, "deliveries": ds})
+}
+
+// audit writes the read of personal data to the audit log, naming whose it
+// is, before anything is served (P7); a page that holds no one's data is not
+// a read. It answers 503 itself when the log cannot be written.
+func (h *Handler) audit(w http.ResponseWriter, r *http.Request, resource string, subjects []string) bool {
+	if len(subjects) == 0 {
+		return true
+	}
+	p, _ := auth.FromContext(r.Context())
+	if err := h.keys.Audit().Read(r.Context(), p, r.Method, resource, subjects); err != nil {
+		h.log.Error("syndication: audit write failed", "err", err)
+		api.WriteError(w, http.StatusServiceUnavailable, "unavailable", "the audit log cannot be written now; retry")
+		return false
+	}
+	return true
+}
+
+// subjects returns the distinct user ids of items, sorted.
+func subjects[T any](items []T, user func(T) string) []string {
+	var out []string
+	for _, it := range items {
+		if u := user(it); u != "" {
+			out = append(out, u)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func (h *Handler) fail(w http.ResponseWriter, err error) {

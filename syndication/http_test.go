@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -161,6 +162,9 @@ func TestDeadLetters(t *testing.T) {
 	if code != 200 || !strings.Contains(body, "answered 422") || strings.Contains(body, "User A") {
 		t.Errorf("dead letters: %d %s", code, body)
 	}
+	if e := a.audited("dead letters of partner refusing"); e == nil || e.Role != auth.Admin || len(e.Subjects) != 3 {
+		t.Errorf("dead letters read: audit entry %+v, want the admin and the 3 users", e)
+	}
 	if _, body := a.do("GET", "/v1/partners/moved/dead-letters", a.admin, ""); !strings.Contains(body, "redirects are not followed") {
 		t.Errorf("redirect reason: %s", body)
 	}
@@ -262,6 +266,72 @@ func TestPullFeed(t *testing.T) {
 	}
 }
 
+// audited returns the newest audit entry whose resource starts with prefix.
+func (a *api) audited(prefix string) *auth.Entry {
+	a.t.Helper()
+	entries, err := a.keys.Audit().Recent(a.ctx, 100)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	for i := len(entries) - 1; i >= 0; i-- {
+		if strings.HasPrefix(entries[i].Resource, prefix) {
+			return &entries[i]
+		}
+	}
+	return nil
+}
+
+// TestFeedAndDeliveryReadsAreAudited: every page of the feed and of the
+// delivery log that holds someone's data is in the audit log before it is
+// served, with the partner, the range and the users it held (P7).
+func TestFeedAndDeliveryReadsAreAudited(t *testing.T) {
+	a := newAPI(t)
+	a.partner("puller", nil, profiles.FieldName)
+	rc := newReceiver(t, ok())
+	pr := a.partner("pusher", rc, profiles.FieldName)
+	key := a.key(auth.Partner, "puller")
+	a.worker()
+	var ids []string
+	for _, name := range []string{"Ann", "Bea"} {
+		ids = append(ids, a.user(`{"name":"`+name+`","consents":{"syndication":true},"visibility":{"name":"public"}}`).ID)
+	}
+	slices.Sort(ids)
+	eventually(t, 10*time.Second, "feed", func() (bool, string) {
+		_, body := a.do("GET", "/v1/feed", key, "")
+		return strings.Count(body, `"profile.upserted"`) == 2, body
+	})
+	e := a.audited("feed of partner puller, cursor 0 to ")
+	if e == nil || e.Role != auth.Partner || !slices.Equal(e.Subjects, ids) || e.Action != "GET" {
+		t.Errorf("partner's feed read: audit entry %+v, want users %v", e, ids)
+	}
+	if code, body := a.do("GET", "/v1/feed?partner=puller&limit=1", a.admin, ""); code != 200 || !strings.Contains(body, ids[0]) && !strings.Contains(body, ids[1]) {
+		t.Fatalf("admin feed read: %d %s", code, body)
+	}
+	if e := a.audited("feed of partner puller, cursor 0 to "); e == nil || e.Role != auth.Admin || len(e.Subjects) != 1 {
+		t.Errorf("admin's feed read: audit entry %+v, want one user", e)
+	}
+	// A page past the end holds nobody's data: nothing to audit.
+	before, _ := a.keys.Audit().Recent(a.ctx, 1000)
+	if code, body := a.do("GET", "/v1/feed?cursor=999999", key, ""); code != 200 || !strings.Contains(body, `"events":[]`) {
+		t.Fatalf("empty page: %d %s", code, body)
+	}
+	if after, _ := a.keys.Audit().Recent(a.ctx, 1000); len(after) != len(before) {
+		t.Errorf("an empty page was audited: %+v", after[len(after)-1])
+	}
+
+	eventually(t, 10*time.Second, "delivered", func() (bool, string) { return converged(rc, a.expected(pr.Contract())) })
+	pushKey := a.key(auth.Partner, "pusher")
+	if code, body := a.do("GET", "/v1/partners/pusher/deliveries", pushKey, ""); code != 200 || !strings.Contains(body, ids[0]) {
+		t.Fatalf("deliveries: %d %s", code, body)
+	}
+	if e := a.audited("deliveries of partner pusher, cursor 0 to "); e == nil || e.Role != auth.Partner || !slices.Equal(e.Subjects, ids) {
+		t.Errorf("deliveries read: audit entry %+v, want users %v", e, ids)
+	}
+	if code, _ := a.do("GET", "/v1/partners/pusher/deliveries", key, ""); code != 403 {
+		t.Errorf("another partner's deliveries: %d", code)
+	}
+}
+
 func jsonNumber(n uint64) string { b, _ := json.Marshal(n); return string(b) }
 
 func TestRecipientsAPI(t *testing.T) {
@@ -286,10 +356,10 @@ func TestRecipientsAPI(t *testing.T) {
 	entries, _ := a.keys.Audit().Recent(a.ctx, 20)
 	found := false
 	for _, e := range entries {
-		found = found || (e.Role == auth.Support && strings.HasSuffix(e.Resource, "/recipients"))
+		found = found || (e.Role == auth.Support && strings.HasSuffix(e.Resource, "/recipients") && slices.Equal(e.Subjects, []string{u.ID}))
 	}
 	if !found {
-		t.Error("support read of recipients not audited")
+		t.Errorf("support read of recipients not audited with the user: %+v", entries)
 	}
 	// After erasure the partner is still listed (Art. 19), holding nothing.
 	if err := a.store.Erase(a.ctx, u.ID); err != nil {

@@ -1,6 +1,7 @@
 package syndication
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/adsyn/adsyn/internal/metrics"
+	"github.com/adsyn/adsyn/internal/profiles"
 )
 
 // Backoff is the retry schedule of a failing delivery: the n-th retry waits
@@ -36,10 +38,16 @@ type options struct {
 	publicURL string
 	shards    int
 	replicas  int
+	decode    Decoder
 }
 
+// Decoder opens a stored profile record, contact fields left sealed; the
+// profile store's Reader.Decode, which holds the users' data keys.
+type Decoder func(ctx context.Context, data []byte) (*profiles.Profile, error)
+
 func defaults() options {
-	return options{timeout: 15 * time.Second, ackWait: 10 * time.Second, backoff: DefaultBackoff, shards: 8, replicas: 1}
+	return options{timeout: 15 * time.Second, ackWait: 10 * time.Second, backoff: DefaultBackoff, shards: 8, replicas: 1,
+		decode: func(_ context.Context, data []byte) (*profiles.Profile, error) { return profiles.Decode(data) }}
 }
 
 func apply(opts []Option) (options, error) {
@@ -56,6 +64,18 @@ func apply(opts []Option) (options, error) {
 		o.metrics = metrics.NewRegistry()
 	}
 	return o, nil
+}
+
+// WithDecoder sets how the worker opens profile records; without it, only
+// records that need no key open (the others are left as partners have them).
+func WithDecoder(fn Decoder) Option {
+	return func(o *options) error {
+		if fn == nil {
+			return errors.New("syndication: nil decoder")
+		}
+		o.decode = fn
+		return nil
+	}
 }
 
 // WithLogger sets the logger.

@@ -242,7 +242,7 @@ func (w *Worker) onChange(ctx context.Context, m jetstream.Msg) {
 	}
 	if isDeletion(m.Headers()) {
 		w.recent.put(user, md.Sequence.Stream, nil)
-	} else if p, err := profiles.Decode(m.Data()); err == nil {
+	} else if p, err := w.o.decode(ctx, m.Data()); err == nil {
 		p.Version = md.Sequence.Stream
 		w.recent.put(user, md.Sequence.Stream, p)
 	}
@@ -553,7 +553,10 @@ func (w *Worker) prepare(ctx context.Context, p *Partner, t task, redelivered bo
 		version = last.Sequence
 	default:
 		version = last.Sequence
-		if prof, err = profiles.Decode(last.Data); err != nil {
+		if prof, err = w.o.decode(ctx, last.Data); err != nil {
+			if errors.Is(err, profiles.ErrKeyUnavailable) {
+				return nil, fmt.Errorf("syndication: read profile %s: %w", t.User, err) // retried
+			}
 			w.o.log.Error("syndication: undecodable profile left as the partner has it", "user", t.User, "err", err)
 			return nil, nil
 		}

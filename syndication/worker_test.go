@@ -3,6 +3,8 @@ package syndication_test
 import (
 	"bytes"
 	"fmt"
+	"image"
+	"image/png"
 	"net/http"
 	"strings"
 	"sync"
@@ -59,11 +61,15 @@ func TestConvergence(t *testing.T) {
 			"consents":{"syndication":%v},"visibility":{"name":"public","city":"public","competence":"public","price":"public","photo":"public"}}`,
 			i, i, markEmail, markPhone, i, i, 40+i, consent)))
 	}
+	var photo bytes.Buffer // a real PNG: uploads are parsed to strip metadata
+	if err := png.Encode(&photo, image.NewGray(image.Rect(0, 0, 2, 2))); err != nil {
+		t.Fatal(err)
+	}
 	for _, u := range users[:6] {
 		if _, err := e.store.PutMedia(e.ctx, u.ID, profiles.KindResume, []byte("%PDF-1.4 "+markResume)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.store.PutMedia(e.ctx, u.ID, profiles.KindPhoto, []byte("\x89PNG\r\n\x1a\nphoto")); err != nil {
+		if _, err := e.store.PutMedia(e.ctx, u.ID, profiles.KindPhoto, photo.Bytes()); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -53,6 +53,7 @@ type App struct {
 	geo           *adserver.Geo
 	visitors      *segments.KVStore
 	profiles      *profiles.Store
+	profileReader *profiles.Reader // nil on an edge without the profile keys
 	taxonomy      *segments.Live
 	workers       sync.WaitGroup
 

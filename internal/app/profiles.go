@@ -11,20 +11,27 @@ import (
 	"strings"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/adsyn/adsyn/adserver"
-	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/config"
 	"github.com/adsyn/adsyn/internal/keyring"
 	"github.com/adsyn/adsyn/internal/profiles"
+	"github.com/adsyn/adsyn/pixel"
 	"github.com/adsyn/adsyn/syndication"
 )
 
-// keyring loads the contact-field keys, making a key file at first start.
-func (a *App) keyring() (*keyring.Keyring, error) {
+// keyring loads the keys that wrap the users' data keys, making a key file
+// at first start when make is set. Without make, a missing default file
+// gives nil: an edge alone does not invent keys nobody else holds.
+func (a *App) keyring(make bool) (*keyring.Keyring, error) {
 	path := a.cfg.ProfileKeys
 	if path == "" {
 		path = filepath.Join(a.cfg.DataDir, "profile.keys")
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			if !make {
+				return nil, nil
+			}
 			if err := keyring.GenerateKeyFile(path); err != nil {
 				return nil, fmt.Errorf("app: profile keys: %w", err)
 			}
@@ -59,9 +66,27 @@ func loopbackIfAny(addr string) string {
 }
 
 // wireProfiles builds the user profiles, the partner registry and ledger
-// (api, syndication) and starts the syndication worker.
+// (api, syndication), starts the syndication worker, and gives the edge a
+// reader of the public profiles for profile creatives.
 func (a *App) wireProfiles(ctx context.Context) error {
-	if !a.cfg.Has(config.RoleAPI) && !a.cfg.Has(config.RoleSyndication) {
+	api, synd := a.cfg.Has(config.RoleAPI), a.cfg.Has(config.RoleSyndication)
+	if !api && !synd && !a.cfg.Has(config.RoleEdge) {
+		return nil
+	}
+	ring, err := a.keyring(api || synd)
+	if err != nil {
+		return err
+	}
+	if ring == nil {
+		a.log.Info("no profile keys on this edge: profile creatives are not shown (give it --profile-keys)")
+		return nil
+	}
+	reader, err := profiles.NewReader(ctx, a.conn.JS, ring)
+	if err != nil {
+		return err
+	}
+	a.profileReader = reader
+	if !api && !synd {
 		return nil
 	}
 	reg, err := syndication.NewRegistry(ctx, a.conn.JS, a.syndOptions()...)
@@ -72,19 +97,15 @@ func (a *App) wireProfiles(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if a.cfg.Has(config.RoleSyndication) {
-		w, err := syndication.NewWorker(ctx, a.conn.JS, reg, led, append(a.syndOptions(), syndication.WithPublicURL(a.apiURL()))...)
+	if synd {
+		w, err := syndication.NewWorker(ctx, a.conn.JS, reg, led, append(a.syndOptions(), syndication.WithPublicURL(a.apiURL()), syndication.WithDecoder(reader.Decode))...)
 		if err != nil {
 			return err
 		}
 		a.startWorker("syndication worker", w.Run)
 	}
-	if !a.cfg.Has(config.RoleAPI) {
+	if !api {
 		return nil
-	}
-	ring, err := a.keyring()
-	if err != nil {
-		return err
 	}
 	store, err := profiles.NewStore(ctx, a.conn.JS, ring, profiles.WithLogger(a.log), profiles.WithMetrics(a.reg), profiles.WithRecipients(led.Recipients))
 	if err != nil {
@@ -92,6 +113,10 @@ func (a *App) wireProfiles(ctx context.Context) error {
 	}
 	a.profiles = store
 	profiles.NewHandler(store, a.keys, a.log).Routes(a.mux)
+	if a.cfg.Has(config.RoleEdge) {
+		// Linking happens where the browser's cookie is: on the edge.
+		a.routes["/link"] = profiles.EdgeLink(store, visitorCookie, a.log)
+	}
 	syndication.NewHandler(reg, led, a.keys, a.log).Routes(a.mux)
 	if a.cfg.Demo {
 		d, err := syndication.DemoSetup(ctx, reg, a.apiURL(), a.log)
@@ -107,28 +132,29 @@ func (a *App) wireProfiles(ctx context.Context) error {
 	return nil
 }
 
+// visitorCookie reads the browser's own visitor id, as the pixel sets it.
+func visitorCookie(ctx *fasthttp.RequestCtx) (string, bool) {
+	id := ctx.Request.Header.Cookie(pixel.CookieName)
+	if !pixel.ValidVisitorID(id) {
+		return "", false
+	}
+	return string(id), true
+}
+
 func (a *App) syndOptions() []syndication.Option {
 	return []syndication.Option{syndication.WithLogger(a.log), syndication.WithMetrics(a.reg), syndication.WithReplicas(a.cfg.Replicas)}
 }
 
 // profileCard is the public, advertising-consented view of a user for
-// profile creatives: never contact details (P2). It reads the record
-// without the keyring, which an edge does not hold.
+// profile creatives: never contact details (P2), which the reader leaves
+// sealed.
 func (a *App) profileCard(userID string) (adserver.ProfileCard, bool) {
-	if !profiles.ValidID(userID) {
+	if a.profileReader == nil || !profiles.ValidID(userID) {
 		return adserver.ProfileCard{}, false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	kv, err := a.conn.JS.KeyValue(ctx, bus.BucketProfiles)
-	if err != nil {
-		return adserver.ProfileCard{}, false
-	}
-	e, err := kv.Get(ctx, userID)
-	if err != nil {
-		return adserver.ProfileCard{}, false
-	}
-	p, err := profiles.Decode(e.Value())
+	p, err := a.profileReader.Get(ctx, userID)
 	if err != nil {
 		return adserver.ProfileCard{}, false
 	}

@@ -21,6 +21,8 @@ type Entry struct {
 	Action   string    `json:"action"`
 	Resource string    `json:"resource"`
 	Allowed  bool      `json:"allowed"`
+	// Subjects are whose personal data was read: user or visitor ids (P7).
+	Subjects []string `json:"subjects,omitempty"`
 }
 
 // Audit is the append-only log in ADSYN_AUDIT.
@@ -34,16 +36,23 @@ func NewAudit(js jetstream.JetStream) *Audit { return &Audit{js: js} }
 // Record appends an entry and waits for JetStream to store it, so a read is
 // never served without its trace.
 func (a *Audit) Record(ctx context.Context, p Principal, action, resource string, allowed bool) error {
-	return a.append(ctx, Entry{Time: time.Now().UTC(), KeyID: p.KeyID, Role: p.Role, Action: action, Resource: resource, Allowed: allowed})
+	return a.record(ctx, Entry{KeyID: p.KeyID, Role: p.Role, Action: action, Resource: resource, Allowed: allowed})
 }
 
 // RecordActor appends what an actor without a key did, such as an operator
 // making a key at the command line.
 func (a *Audit) RecordActor(ctx context.Context, actor, action, resource string) error {
-	return a.append(ctx, Entry{Time: time.Now().UTC(), Actor: actor, Action: action, Resource: resource, Allowed: true})
+	return a.record(ctx, Entry{Actor: actor, Action: action, Resource: resource, Allowed: true})
 }
 
-func (a *Audit) append(ctx context.Context, e Entry) error {
+// Read records an allowed read of personal data naming whose it was, and
+// waits for JetStream to store it: call it before serving the data.
+func (a *Audit) Read(ctx context.Context, p Principal, action, resource string, subjects []string) error {
+	return a.record(ctx, Entry{KeyID: p.KeyID, Role: p.Role, Action: action, Resource: resource, Allowed: true, Subjects: subjects})
+}
+
+func (a *Audit) record(ctx context.Context, e Entry) error {
+	e.Time = time.Now().UTC()
 	b, _ := json.Marshal(e)
 	subj := "adsyn.audit.allowed"
 	if !e.Allowed {

@@ -24,3 +24,10 @@ const (
 	SubjectAudit    = "adsyn.audit.>"
 	SubjectDeadMail = "adsyn.synd.dlq.>"
 )
+
+// Each user's data key, wrapped by the keyring (P8): one revision, destroyed
+// at erasure with a secure delete, so its stream allows message deletes.
+const (
+	BucketUserKeys = "adsyn_user_keys"
+	StreamUserKeys = "KV_" + BucketUserKeys
+)

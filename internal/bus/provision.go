@@ -87,6 +87,9 @@ func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
 			return fmt.Errorf("bus: provision bucket %s: %w", cfg.Bucket, err)
 		}
 	}
+	if _, err := js.CreateOrUpdateStream(ctx, userKeysStream(r.Replicas)); err != nil {
+		return fmt.Errorf("bus: provision bucket %s: %w", BucketUserKeys, err)
+	}
 	if _, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
 		Bucket:      ObjectMedia,
 		Description: "profile photos and resumes",
@@ -96,6 +99,30 @@ func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
 		return fmt.Errorf("bus: provision object store %s: %w", ObjectMedia, err)
 	}
 	return nil
+}
+
+// userKeysStream is the stream of the adsyn_user_keys bucket, made by hand
+// rather than by CreateKeyValue, which denies message deletes for good:
+// erasure overwrites a user's data key with a secure delete. One revision, so
+// a key never has an older copy in the store.
+func userKeysStream(replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:              StreamUserKeys,
+		Description:       "users' data keys, wrapped by the keyring; destroyed at erasure",
+		Subjects:          []string{"$KV." + BucketUserKeys + ".>"},
+		MaxMsgsPerSubject: 1,
+		MaxMsgs:           -1,
+		MaxBytes:          -1,
+		MaxMsgSize:        -1,
+		MaxConsumers:      -1,
+		Duplicates:        2 * time.Minute,
+		Discard:           jetstream.DiscardNew,
+		AllowRollup:       true,
+		AllowDirect:       true,
+		DenyDelete:        false,
+		Storage:           jetstream.FileStorage,
+		Replicas:          replicas,
+	}
 }
 
 func nonZero(v, def int64) int64 {

@@ -22,13 +22,22 @@ func TestProvisionIsIdempotent(t *testing.T) {
 		}
 	}
 	for _, name := range []string{bus.BucketSegments, bus.BucketCampaigns, bus.BucketProfiles,
-		bus.BucketPartners, bus.BucketSyndState, bus.BucketStats, bus.BucketKeys, bus.BucketSecrets, bus.BucketConfig} {
+		bus.BucketPartners, bus.BucketSyndState, bus.BucketStats, bus.BucketKeys, bus.BucketSecrets, bus.BucketConfig, bus.BucketUserKeys} {
 		if _, err := c.JS.KeyValue(ctx, name); err != nil {
 			t.Errorf("bucket %s: %v", name, err)
 		}
 	}
 	if _, err := c.JS.ObjectStore(ctx, bus.ObjectMedia); err != nil {
 		t.Errorf("object store: %v", err)
+	}
+	// Erasure overwrites a data key in place: its bucket keeps one revision
+	// and allows message deletes, which a KV bucket made the usual way denies.
+	st, err := c.JS.Stream(ctx, bus.StreamUserKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg := st.CachedInfo().Config; cfg.DenyDelete || cfg.MaxMsgsPerSubject != 1 {
+		t.Errorf("%s: deny delete %v, history %d; want false, 1", bus.StreamUserKeys, cfg.DenyDelete, cfg.MaxMsgsPerSubject)
 	}
 }
 

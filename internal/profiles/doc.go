@@ -1,17 +1,39 @@
 // Package profiles owns the Site's registered users: the profile record in the
-// adsyn_profiles bucket, its photo and resume in adsyn_media, the per-field
-// visibility settings and the consent history, and the /v1/users and
-// /v1/profiles API.
+// adsyn_profiles bucket, its photo and resume in adsyn_media, each user's data
+// key in adsyn_user_keys, the per-field visibility settings and the consent
+// history, and the /v1/users and /v1/profiles API.
 //
-// Email, phone and the resume are sealed with AES-256-GCM under a keyring key
-// id before they reach NATS (P8) and leave the store only to the data subject
-// (P2): Decode, the public views and the search index never open them. The
-// bucket is the source of truth; syndication follows its change feed, so an
-// erasure is a purge of the key after the media and the linked visitor record
-// are gone.
+// Crypto-shredding (P8). Each user gets a random AES-256 data key, wrapped by
+// the keyring (profile.keys) and written once to adsyn_user_keys, a bucket
+// of one revision. Everything personal (name, city, every profile field, the
+// linked visitor, media metadata; apart from them the contact fields; the
+// photo and resume bytes) is sealed with AES-256-GCM under that key, bound to
+// the user id, before it reaches NATS. A record keeps in clear only its id,
+// the consent history (proof of consent, Art. 7(1) GDPR, and what P4/P5 are
+// checked against, pseudonymous without the rest) and its two dates.
+// Erasure deletes the media (their chunks overwritten), the linked visitor
+// record and the profile (a purge: syndication sees it and tells partners),
+// then destroys the key: a secure delete (jetstream.Stream.SecureDeleteMsg,
+// which overwrites the message in the block file) of every message of the
+// key's subject, then a purge. adsyn_user_keys is provisioned as a stream by
+// hand because CreateKeyValue denies message deletes for good. This was
+// chosen over purging revisions plus compaction: a purge only marks
+// messages deleted, KV buckets refuse secure deletes, and compaction timing
+// is the server's; with the key gone, every copy (old revisions, block files,
+// backups) is unreadable even to whoever holds profile.keys.
 //
-// A request of the signed-in user that carries Global Privacy Control
-// (Sec-GPC: 1) withdraws syndication and personalized ads, recorded with
-// source "gpc" so partners get their deletions; it is not an erasure, and
-// the same browser cannot grant them back (409 gpc_conflict).
+// Records written before data keys (schema 1: name and city in clear,
+// contact fields sealed by the keyring) still read, and are rewritten under
+// a data key at their next write; their media likewise at the next upload.
+// Revisions a schema 1 record had before its migration stay in the bucket's
+// files until the filestore compacts them (KV streams deny secure delete).
+//
+// Contact fields and the resume leave the store only to the data subject
+// (P2): Reader.Decode, the public views and the search index never open
+// them. Photos lose their metadata at upload (Strip). A browser is linked to
+// an account only with proof from that browser (P4, link.go). A request of
+// the signed-in user that carries Global Privacy Control (Sec-GPC: 1)
+// withdraws syndication and personalized ads, recorded with source "gpc";
+// it is not an erasure, and the same browser cannot grant them back (409
+// gpc_conflict).
 package profiles

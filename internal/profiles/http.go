@@ -39,6 +39,7 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 	mux.Handle("PATCH /v1/users/{id}", user(h.guard(writeAccess, h.patch)))
 	mux.Handle("DELETE /v1/users/{id}", user(h.guard(writeAccess, h.erase)))
 	mux.Handle("GET /v1/users/{id}/export", user(h.guard(subjectOnly, h.export)))
+	mux.Handle("POST /v1/users/{id}/link", user(h.guard(subjectOnly, h.issueLink)))
 	for _, k := range []Kind{KindPhoto, KindResume} {
 		mux.Handle("PUT /v1/users/{id}/"+string(k), user(h.guard(writeAccess, h.putMedia(k))))
 		mux.Handle("DELETE /v1/users/{id}/"+string(k), user(h.guard(writeAccess, h.deleteMedia(k))))
@@ -70,7 +71,7 @@ func (h *Handler) guard(a access, next http.HandlerFunc) http.Handler {
 			}
 			return
 		case p.Role == auth.Admin && a != subjectOnly, p.Role == auth.Support && a == readAccess:
-			if err := h.keys.Audit().Record(r.Context(), p, r.Method, r.URL.Path, true); err != nil {
+			if err := h.keys.Audit().Read(r.Context(), p, r.Method, r.URL.Path, []string{id}); err != nil {
 				h.log.Error("profiles: audit write failed", "err", err)
 				api.WriteError(w, http.StatusServiceUnavailable, "unavailable", "the audit log cannot be written now; retry")
 				return
@@ -220,6 +221,21 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Disposition", `attachment; filename="adsyn-export.json"`)
 	api.WriteJSON(w, http.StatusOK, x)
+}
+
+// issueLink gives the signed-in user a link token for the browser to open
+// on the edge (/link?t=TOKEN), which links that browser's own cookie.
+func (h *Handler) issueLink(w http.ResponseWriter, r *http.Request) {
+	token, exp, err := h.store.IssueLink(r.Context(), r.PathValue("id"))
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	api.WriteJSON(w, http.StatusCreated, map[string]any{
+		"token": token, "expires_at": exp, "path": "/link?t=" + token,
+		"message": "open path on the ad server in the browser to link, within 10 minutes; it works once",
+	})
 }
 
 func (h *Handler) putMedia(k Kind) http.HandlerFunc {

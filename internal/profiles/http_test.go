@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"image/png"
 	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +31,12 @@ const (
 	resume = "%PDF-1.7 resume of Ada: confidential-resume-marker"
 )
 
-var png = []byte("\x89PNG\r\n\x1a\n-fake-image-bytes")
+// photo is a real PNG: uploads are parsed to strip their metadata.
+var photo = func() []byte {
+	var b bytes.Buffer
+	_ = png.Encode(&b, testImage())
+	return b.Bytes()
+}()
 
 type client struct {
 	t    *testing.T
@@ -74,7 +81,7 @@ func (c client) register(admin, body string) (profiles.Profile, string) {
 
 // startAPI serves the users API over a real NATS, with one partner that
 // holds every user's data.
-func startAPI(t *testing.T) (context.Context, *bus.Conn, *auth.Keys, *profiles.Store, client) {
+func startAPI(t *testing.T, opts ...profiles.Option) (context.Context, *bus.Conn, *auth.Keys, *profiles.Store, client) {
 	t.Helper()
 	conn := bustest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -90,7 +97,7 @@ func startAPI(t *testing.T) (context.Context, *bus.Conn, *auth.Keys, *profiles.S
 	recipients := func(ctx context.Context, user string) ([]profiles.Recipient, error) {
 		return []profiles.Recipient{{Partner: "p1", Name: "Partner One", Holds: true}}, nil
 	}
-	store, err := profiles.NewStore(ctx, conn.JS, ring, profiles.WithRecipients(recipients))
+	store, err := profiles.NewStore(ctx, conn.JS, ring, append([]profiles.Option{profiles.WithRecipients(recipients)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +109,7 @@ func startAPI(t *testing.T) (context.Context, *bus.Conn, *auth.Keys, *profiles.S
 }
 
 func TestUsersAPI(t *testing.T) {
-	ctx, conn, keys, _, c := startAPI(t)
+	ctx, conn, keys, store, c := startAPI(t)
 	admin, _, _ := keys.Create(ctx, auth.Admin, "", "root")
 	support, _, _ := keys.Create(ctx, auth.Support, "", "desk")
 
@@ -135,16 +142,16 @@ func TestUsersAPI(t *testing.T) {
 	if code, body := c.do("PATCH", "/v1/users/"+id, key, []byte(`{"visibility":{"name":"public","city":"public","competence":"public","photo":"public"}}`)); code != 200 {
 		t.Fatalf("patch: %d %s", code, body)
 	}
-	if code, body := c.do("PUT", "/v1/users/"+id+"/photo", key, png); code != 200 {
+	if code, body := c.do("PUT", "/v1/users/"+id+"/photo", key, photo); code != 200 {
 		t.Fatalf("photo: %d %s", code, body)
 	}
 	if code, _ := c.do("PUT", "/v1/users/"+id+"/photo", key, []byte("GIF89a....")); code != 415 {
 		t.Errorf("gif photo: %d", code)
 	}
-	if code, _ := c.do("PUT", "/v1/users/"+id+"/photo", key, append(bytes.Clone(png), make([]byte, profiles.MaxPhoto)...)); code != 413 {
+	if code, _ := c.do("PUT", "/v1/users/"+id+"/photo", key, append(bytes.Clone(photo), make([]byte, profiles.MaxPhoto)...)); code != 413 {
 		t.Errorf("huge photo: %d", code)
 	}
-	if code, _ := c.do("PUT", "/v1/users/"+id+"/resume", key, png); code != 415 {
+	if code, _ := c.do("PUT", "/v1/users/"+id+"/resume", key, photo); code != 415 {
 		t.Errorf("png resume: %d", code)
 	}
 	if code, body := c.do("PUT", "/v1/users/"+id+"/resume", key, []byte(resume)); code != 200 {
@@ -165,11 +172,22 @@ func TestUsersAPI(t *testing.T) {
 	if _, err := segs.Put(ctx, "vis_abcdefgh", rec); err != nil {
 		t.Fatal(err)
 	}
-	if code, _ := c.do("PATCH", "/v1/users/"+id, key, []byte(`{"linked_visitor":"vis_abcdefgh"}`)); code != 409 {
-		t.Errorf("link without consent: %d", code)
+	if code, _ := c.do("POST", "/v1/users/"+id+"/link", key, nil); code != 409 {
+		t.Errorf("link token without consent: %d", code)
 	}
-	if code, body := c.do("PATCH", "/v1/users/"+id, key, []byte(`{"consents":{"link_visitor":true},"linked_visitor":"vis_abcdefgh"}`)); code != 200 {
-		t.Fatalf("link: %d %s", code, body)
+	if code, body := c.do("PATCH", "/v1/users/"+id, key, []byte(`{"consents":{"link_visitor":true},"linked_visitor":"vis_abcdefgh"}`)); code != 400 || !strings.Contains(body, "/link") {
+		t.Errorf("link by PATCH: %d %s, want 400 naming the link flow", code, body)
+	}
+	if code, body := c.do("PATCH", "/v1/users/"+id, key, []byte(`{"consents":{"link_visitor":true}}`)); code != 200 {
+		t.Fatalf("consent to linking: %d %s", code, body)
+	}
+	code, body := c.do("POST", "/v1/users/"+id+"/link", key, nil)
+	var link struct{ Token string }
+	if err := json.Unmarshal([]byte(body), &link); code != 201 || err != nil || link.Token == "" {
+		t.Fatalf("link token: %d %s", code, body)
+	}
+	if _, err := store.RedeemLink(ctx, link.Token, "vis_abcdefgh"); err != nil {
+		t.Fatalf("redeem: %v", err)
 	}
 
 	// Who may read the account.
@@ -189,7 +207,7 @@ func TestUsersAPI(t *testing.T) {
 	}
 	audited := false
 	for _, e := range entries {
-		if e.Role == auth.Support && e.Allowed && e.Resource == "/v1/users/"+id {
+		if e.Role == auth.Support && e.Allowed && e.Resource == "/v1/users/"+id && slices.Equal(e.Subjects, []string{id}) {
 			audited = true
 		}
 	}
@@ -201,7 +219,7 @@ func TestUsersAPI(t *testing.T) {
 	}
 
 	// Export: everything, decrypted, with the visitor record and recipients.
-	code, body := c.do("GET", "/v1/users/"+id+"/export", key, nil)
+	code, body = c.do("GET", "/v1/users/"+id+"/export", key, nil)
 	if code != 200 {
 		t.Fatalf("export: %d %s", code, body)
 	}
@@ -209,7 +227,7 @@ func TestUsersAPI(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &x); err != nil {
 		t.Fatal(err)
 	}
-	if x.Profile.Email != email || x.Profile.Phone != phone || string(x.Resume.Data) != resume || !bytes.Equal(x.Photo.Data, png) ||
+	if x.Profile.Email != email || x.Profile.Phone != phone || string(x.Resume.Data) != resume || !bytes.Equal(x.Photo.Data, photo) ||
 		x.Visitor == nil || len(x.Recipients) != 1 || len(x.Profile.Consents) != 3 {
 		t.Errorf("export incomplete: %s", body)
 	}
@@ -219,7 +237,7 @@ func TestUsersAPI(t *testing.T) {
 	if code != 200 || !strings.Contains(body, "Ada Lovelace") || strings.Contains(body, "45.50") {
 		t.Errorf("public profile: %d %s", code, body)
 	}
-	if code, body := c.do("GET", "/v1/profiles/"+id+"/photo", "", nil); code != 200 || body != string(png) {
+	if code, body := c.do("GET", "/v1/profiles/"+id+"/photo", "", nil); code != 200 || body != string(photo) {
 		t.Errorf("public photo: %d", code)
 	}
 	if code, _ := c.do("GET", "/v1/profiles/"+id+"/resume", "", nil); code != 404 {

@@ -30,13 +30,13 @@ type entry struct {
 }
 
 // index holds the public view of every profile that shows something. It
-// never sees a contact field: it is built from Decode and SiteView.
+// never sees a contact field: it is built from Reader.Decode and SiteView.
 type index struct {
 	mu   sync.RWMutex
 	byID map[string]entry
 }
 
-func startIndex(ctx context.Context, kv jetstream.KeyValue, log *slog.Logger) (*index, error) {
+func startIndex(ctx context.Context, kv jetstream.KeyValue, r *Reader, log *slog.Logger) (*index, error) {
 	ix := &index{byID: map[string]entry{}}
 	w, err := kv.WatchAll(ctx)
 	if err != nil {
@@ -50,7 +50,7 @@ func startIndex(ctx context.Context, kv jetstream.KeyValue, log *slog.Logger) (*
 				close(ready)
 				continue
 			}
-			ix.apply(e, log)
+			ix.apply(ctx, e, r, log)
 		}
 	}()
 	select {
@@ -63,14 +63,22 @@ func startIndex(ctx context.Context, kv jetstream.KeyValue, log *slog.Logger) (*
 	}
 }
 
-func (ix *index) apply(e jetstream.KeyValueEntry, log *slog.Logger) {
+func (ix *index) apply(ctx context.Context, e jetstream.KeyValueEntry, r *Reader, log *slog.Logger) {
+	var p *Profile
+	var err error
+	if e.Operation() == jetstream.KeyValuePut {
+		p, err = r.Decode(ctx, e.Value()) // outside the lock: it may read the data key
+	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	if e.Operation() != jetstream.KeyValuePut {
 		delete(ix.byID, e.Key())
 		return
 	}
-	p, err := Decode(e.Value())
+	if errors.Is(err, ErrShredded) {
+		delete(ix.byID, e.Key()) // erased while the watch caught up
+		return
+	}
 	if err != nil {
 		log.Error("profiles: index: undecodable record", "user", e.Key(), "err", err)
 		delete(ix.byID, e.Key())

@@ -260,19 +260,14 @@ func (pt *Patch) Apply(p *Profile, now time.Time, source string) error {
 	slices.Sort(p.Public)
 
 	if pt.LinkedVisitor.Set {
-		p.LinkedVisitor = ""
 		if !pt.LinkedVisitor.Null && pt.LinkedVisitor.Value != "" {
-			if !visitorPattern.MatchString(pt.LinkedVisitor.Value) {
-				return invalid("linked_visitor", "must be a visitor id of 8-64 letters, digits, _ or -")
-			}
-			if !p.Consented(LinkVisitor) {
-				return fmt.Errorf("%w to link_visitor: grant it before linking the ad cookie", ErrNoConsent)
-			}
-			p.LinkedVisitor = pt.LinkedVisitor.Value
+			return invalid("linked_visitor", "a browser is linked only from that browser (P4): POST /v1/users/{id}/link for a token, then open /link?t=TOKEN on the ad server in that browser; null unlinks")
 		}
+		p.LinkedVisitor = ""
 	}
 	if !p.Consented(LinkVisitor) {
-		p.LinkedVisitor = "" // no record carries both without consent (P4)
+		// No record carries both without consent (P4); a pending token dies too.
+		p.LinkedVisitor, p.linkNonce, p.linkExpires = "", "", time.Time{}
 	}
 	if strings.TrimSpace(p.Name) == "" {
 		return invalid("name", "is required")

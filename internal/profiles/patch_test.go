@@ -69,12 +69,14 @@ func TestPatchApply(t *testing.T) {
 				t.Errorf("consents %+v", p.Consents)
 			}
 		}, nil},
-		{"link with consent", `{"consents":{"link_visitor":true},"linked_visitor":"vis_12345678"}`, func(t *testing.T, p *Profile) {
-			if p.LinkedVisitor != "vis_12345678" {
+		// Linking needs proof from the browser (link.go): a PATCH only unlinks.
+		{"link with consent", `{"consents":{"link_visitor":true},"linked_visitor":"vis_12345678"}`, nil, ErrInvalid},
+		{"link without consent", `{"linked_visitor":"vis_12345678"}`, nil, ErrInvalid},
+		{"unlink", `{"linked_visitor":null}`, func(t *testing.T, p *Profile) {
+			if p.LinkedVisitor != "" {
 				t.Errorf("visitor %q", p.LinkedVisitor)
 			}
 		}, nil},
-		{"link without consent", `{"linked_visitor":"vis_12345678"}`, nil, ErrNoConsent},
 		{"email made public", `{"visibility":{"email":"public"}}`, nil, ErrInvalid},
 		{"resume made public", `{"visibility":{"resume":"public"}}`, nil, ErrInvalid},
 		{"unknown field", `{"visibility":{"shoe_size":"public"}}`, nil, ErrInvalid},
@@ -122,14 +124,15 @@ func TestPatchApply(t *testing.T) {
 func TestConsentWithdrawalUnlinksVisitor(t *testing.T) {
 	p := &Profile{ID: "u1", Name: "Ada"}
 	now := time.Now()
-	if err := decodePatch(t, `{"consents":{"link_visitor":true},"linked_visitor":"vis_12345678"}`).Apply(p, now, "s"); err != nil {
+	if err := decodePatch(t, `{"consents":{"link_visitor":true}}`).Apply(p, now, "s"); err != nil {
 		t.Fatal(err)
 	}
+	p.LinkedVisitor, p.linkNonce = "vis_12345678", "00ff"
 	if err := decodePatch(t, `{"consents":{"link_visitor":false}}`).Apply(p, now.Add(time.Second), "s"); err != nil {
 		t.Fatal(err)
 	}
-	if p.LinkedVisitor != "" {
-		t.Error("visitor still linked after withdrawal (P4)")
+	if p.LinkedVisitor != "" || p.linkNonce != "" {
+		t.Error("visitor still linked, or a link token still pending, after withdrawal (P4)")
 	}
 	if len(p.Consents) != 2 || p.Consents[1].Granted {
 		t.Errorf("history %+v", p.Consents)

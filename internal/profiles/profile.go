@@ -1,6 +1,7 @@
 package profiles
 
 import (
+	"crypto/cipher"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,10 @@ var (
 	ErrMediaType = errors.New("profiles: unsupported media type")
 	ErrMediaSize = errors.New("profiles: media too large")
 	ErrNoMedia   = errors.New("profiles: no such media")
+	ErrLocked    = errors.New("profiles: record sealed under the user's data key; read it through a Reader")
+	ErrShredded  = errors.New("profiles: the user's data key is destroyed")
+	// ErrKeyUnavailable: the data key could not be read now (NATS away); retry.
+	ErrKeyUnavailable = errors.New("profiles: data key unavailable")
 )
 
 // FieldError says which input was wrong and why; it wraps ErrInvalid.
@@ -120,9 +125,14 @@ type Profile struct {
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`
 
-	// The sealed forms as read from the store; kept so that a record decoded
-	// without keys can be written back unchanged.
-	sealedEmail, sealedPhone []byte
+	// The contact fields as read from the store, sealed: under the data key
+	// (schema 2), or each under the keyring (schema 1).
+	sealedContact            []byte
+	legacyEmail, legacyPhone []byte
+
+	// The nonce of the newest link token issued, until it is redeemed.
+	linkNonce   string
+	linkExpires time.Time
 }
 
 // IsPublic reports whether the user made f public. Contact fields never are.
@@ -147,36 +157,79 @@ func (p *Profile) ConsentState() map[Purpose]bool {
 	return out
 }
 
-// record is the stored form: contact fields sealed, bound to the user id.
+// record is the stored form. Schema 2 keeps in clear only what must be
+// read without the user's data key: the id, the consent history (proof of
+// consent, Art. 7(1) GDPR, and what P4/P5 are checked against) and the two
+// dates; everything else is sealed under the data key. Schema 1 records,
+// written before data keys, still read, and are rewritten as schema 2 at
+// their next write.
 type record struct {
-	Schema        int       `json:"schema"`
-	ID            string    `json:"id"`
-	Name          string    `json:"name"`
-	Email         []byte    `json:"email,omitempty"`
-	Phone         []byte    `json:"phone,omitempty"`
-	City          string    `json:"city,omitempty"`
-	Competence    []string  `json:"competence,omitempty"`
-	Price         *Price    `json:"price,omitempty"`
-	Language      string    `json:"language,omitempty"`
-	Photo         *Media    `json:"photo,omitempty"`
-	Resume        *Media    `json:"resume,omitempty"`
-	Public        []Field   `json:"public,omitempty"`
-	Consents      []Consent `json:"consents,omitempty"`
-	LinkedVisitor string    `json:"linked_visitor,omitempty"`
-	Created       time.Time `json:"created"`
-	Updated       time.Time `json:"updated"`
+	Schema   int       `json:"schema"`
+	ID       string    `json:"id"`
+	Consents []Consent `json:"consents,omitempty"`
+	Created  time.Time `json:"created"`
+	Updated  time.Time `json:"updated"`
+
+	// Schema 2, under the data key: the personal fields, and apart from them
+	// the contact fields, opened only for the data subject and audited staff.
+	Personal []byte `json:"personal,omitempty"`
+	Contact  []byte `json:"contact,omitempty"`
+
+	// Schema 1 only: contact fields sealed by the keyring, the rest in clear.
+	Name          string   `json:"name,omitempty"`
+	Email         []byte   `json:"email,omitempty"`
+	Phone         []byte   `json:"phone,omitempty"`
+	City          string   `json:"city,omitempty"`
+	Competence    []string `json:"competence,omitempty"`
+	Price         *Price   `json:"price,omitempty"`
+	Language      string   `json:"language,omitempty"`
+	Photo         *Media   `json:"photo,omitempty"`
+	Resume        *Media   `json:"resume,omitempty"`
+	Public        []Field  `json:"public,omitempty"`
+	LinkedVisitor string   `json:"linked_visitor,omitempty"`
 }
 
-const schema = 1
+// personal is the sealed part of a schema 2 record.
+type personal struct {
+	Name          string   `json:"name"`
+	City          string   `json:"city,omitempty"`
+	Competence    []string `json:"competence,omitempty"`
+	Price         *Price   `json:"price,omitempty"`
+	Language      string   `json:"language,omitempty"`
+	Photo         *Media   `json:"photo,omitempty"`
+	Resume        *Media   `json:"resume,omitempty"`
+	Public        []Field  `json:"public,omitempty"`
+	LinkedVisitor string   `json:"linked_visitor,omitempty"`
+
+	LinkNonce   string    `json:"link_nonce,omitempty"`
+	LinkExpires time.Time `json:"link_expires,omitzero"`
+}
+
+// contact is the sealed contact part of a schema 2 record (P2).
+type contact struct {
+	Email string `json:"email,omitempty"`
+	Phone string `json:"phone,omitempty"`
+}
+
+const (
+	schemaLegacy = 1
+	schema       = 2
+)
 
 // maxRecord bounds a stored record; a valid profile is far smaller.
 const maxRecord = 256 << 10
 
 func aad(id string, f Field) []byte { return []byte("adsyn/profiles/" + id + "/" + string(f)) }
 
-// Decode reads a stored record without opening the contact fields: what
-// syndication, search and the public views work from.
-func Decode(data []byte) (*Profile, error) {
+// Additional data of the sealed parts of a record: the part's name, bound to
+// the user id.
+const (
+	partPersonal Field = "personal"
+	partContact  Field = "contact"
+)
+
+// parse reads the clear part of a stored record.
+func parse(data []byte) (*record, error) {
 	if len(data) > maxRecord {
 		return nil, fmt.Errorf("profiles: decode: record of %d bytes", len(data))
 	}
@@ -184,35 +237,89 @@ func Decode(data []byte) (*Profile, error) {
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("profiles: decode: %w", err)
 	}
-	if r.Schema != schema || !ValidID(r.ID) {
+	if (r.Schema != schema && r.Schema != schemaLegacy) || !ValidID(r.ID) {
 		return nil, fmt.Errorf("profiles: decode: schema %d, id %q", r.Schema, r.ID)
-	}
-	if r.Public == nil {
-		r.Public = []Field{}
 	}
 	if r.Consents == nil {
 		r.Consents = []Consent{}
+	}
+	return &r, nil
+}
+
+// Decode reads a stored record that needs no key: a schema 1 record, written
+// before data keys. A schema 2 record needs its user's data key: it returns
+// ErrLocked, and a Reader opens it.
+func Decode(data []byte) (*Profile, error) {
+	r, err := parse(data)
+	if err != nil {
+		return nil, err
+	}
+	if r.Schema != schemaLegacy {
+		return nil, fmt.Errorf("%w: user %s", ErrLocked, r.ID)
+	}
+	return r.legacy(), nil
+}
+
+// legacy returns the profile of a schema 1 record, contact fields unopened.
+func (r *record) legacy() *Profile {
+	if r.Public == nil {
+		r.Public = []Field{}
 	}
 	return &Profile{
 		ID: r.ID, Name: r.Name, City: r.City, Competence: r.Competence, Price: r.Price,
 		Language: r.Language, Photo: r.Photo, Resume: r.Resume, Public: r.Public,
 		Consents: r.Consents, LinkedVisitor: r.LinkedVisitor, Created: r.Created, Updated: r.Updated,
-		sealedEmail: r.Email, sealedPhone: r.Phone,
+		legacyEmail: r.Email, legacyPhone: r.Phone,
+	}
+}
+
+// sealed returns the profile of a schema 2 record, its personal part opened
+// with the data key, the contact part left sealed.
+func (r *record) sealed(key cipher.AEAD) (*Profile, error) {
+	b, err := open(key, r.Personal, aad(r.ID, partPersonal))
+	if err != nil {
+		return nil, fmt.Errorf("profiles: open %s: %w", r.ID, err)
+	}
+	var v personal
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("profiles: decode %s: %w", r.ID, err)
+	}
+	if v.Public == nil {
+		v.Public = []Field{}
+	}
+	return &Profile{
+		ID: r.ID, Name: v.Name, City: v.City, Competence: v.Competence, Price: v.Price,
+		Language: v.Language, Photo: v.Photo, Resume: v.Resume, Public: v.Public,
+		Consents: r.Consents, LinkedVisitor: v.LinkedVisitor, Created: r.Created, Updated: r.Updated,
+		sealedContact: r.Contact, linkNonce: v.LinkNonce, linkExpires: v.LinkExpires,
 	}, nil
 }
 
-// open decrypts the contact fields of a decoded profile.
-func (p *Profile) open(k *keyring.Keyring) error {
+// openContact decrypts the contact fields of a decoded profile: key opens a
+// schema 2 record, ring a schema 1 record.
+func (p *Profile) openContact(key cipher.AEAD, ring *keyring.Keyring) error {
+	p.Email, p.Phone = "", ""
+	if len(p.sealedContact) > 0 {
+		b, err := open(key, p.sealedContact, aad(p.ID, partContact))
+		if err != nil {
+			return fmt.Errorf("profiles: open contact of %s: %w", p.ID, err)
+		}
+		var c contact
+		if err := json.Unmarshal(b, &c); err != nil {
+			return fmt.Errorf("profiles: decode contact of %s: %w", p.ID, err)
+		}
+		p.Email, p.Phone = c.Email, c.Phone
+		return nil
+	}
 	for _, f := range []struct {
 		sealed []byte
 		dst    *string
 		field  Field
-	}{{p.sealedEmail, &p.Email, FieldEmail}, {p.sealedPhone, &p.Phone, FieldPhone}} {
+	}{{p.legacyEmail, &p.Email, FieldEmail}, {p.legacyPhone, &p.Phone, FieldPhone}} {
 		if len(f.sealed) == 0 {
-			*f.dst = ""
 			continue
 		}
-		b, err := k.Open(f.sealed, aad(p.ID, f.field))
+		b, err := ring.Open(f.sealed, aad(p.ID, f.field))
 		if err != nil {
 			return fmt.Errorf("profiles: open %s of %s: %w", f.field, p.ID, err)
 		}
@@ -221,18 +328,27 @@ func (p *Profile) open(k *keyring.Keyring) error {
 	return nil
 }
 
-// encode seals the contact fields of an opened profile and marshals it.
-func (p *Profile) encode(k *keyring.Keyring) ([]byte, error) {
+// encode seals an opened profile under its user's data key and marshals it
+// as a schema 2 record.
+func (p *Profile) encode(key cipher.AEAD) ([]byte, error) {
+	v, err := json.Marshal(personal{
+		Name: p.Name, City: p.City, Competence: p.Competence, Price: p.Price, Language: p.Language,
+		Photo: p.Photo, Resume: p.Resume, Public: p.Public, LinkedVisitor: p.LinkedVisitor,
+		LinkNonce: p.linkNonce, LinkExpires: p.linkExpires,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("profiles: encode %s: %w", p.ID, err)
+	}
 	r := record{
-		Schema: schema, ID: p.ID, Name: p.Name, City: p.City, Competence: p.Competence, Price: p.Price,
-		Language: p.Language, Photo: p.Photo, Resume: p.Resume, Public: p.Public,
-		Consents: p.Consents, LinkedVisitor: p.LinkedVisitor, Created: p.Created, Updated: p.Updated,
+		Schema: schema, ID: p.ID, Consents: p.Consents, Created: p.Created, Updated: p.Updated,
+		Personal: seal(key, v, aad(p.ID, partPersonal)),
 	}
-	if p.Email != "" {
-		r.Email = k.Seal([]byte(p.Email), aad(p.ID, FieldEmail))
-	}
-	if p.Phone != "" {
-		r.Phone = k.Seal([]byte(p.Phone), aad(p.ID, FieldPhone))
+	if p.Email != "" || p.Phone != "" {
+		c, err := json.Marshal(contact{Email: p.Email, Phone: p.Phone})
+		if err != nil {
+			return nil, fmt.Errorf("profiles: encode %s: %w", p.ID, err)
+		}
+		r.Contact = seal(key, c, aad(p.ID, partContact))
 	}
 	b, err := json.Marshal(r)
 	if err != nil {

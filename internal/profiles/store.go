@@ -1,14 +1,18 @@
 package profiles
 
 import (
+	"bytes"
 	"context"
+	"crypto/cipher"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -84,14 +88,16 @@ func WithClock(now func() time.Time) Option {
 }
 
 // Store reads and writes profiles in adsyn_profiles and their media in
-// adsyn_media, and keeps an in-memory search index of the public fields.
+// adsyn_media, sealed under each user's data key, and keeps an in-memory
+// search index of the public fields.
 type Store struct {
-	kv       jetstream.KeyValue
-	media    jetstream.ObjectStore
-	visitors jetstream.KeyValue
-	ring     *keyring.Keyring
-	opts     options
-	index    *index
+	*Reader
+	media      jetstream.ObjectStore
+	mediaChunk jetstream.Stream
+	visitors   jetstream.KeyValue
+	ring       *keyring.Keyring
+	opts       options
+	index      *index
 
 	created, updated, erased, rejected *metrics.Counter
 }
@@ -114,15 +120,18 @@ func NewStore(ctx context.Context, js jetstream.JetStream, ring *keyring.Keyring
 	if o.metrics == nil {
 		o.metrics = metrics.NewRegistry()
 	}
-	s := &Store{ring: ring, opts: o}
-	var err error
-	if s.kv, err = js.KeyValue(ctx, bus.BucketProfiles); err != nil {
-		return nil, fmt.Errorf("profiles: open %s: %w", bus.BucketProfiles, err)
+	r, err := NewReader(ctx, js, ring)
+	if err != nil {
+		return nil, err
 	}
+	s := &Store{Reader: r, ring: ring, opts: o}
 	if s.visitors, err = js.KeyValue(ctx, bus.BucketSegments); err != nil {
 		return nil, fmt.Errorf("profiles: open %s: %w", bus.BucketSegments, err)
 	}
 	if s.media, err = js.ObjectStore(ctx, bus.ObjectMedia); err != nil {
+		return nil, fmt.Errorf("profiles: open %s: %w", bus.ObjectMedia, err)
+	}
+	if s.mediaChunk, err = js.Stream(ctx, "OBJ_"+bus.ObjectMedia); err != nil {
 		return nil, fmt.Errorf("profiles: open %s: %w", bus.ObjectMedia, err)
 	}
 	m := o.metrics
@@ -130,7 +139,7 @@ func NewStore(ctx context.Context, js jetstream.JetStream, ring *keyring.Keyring
 	s.updated = m.Counter("adsyn_profiles_updated_total", "Profile updates written (fields, settings, consents, media).")
 	s.erased = m.Counter("adsyn_profiles_erased_total", "Users erased at their request.")
 	s.rejected = m.Counter("adsyn_profiles_media_rejected_total", "Uploads refused for their type or size.")
-	if s.index, err = startIndex(ctx, s.kv, o.log); err != nil {
+	if s.index, err = startIndex(ctx, s.kv, r, o.log); err != nil {
 		return nil, err
 	}
 	m.Gauge("adsyn_profiles_indexed", "Profiles with a public field in the search index.", func() float64 { return float64(s.index.len()) })
@@ -150,7 +159,11 @@ func (s *Store) Create(ctx context.Context, pt *Patch, source string) (*Profile,
 	if err := pt.Apply(p, now, source); err != nil {
 		return nil, err
 	}
-	b, err := p.encode(s.ring)
+	key, err := s.keys.ensure(ctx, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	b, err := p.encode(key)
 	if err != nil {
 		return nil, err
 	}
@@ -164,24 +177,7 @@ func (s *Store) Create(ctx context.Context, pt *Patch, source string) (*Profile,
 }
 
 // load reads and decodes a profile without opening its contact fields.
-func (s *Store) load(ctx context.Context, id string) (*Profile, error) {
-	if !ValidID(id) {
-		return nil, ErrNotFound
-	}
-	e, err := s.kv.Get(ctx, id)
-	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("profiles: get %s: %w", id, err)
-	}
-	p, err := Decode(e.Value())
-	if err != nil {
-		return nil, err
-	}
-	p.Version = e.Revision()
-	return p, nil
-}
+func (s *Store) load(ctx context.Context, id string) (*Profile, error) { return s.Reader.Get(ctx, id) }
 
 // Get returns the whole profile, contact fields opened: for the data subject
 // and audited staff reads only.
@@ -190,7 +186,13 @@ func (s *Store) Get(ctx context.Context, id string) (*Profile, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := p.open(s.ring); err != nil {
+	var key cipher.AEAD
+	if len(p.sealedContact) > 0 {
+		if key, err = s.keys.get(ctx, id); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.openContact(key, s.ring); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -217,7 +219,13 @@ func (s *Store) update(ctx context.Context, id string, fn func(p *Profile) error
 		if err := fn(next); err != nil {
 			return nil, err
 		}
-		b, err := next.encode(s.ring) // reseals under the current key: rotation happens on write
+		// Sealed under the data key, made now for a schema 1 record: a record
+		// migrates at its next write.
+		key, err := s.keys.ensure(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		b, err := next.encode(key)
 		if err != nil {
 			return nil, err
 		}
@@ -240,33 +248,40 @@ func (s *Store) Patch(ctx context.Context, id string, pt *Patch, source string) 
 	return s.update(ctx, id, func(p *Profile) error { return pt.Apply(p, s.now(), source) })
 }
 
-// LinkVisitor joins the visitor cookie id to the account; it needs the
-// user's consent to linking (P4).
-func (s *Store) LinkVisitor(ctx context.Context, id, visitor string) (*Profile, error) {
-	pt := &Patch{LinkedVisitor: Optional[string]{Set: true, Value: visitor}}
-	return s.Patch(ctx, id, pt, "link")
-}
+// sealedHeader marks a media object sealed under its user's data key;
+// objects stored before data keys lack it (a photo in clear, a resume
+// sealed by the keyring).
+const sealedHeader = "Adsyn-Sealed"
 
-// PutMedia checks and stores a photo or resume and records it in the
-// profile. A resume is sealed before it is stored.
+// PutMedia checks and stores a photo or resume, sealed under the user's data
+// key, and records it in the profile. A photo loses its metadata first (EXIF,
+// GPS, comments: Strip).
 func (s *Store) PutMedia(ctx context.Context, id string, k Kind, data []byte) (*Profile, error) {
 	typ, err := Sniff(k, data)
 	if err != nil {
 		s.rejected.Inc()
 		return nil, err
 	}
+	if k == KindPhoto {
+		if data, err = Strip(typ, data); err != nil {
+			s.rejected.Inc()
+			return nil, err
+		}
+	}
 	if _, err := s.load(ctx, id); err != nil {
 		return nil, err
 	}
+	key, err := s.keys.ensure(ctx, id)
+	if err != nil {
+		return nil, err
+	}
 	meta := &Media{Type: typ, Size: int64(len(data)), Uploaded: s.now()}
-	stored := data
-	if k == KindResume {
-		stored = s.ring.Seal(data, aad(id, FieldResume))
-	} else {
+	if k == KindPhoto {
 		sum := sha256.Sum256(data)
 		meta.Digest = hex.EncodeToString(sum[:])
 	}
-	if _, err := s.media.PutBytes(ctx, objectName(k, id), stored); err != nil {
+	obj := jetstream.ObjectMeta{Name: objectName(k, id), Headers: nats.Header{sealedHeader: []string{"data-key"}}}
+	if _, err := s.media.Put(ctx, obj, bytes.NewReader(seal(key, data, aad(id, Field(k))))); err != nil {
 		return nil, fmt.Errorf("profiles: store %s of %s: %w", k, id, err)
 	}
 	p, err := s.update(ctx, id, func(p *Profile) error {
@@ -280,9 +295,28 @@ func (s *Store) PutMedia(ctx context.Context, id string, k Kind, data []byte) (*
 	})
 	if errors.Is(err, ErrNotFound) {
 		// Erased meanwhile: take the upload back.
-		_ = s.media.Delete(ctx, objectName(k, id))
+		_ = s.deleteObject(ctx, objectName(k, id))
 	}
 	return p, err
+}
+
+// deleteObject overwrites the chunks of a media object in the store's files
+// (secure delete), then deletes the object.
+func (s *Store) deleteObject(ctx context.Context, name string) error {
+	info, err := s.media.GetInfo(ctx, name)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := secureDeleteSubject(ctx, s.mediaChunk, "$O."+bus.ObjectMedia+".C."+info.NUID); err != nil {
+		return err
+	}
+	if err := s.media.Delete(ctx, name); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+		return err
+	}
+	return nil
 }
 
 // DeleteMedia removes a photo or resume.
@@ -299,7 +333,7 @@ func (s *Store) DeleteMedia(ctx context.Context, id string, k Kind) (*Profile, e
 	if err != nil {
 		return nil, err
 	}
-	if err := s.media.Delete(ctx, objectName(k, id)); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+	if err := s.deleteObject(ctx, objectName(k, id)); err != nil {
 		return nil, fmt.Errorf("profiles: delete %s of %s: %w", k, id, err)
 	}
 	return p, nil
@@ -319,14 +353,32 @@ func (s *Store) Media(ctx context.Context, id string, k Kind) ([]byte, Media, er
 	if meta == nil {
 		return nil, Media{}, ErrNoMedia
 	}
-	data, err := s.media.GetBytes(ctx, objectName(k, id))
+	res, err := s.media.Get(ctx, objectName(k, id))
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return nil, Media{}, ErrNoMedia
 	}
 	if err != nil {
 		return nil, Media{}, fmt.Errorf("profiles: read %s of %s: %w", k, id, err)
 	}
-	if k == KindResume {
+	defer res.Close()
+	info, err := res.Info()
+	if err != nil {
+		return nil, Media{}, fmt.Errorf("profiles: read %s of %s: %w", k, id, err)
+	}
+	data, err := io.ReadAll(io.LimitReader(res, k.Limit()+1024))
+	if err != nil {
+		return nil, Media{}, fmt.Errorf("profiles: read %s of %s: %w", k, id, err)
+	}
+	switch {
+	case info.Headers.Get(sealedHeader) != "":
+		key, err := s.keys.get(ctx, id)
+		if err != nil {
+			return nil, Media{}, fmt.Errorf("profiles: open %s of %s: %w", k, id, err)
+		}
+		if data, err = open(key, data, aad(id, Field(k))); err != nil {
+			return nil, Media{}, fmt.Errorf("profiles: open %s of %s: %w", k, id, err)
+		}
+	case k == KindResume: // stored before data keys: sealed by the keyring
 		if data, err = s.ring.Open(data, aad(id, FieldResume)); err != nil {
 			return nil, Media{}, fmt.Errorf("profiles: open resume of %s: %w", id, err)
 		}
@@ -346,17 +398,29 @@ func (s *Store) PublicPhoto(ctx context.Context, id string) ([]byte, Media, erro
 	return s.Media(ctx, id, KindPhoto)
 }
 
-// Erase deletes everything held about a user: media, the linked visitor
-// record, then the profile with its history (a purge). Syndication sees the
-// purge in the change feed and sends the deletions to partners. Erase is
-// idempotent up to the purge, so a failed call can be repeated.
+// Erase deletes everything held about a user: media (chunks overwritten),
+// the linked visitor record, the profile with its history (a purge, which
+// syndication sees in the change feed and turns into deletions to partners),
+// and last the user's data key, overwritten in the store's files: every
+// sealed copy left in the block files, old revisions included, then stays
+// unreadable even with the keyring. Erase is idempotent: a failed call can
+// be repeated, and a repeat after the purge still destroys the key.
 func (s *Store) Erase(ctx context.Context, id string) error {
+	if !ValidID(id) {
+		return ErrNotFound
+	}
 	p, err := s.load(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		if err := s.keys.shred(ctx, id); err != nil {
+			return err
+		}
+		return ErrNotFound
+	}
 	if err != nil {
 		return err
 	}
 	for _, k := range []Kind{KindPhoto, KindResume} {
-		if err := s.media.Delete(ctx, objectName(k, id)); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+		if err := s.deleteObject(ctx, objectName(k, id)); err != nil {
 			return fmt.Errorf("profiles: erase %s of %s: %w", k, id, err)
 		}
 	}
@@ -367,6 +431,9 @@ func (s *Store) Erase(ctx context.Context, id string) error {
 	}
 	if err := s.kv.Purge(ctx, id); err != nil {
 		return fmt.Errorf("profiles: erase %s: %w", id, err)
+	}
+	if err := s.keys.shred(ctx, id); err != nil {
+		return err
 	}
 	s.erased.Inc()
 	s.opts.log.Info("profiles: user erased", "user", id)
