@@ -22,7 +22,7 @@ import (
 	"github.com/adsyn/adsyn/internal/keyring"
 )
 
-func call(t *testing.T, method, url, key string, body []byte) (int, []byte) {
+func callAPI(t *testing.T, method, url, key string, body []byte) (int, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
@@ -93,7 +93,7 @@ func (p *person) register(t *testing.T, api, admin string) {
 		"name": p.name + " Jr", "email": p.email, "phone": p.phone, "city": "Nowhere",
 		"competence": []string{p.competence}, "consents": map[string]bool{"syndication": true, "ad_profile": true},
 	})
-	code, resp := call(t, "POST", api+"/v1/users", admin, body)
+	code, resp := callAPI(t, "POST", api+"/v1/users", admin, body)
 	if code != 201 {
 		t.Fatalf("register: %d %s", code, resp)
 	}
@@ -111,14 +111,14 @@ func (p *person) register(t *testing.T, api, admin string) {
 		`{"city":"Elsewhere"}`,
 		`{"city":"` + p.city + `","consents":{"personalized_ads":true}}`,
 	} {
-		if code, resp := call(t, "PATCH", api+"/v1/users/"+p.id, p.key, []byte(patch)); code != 200 {
+		if code, resp := callAPI(t, "PATCH", api+"/v1/users/"+p.id, p.key, []byte(patch)); code != 200 {
 			t.Fatalf("patch %s: %d %s", patch, code, resp)
 		}
 	}
-	if code, resp := call(t, "PUT", api+"/v1/users/"+p.id+"/photo", p.key, p.photo); code != 200 {
+	if code, resp := callAPI(t, "PUT", api+"/v1/users/"+p.id+"/photo", p.key, p.photo); code != 200 {
 		t.Fatalf("photo: %d %s", code, resp)
 	}
-	if code, resp := call(t, "PUT", api+"/v1/users/"+p.id+"/resume", p.key, p.resume); code != 200 {
+	if code, resp := callAPI(t, "PUT", api+"/v1/users/"+p.id+"/resume", p.key, p.resume); code != 200 {
 		t.Fatalf("resume: %d %s", code, resp)
 	}
 }
@@ -126,7 +126,7 @@ func (p *person) register(t *testing.T, api, admin string) {
 // readsBackWhole checks the account, photo and resume through the API.
 func (p *person) readsBackWhole(t *testing.T, api string) {
 	t.Helper()
-	code, body := call(t, "GET", api+"/v1/users/"+p.id, p.key, nil)
+	code, body := callAPI(t, "GET", api+"/v1/users/"+p.id, p.key, nil)
 	if code != 200 {
 		t.Fatalf("%s after restart: %d %s", p.name, code, body)
 	}
@@ -135,10 +135,10 @@ func (p *person) readsBackWhole(t *testing.T, api string) {
 			t.Errorf("%s after restart lacks %q: %s", p.name, want, body)
 		}
 	}
-	if code, body := call(t, "GET", api+"/v1/users/"+p.id+"/photo", p.key, nil); code != 200 || !bytes.Equal(body, p.photo) {
+	if code, body := callAPI(t, "GET", api+"/v1/users/"+p.id+"/photo", p.key, nil); code != 200 || !bytes.Equal(body, p.photo) {
 		t.Errorf("%s's photo after restart: %d, %d bytes", p.name, code, len(body))
 	}
-	if code, body := call(t, "GET", api+"/v1/users/"+p.id+"/resume", p.key, nil); code != 200 || !bytes.Equal(body, p.resume) {
+	if code, body := callAPI(t, "GET", api+"/v1/users/"+p.id+"/resume", p.key, nil); code != 200 || !bytes.Equal(body, p.resume) {
 		t.Errorf("%s's resume after restart: %d %q", p.name, code, body)
 	}
 }
@@ -308,7 +308,7 @@ func TestErasureLeavesNothingOnDisk(t *testing.T) {
 
 	a, _ = start(t, cfg)
 	api = "http://" + a.APIAddr()
-	if code, body := call(t, "DELETE", api+"/v1/users/"+gone.id, gone.key, nil); code != 200 {
+	if code, body := callAPI(t, "DELETE", api+"/v1/users/"+gone.id, gone.key, nil); code != 200 {
 		t.Fatalf("erase: %d %s", code, body)
 	}
 	if err := a.Stop(context.Background()); err != nil {
@@ -319,7 +319,7 @@ func TestErasureLeavesNothingOnDisk(t *testing.T) {
 	a, _ = start(t, cfg)
 	api = "http://" + a.APIAddr()
 	kept.readsBackWhole(t, api)
-	if code, body := call(t, "GET", api+"/v1/users/"+gone.id, admin, nil); code != 404 {
+	if code, body := callAPI(t, "GET", api+"/v1/users/"+gone.id, admin, nil); code != 404 {
 		t.Errorf("erased user after restart: %d %s", code, body)
 	}
 	if err := a.Stop(context.Background()); err != nil {
@@ -379,7 +379,7 @@ func TestLinkOnTheEdge(t *testing.T) {
 	a, out := start(t, testConfig(t))
 	api := "http://" + a.APIAddr()
 	body, _ := json.Marshal(map[string]any{"name": "Lin", "consents": map[string]bool{"link_visitor": true}})
-	code, resp := call(t, "POST", api+"/v1/users", adminKey(t, out.String()), body)
+	code, resp := callAPI(t, "POST", api+"/v1/users", adminKey(t, out.String()), body)
 	var created struct {
 		User struct{ ID string } `json:"user"`
 		Key  string              `json:"key"`
@@ -387,7 +387,7 @@ func TestLinkOnTheEdge(t *testing.T) {
 	if err := json.Unmarshal(resp, &created); code != 201 || err != nil {
 		t.Fatalf("register: %d %s", code, resp)
 	}
-	code, resp = call(t, "POST", api+"/v1/users/"+created.User.ID+"/link", created.Key, nil)
+	code, resp = callAPI(t, "POST", api+"/v1/users/"+created.User.ID+"/link", created.Key, nil)
 	var link struct{ Path string }
 	if err := json.Unmarshal(resp, &link); code != 201 || err != nil {
 		t.Fatalf("link token: %d %s", code, resp)
@@ -404,7 +404,7 @@ func TestLinkOnTheEdge(t *testing.T) {
 	if res.StatusCode != 200 {
 		t.Fatalf("edge /link: %d %s", res.StatusCode, b)
 	}
-	if code, resp := call(t, "GET", api+"/v1/users/"+created.User.ID, created.Key, nil); code != 200 || !bytes.Contains(resp, []byte(`"linked_visitor":"`+visitor+`"`)) {
+	if code, resp := callAPI(t, "GET", api+"/v1/users/"+created.User.ID, created.Key, nil); code != 200 || !bytes.Contains(resp, []byte(`"linked_visitor":"`+visitor+`"`)) {
 		t.Errorf("after linking: %d %s", code, resp)
 	}
 }
