@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/adsyn/adsyn/internal/keyring"
 	"github.com/adsyn/adsyn/internal/metrics"
 )
 
@@ -36,6 +37,7 @@ type options struct {
 	publicURL string
 	shards    int
 	replicas  int
+	ring      *keyring.Keyring // seals partners' webhook secrets at rest
 }
 
 func defaults() options {

@@ -19,7 +19,8 @@ import (
 	"github.com/adsyn/adsyn/syndication"
 )
 
-// keyring loads the contact-field keys, making a key file at first start.
+// keyring loads the master keyring (contact fields, shared secrets, webhook
+// secrets), making a key file at first start.
 func (a *App) keyring() (*keyring.Keyring, error) {
 	path := a.cfg.ProfileKeys
 	if path == "" {
@@ -28,7 +29,7 @@ func (a *App) keyring() (*keyring.Keyring, error) {
 			if err := keyring.GenerateKeyFile(path); err != nil {
 				return nil, fmt.Errorf("app: profile keys: %w", err)
 			}
-			a.log.Warn("made a new key for contact fields at rest; back it up, and give every API process the same file (--profile-keys)", "file", path)
+			a.log.Warn("made a new key for contact fields at rest; back it up, and give every process the same file (--profile-keys)", "file", path)
 		}
 	}
 	ring, err := keyring.Load(path)
@@ -82,11 +83,7 @@ func (a *App) wireProfiles(ctx context.Context) error {
 	if !a.cfg.Has(config.RoleAPI) {
 		return nil
 	}
-	ring, err := a.keyring()
-	if err != nil {
-		return err
-	}
-	store, err := profiles.NewStore(ctx, a.conn.JS, ring, profiles.WithLogger(a.log), profiles.WithMetrics(a.reg), profiles.WithRecipients(led.Recipients))
+	store, err := profiles.NewStore(ctx, a.conn.JS, a.ring, profiles.WithLogger(a.log), profiles.WithMetrics(a.reg), profiles.WithRecipients(led.Recipients))
 	if err != nil {
 		return err
 	}
@@ -108,7 +105,7 @@ func (a *App) wireProfiles(ctx context.Context) error {
 }
 
 func (a *App) syndOptions() []syndication.Option {
-	return []syndication.Option{syndication.WithLogger(a.log), syndication.WithMetrics(a.reg), syndication.WithReplicas(a.cfg.Replicas)}
+	return []syndication.Option{syndication.WithLogger(a.log), syndication.WithMetrics(a.reg), syndication.WithReplicas(a.cfg.Replicas), syndication.WithKeyring(a.ring)}
 }
 
 // profileCard is the public, advertising-consented view of a user for
