@@ -110,7 +110,7 @@ func (a *App) syndOptions() []syndication.Option {
 
 // profileCard is the public, advertising-consented view of a user for
 // profile creatives: never contact details (P2). It reads the record
-// without the keyring, which an edge does not hold.
+// without opening any sealed field.
 func (a *App) profileCard(userID string) (adserver.ProfileCard, bool) {
 	if !profiles.ValidID(userID) {
 		return adserver.ProfileCard{}, false
