@@ -175,7 +175,7 @@ func remoteAdEdge(ctx context.Context, o Options, progress io.Writer) (e *adEdge
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("--target %q: want the edge's URL, like http://10.0.0.2:8080", o.Target)
 	}
-	c, err := bus.Connect(ctx, o.NATS, "adsyn bench")
+	c, err := bus.Connect(ctx, o.NATS, "adsyn bench", bus.WithCredentials(bus.Credentials{NKeyFile: o.NATSNKey}))
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/adsyn/adsyn/bench"
 	"github.com/adsyn/adsyn/internal/app"
+	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/config"
 )
 
@@ -82,6 +83,7 @@ func TestAdScenario(t *testing.T) {
 			t.Errorf("--target without --nats: %v", err)
 		}
 		o.NATS = a.Conn().NC.ConnectedUrl()
+		o.NATSNKey = filepath.Join(cfg.DataDir, bus.NKeyFile)
 		var progress strings.Builder
 		r, err := bench.Ad(ctx, o, &progress)
 		checkAd(t, r, err, progress.String())

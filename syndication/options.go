@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/adsyn/adsyn/internal/keyring"
 	"github.com/adsyn/adsyn/internal/metrics"
 	"github.com/adsyn/adsyn/internal/profiles"
 )
@@ -39,6 +40,7 @@ type options struct {
 	shards    int
 	replicas  int
 	decode    Decoder
+	ring      *keyring.Keyring // seals partners' webhook secrets at rest
 }
 
 // Decoder opens a stored profile record, contact fields left sealed; the

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/adsyn/adsyn/internal/bus"
+	"github.com/adsyn/adsyn/internal/keyring"
 	"github.com/adsyn/adsyn/internal/profiles"
 )
 
@@ -129,6 +130,56 @@ func applySpec(p *Partner, s *Spec) error {
 	return nil
 }
 
+// WithKeyring seals partners' webhook secrets at rest with ring; the
+// registry needs it, and every process of a deployment the same one.
+func WithKeyring(ring *keyring.Keyring) Option {
+	return func(o *options) error {
+		if ring == nil {
+			return errors.New("syndication: nil keyring")
+		}
+		o.ring = ring
+		return nil
+	}
+}
+
+// record is a partner as adsyn_partners stores it: the secret sealed
+// (secret_sealed), never in clear. Its Secret shadows Partner's: set only in
+// records an older version wrote, which are resealed at start.
+type record struct {
+	Partner
+	Secret       string `json:"secret,omitempty"`
+	SecretSealed []byte `json:"secret_sealed,omitempty"`
+}
+
+func secretAAD(id string) []byte { return []byte(bus.BucketPartners + "/" + id) }
+
+// encode returns the stored form of p.
+func (r *Registry) encode(p *Partner) []byte {
+	rec := record{Partner: *p, SecretSealed: r.o.ring.Seal([]byte(p.Secret), secretAAD(p.ID))}
+	b, _ := json.Marshal(rec)
+	return b
+}
+
+// decode reads a stored partner; clear reports a secret stored in clear.
+func (r *Registry) decode(id string, b []byte) (p Partner, clear bool, err error) {
+	var rec record
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return Partner{}, false, fmt.Errorf("syndication: partner %s record: %w", id, err)
+	}
+	p = rec.Partner
+	switch {
+	case rec.SecretSealed != nil:
+		s, err := r.o.ring.Open(rec.SecretSealed, secretAAD(id))
+		if err != nil {
+			return Partner{}, false, fmt.Errorf("syndication: partner %s secret: %w", id, err)
+		}
+		p.Secret = string(s)
+	case rec.Secret != "":
+		p.Secret, clear = rec.Secret, true
+	}
+	return p, clear, nil
+}
+
 // Registry is the partner registry in adsyn_partners, mirrored in memory by a
 // watch so every process sees changes (a 410 disabling a partner) at once.
 type Registry struct {
@@ -152,9 +203,27 @@ func NewRegistry(ctx context.Context, js jetstream.JetStream, opts ...Option) (*
 	if err := Provision(ctx, js, o.replicas); err != nil {
 		return nil, err
 	}
+	if o.ring == nil {
+		return nil, errors.New("syndication: the registry needs a keyring (WithKeyring) to seal webhook secrets")
+	}
 	r := &Registry{js: js, o: o, byID: map[string]*Partner{}, subs: map[chan struct{}]struct{}{}}
 	if r.kv, err = js.KeyValue(ctx, bus.BucketPartners); err != nil {
 		return nil, fmt.Errorf("syndication: open %s: %w", bus.BucketPartners, err)
+	}
+	// Secrets an older version stored in clear are sealed, and the bucket
+	// rebuilt without their bytes.
+	n, err := bus.Reseal(ctx, js, bus.BucketPartners, func(id string, v []byte) ([]byte, bool, error) {
+		p, clear, err := r.decode(id, v)
+		if err != nil || !clear {
+			return v, false, nil // left as it is; the watch reports a bad record
+		}
+		return r.encode(&p), true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		o.log.Warn("syndication: webhook secrets found in clear were sealed; their old revisions are destroyed", "partners", n)
 	}
 	if r.prof, err = js.KeyValue(ctx, bus.BucketProfiles); err != nil {
 		return nil, fmt.Errorf("syndication: open %s: %w", bus.BucketProfiles, err)
@@ -186,8 +255,8 @@ func (r *Registry) watch(w jetstream.KeyWatcher, ready chan struct{}) {
 		if e.Operation() != jetstream.KeyValuePut {
 			delete(r.byID, e.Key())
 		} else {
-			var p Partner
-			if err := json.Unmarshal(e.Value(), &p); err != nil || p.Shards < 1 {
+			p, _, err := r.decode(e.Key(), e.Value())
+			if err != nil || p.Shards < 1 {
 				r.o.log.Error("syndication: bad partner record", "partner", e.Key(), "err", err)
 			} else {
 				r.byID[e.Key()] = &p
@@ -269,8 +338,7 @@ func (r *Registry) Create(ctx context.Context, s *Spec) (Partner, error) {
 	if err := r.lanes(ctx, &p); err != nil {
 		return Partner{}, err
 	}
-	b, _ := json.Marshal(p)
-	if _, err := r.kv.Create(ctx, p.ID, b); err != nil {
+	if _, err := r.kv.Create(ctx, p.ID, r.encode(&p)); err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return Partner{}, fmt.Errorf("%w: %s", ErrExists, p.ID)
 		}
@@ -357,11 +425,8 @@ func (r *Registry) load(ctx context.Context, id string) (Partner, error) {
 	if err != nil {
 		return Partner{}, fmt.Errorf("syndication: read partner %s: %w", id, err)
 	}
-	var p Partner
-	if err := json.Unmarshal(e.Value(), &p); err != nil {
-		return Partner{}, fmt.Errorf("syndication: partner %s record: %w", id, err)
-	}
-	return p, nil
+	p, _, err := r.decode(id, e.Value())
+	return p, err
 }
 
 func (r *Registry) update(ctx context.Context, id string, fn func(p *Partner) error) (Partner, error) {
@@ -376,16 +441,15 @@ func (r *Registry) update(ctx context.Context, id string, fn func(p *Partner) er
 		if err != nil {
 			return Partner{}, fmt.Errorf("syndication: read partner %s: %w", id, err)
 		}
-		var p Partner
-		if err := json.Unmarshal(e.Value(), &p); err != nil {
-			return Partner{}, fmt.Errorf("syndication: partner %s record: %w", id, err)
+		p, _, err := r.decode(id, e.Value())
+		if err != nil {
+			return Partner{}, err
 		}
 		if err := fn(&p); err != nil {
 			return Partner{}, err
 		}
 		p.Updated = time.Now().UTC().Truncate(time.Second)
-		b, _ := json.Marshal(p)
-		_, err = r.kv.Update(ctx, id, b, e.Revision())
+		_, err = r.kv.Update(ctx, id, r.encode(&p), e.Revision())
 		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
 			continue
 		}

@@ -2,11 +2,9 @@ package syndication_test
 
 import (
 	"fmt"
-	"net/url"
 	"testing"
 	"time"
 
-	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/profiles"
 	"github.com/adsyn/adsyn/syndication"
 )
@@ -24,13 +22,7 @@ func TestServerRestart(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, "before restart", func() (bool, string) { return converged(rc, e.expected(p.Contract())) })
 
-	u, _ := url.Parse(e.srv.URL())
-	e.srv.Shutdown()
-	again, err := bus.StartEmbedded(e.srv.Dir, u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(again.Shutdown)
+	e.srv.Restart(t)
 	// Reconnected clients carry on.
 	// The registry still follows changes.
 	name := "Renamed partner"

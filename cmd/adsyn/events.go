@@ -13,7 +13,9 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/adsyn/adsyn/internal/app"
 	"github.com/adsyn/adsyn/internal/bus"
+	"github.com/adsyn/adsyn/internal/config"
 	"github.com/adsyn/adsyn/internal/event"
 )
 
@@ -22,17 +24,23 @@ import (
 func events(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("adsyn events", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	urls := fs.String("nats", "nats://127.0.0.1:4222", "NATS URLs (a running adsyn serve listens on 127.0.0.1:4222)")
+	cfg := config.Default()
+	cfg.ConnFlags(fs)
 	last := fs.Int("last", 10, "how many of the newest events to print")
 	follow := fs.Bool("follow", false, "keep printing new events until interrupted")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := config.ApplyEnv(fs, os.Getenv); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	dial, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	c, err := bus.Connect(dial, *urls, "adsyn events")
+	// Reading needs no more than the reader: the embedded server's
+	// read-only user, or the cluster credentials given.
+	c, err := app.Dial(dial, cfg, "adsyn events", app.ReadOnly, nil)
 	if err != nil {
 		return fmt.Errorf("%w (is adsyn serve running?)", err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/config"
 	"github.com/adsyn/adsyn/internal/consent"
+	"github.com/adsyn/adsyn/internal/keyring"
 	"github.com/adsyn/adsyn/internal/metrics"
 	"github.com/adsyn/adsyn/internal/privacy"
 	"github.com/adsyn/adsyn/internal/profiles"
@@ -41,6 +42,7 @@ type App struct {
 	conn     *bus.Conn
 	pub      *bus.Publisher
 	keys     *auth.Keys
+	ring     *keyring.Keyring // the master keyring (--profile-keys)
 
 	edgeLn, apiLn net.Listener
 	edge          *fasthttp.Server
@@ -130,6 +132,11 @@ func (a *App) Start(ctx context.Context) (err error) {
 		}
 		a.pub = pub
 	}
+	// Every process holds the master keyring: the click-token key and the
+	// webhook secrets are sealed with it.
+	if a.ring, err = a.keyring(); err != nil {
+		return err
+	}
 	a.mux = http.NewServeMux()
 	// Listen first: wiring needs the real addresses (the demo partner
 	// receives on the API port); serve once everything is wired.
@@ -154,8 +161,14 @@ func (a *App) Start(ctx context.Context) (err error) {
 }
 
 func (a *App) startNATS(ctx context.Context) error {
-	connectCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
+	// A cluster may be recovering: wait for it as long as the start may
+	// take. The embedded server is this process's own.
+	connectCtx := ctx
+	if a.cfg.NATSURLs == "" {
+		var cancel context.CancelFunc
+		connectCtx, cancel = context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+	}
 	if err := a.dialNATS(connectCtx); err != nil {
 		return err
 	}
@@ -165,36 +178,42 @@ func (a *App) startNATS(ctx context.Context) error {
 	res.Retention = a.cfg.Retention
 	res.SegmentsTTL = a.cfg.SegmentTTL
 	res.StatsRetention = a.cfg.StatsRetention
-	if err := bus.Provision(connectCtx, c.JS, res); err != nil {
+	if err := bus.ProvisionRetry(connectCtx, c.JS, res, a.log); err != nil {
 		return err
 	}
 	a.reg.Gauge("adsyn_nats_connected", "1 while the NATS connection is up.", func() float64 {
-		if a.conn.NC.IsConnected() {
+		if a.conn.Connected() {
 			return 1
 		}
 		return 0
 	})
 	a.reg.Gauge("adsyn_nats_reconnects", "NATS reconnections since start.", func() float64 { return float64(a.conn.NC.Stats().Reconnects) })
+	a.reg.Gauge("adsyn_nats_disconnections", "NATS connection losses since start.", func() float64 { return float64(a.conn.Disconnections()) })
+	a.reg.Gauge("adsyn_nats_down_seconds", "How long the NATS connection has been down; 0 while it is up.", func() float64 { return a.conn.Down().Seconds() })
 	return nil
 }
 
 // dialNATS starts the embedded server on the data directory, unless
 // --nats names a cluster, and connects to it. adsyn keys comes in here too.
 func (a *App) dialNATS(ctx context.Context) error {
-	urls := a.cfg.NATSURLs
-	if urls == "" {
+	urls, creds := Credentials(a.cfg, ReadWrite)
+	if a.cfg.NATSURLs == "" {
 		dir := filepath.Join(a.cfg.DataDir, "nats")
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("app: data directory: %w (set --data to a writable directory)", err)
 		}
-		e, err := bus.StartEmbedded(dir, a.cfg.NATSListen)
+		users, err := bus.EnsureUsers(a.cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		e, err := bus.StartEmbedded(dir, a.cfg.NATSListen, bus.WithUsers(users))
 		if err != nil {
 			return err
 		}
 		a.embedded = e
 		urls = e.URL()
 	}
-	c, err := bus.Connect(ctx, urls, "adsyn")
+	c, err := bus.Connect(ctx, urls, "adsyn", bus.WithCredentials(creds), bus.WithLogger(a.log))
 	if err != nil {
 		return err
 	}
@@ -205,6 +224,15 @@ func (a *App) dialNATS(ctx context.Context) error {
 // privacy is the operator's settings of the event choke point (P6 prefixes).
 func (a *App) privacy() privacy.Options {
 	return privacy.Options{IPv4Bits: a.cfg.IPv4Bits, IPv6Bits: a.cfg.IPv6Bits, Exact: true}
+}
+
+// health is nil while the process can do its job: NATS connected, or
+// reconnecting for less than --nats-down-limit.
+func (a *App) health() error {
+	if a.conn == nil {
+		return nil // starting: readiness says so
+	}
+	return a.conn.Health(a.cfg.NATSDownLimit)
 }
 
 // consentPolicy is the operator's consent settings.
@@ -309,13 +337,17 @@ func (a *App) serveAPI() {
 // coreRoutes are the API's own: health, readiness, metrics, keys, audit.
 func (a *App) coreRoutes() {
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if err := a.health(); err != nil {
+			api.WriteError(w, http.StatusServiceUnavailable, "nats_lost", err.Error())
+			return
+		}
 		api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	a.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case !a.ready.Load():
 			api.WriteError(w, http.StatusServiceUnavailable, "starting", "adsyn is starting")
-		case !a.conn.NC.IsConnected():
+		case !a.conn.Connected():
 			api.WriteError(w, http.StatusServiceUnavailable, "nats_disconnected", "NATS is not connected")
 		case a.failed.Load() != nil:
 			api.WriteError(w, http.StatusServiceUnavailable, "worker_failed", a.failed.Load().(string))

@@ -21,21 +21,17 @@ import (
 	"github.com/adsyn/adsyn/syndication"
 )
 
-// keyring loads the keys that wrap the users' data keys, making a key file
-// at first start when make is set. Without make, a missing default file
-// gives nil: an edge alone does not invent keys nobody else holds.
-func (a *App) keyring(make bool) (*keyring.Keyring, error) {
+// keyring loads the master keyring (contact fields, shared secrets, webhook
+// secrets), making a key file at first start.
+func (a *App) keyring() (*keyring.Keyring, error) {
 	path := a.cfg.ProfileKeys
 	if path == "" {
 		path = filepath.Join(a.cfg.DataDir, "profile.keys")
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			if !make {
-				return nil, nil
-			}
 			if err := keyring.GenerateKeyFile(path); err != nil {
 				return nil, fmt.Errorf("app: profile keys: %w", err)
 			}
-			a.log.Warn("made a new key for contact fields at rest; back it up, and give every API process the same file (--profile-keys)", "file", path)
+			a.log.Warn("made a new key for contact fields at rest; back it up, and give every process the same file (--profile-keys)", "file", path)
 		}
 	}
 	ring, err := keyring.Load(path)
@@ -73,15 +69,7 @@ func (a *App) wireProfiles(ctx context.Context) error {
 	if !api && !synd && !a.cfg.Has(config.RoleEdge) {
 		return nil
 	}
-	ring, err := a.keyring(api || synd)
-	if err != nil {
-		return err
-	}
-	if ring == nil {
-		a.log.Info("no profile keys on this edge: profile creatives are not shown (give it --profile-keys)")
-		return nil
-	}
-	reader, err := profiles.NewReader(ctx, a.conn.JS, ring)
+	reader, err := profiles.NewReader(ctx, a.conn.JS, a.ring)
 	if err != nil {
 		return err
 	}
@@ -107,7 +95,7 @@ func (a *App) wireProfiles(ctx context.Context) error {
 	if !api {
 		return nil
 	}
-	store, err := profiles.NewStore(ctx, a.conn.JS, ring, profiles.WithLogger(a.log), profiles.WithMetrics(a.reg), profiles.WithRecipients(led.Recipients))
+	store, err := profiles.NewStore(ctx, a.conn.JS, a.ring, profiles.WithLogger(a.log), profiles.WithMetrics(a.reg), profiles.WithRecipients(led.Recipients))
 	if err != nil {
 		return err
 	}
@@ -142,7 +130,7 @@ func visitorCookie(ctx *fasthttp.RequestCtx) (string, bool) {
 }
 
 func (a *App) syndOptions() []syndication.Option {
-	return []syndication.Option{syndication.WithLogger(a.log), syndication.WithMetrics(a.reg), syndication.WithReplicas(a.cfg.Replicas)}
+	return []syndication.Option{syndication.WithLogger(a.log), syndication.WithMetrics(a.reg), syndication.WithReplicas(a.cfg.Replicas), syndication.WithKeyring(a.ring)}
 }
 
 // profileCard is the public, advertising-consented view of a user for

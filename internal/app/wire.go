@@ -193,7 +193,14 @@ func (a *App) wireEdge(ctx context.Context) error {
 	a.routes["/p.gif"] = px.GIF
 	a.routes["/p"] = px.Beacon
 	a.routes["/.well-known/gpc.json"] = gpcJSON
-	a.routes["/healthz"] = func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("ok") }
+	a.routes["/healthz"] = func(ctx *fasthttp.RequestCtx) {
+		if err := a.health(); err != nil {
+			ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+			ctx.SetBodyString(err.Error())
+			return
+		}
+		ctx.SetBodyString("ok")
+	}
 
 	optout, err := segments.OptOut(a.visitors, a.segOptions(segments.WithCookieDomain(a.cfg.CookieDomain))...)
 	if err != nil {
@@ -201,7 +208,7 @@ func (a *App) wireEdge(ctx context.Context) error {
 	}
 	a.routes["/optout"] = optout
 
-	tokenKey, err := bus.Secret(ctx, a.conn.JS, "click-token", 32)
+	tokenKey, err := bus.Secret(ctx, a.conn.JS, a.ring, "click-token", 32)
 	if err != nil {
 		return err
 	}

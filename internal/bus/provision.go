@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -73,11 +74,12 @@ func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
 		{Bucket: BucketSegments, Description: "visitor segment records", TTL: r.SegmentsTTL, LimitMarkerTTL: time.Hour},
 		{Bucket: BucketCampaigns, Description: "advertisers, campaigns, creatives, sites", History: 8},
 		{Bucket: BucketProfiles, Description: "registered users", History: 16},
-		{Bucket: BucketPartners, Description: "syndication partners", History: 8},
+		// One revision: a record holds a webhook secret, sealed, and no old one may linger.
+		{Bucket: BucketPartners, Description: "syndication partners"},
 		{Bucket: BucketSyndState, Description: "last delivery per partner and user"},
 		{Bucket: BucketStats, Description: "hourly counters", TTL: r.StatsRetention},
 		{Bucket: BucketKeys, Description: "API keys by SHA-256 hash"},
-		{Bucket: BucketSecrets, Description: "shared signing keys"},
+		{Bucket: BucketSecrets, Description: "shared signing keys, sealed"},
 		{Bucket: BucketConfig, Description: "operator settings every process follows", History: 16},
 	}
 	for _, cfg := range buckets {
@@ -122,6 +124,38 @@ func userKeysStream(replicas int) jetstream.StreamConfig {
 		DenyDelete:        false,
 		Storage:           jetstream.FileStorage,
 		Replicas:          replicas,
+	}
+}
+
+// ProvisionRetry runs Provision until it succeeds or ctx ends, waiting
+// longer after each failure (up to half a minute) and logging each one: a
+// process started while its cluster recovers waits for it instead of exiting.
+func ProvisionRetry(ctx context.Context, js jetstream.JetStream, r Resources, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	wait := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		// A bound per attempt: a request lost in a failover must not hold the rest.
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := Provision(actx, js, r)
+		cancel()
+		if err == nil {
+			if attempt > 1 {
+				log.Info("nats: provisioned", "attempts", attempt)
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w (gave up after %d attempts: %w)", err, attempt, ctx.Err())
+		}
+		log.Warn("nats: provisioning failed; retrying", "attempt", attempt, "retry_in", wait.String(), "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (gave up after %d attempts: %w)", err, attempt, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
 	}
 }
 

@@ -73,17 +73,3 @@ func TestProvisionUpdatesStatsRetention(t *testing.T) {
 		}
 	}
 }
-
-func TestSecretIsSharedAndStable(t *testing.T) {
-	srv := bustest.StartServer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	a, err := bus.Secret(ctx, srv.Connect(t).JS, "click-token", 32)
-	if err != nil || len(a) != 32 {
-		t.Fatalf("%x %v", a, err)
-	}
-	b, err := bus.Secret(ctx, srv.Connect(t).JS, "click-token", 32)
-	if err != nil || string(a) != string(b) {
-		t.Fatalf("second process got another secret: %v", err)
-	}
-}

@@ -36,9 +36,22 @@ type Config struct {
 	APIAddr    string
 	NATSURLs   string // empty: run an embedded server
 	NATSListen string
-	Replicas   int
-	Roles      []string
-	Demo       bool
+	// Credentials and TLS for the cluster of NATSURLs (at most one of
+	// creds, nkey, user); the embedded server uses the files it made in
+	// DataDir.
+	NATSCreds    string
+	NATSNKey     string
+	NATSUser     string
+	NATSPassword string
+	NATSTLSCert  string
+	NATSTLSKey   string
+	NATSTLSCA    string
+	// NATSDownLimit is how long NATS may stay unreachable before /healthz
+	// fails, so that a supervisor restarts the process.
+	NATSDownLimit time.Duration
+	Replicas      int
+	Roles         []string
+	Demo          bool
 
 	Partitions int
 	Retention  time.Duration
@@ -75,6 +88,7 @@ func Default() Config {
 		HTTPAddr:        ":8080",
 		APIAddr:         ":8081",
 		NATSListen:      "127.0.0.1:4222",
+		NATSDownLimit:   2 * time.Minute,
 		Replicas:        1,
 		Roles:           slices.Clone(AllRoles),
 		Partitions:      16,
@@ -94,13 +108,27 @@ func Default() Config {
 // Has reports whether the process runs role.
 func (c *Config) Has(role string) bool { return slices.Contains(c.Roles, role) }
 
+// ConnFlags registers the settings a command needs to reach NATS: the data
+// directory and its embedded server, or a cluster with its credentials.
+func (c *Config) ConnFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.DataDir, "data", c.DataDir, "directory for the embedded NATS store, its credentials and generated keys")
+	fs.StringVar(&c.NATSURLs, "nats", c.NATSURLs, "NATS URLs of a cluster, comma-separated; empty: the embedded server of --data")
+	fs.StringVar(&c.NATSListen, "nats-listen", c.NATSListen, "client address of the embedded NATS server")
+	fs.StringVar(&c.NATSCreds, "nats-creds", c.NATSCreds, "with --nats: a .creds file (user JWT and seed)")
+	fs.StringVar(&c.NATSNKey, "nats-nkey", c.NATSNKey, "with --nats: an NKey user seed file (SU…)")
+	fs.StringVar(&c.NATSUser, "nats-user", c.NATSUser, "with --nats: user name")
+	fs.StringVar(&c.NATSPassword, "nats-password", c.NATSPassword, "with --nats-user: password (prefer the environment, ADSYN_NATS_PASSWORD)")
+	fs.StringVar(&c.NATSTLSCert, "nats-tls-cert", c.NATSTLSCert, "with --nats: client certificate (PEM), when the servers verify clients")
+	fs.StringVar(&c.NATSTLSKey, "nats-tls-key", c.NATSTLSKey, "with --nats-tls-cert: its private key (PEM)")
+	fs.StringVar(&c.NATSTLSCA, "nats-tls-ca", c.NATSTLSCA, "with --nats: CA certificates (PEM) of the servers; default: the system's")
+}
+
 // Flags registers every setting on fs, with c's values as defaults.
 func (c *Config) Flags(fs *flag.FlagSet) {
-	fs.StringVar(&c.DataDir, "data", c.DataDir, "directory for the embedded NATS store and generated keys")
+	c.ConnFlags(fs)
 	fs.StringVar(&c.HTTPAddr, "http", c.HTTPAddr, "edge address (pixel, ads, tag)")
 	fs.StringVar(&c.APIAddr, "api", c.APIAddr, "API address (JSON API, dashboard, metrics, health)")
-	fs.StringVar(&c.NATSURLs, "nats", c.NATSURLs, "NATS URLs of a cluster, comma-separated; empty runs NATS embedded")
-	fs.StringVar(&c.NATSListen, "nats-listen", c.NATSListen, "client address of the embedded NATS server")
+	fs.DurationVar(&c.NATSDownLimit, "nats-down-limit", c.NATSDownLimit, "how long NATS may stay unreachable before /healthz fails")
 	fs.IntVar(&c.Replicas, "replicas", c.Replicas, "JetStream replicas for streams and buckets (3 on a cluster)")
 	fs.Func("roles", "roles this process runs, comma-separated: "+strings.Join(AllRoles, ","), func(s string) error {
 		c.Roles = splitList(s)
@@ -179,22 +207,73 @@ func ApplyEnv(fs *flag.FlagSet, getenv func(string) string) error {
 	return errors.Join(errs...)
 }
 
-// Validate names the first offending setting.
-func (c *Config) Validate() error {
-	bad := func(flagName, format string, args ...any) error {
-		return fmt.Errorf("--%s (%s): %s", flagName, EnvName(flagName), fmt.Sprintf(format, args...))
-	}
+func bad(flagName, format string, args ...any) error {
+	return fmt.Errorf("--%s (%s): %s", flagName, EnvName(flagName), fmt.Sprintf(format, args...))
+}
+
+// ValidateConn names the first offending setting of ConnFlags.
+func (c *Config) ValidateConn() error {
 	if c.DataDir == "" {
 		return bad("data", "must not be empty")
-	}
-	for name, addr := range map[string]string{"http": c.HTTPAddr, "api": c.APIAddr} {
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return bad(name, "%q is not host:port (e.g. :8080)", addr)
-		}
 	}
 	if c.NATSURLs == "" {
 		if _, _, err := net.SplitHostPort(c.NATSListen); err != nil {
 			return bad("nats-listen", "%q is not host:port", c.NATSListen)
+		}
+	} else {
+		for _, u := range splitList(c.NATSURLs) {
+			if !strings.Contains(u, "://") && strings.Count(u, ":") != 1 {
+				return bad("nats", "%q is not a NATS URL (nats://host:port)", u)
+			}
+		}
+	}
+	files := []struct{ flag, path string }{
+		{"nats-creds", c.NATSCreds}, {"nats-nkey", c.NATSNKey},
+		{"nats-tls-cert", c.NATSTLSCert}, {"nats-tls-key", c.NATSTLSKey}, {"nats-tls-ca", c.NATSTLSCA},
+	}
+	given := 0
+	for _, f := range files {
+		if f.path == "" {
+			continue
+		}
+		if c.NATSURLs == "" {
+			return bad(f.flag, "is for a cluster (--nats); the embedded server uses the credentials in --data")
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			return bad(f.flag, "%v", err)
+		}
+	}
+	for _, v := range []string{c.NATSCreds, c.NATSNKey, c.NATSUser} {
+		if v != "" {
+			given++
+		}
+	}
+	switch {
+	case (c.NATSUser != "" || c.NATSPassword != "") && c.NATSURLs == "":
+		return bad("nats-user", "is for a cluster (--nats); the embedded server uses the credentials in --data")
+	case given > 1:
+		return bad("nats-creds", "give one of --nats-creds, --nats-nkey and --nats-user")
+	case c.NATSUser != "" && c.NATSPassword == "":
+		return bad("nats-password", "--nats-user needs a password")
+	case c.NATSPassword != "" && c.NATSUser == "":
+		return bad("nats-user", "a password needs --nats-user")
+	case (c.NATSTLSCert == "") != (c.NATSTLSKey == ""):
+		return bad("nats-tls-key", "--nats-tls-cert and --nats-tls-key go together")
+	}
+	return nil
+}
+
+// Validate names the first offending setting.
+func (c *Config) Validate() error {
+	if err := c.ValidateConn(); err != nil {
+		return err
+	}
+	if c.NATSDownLimit < time.Second {
+		return bad("nats-down-limit", "%s: must be at least 1s", c.NATSDownLimit)
+	}
+	for name, addr := range map[string]string{"http": c.HTTPAddr, "api": c.APIAddr} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return bad(name, "%q is not host:port (e.g. :8080)", addr)
 		}
 	}
 	if c.Replicas < 1 || c.Replicas > 5 {

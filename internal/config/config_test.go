@@ -3,6 +3,7 @@ package config
 import (
 	"flag"
 	"io"
+	"os"
 	"strings"
 	"testing"
 )
@@ -69,6 +70,37 @@ func TestBadValuesNameTheSetting(t *testing.T) {
 		_, err := parse(t, tc.args, tc.env)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v %v: err %v, want mention of %q", tc.args, tc.env, err, tc.want)
+		}
+	}
+}
+
+func TestNATSCredentialSettings(t *testing.T) {
+	dir := t.TempDir()
+	seed := dir + "/user.nk"
+	if err := os.WriteFile(seed, []byte("SUAAAA\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := parse(t, []string{"--nats", "nats://a:4222,nats://b:4222", "--nats-user", "edge"},
+		map[string]string{"ADSYN_NATS_PASSWORD": "from-env", "ADSYN_NATS_TLS_CA": seed})
+	if err != nil || c.NATSPassword != "from-env" || c.NATSTLSCA != seed {
+		t.Fatalf("%+v %v", c, err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--nats-nkey", seed}, "--nats-nkey"},                                        // the embedded server has its own
+		{[]string{"--nats", "nats://a:4222", "--nats-nkey", dir + "/missing"}, "--nats-nkey"}, // no such file
+		{[]string{"--nats", "nats://a:4222", "--nats-user", "edge"}, "--nats-password"},
+		{[]string{"--nats", "nats://a:4222", "--nats-password", "x"}, "--nats-user"},
+		{[]string{"--nats", "nats://a:4222", "--nats-nkey", seed, "--nats-creds", seed}, "--nats-creds"},
+		{[]string{"--nats", "nats://a:4222", "--nats-tls-cert", seed}, "--nats-tls-key"},
+		{[]string{"--nats-user", "edge", "--nats-password", "x"}, "--nats-user"},
+		{[]string{"--nats-down-limit", "10ms"}, "--nats-down-limit"},
+	} {
+		_, err := parse(t, tc.args, nil)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err %v, want mention of %q", tc.args, err, tc.want)
 		}
 	}
 }

@@ -1,59 +1,87 @@
 // Package bustest starts a real embedded nats-server with JetStream for tests:
-// a random loopback port, its store in t.TempDir(), every resource provisioned.
+// a random loopback port, its store in t.TempDir(), NKey users required as in
+// production, every resource provisioned.
 package bustest
 
 import (
 	"context"
+	"net/url"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/adsyn/adsyn/internal/bus"
 )
 
-// Server is a running test server.
+// Server is a running test server. Dir holds its store and the user seed
+// files (bus.NKeyFile, bus.ReaderNKeyFile).
 type Server struct {
 	*bus.Embedded
-	Dir string
+	Dir   string
+	Users bus.Users
 }
 
 // StartServer starts an embedded server and provisions it; it stops with t.
 func StartServer(tb testing.TB) *Server {
 	tb.Helper()
 	dir := tb.TempDir()
-	e, err := bus.StartEmbedded(dir, "127.0.0.1:0")
+	users, err := bus.EnsureUsers(dir)
+	if err != nil {
+		tb.Fatalf("bustest: %v", err)
+	}
+	e, err := bus.StartEmbedded(dir, "127.0.0.1:0", bus.WithUsers(users))
 	if err != nil {
 		tb.Fatalf("bustest: %v", err)
 	}
 	tb.Cleanup(e.Shutdown)
-	c := connect(tb, e.URL())
+	s := &Server{Embedded: e, Dir: dir, Users: users}
+	c := s.Connect(tb)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := bus.Provision(ctx, c.JS, bus.DefaultResources()); err != nil {
 		tb.Fatalf("bustest: %v", err)
 	}
-	return &Server{Embedded: e, Dir: dir}
+	return s
 }
 
-// Connect opens a new connection to s, closed with t.
+// Restart shuts the server down and starts it again on the same port and
+// store, as a crash and restart would; connections reconnect by themselves.
+func (s *Server) Restart(tb testing.TB) {
+	tb.Helper()
+	u, err := url.Parse(s.URL())
+	if err != nil {
+		tb.Fatalf("bustest: %v", err)
+	}
+	s.Embedded.Shutdown()
+	e, err := bus.StartEmbedded(s.Dir, u.Host, bus.WithUsers(s.Users))
+	if err != nil {
+		tb.Fatalf("bustest: restart: %v", err)
+	}
+	tb.Cleanup(e.Shutdown)
+	s.Embedded = e
+}
+
+// Connect opens a new connection to s as adsyn's user, closed with t.
 func (s *Server) Connect(tb testing.TB) *bus.Conn {
 	tb.Helper()
-	return connect(tb, s.URL())
+	return s.ConnectAs(tb, bus.Credentials{NKeyFile: filepath.Join(s.Dir, bus.NKeyFile)})
+}
+
+// ConnectAs opens a new connection to s with creds, closed with t.
+func (s *Server) ConnectAs(tb testing.TB, creds bus.Credentials) *bus.Conn {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := bus.Connect(ctx, s.URL(), tb.Name(), bus.WithCredentials(creds))
+	if err != nil {
+		tb.Fatalf("bustest: %v", err)
+	}
+	tb.Cleanup(func() { c.NC.Close() })
+	return c
 }
 
 // Start starts a provisioned server and returns one connection to it.
 func Start(tb testing.TB) *bus.Conn {
 	tb.Helper()
 	return StartServer(tb).Connect(tb)
-}
-
-func connect(tb testing.TB, url string) *bus.Conn {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := bus.Connect(ctx, url, tb.Name())
-	if err != nil {
-		tb.Fatalf("bustest: %v", err)
-	}
-	tb.Cleanup(func() { c.NC.Close() })
-	return c
 }
