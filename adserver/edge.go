@@ -14,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/adsyn/adsyn/internal/consent"
+	"github.com/adsyn/adsyn/internal/cookie"
 	"github.com/adsyn/adsyn/internal/device"
 	"github.com/adsyn/adsyn/internal/event"
 	"github.com/adsyn/adsyn/internal/metrics"
@@ -33,7 +34,7 @@ type Edge struct {
 
 	served, empty, faults, badReq, noConsent, profileGone, bots *metrics.Counter
 	clicks, viewables, badTokens, expired, storeErrs            *metrics.Counter
-	discarded                                                   *metrics.Counter
+	discarded, uncredentialed                                   *metrics.Counter
 }
 
 // Limits on /ad input.
@@ -57,7 +58,7 @@ type adReq struct {
 // NewEdge returns the edge handlers over cat. ctx bounds visitor record
 // reads. Requires WithTokenKeys; reads WithPublisher, WithSegments,
 // WithConsent, WithGeo, WithProfiles, WithDevice, WithClientIP,
-// WithVisitorCookie, WithBaseURL, WithTokenTTL, WithClock, WithLogger,
+// WithCookies, WithBaseURL, WithTokenTTL, WithClock, WithLogger,
 // WithMetrics, WithPixel.
 func NewEdge(ctx context.Context, cat *Catalog, opts ...Option) (*Edge, error) {
 	if cat == nil {
@@ -80,19 +81,20 @@ func NewEdge(ctx context.Context, cat *Catalog, opts ...Option) (*Edge, error) {
 	const reqName, reqHelp = "adsyn_ad_requests_total", "Ad requests by result."
 	e := &Edge{
 		cat: cat, cfg: cfg, sign: newSigner(cfg.tokenKeys), recent: new(recent), base: ctx,
-		served:      reg.Counter(reqName, reqHelp, "result", "served"),
-		empty:       reg.Counter(reqName, reqHelp, "result", "empty"),
-		noConsent:   reg.Counter(reqName, reqHelp, "result", "no_consent"),
-		bots:        reg.Counter(reqName, reqHelp, "result", "bot"),
-		badReq:      reg.Counter(reqName, reqHelp, "result", "bad_request"),
-		profileGone: reg.Counter(reqName, reqHelp, "result", "profile_unavailable"),
-		faults:      reg.Counter(reqName, reqHelp, "result", "fault"),
-		clicks:      reg.Counter("adsyn_ad_clicks_total", "Clicks with a valid token, redirected and counted."),
-		viewables:   reg.Counter("adsyn_ad_viewables_total", "Viewable impressions with a valid token."),
-		badTokens:   reg.Counter("adsyn_ad_bad_tokens_total", "Click and impression tokens refused as malformed, forged or altered."),
-		expired:     reg.Counter("adsyn_ad_expired_tokens_total", "Authentic tokens past their lifetime, not counted."),
-		storeErrs:   reg.Counter("adsyn_ad_record_errors_total", "Visitor record reads that failed (served contextually)."),
-		discarded:   reg.Counter("adsyn_ad_events_discarded_total", "Events discarded because no publisher is configured."),
+		served:         reg.Counter(reqName, reqHelp, "result", "served"),
+		empty:          reg.Counter(reqName, reqHelp, "result", "empty"),
+		noConsent:      reg.Counter(reqName, reqHelp, "result", "no_consent"),
+		bots:           reg.Counter(reqName, reqHelp, "result", "bot"),
+		badReq:         reg.Counter(reqName, reqHelp, "result", "bad_request"),
+		profileGone:    reg.Counter(reqName, reqHelp, "result", "profile_unavailable"),
+		faults:         reg.Counter(reqName, reqHelp, "result", "fault"),
+		clicks:         reg.Counter("adsyn_ad_clicks_total", "Clicks with a valid token, redirected and counted."),
+		viewables:      reg.Counter("adsyn_ad_viewables_total", "Viewable impressions with a valid token."),
+		badTokens:      reg.Counter("adsyn_ad_bad_tokens_total", "Click and impression tokens refused as malformed, forged or altered."),
+		expired:        reg.Counter("adsyn_ad_expired_tokens_total", "Authentic tokens past their lifetime, not counted."),
+		storeErrs:      reg.Counter("adsyn_ad_record_errors_total", "Visitor record reads that failed (served contextually)."),
+		discarded:      reg.Counter("adsyn_ad_events_discarded_total", "Events discarded because no publisher is configured."),
+		uncredentialed: reg.Counter(reqName, reqHelp, "result", "origin_not_registered"),
 	}
 	if cat.pacer != nil {
 		cat.pacer.serving.Store(true)
@@ -214,16 +216,28 @@ func (e *Edge) recoverFault(ctx *fasthttp.RequestCtx, where string) {
 func (e *Edge) Ad(ctx *fasthttp.RequestCtx) {
 	defer e.recoverFault(ctx, "ad")
 	ctx.Response.Header.Set("Cache-Control", "no-store")
-	e.cors(ctx)
 	args := ctx.QueryArgs()
 	site, slot := args.Peek("site"), args.Peek("slot")
 	if !validID(site) || !validID(slot) {
 		e.badReq.Inc()
+		e.cors(ctx, nil)
 		ctx.SetStatusCode(fasthttp.StatusBadRequest)
 		ctx.SetBodyString("site and slot must be ids (1-64 of A-Z a-z 0-9 _ -)\n")
 		return
 	}
+	withCookies := e.cors(ctx, site)
+	if !withCookies && len(args.Peek("cred")) > 0 {
+		// The tag's credentialed try from a page of no registered domain:
+		// the browser refuses this answer and the tag asks again without
+		// cookies. Deciding now would count the impression twice.
+		e.uncredentialed.Inc()
+		ctx.SetStatusCode(fasthttp.StatusNoContent)
+		return
+	}
 	cs := e.cfg.consent(ctx)
+	if cookie.OptedOut(ctx) {
+		cs = withoutPersonal(cs) // P3 holds whatever the consent source says
+	}
 	if !cs.Allow(consent.Contextual) {
 		e.noConsent.Inc()
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
@@ -250,10 +264,10 @@ func (e *Edge) Ad(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	var visitor []byte
-	if cs.Allow(consent.StoreOnDevice) {
+	if cs.Allow(consent.StoreOnDevice) && withCookies {
 		visitor = args.Peek("u")
 		if len(visitor) == 0 {
-			visitor = ctx.Request.Header.Cookie(e.cfg.cookie)
+			visitor = ctx.Request.Header.Cookie(cookie.Visitor)
 		}
 		if !validVisitor(visitor) {
 			visitor = nil
@@ -342,6 +356,10 @@ func (e *Edge) Ad(ctx *fasthttp.RequestCtx) {
 		a.doc = appendHTML(a.doc[:0], a.click)
 	}
 	if asHTML {
+		// A marketer's HTML on the edge's origin could set the edge's
+		// cookies: the sandbox gives it an opaque origin instead.
+		ctx.Response.Header.SetCanonical(headerCSP, htmlCSP)
+		ctx.Response.Header.SetCanonical(headerNoSniff, nosniff)
 		ctx.SetContentType("text/html; charset=utf-8")
 		ctx.SetBody(a.doc)
 	} else {
@@ -368,16 +386,113 @@ func (e *Edge) publish(ev *event.Event) {
 	e.cfg.publisher.Publish(ev) // a drop is counted by the publisher
 }
 
-// cors lets the tag on any publisher's page read /ad with the visitor's cookie.
-func (e *Edge) cors(ctx *fasthttp.RequestCtx) {
-	origin := ctx.Request.Header.Peek("Origin")
-	if len(origin) == 0 || len(origin) > 256 || bytes.ContainsAny(origin, "\r\n") {
-		return
+var (
+	headerCSP     = []byte("Content-Security-Policy")
+	htmlCSP       = []byte("sandbox allow-scripts allow-popups allow-popups-to-escape-sandbox")
+	headerNoSniff = []byte("X-Content-Type-Options")
+	nosniff       = []byte("nosniff")
+	headerACAO    = []byte("Access-Control-Allow-Origin")
+	headerACAC    = []byte("Access-Control-Allow-Credentials")
+	headerVary    = []byte("Vary")
+	strOrigin     = []byte("Origin")
+	strTrue       = []byte("true")
+	strAny        = []byte("*")
+)
+
+// withoutPersonal removes what an opt-out removes: the visitor id, the
+// profile and personalized selection.
+func withoutPersonal(cs consent.Set) consent.Set {
+	return cs.Without(consent.StoreOnDevice).Without(consent.BuildProfile).Without(consent.Personalize)
+}
+
+// cors answers a cross-origin request to /ad and reports whether the
+// visitor's cookie may be used for it. A page on one of the site's domains
+// (or a subdomain of one) gets credentialed CORS; any other origin, "null"
+// included, gets an answer it may read only without cookies, and the edge
+// then uses no visitor id. A request without Origin is no cross-origin
+// fetch (a navigation, an iframe): the browser's own cookie rules apply.
+func (e *Edge) cors(ctx *fasthttp.RequestCtx, site []byte) bool {
+	origin := ctx.Request.Header.PeekBytes(strOrigin)
+	if len(origin) == 0 {
+		return true
 	}
 	h := &ctx.Response.Header
-	h.SetBytesV("Access-Control-Allow-Origin", origin)
-	h.Set("Access-Control-Allow-Credentials", "true")
-	h.Set("Vary", "Origin")
+	h.SetCanonical(headerVary, strOrigin)
+	if site != nil && e.registered(origin, site, e.cfg.cookies.SecureFor(ctx)) {
+		h.SetCanonical(headerACAO, origin)
+		h.SetCanonical(headerACAC, strTrue)
+		return true
+	}
+	h.SetCanonical(headerACAO, strAny)
+	return false
+}
+
+// registered reports whether origin is a page of one of site's domains or
+// of their subdomains. Only https origins count when the edge's cookies are
+// Secure: a plain-HTTP page could be anyone's on the way.
+func (e *Edge) registered(origin, site []byte, secure bool) bool {
+	host, ok := originHost(origin, secure)
+	if !ok {
+		return false
+	}
+	se := e.cat.Index().sites[b2s(site)]
+	if se == nil {
+		return false
+	}
+	for _, d := range se.site.Domains {
+		if len(host) == len(d) && b2s(host) == d ||
+			len(host) > len(d) && host[len(host)-len(d)-1] == '.' && b2s(host[len(host)-len(d):]) == d {
+			return true
+		}
+	}
+	return false
+}
+
+// originHost returns the host of a serialized origin (scheme://host[:port]),
+// which browsers send in lowercase.
+func originHost(origin []byte, secure bool) ([]byte, bool) {
+	var host []byte
+	switch {
+	case len(origin) > 256:
+		return nil, false
+	case bytes.HasPrefix(origin, []byte("https://")):
+		host = origin[len("https://"):]
+	case !secure && bytes.HasPrefix(origin, []byte("http://")):
+		host = origin[len("http://"):]
+	default:
+		return nil, false
+	}
+	if i := bytes.LastIndexByte(host, ':'); i >= 0 {
+		for _, c := range host[i+1:] {
+			if c < '0' || c > '9' {
+				return nil, false
+			}
+		}
+		host = host[:i]
+	}
+	for _, c := range host {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
+			return nil, false
+		}
+	}
+	return host, len(host) > 0
+}
+
+// Preflight answers OPTIONS /ad. The tag's request is a simple one and
+// needs none; a page that asks anyway gets the same origin rule as /ad and
+// no extra header or method.
+func (e *Edge) Preflight(ctx *fasthttp.RequestCtx) {
+	site := ctx.QueryArgs().Peek("site")
+	if !validID(site) {
+		site = nil
+	}
+	e.cors(ctx, site)
+	h := &ctx.Response.Header
+	h.Set("Access-Control-Allow-Methods", "GET")
+	h.Set("Access-Control-Max-Age", "600")
+	h.Set("Allow", "GET, OPTIONS")
+	h.Set("Cache-Control", "no-store")
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
 }
 
 // appendBase appends the edge's origin for absolute click and impression URLs.
@@ -394,7 +509,7 @@ func (e *Edge) appendBase(b []byte, ctx *fasthttp.RequestCtx) []byte {
 			return b
 		}
 	}
-	if ctx.IsTLS() || string(ctx.Request.Header.Peek("X-Forwarded-Proto")) == "https" {
+	if e.cfg.cookies.OverTLS(ctx) { // X-Forwarded-Proto only from a trusted proxy
 		b = append(b, "https://"...)
 	} else {
 		b = append(b, "http://"...)
@@ -458,7 +573,7 @@ func appendUint(b []byte, v int) []byte {
 	return append(b, byte('0'+v%10))
 }
 
-// Route dispatches the edge paths of this package (GET /ad, /tag.js,
+// Route dispatches the edge paths of this package (GET and OPTIONS /ad, GET /tag.js,
 // /click, /imp and /demo; HEAD /tag.js and /demo; POST /imp) and reports
 // whether ctx was one of them.
 func (e *Edge) Route(ctx *fasthttp.RequestCtx) bool {
@@ -467,6 +582,10 @@ func (e *Edge) Route(ctx *fasthttp.RequestCtx) bool {
 	case "/ad":
 		if get {
 			e.Ad(ctx)
+			return true
+		}
+		if ctx.IsOptions() {
+			e.Preflight(ctx)
 			return true
 		}
 	case "/tag.js":
