@@ -209,10 +209,14 @@ func (e *Edge) recoverFault(ctx *fasthttp.RequestCtx, where string) {
 }
 
 // Ad answers GET /ad?site=&slot=[&u=visitor][&c=cat1,cat2][&lang=][&url=page]
-// [&fmt=json|html] with the chosen ad, or 204 when there is none. The
-// consent of the request (WithConsent) decides what is used: nothing without
-// contextual consent, no visitor id (u or the cookie) without consent to
-// store on device, no segments without consent to personalize (P3).
+// [&fmt=json|html][&cred=1] with the chosen ad, or 204 when there is none.
+// The consent of the request (WithConsent) decides what is used: nothing
+// without contextual consent, no visitor id (u or the cookie) without
+// consent to store on device or with the opt-out cookie, no segments without
+// consent to personalize (P3). A cross-origin request from a page that is
+// not on the site's domains gets no credentialed CORS and no visitor id
+// (the tag's credentialed try, cred=1, gets a 204). fmt=html is served
+// sandboxed (CSP): the creative runs in an opaque origin.
 func (e *Edge) Ad(ctx *fasthttp.RequestCtx) {
 	defer e.recoverFault(ctx, "ad")
 	ctx.Response.Header.Set("Cache-Control", "no-store")
