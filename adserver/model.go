@@ -778,32 +778,6 @@ func (s *Site) Validate() error {
 	return nil
 }
 
-// normHost lowercases a host name and checks it: labels of 1-63 letters,
-// digits and inner hyphens, 253 bytes at most, one trailing dot dropped.
-// IP addresses and wildcards are not host names.
-func normHost(h string) (string, bool) {
-	h = strings.TrimSuffix(strings.ToLower(h), ".")
-	if h == "" || len(h) > 253 {
-		return "", false
-	}
-	allDigits := true
-	for label := range strings.SplitSeq(h, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return "", false
-		}
-		for _, c := range []byte(label) {
-			switch {
-			case c >= 'a' && c <= 'z', c == '-':
-				allDigits = false
-			case c >= '0' && c <= '9':
-			default:
-				return "", false
-			}
-		}
-	}
-	return h, !allDigits
-}
-
 // parseSize reads "300x250".
 func parseSize(s string) (w, h int, ok bool) {
 	a, b, found := strings.Cut(s, "x")
