@@ -34,14 +34,16 @@ func TestAdAllocs(t *testing.T) {
 	ix := benchIndex(nil)
 	recs := newSyntheticRecords(1)
 	for _, tc := range []struct {
-		name string
-		cs   consent.Set
-		uri  string
-		max  float64
+		name   string
+		cs     consent.Set
+		uri    string
+		max    float64
+		origin string
 	}{
-		{"contextual", consent.Set(0).With(consent.Contextual), "/ad?site=s3&slot=side&c=sport,news&url=https://pub.example/a", 0},
-		{"personalized", consent.All, "/ad?site=s3&slot=side&u=v12345&c=sport&fmt=json", 1}, // the visitor id handed to the store
-		{"html", consent.All, "/ad?site=s7&slot=top&u=v9&fmt=html", 1},
+		{"contextual", consent.Set(0).With(consent.Contextual), "/ad?site=s3&slot=side&c=sport,news&url=https://pub.example/a", 0, ""},
+		{"personalized", consent.All, "/ad?site=s3&slot=side&u=v12345&c=sport&fmt=json", 1, ""}, // the visitor id handed to the store
+		{"html", consent.All, "/ad?site=s7&slot=top&u=v9&fmt=html", 1, ""},
+		{"cross-origin, not registered", consent.All, "/ad?site=s3&slot=side&u=v12345&c=sport&fmt=json", 0, "https://pub.example"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, err := NewEdge(context.Background(), staticCatalog(ix), WithTokenKeys(testKey), WithPublisher(&encoder{}),
@@ -54,6 +56,9 @@ func TestAdAllocs(t *testing.T) {
 			req.Header.SetHost("ads.example")
 			req.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36")
 			req.Header.Set("Accept-Language", "de-DE,de;q=0.9,en;q=0.8")
+			if tc.origin != "" {
+				req.Header.Set("Origin", tc.origin)
+			}
 			var ctx fasthttp.RequestCtx
 			ctx.Init(&req, &net.TCPAddr{IP: net.ParseIP("81.2.69.160"), Port: 5000}, nil)
 			uri := []byte(tc.uri)

@@ -1,6 +1,10 @@
 package adserver
 
 import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
 	"testing"
 	"time"
 
@@ -72,5 +76,76 @@ func TestDemoInChromium(t *testing.T) {
 	waitFor(t, "click counted", 10*time.Second, func() bool { return len(pub.kinds(event.KindClick)) == 1 })
 	if got := counter(e.cfg.metrics, "adsyn_ad_clicks_total"); got != "1" {
 		t.Fatalf("click metric %q", got)
+	}
+}
+
+// TestHTMLSandboxInChromium opens /ad?fmt=html as a page: the marketer's
+// script runs, but in an opaque origin, so it cannot set a cookie for the
+// edge (such as a forged euconsent-v2).
+func TestHTMLSandboxInChromium(t *testing.T) {
+	snap := testSnap(camp("c1"))
+	cr := snap.Creatives["c1-cr"]
+	cr.Type, cr.Variants = HTML, nil
+	cr.Content = Content{HTML: `<a href="` + ClickMacro + `">ad</a><script>try{document.cookie="euconsent-v2=forged; path=/";` +
+		`document.title="cookie set"}catch(e){document.title="cookie refused"}</script>`}
+	env := newEdgeEnv(t, snap)
+	b := browsertest.Start(t, "--disable-dev-shm-usage", "--user-agent="+BenchUserAgent)
+	page := b.Page(t)
+	page.Call(t, "Page.enable", nil)
+	page.Call(t, "Page.navigate", map[string]any{"url": env.base + "/ad?site=s1&slot=side&fmt=html"})
+	page.Wait(t, "the creative's script ran", 20*time.Second, `document.title.indexOf("cookie")===0`)
+	var title string
+	page.Eval(t, `document.title`, &title)
+	if title != "cookie refused" {
+		t.Errorf("the creative's script says %q", title)
+	}
+	var jar struct {
+		Cookies []struct{ Name, Value string } `json:"cookies"`
+	}
+	if err := json.Unmarshal(page.Call(t, "Network.getCookies", map[string]any{"urls": []string{env.base + "/"}}), &jar); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range jar.Cookies {
+		if c.Name == "euconsent-v2" {
+			t.Fatalf("the creative set a cookie for the edge: %s=%s", c.Name, c.Value)
+		}
+	}
+}
+
+// TestTagOnOtherOriginsInChromium embeds the tag in a page of another
+// origin, as a publisher does: on a registered domain (localhost) the ad
+// comes with credentials in one request; on an unregistered origin
+// (127.0.0.1) the credentialed try is refused and the tag asks again
+// without cookies. Each page gets its ad, counted once.
+func TestTagOnOtherOriginsInChromium(t *testing.T) {
+	snap := testSnap(camp("c1"))
+	snap.Sites["s1"].Domains = []string{"localhost"}
+	env := newEdgeEnv(t, snap, WithConsent(allowAll))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	pages := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><html><body><div data-adsyn-site="s1" data-adsyn-slot="side"></div>`+
+			`<script async src="%s/tag.js"></script></body></html>`, env.base)
+	})}
+	go pages.Serve(ln) //nolint:errcheck // ends with Close
+	t.Cleanup(func() { _ = pages.Close() })
+
+	b := browsertest.Start(t, "--disable-dev-shm-usage", "--user-agent="+BenchUserAgent)
+	for i, host := range []string{"localhost", "127.0.0.1"} {
+		page := b.Page(t)
+		page.Call(t, "Page.enable", nil)
+		page.Call(t, "Page.navigate", map[string]any{"url": fmt.Sprintf("http://%s:%d/", host, port)})
+		page.Wait(t, "ad rendered on "+host, 20*time.Second, `document.querySelectorAll("iframe[data-adsyn-ad]").length === 1`)
+		waitFor(t, "impression", 5*time.Second, func() bool { return len(env.pub.kinds(event.KindImpression)) == i+1 })
+	}
+	if got := counter(env.reg, `adsyn_ad_requests_total{result="origin_not_registered"}`); got != "1" {
+		t.Errorf("credentialed tries refused: %q, want 1 (the unregistered page's)", got)
+	}
+	if n := len(env.pub.kinds(event.KindImpression)); n != 2 {
+		t.Errorf("%d impressions, want one per page", n)
 	}
 }

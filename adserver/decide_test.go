@@ -20,7 +20,7 @@ func testSnap(camps ...*Campaign) *Snapshot {
 	s := NewSnapshot()
 	s.Advertisers["a1"] = &Advertiser{ID: "a1", Name: "A1", Status: Active}
 	s.Advertisers["a2"] = &Advertiser{ID: "a2", Name: "A2", Status: Paused}
-	s.Sites["s1"] = &Site{ID: "s1", Publisher: "p1", Name: "S1", Status: Active, Categories: []string{"news"},
+	s.Sites["s1"] = &Site{ID: "s1", Publisher: "p1", Name: "S1", Status: Active, Categories: []string{"news"}, Domains: []string{"pub.example"},
 		Slots: []Slot{{ID: "top", Sizes: []string{"728x90"}}, {ID: "side", Sizes: []string{"300x250"}}}}
 	s.Sites["s2"] = &Site{ID: "s2", Publisher: "p2", Name: "S2", Status: Active,
 		Slots: []Slot{{ID: "side", Sizes: []string{"300x250"}}, {ID: "feed", Native: true}}}

@@ -75,7 +75,7 @@ func DemoSeed(ctx context.Context, js jetstream.JetStream, opts ...Option) error
 			Sizes: []string{"728x90"}, Landing: "https://example.com/find-a-pro",
 			Content: Content{Image: svgBanner(728, 90, "#eef2f7", "#1d2b3a", "Find a pro", "Plumbers, tutors, movers near you"), Alt: "Find a pro"}},
 	}
-	site := &Site{ID: DemoSite, Publisher: DemoPublisher, Name: "Home & Hands", Domain: "localhost",
+	site := &Site{ID: DemoSite, Publisher: DemoPublisher, Name: "Home & Hands", Domain: "localhost", Domains: []string{"localhost"},
 		Categories: []string{"home"},
 		Slots: []Slot{
 			{ID: "top", Name: "Leaderboard", Sizes: []string{"728x90"}},

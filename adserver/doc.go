@@ -21,8 +21,12 @@
 // used (site, slot, categories, language, country, device); targeting a
 // sensitive segment or category is refused (P1, the segments guard); no
 // contact detail can reach a creative (ProfileCard has none, P2); click and
-// impression tokens are HMAC-SHA256 signed (P8); the client address is used
-// for geolocation and forgotten, and page URLs lose their query string.
+// impression tokens are HMAC-SHA256 signed and carry the visitor id
+// encrypted (P8); /ad gives credentialed CORS only to pages on the site's
+// domains, and uses no visitor id for any other origin; the opt-out cookie
+// holds on /ad, /imp and /click; fmt=html is served in a CSP sandbox; the
+// client address is used for geolocation and forgotten, and page URLs lose
+// their query string.
 //
 // Lifetimes: nothing from a *fasthttp.RequestCtx outlives the handler. Ad
 // builds its Request and event from views of the request's bytes; the
@@ -35,7 +39,7 @@
 //		adserver.WithTargetCheck(taxonomyCheck))
 //	defer cat.Close() // shares the final spend
 //	edge, _ := adserver.NewEdge(ctx, cat, adserver.WithTokenKeys(key), adserver.WithPublisher(pub),
-//		adserver.WithSegments(store), adserver.WithConsent(consentOf), adserver.WithGeo(geo), …)
+//		adserver.WithSegments(store), adserver.WithConsent(consentOf), adserver.WithCookies(&policy), adserver.WithGeo(geo), …)
 //	router: if edge.Route(ctx) { return }  // or edge.Ad, edge.TagJS, edge.Click, edge.Imp, edge.DemoPage
 //	h, _ := adserver.NewHandler(ctx, conn.JS, keys, adserver.WithCatalog(cat), adserver.WithSegments(store))
 //	h.Routes(mux)

@@ -14,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/adsyn/adsyn/internal/consent"
+	"github.com/adsyn/adsyn/internal/cookie"
 	"github.com/adsyn/adsyn/internal/device"
 	"github.com/adsyn/adsyn/internal/event"
 	"github.com/adsyn/adsyn/internal/metrics"
@@ -33,7 +34,7 @@ type Edge struct {
 
 	served, empty, faults, badReq, noConsent, profileGone, bots *metrics.Counter
 	clicks, viewables, badTokens, expired, storeErrs            *metrics.Counter
-	discarded                                                   *metrics.Counter
+	discarded, uncredentialed                                   *metrics.Counter
 }
 
 // Limits on /ad input.
@@ -57,7 +58,7 @@ type adReq struct {
 // NewEdge returns the edge handlers over cat. ctx bounds visitor record
 // reads. Requires WithTokenKeys; reads WithPublisher, WithSegments,
 // WithConsent, WithGeo, WithProfiles, WithDevice, WithClientIP,
-// WithVisitorCookie, WithBaseURL, WithTokenTTL, WithClock, WithLogger,
+// WithCookies, WithBaseURL, WithTokenTTL, WithClock, WithLogger,
 // WithMetrics, WithPixel.
 func NewEdge(ctx context.Context, cat *Catalog, opts ...Option) (*Edge, error) {
 	if cat == nil {
@@ -80,19 +81,20 @@ func NewEdge(ctx context.Context, cat *Catalog, opts ...Option) (*Edge, error) {
 	const reqName, reqHelp = "adsyn_ad_requests_total", "Ad requests by result."
 	e := &Edge{
 		cat: cat, cfg: cfg, sign: newSigner(cfg.tokenKeys), recent: new(recent), base: ctx,
-		served:      reg.Counter(reqName, reqHelp, "result", "served"),
-		empty:       reg.Counter(reqName, reqHelp, "result", "empty"),
-		noConsent:   reg.Counter(reqName, reqHelp, "result", "no_consent"),
-		bots:        reg.Counter(reqName, reqHelp, "result", "bot"),
-		badReq:      reg.Counter(reqName, reqHelp, "result", "bad_request"),
-		profileGone: reg.Counter(reqName, reqHelp, "result", "profile_unavailable"),
-		faults:      reg.Counter(reqName, reqHelp, "result", "fault"),
-		clicks:      reg.Counter("adsyn_ad_clicks_total", "Clicks with a valid token, redirected and counted."),
-		viewables:   reg.Counter("adsyn_ad_viewables_total", "Viewable impressions with a valid token."),
-		badTokens:   reg.Counter("adsyn_ad_bad_tokens_total", "Click and impression tokens refused as malformed, forged or altered."),
-		expired:     reg.Counter("adsyn_ad_expired_tokens_total", "Authentic tokens past their lifetime, not counted."),
-		storeErrs:   reg.Counter("adsyn_ad_record_errors_total", "Visitor record reads that failed (served contextually)."),
-		discarded:   reg.Counter("adsyn_ad_events_discarded_total", "Events discarded because no publisher is configured."),
+		served:         reg.Counter(reqName, reqHelp, "result", "served"),
+		empty:          reg.Counter(reqName, reqHelp, "result", "empty"),
+		noConsent:      reg.Counter(reqName, reqHelp, "result", "no_consent"),
+		bots:           reg.Counter(reqName, reqHelp, "result", "bot"),
+		badReq:         reg.Counter(reqName, reqHelp, "result", "bad_request"),
+		profileGone:    reg.Counter(reqName, reqHelp, "result", "profile_unavailable"),
+		faults:         reg.Counter(reqName, reqHelp, "result", "fault"),
+		clicks:         reg.Counter("adsyn_ad_clicks_total", "Clicks with a valid token, redirected and counted."),
+		viewables:      reg.Counter("adsyn_ad_viewables_total", "Viewable impressions with a valid token."),
+		badTokens:      reg.Counter("adsyn_ad_bad_tokens_total", "Click and impression tokens refused as malformed, forged or altered."),
+		expired:        reg.Counter("adsyn_ad_expired_tokens_total", "Authentic tokens past their lifetime, not counted."),
+		storeErrs:      reg.Counter("adsyn_ad_record_errors_total", "Visitor record reads that failed (served contextually)."),
+		discarded:      reg.Counter("adsyn_ad_events_discarded_total", "Events discarded because no publisher is configured."),
+		uncredentialed: reg.Counter(reqName, reqHelp, "result", "origin_not_registered"),
 	}
 	if cat.pacer != nil {
 		cat.pacer.serving.Store(true)
@@ -207,23 +209,39 @@ func (e *Edge) recoverFault(ctx *fasthttp.RequestCtx, where string) {
 }
 
 // Ad answers GET /ad?site=&slot=[&u=visitor][&c=cat1,cat2][&lang=][&url=page]
-// [&fmt=json|html] with the chosen ad, or 204 when there is none. The
-// consent of the request (WithConsent) decides what is used: nothing without
-// contextual consent, no visitor id (u or the cookie) without consent to
-// store on device, no segments without consent to personalize (P3).
+// [&fmt=json|html][&cred=1] with the chosen ad, or 204 when there is none.
+// The consent of the request (WithConsent) decides what is used: nothing
+// without contextual consent, no visitor id (u or the cookie) without
+// consent to store on device or with the opt-out cookie, no segments without
+// consent to personalize (P3). A cross-origin request from a page that is
+// not on the site's domains gets no credentialed CORS and no visitor id
+// (the tag's credentialed try, cred=1, gets a 204). fmt=html is served
+// sandboxed (CSP): the creative runs in an opaque origin.
 func (e *Edge) Ad(ctx *fasthttp.RequestCtx) {
 	defer e.recoverFault(ctx, "ad")
 	ctx.Response.Header.Set("Cache-Control", "no-store")
-	e.cors(ctx)
 	args := ctx.QueryArgs()
 	site, slot := args.Peek("site"), args.Peek("slot")
 	if !validID(site) || !validID(slot) {
 		e.badReq.Inc()
+		e.cors(ctx, nil)
 		ctx.SetStatusCode(fasthttp.StatusBadRequest)
 		ctx.SetBodyString("site and slot must be ids (1-64 of A-Z a-z 0-9 _ -)\n")
 		return
 	}
+	withCookies := e.cors(ctx, site)
+	if !withCookies && len(args.Peek("cred")) > 0 {
+		// The tag's credentialed try from a page of no registered domain:
+		// the browser refuses this answer and the tag asks again without
+		// cookies. Deciding now would count the impression twice.
+		e.uncredentialed.Inc()
+		ctx.SetStatusCode(fasthttp.StatusNoContent)
+		return
+	}
 	cs := e.cfg.consent(ctx)
+	if cookie.OptedOut(ctx) {
+		cs = withoutPersonal(cs) // P3 holds whatever the consent source says
+	}
 	if !cs.Allow(consent.Contextual) {
 		e.noConsent.Inc()
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
@@ -250,10 +268,10 @@ func (e *Edge) Ad(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	var visitor []byte
-	if cs.Allow(consent.StoreOnDevice) {
+	if cs.Allow(consent.StoreOnDevice) && withCookies {
 		visitor = args.Peek("u")
 		if len(visitor) == 0 {
-			visitor = ctx.Request.Header.Cookie(e.cfg.cookie)
+			visitor = ctx.Request.Header.Cookie(cookie.Visitor)
 		}
 		if !validVisitor(visitor) {
 			visitor = nil
@@ -342,6 +360,10 @@ func (e *Edge) Ad(ctx *fasthttp.RequestCtx) {
 		a.doc = appendHTML(a.doc[:0], a.click)
 	}
 	if asHTML {
+		// A marketer's HTML on the edge's origin could set the edge's
+		// cookies: the sandbox gives it an opaque origin instead.
+		ctx.Response.Header.SetCanonical(headerCSP, htmlCSP)
+		ctx.Response.Header.SetCanonical(headerNoSniff, nosniff)
 		ctx.SetContentType("text/html; charset=utf-8")
 		ctx.SetBody(a.doc)
 	} else {
@@ -368,16 +390,17 @@ func (e *Edge) publish(ev *event.Event) {
 	e.cfg.publisher.Publish(ev) // a drop is counted by the publisher
 }
 
-// cors lets the tag on any publisher's page read /ad with the visitor's cookie.
-func (e *Edge) cors(ctx *fasthttp.RequestCtx) {
-	origin := ctx.Request.Header.Peek("Origin")
-	if len(origin) == 0 || len(origin) > 256 || bytes.ContainsAny(origin, "\r\n") {
-		return
-	}
-	h := &ctx.Response.Header
-	h.SetBytesV("Access-Control-Allow-Origin", origin)
-	h.Set("Access-Control-Allow-Credentials", "true")
-	h.Set("Vary", "Origin")
+var (
+	headerCSP     = []byte("Content-Security-Policy")
+	htmlCSP       = []byte("sandbox allow-scripts allow-popups allow-popups-to-escape-sandbox")
+	headerNoSniff = []byte("X-Content-Type-Options")
+	nosniff       = []byte("nosniff")
+)
+
+// withoutPersonal removes what an opt-out removes: the visitor id, the
+// profile and personalized selection.
+func withoutPersonal(cs consent.Set) consent.Set {
+	return cs.Without(consent.StoreOnDevice).Without(consent.BuildProfile).Without(consent.Personalize)
 }
 
 // appendBase appends the edge's origin for absolute click and impression URLs.
@@ -394,7 +417,7 @@ func (e *Edge) appendBase(b []byte, ctx *fasthttp.RequestCtx) []byte {
 			return b
 		}
 	}
-	if ctx.IsTLS() || string(ctx.Request.Header.Peek("X-Forwarded-Proto")) == "https" {
+	if e.cfg.cookies.OverTLS(ctx) { // X-Forwarded-Proto only from a trusted proxy
 		b = append(b, "https://"...)
 	} else {
 		b = append(b, "http://"...)
@@ -458,7 +481,7 @@ func appendUint(b []byte, v int) []byte {
 	return append(b, byte('0'+v%10))
 }
 
-// Route dispatches the edge paths of this package (GET /ad, /tag.js,
+// Route dispatches the edge paths of this package (GET and OPTIONS /ad, GET /tag.js,
 // /click, /imp and /demo; HEAD /tag.js and /demo; POST /imp) and reports
 // whether ctx was one of them.
 func (e *Edge) Route(ctx *fasthttp.RequestCtx) bool {
@@ -467,6 +490,10 @@ func (e *Edge) Route(ctx *fasthttp.RequestCtx) bool {
 	case "/ad":
 		if get {
 			e.Ad(ctx)
+			return true
+		}
+		if ctx.IsOptions() {
+			e.Preflight(ctx)
 			return true
 		}
 	case "/tag.js":

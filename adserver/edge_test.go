@@ -283,7 +283,7 @@ func TestAdConsent(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			env := newEdgeEnv(t, testSnap(camp("c1"), seg), WithSegments(recs),
 				WithConsent(func(*fasthttp.RequestCtx) consent.Set { return tc.cs }))
-			code, ad := env.ad(t, "site=s1&slot=side", "Cookie", "adsyn_vid=v1")
+			code, ad := env.ad(t, "site=s1&slot=side", "Cookie", "uid=v1")
 			if code != tc.wantCode || ad.Campaign != tc.wantCamp {
 				t.Fatalf("got %d %q, want %d %q", code, ad.Campaign, tc.wantCode, tc.wantCamp)
 			}

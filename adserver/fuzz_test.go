@@ -86,7 +86,7 @@ func FuzzAdQuery(f *testing.F) {
 		"slot=side&site=s1&site=s2&u=" + strings.Repeat("v", 100),
 		"site=s1&slot=side&gdpr=1&gdpr_consent=CQSbk4AQSbk4ANwAAAENAwCgAAAAAAAAAAYgACPAAAAA.IDKQA4AAgAKAGQAygAAA",
 	} {
-		f.Add(seed, "de-DE,de;q=0.9", "adsyn_vid=v1")
+		f.Add(seed, "de-DE,de;q=0.9", "uid=v1")
 	}
 	ix := Build(testSnap(camp("c1"), camp("c2", func(c *Campaign) {
 		c.Targeting.Segments.Any = []string{"cycling"}

@@ -213,10 +213,13 @@ type Variant struct {
 // Site is a publisher's property with its ad slots. Publisher keys are bound
 // to a publisher id (the key's Owner), which owns its sites.
 type Site struct {
-	ID         string   `json:"id"`
-	Publisher  string   `json:"publisher"`
-	Name       string   `json:"name"`
-	Domain     string   `json:"domain,omitempty"`
+	ID        string `json:"id"`
+	Publisher string `json:"publisher"`
+	Name      string `json:"name"`
+	Domain    string `json:"domain,omitempty"` // the main one; Validate adds it to Domains when it is a host name
+	// Domains are the host names the site's pages are on: /ad answers a
+	// page of one of them, or of a subdomain, with credentialed CORS.
+	Domains    []string `json:"domains,omitempty"`
 	Status     Status   `json:"status,omitempty"`
 	Categories []string `json:"categories,omitempty"` // contextual categories of every page
 	Slots      []Slot   `json:"slots"`
@@ -238,6 +241,7 @@ const (
 	maxCaps      = 8
 	maxDayParts  = 32
 	maxSlots     = 64
+	maxDomains   = 64
 	maxSizes     = 16
 	maxVariants  = 32
 	maxURL       = 2048
@@ -717,6 +721,22 @@ func (s *Site) Validate() error {
 	if len(s.Domain) > 253 {
 		return invalid("domain is too long")
 	}
+	// The older single domain counts when it is a host name; sites stored
+	// before Domains keep loading either way.
+	if d, ok := normHost(s.Domain); ok && !slices.Contains(s.Domains, d) {
+		s.Domains = append(s.Domains, d)
+	}
+	if len(s.Domains) > maxDomains {
+		return invalid("at most %d domains", maxDomains)
+	}
+	for i, d := range s.Domains {
+		n, ok := normHost(d)
+		if !ok {
+			return invalid("domain %q is not a host name (a name such as news.example, without scheme, port or path)", d)
+		}
+		s.Domains[i] = n
+	}
+	s.Domains = dedupe(s.Domains)
 	if len(s.Categories) > maxList {
 		return invalid("at most %d categories", maxList)
 	}

@@ -124,6 +124,33 @@ func TestCreativeAndSiteValidate(t *testing.T) {
 	if err := site.Validate(); !errors.Is(err, ErrSensitive) {
 		t.Fatalf("sensitive site category: %v", err)
 	}
+	for domains, want := range map[string]string{
+		"pub.example":                        "",
+		"WWW.Pub.Example.":                   "",
+		"localhost":                          "",
+		"xn--80ak6aa92e.example":             "",
+		"https://pub.example":                "not a host name",
+		"pub.example:8080":                   "not a host name",
+		"pub.example/path":                   "not a host name",
+		"*.pub.example":                      "not a host name",
+		"192.0.2.1":                          "not a host name",
+		"-pub.example":                       "not a host name",
+		"pub..example":                       "not a host name",
+		"":                                   "not a host name",
+		strings.Repeat("a", 64) + ".example": "not a host name",
+	} {
+		site = &Site{ID: "s1", Publisher: "p1", Name: "S", Domains: []string{domains}, Slots: []Slot{{ID: "a", Native: true}}}
+		err := site.Validate()
+		if want == "" && (err != nil || site.Domains[0] != strings.TrimSuffix(strings.ToLower(domains), ".")) ||
+			want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("domain %q: %v %v, want %q", domains, site.Domains, err, want)
+		}
+	}
+	// A stored site whose older domain is no host name still loads.
+	site = &Site{ID: "s1", Publisher: "p1", Name: "S", Domain: "https://old.example", Slots: []Slot{{ID: "a", Native: true}}}
+	if err := site.Validate(); err != nil || len(site.Domains) != 0 {
+		t.Errorf("older domain: %v %v", site.Domains, err)
+	}
 }
 
 func TestCampaignJSON(t *testing.T) {

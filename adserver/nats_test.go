@@ -429,6 +429,10 @@ func TestAPI(t *testing.T) {
 	expect("GET", "/v1/sites/s1", p2, "", 403, "forbidden")
 	expect("GET", "/v1/sites/s1", m1, "", 200, "s1")
 	expect("POST", "/v1/sites", p1, `{"id":"s5","publisher":"p1","name":"S","slots":[]}`, 400, "slots")
+	expect("POST", "/v1/sites", p1, `{"id":"s6","publisher":"p1","name":"S","domains":["https://pub.example/"],"slots":[{"id":"side","sizes":["300x250"]}]}`, 400, "not a host name")
+	// Domains are host names, lowercased; the older single domain joins them.
+	hdr = expect("PUT", "/v1/sites/s1", p1, `{"id":"s1","publisher":"p1","name":"S","domain":"Pub.Example","domains":["news.pub.example","pub.example"],"slots":[{"id":"side","sizes":["300x250"]}]}`,
+		200, `"domains":["news.pub.example","pub.example"]`)
 
 	// Lists come from the index: wait for it, then check what each key sees.
 	waitFor(t, "index", 5*time.Second, func() bool {

@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/adsyn/adsyn/internal/consent"
+	"github.com/adsyn/adsyn/internal/cookie"
 	"github.com/adsyn/adsyn/internal/event"
 	"github.com/adsyn/adsyn/internal/metrics"
 	"github.com/adsyn/adsyn/segments"
@@ -44,7 +45,7 @@ type config struct {
 	profiles  func(userID string) (ProfileCard, bool)
 	device    func(*fasthttp.RequestCtx, *event.Device)
 	clientIP  func(*fasthttp.RequestCtx) netip.Addr
-	cookie    string
+	cookies   *cookie.Policy
 	baseURL   string
 	catalog   *Catalog
 	pixel     string
@@ -56,7 +57,7 @@ func newConfig(opts []Option) (*config, error) {
 		now:       time.Now,
 		paceEvery: 500 * time.Millisecond,
 		tokenTTL:  24 * time.Hour,
-		cookie:    "adsyn_vid",
+		cookies:   &cookie.Policy{},
 		consent:   func(*fasthttp.RequestCtx) consent.Set { return consent.Set(0).With(consent.Contextual) },
 	}
 	for _, o := range opts {
@@ -212,13 +213,16 @@ func WithClientIP(fn func(*fasthttp.RequestCtx) netip.Addr) Option {
 	return func(c *config) error { c.clientIP = fn; return nil }
 }
 
-// WithVisitorCookie names the visitor-id cookie the pixel sets (default adsyn_vid).
-func WithVisitorCookie(name string) Option {
+// WithCookies sets the edge's cookie policy (internal/cookie), shared with
+// the pixel and /optout: whether a request came over TLS (its click and
+// impression URLs then say https) is read through it, so X-Forwarded-Proto
+// counts only from its trusted proxies. Default: no trusted proxy.
+func WithCookies(p *cookie.Policy) Option {
 	return func(c *config) error {
-		if name == "" || len(name) > 64 {
-			return errors.New("adserver: bad visitor cookie name")
+		if p == nil {
+			return errors.New("adserver: WithCookies(nil)")
 		}
-		c.cookie = name
+		c.cookies = p
 		return nil
 	}
 }

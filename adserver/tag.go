@@ -8,12 +8,14 @@ import "github.com/valyala/fasthttp"
 //	<script async src="https://EDGE/tag.js"></script>
 //
 // For each slot it asks the page's CMP (__tcfapi) for the TC string, fetches
-// /ad as JSON, renders the ad in a sandboxed iframe (no same-origin: the ad
+// /ad as JSON (with the visitor's cookie when the page is on one of the
+// site's registered domains; elsewhere the browser refuses that answer, and
+// the tag asks again without cookies, for a contextual ad), renders the ad in a sandboxed iframe (no same-origin: the ad
 // cannot touch the page), collapses the slot when there is none, and sends
 // the viewable beacon to /imp once at least half the ad has been in view for
 // one second. Nothing in it blocks the page.
 const tagJS = `(function(){"use strict";
-var d=document,w=window,s=d.currentScript,base="";
+var d=document,w=window,s=d.currentScript,base="",cred=1;
 try{base=new URL(s.src).origin}catch(e){}
 function enc(v){return encodeURIComponent(v)}
 function tcf(cb){var done=false;function fin(g,t){if(!done){done=true;cb(g,t)}}
@@ -34,11 +36,13 @@ f.setAttribute("sandbox","allow-scripts allow-popups allow-popups-to-escape-sand
 f.setAttribute("title","Advertisement");f.setAttribute("scrolling","no");f.setAttribute("data-adsyn-ad",ad.id);
 f.style.border="0";f.style.display="block";f.width=ad.w||"100%";f.height=ad.h||250;
 f.srcdoc=ad.html;el.appendChild(f);seen(f,ad.imp)}
+function ask(q){var c=cred;return fetch(base+"/ad?"+q+(c?"&cred=1":""),{credentials:c?"include":"omit"})
+.catch(function(e){if(!c)throw e;cred=0;return ask(q)})}
 function load(el,g,t){var site=el.getAttribute("data-adsyn-site")||(s&&s.getAttribute("data-site"))||"",slot=el.getAttribute("data-adsyn-slot")||"";
 var q="site="+enc(site)+"&slot="+enc(slot)+"&fmt=json&url="+enc(location.origin+location.pathname);
 var c=el.getAttribute("data-adsyn-cats");if(c)q+="&c="+enc(c);
 if(g!==null)q+="&gdpr="+g+"&gdpr_consent="+enc(t);
-fetch(base+"/ad?"+q,{credentials:"include"}).then(function(r){return r.status===200?r.json():null})
+ask(q).then(function(r){return r.status===200?r.json():null})
 .then(function(ad){if(ad&&ad.html)show(el,ad);else el.style.display="none"})
 .catch(function(){el.style.display="none"})}
 function run(){var els=d.querySelectorAll("[data-adsyn-slot]:not([data-adsyn-done])");if(!els.length)return;

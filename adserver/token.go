@@ -1,8 +1,11 @@
 package adserver
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
 	"hash"
@@ -23,7 +26,9 @@ const (
 
 // Token is what /ad signs into its click and viewable-impression URLs
 // (HMAC-SHA256, P8), so /click and /imp need no state and cannot be
-// pointed elsewhere: /click only ever redirects to Landing.
+// pointed elsewhere: /click only ever redirects to Landing. The visitor id
+// is encrypted in the token (P8): a page that reads the token learns
+// nothing of it.
 type Token struct {
 	Kind     TokenKind
 	Issued   int64    // unix seconds
@@ -33,48 +38,89 @@ type Token struct {
 	Creative string
 	Site     string
 	Slot     string
-	Visitor  string // only with consent to store on device
+	Visitor  string // only with consent to store on device; encrypted in the text
 	Landing  string // click tokens only
 }
 
 // MaxTokenLen bounds the token text accepted by /click and /imp.
 const MaxTokenLen = 4096
 
+// The token's bytes, before base64url: version, kind, key index, issued
+// (8), impression id (16), consent (2), then campaign, creative, site, slot
+// and visitor as a length byte and bytes, the landing URL of a click token
+// as a 2-byte length and bytes, and the HMAC-SHA256 of all that.
+//
+// Version 2 encrypts the visitor's bytes with AES-256 in counter mode under
+// a key derived from the signing key, the impression id (128 random bits,
+// one per impression) as the counter's start; the MAC covers the
+// ciphertext (encrypt-then-MAC). Version 1 carried the visitor in clear: it
+// is still read, for tokens issued before, but its visitor is dropped.
 const (
-	tokenVersion = 1
+	tokenVersion = 2
+	tokenClearV1 = 1
 	macLen       = sha256.Size
 	tokenHead    = 1 + 1 + 1 + 8 + 16 + 2 // version, kind, key, issued, imp, consent
 )
+
+// visitorKeyLabel derives the visitor encryption key from a signing key.
+const visitorKeyLabel = "adsyn token visitor encryption v2"
 
 var b64 = base64.RawURLEncoding.Strict() // strict: no two texts decode to one token
 
 // signer signs with the first key and verifies with any.
 type signer struct {
-	keys [][]byte
-	macs []sync.Pool // one per key: hash.Hash
-	bufs sync.Pool   // *[]byte scratch
+	keys  [][]byte
+	macs  []sync.Pool    // one per key: hash.Hash
+	ciphs []cipher.Block // one per key: the visitor's cipher
+	bufs  sync.Pool      // *tokenScratch
+}
+
+type tokenScratch struct {
+	b       []byte
+	ctr, ks [aes.BlockSize]byte
 }
 
 func newSigner(keys [][]byte) *signer {
-	s := &signer{keys: keys, macs: make([]sync.Pool, len(keys))}
+	s := &signer{keys: keys, macs: make([]sync.Pool, len(keys)), ciphs: make([]cipher.Block, len(keys))}
 	for i, k := range keys {
 		s.macs[i].New = func() any { return hmac.New(sha256.New, k) }
+		m := hmac.New(sha256.New, k)
+		m.Write([]byte(visitorKeyLabel))
+		blk, err := aes.NewCipher(m.Sum(nil))
+		if err != nil {
+			panic(err) // a 32-byte key always makes a cipher
+		}
+		s.ciphs[i] = blk
 	}
-	s.bufs.New = func() any { b := make([]byte, 0, 1024); return &b }
+	s.bufs.New = func() any { return &tokenScratch{b: make([]byte, 0, 1024)} }
 	return s
+}
+
+// xorVisitor encrypts or decrypts b in place: AES-CTR under key k, counter
+// starting at the impression id.
+func (s *signer) xorVisitor(sc *tokenScratch, k int, imp *event.ID, b []byte) {
+	sc.ctr = *imp
+	for off := 0; off < len(b); off += aes.BlockSize {
+		s.ciphs[k].Encrypt(sc.ks[:], sc.ctr[:])
+		subtle.XORBytes(b[off:], b[off:], sc.ks[:])
+		binary.BigEndian.PutUint32(sc.ctr[12:], binary.BigEndian.Uint32(sc.ctr[12:])+1)
+	}
 }
 
 // Append appends the URL-safe text of t, signed, to dst.
 func (s *signer) Append(dst []byte, t *Token) []byte {
-	bp := s.bufs.Get().(*[]byte)
-	b := (*bp)[:0]
+	sc := s.bufs.Get().(*tokenScratch)
+	b := sc.b[:0]
 	b = append(b, tokenVersion, byte(t.Kind), 0)
 	b = binary.BigEndian.AppendUint64(b, uint64(t.Issued))
 	b = append(b, t.Imp[:]...)
 	b = binary.BigEndian.AppendUint16(b, uint16(t.Consent))
-	for _, f := range [...]string{t.Campaign, t.Creative, t.Site, t.Slot, t.Visitor} {
+	for _, f := range [...]string{t.Campaign, t.Creative, t.Site, t.Slot} {
 		b = appendShort(b, f)
 	}
+	at := len(b) + 1
+	b = appendShort(b, t.Visitor)
+	s.xorVisitor(sc, 0, &t.Imp, b[at:])
 	if t.Kind == TokenClick {
 		b = binary.BigEndian.AppendUint16(b, uint16(min(len(t.Landing), maxURL)))
 		b = append(b, t.Landing[:min(len(t.Landing), maxURL)]...)
@@ -85,8 +131,8 @@ func (s *signer) Append(dst []byte, t *Token) []byte {
 	b = m.Sum(b)
 	s.macs[0].Put(m)
 	dst = b64.AppendEncode(dst, b)
-	*bp = b
-	s.bufs.Put(bp)
+	sc.b = b
+	s.bufs.Put(sc)
 	return dst
 }
 
@@ -104,15 +150,16 @@ func (s *signer) Parse(text []byte, kind TokenKind) (Token, error) {
 	if len(text) == 0 || len(text) > MaxTokenLen {
 		return t, ErrBadToken
 	}
-	bp := s.bufs.Get().(*[]byte)
-	defer s.bufs.Put(bp)
-	b, err := b64.AppendDecode((*bp)[:0], text)
-	*bp = b[:0]
+	sc := s.bufs.Get().(*tokenScratch)
+	defer s.bufs.Put(sc)
+	b, err := b64.AppendDecode(sc.b[:0], text)
+	sc.b = b[:0]
 	if err != nil || len(b) < tokenHead+macLen {
 		return t, ErrBadToken
 	}
 	body, mac := b[:len(b)-macLen], b[len(b)-macLen:]
-	if body[0] != tokenVersion || TokenKind(body[1]) != kind || int(body[2]) >= len(s.keys) {
+	version := body[0]
+	if version != tokenVersion && version != tokenClearV1 || TokenKind(body[1]) != kind || int(body[2]) >= len(s.keys) {
 		return t, ErrBadToken
 	}
 	k := int(body[2])
@@ -130,12 +177,19 @@ func (s *signer) Parse(text []byte, kind TokenKind) (Token, error) {
 	copy(t.Imp[:], body[11:27])
 	t.Consent = consent.Set(binary.BigEndian.Uint16(body[27:29]))
 	rest := body[tokenHead:]
-	for _, f := range [...]*string{&t.Campaign, &t.Creative, &t.Site, &t.Slot, &t.Visitor} {
+	for i, f := range [...]*string{&t.Campaign, &t.Creative, &t.Site, &t.Slot, &t.Visitor} {
 		if len(rest) < 1 || len(rest) < 1+int(rest[0]) {
 			return Token{}, ErrBadToken
 		}
 		n := 1 + int(rest[0])
-		*f = string(rest[1:n])
+		if i == 4 { // the visitor
+			if version == tokenVersion {
+				s.xorVisitor(sc, k, &t.Imp, rest[1:n])
+				*f = string(rest[1:n])
+			}
+		} else {
+			*f = string(rest[1:n])
+		}
 		rest = rest[n:]
 	}
 	if kind == TokenClick {

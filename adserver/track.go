@@ -3,6 +3,8 @@ package adserver
 import (
 	"github.com/valyala/fasthttp"
 
+	"github.com/adsyn/adsyn/internal/consent"
+	"github.com/adsyn/adsyn/internal/cookie"
 	"github.com/adsyn/adsyn/internal/event"
 )
 
@@ -51,7 +53,8 @@ func (e *Edge) Imp(ctx *fasthttp.RequestCtx) {
 
 // track publishes the event of an authentic token, unless it expired. Its id
 // derives from the impression's, so a repeated beacon or double click within
-// the stream's dedupe window is stored once.
+// the stream's dedupe window is stored once. An opt-out (cookie or GPC) on
+// this request drops the token's visitor id.
 func (e *Edge) track(ctx *fasthttp.RequestCtx, t *Token, kind event.Kind) bool {
 	now := e.cfg.now()
 	if age := now.Unix() - t.Issued; age > int64(e.cfg.tokenTTL.Seconds()) || age < -300 {
@@ -64,6 +67,10 @@ func (e *Edge) track(ctx *fasthttp.RequestCtx, t *Token, kind event.Kind) bool {
 		Consent: t.Consent,
 	}
 	ev.ID[15] ^= byte(kind)
+	if cookie.OptedOut(ctx) || consent.GPC(ctx.Request.Header.Peek(consent.GPCHeader)) {
+		// Opted out since the ad was served: the token's visitor id is not used.
+		ev.Visitor, ev.Consent = "", withoutPersonal(ev.Consent)
+	}
 	e.cfg.device(ctx, &ev.Device)
 	ev.Country, _ = e.cfg.geo.Lookup(e.cfg.clientIP(ctx))
 	e.publish(ev)

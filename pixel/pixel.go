@@ -169,7 +169,8 @@ func (h *Handler) capture(ctx *fasthttp.RequestCtx, args *fasthttp.Args) {
 	e.Consent = Consent(ctx, args, h.opts.Consent, inRegion)
 	// Without consent the hit is still counted, anonymously: no cookie, no
 	// visitor id, a truncated address, and a snapshot that allows nothing.
-	e.Visitor = b2s(Visitor(ctx, e.Consent, h.opts.Cookies, &s.uid))
+	id, issued := Visitor(ctx, e.Consent, &h.opts.Cookies, &s.uid)
+	e.Visitor, e.NewVisitor = b2s(id), issued
 	if remote.IsValid() {
 		e.IP = b2s(remote.AppendTo(s.ip[:0])) // the publisher truncates it (P6)
 	}

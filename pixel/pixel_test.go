@@ -264,3 +264,41 @@ func TestBotsAreCountedNotStored(t *testing.T) {
 		t.Errorf("bots stored: %+v", evs)
 	}
 }
+
+// The hit that issues a visitor id says so in its event (no record is made
+// from it); the hits that send the cookie back do not. With the opt-out
+// cookie the pixel neither reads nor writes the visitor id.
+func TestNewVisitorAndOptOut(t *testing.T) {
+	e := startEdge(t, pixel.Options{Cookies: pixel.Cookies{Secure: true}})
+	const id = "AbCdEfGhIjKlMnOpQrStUv"
+	res := e.do(t, hit{query: "site=first"})
+	var c fasthttp.Cookie
+	c.SetKey(pixel.CookieName)
+	if !res.Header.Cookie(&c) || !c.Secure() || c.SameSite() != fasthttp.CookieSameSiteNoneMode || !c.HTTPOnly() {
+		t.Errorf("first hit: visitor cookie %q, want Secure; SameSite=None; HttpOnly", c.String())
+	}
+	if res = e.do(t, hit{query: "site=back", headers: map[string]string{"Cookie": "uid=" + id}}); len(res.Header.PeekCookie(pixel.CookieName)) != 0 {
+		t.Error("returning visitor: cookie rewritten")
+	}
+	if res = e.do(t, hit{query: "site=out", headers: map[string]string{"Cookie": "uid=" + id + "; adsyn_optout=1"}}); len(res.Header.PeekCookie(pixel.CookieName)) != 0 {
+		t.Error("opted out: a visitor cookie was written")
+	}
+	if res = e.do(t, hit{query: "site=out-fresh", headers: map[string]string{"Cookie": "adsyn_optout=1"}}); len(res.Header.PeekCookie(pixel.CookieName)) != 0 {
+		t.Error("opted out, no id: a visitor cookie was written")
+	}
+	bySite := map[string]event.Event{}
+	for _, ev := range e.events(t) {
+		bySite[ev.Site] = ev
+	}
+	if ev := bySite["first"]; !ev.NewVisitor || !pixel.ValidVisitorID([]byte(ev.Visitor)) {
+		t.Errorf("first hit: %+v, want a new visitor", ev)
+	}
+	if ev := bySite["back"]; ev.NewVisitor || ev.Visitor != id {
+		t.Errorf("returning hit: %+v", ev)
+	}
+	for _, site := range []string{"out", "out-fresh"} {
+		if ev, ok := bySite[site]; !ok || ev.Visitor != "" || ev.NewVisitor || ev.Consent.Allow(consent.StoreOnDevice) {
+			t.Errorf("opted out (%s): %+v", site, ev)
+		}
+	}
+}

@@ -4,25 +4,25 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"net/netip"
-	"time"
 	"unsafe"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/adsyn/adsyn/internal/consent"
+	"github.com/adsyn/adsyn/internal/cookie"
 )
 
 // CookieName is the visitor-id cookie.
-const CookieName = "uid"
+const CookieName = cookie.Visitor
 
 // TCFCookie is where a CMP may have left the TC string.
-const TCFCookie = "euconsent-v2"
+const TCFCookie = cookie.TCF
 
 // VisitorIDLen is the length of a visitor id: 128 random bits in base64url.
 const VisitorIDLen = 22
 
 // CookieMaxAge is 13 months, the longest a consent-based identifier is kept.
-const CookieMaxAge = 395 * 24 * time.Hour
+const CookieMaxAge = cookie.MaxAge
 
 // ValidVisitorID reports whether b looks like an id adsyn issued.
 func ValidVisitorID(b []byte) bool {
@@ -44,32 +44,9 @@ func NewVisitorID(dst *[VisitorIDLen]byte) {
 	base64.RawURLEncoding.Encode(dst[:], raw[:])
 }
 
-// Cookies says how the edge writes its cookies.
-type Cookies struct {
-	Secure bool   // Secure; SameSite=None (also when the request came over TLS)
-	Domain string // empty: the host of the edge
-}
-
-// Set writes a long-lived, HttpOnly cookie.
-func (c Cookies) Set(ctx *fasthttp.RequestCtx, name string, value []byte) {
-	ck := fasthttp.AcquireCookie()
-	ck.SetKey(name)
-	ck.SetValueBytes(value)
-	ck.SetPath("/")
-	ck.SetMaxAge(int(CookieMaxAge / time.Second))
-	ck.SetHTTPOnly(true)
-	if c.Domain != "" {
-		ck.SetDomain(c.Domain)
-	}
-	if c.Secure || ctx.IsTLS() {
-		ck.SetSecure(true)
-		ck.SetSameSite(fasthttp.CookieSameSiteNoneMode)
-	} else {
-		ck.SetSameSite(fasthttp.CookieSameSiteLaxMode)
-	}
-	ctx.Response.Header.SetCookie(ck)
-	fasthttp.ReleaseCookie(ck)
-}
+// Cookies says how the edge writes its cookies (internal/cookie, shared by
+// every door).
+type Cookies = cookie.Policy
 
 // Consent evaluates a request's privacy signals: the gdpr and gdpr_consent
 // parameters (args may be the query or a beacon body), the TCF cookie,
@@ -87,23 +64,24 @@ func Consent(ctx *fasthttp.RequestCtx, args *fasthttp.Args, p consent.Policy, in
 		s.TCString = ctx.Request.Header.Cookie(TCFCookie)
 	}
 	s.GPC = consent.GPC(ctx.Request.Header.Peek("Sec-GPC"))
-	s.OptOut = consent.OptedOut(ctx.Request.Header.Cookie(consent.OptOutCookie))
+	s.OptOut = cookie.OptedOut(ctx)
 	return consent.Evaluate(s, p)
 }
 
 // Visitor returns the visitor id of a request where storing on the device is
-// allowed: the cookie's, or a new one written to the response (into buf). It
-// returns nil without that permission, and then reads no cookie either.
-func Visitor(ctx *fasthttp.RequestCtx, set consent.Set, c Cookies, buf *[VisitorIDLen]byte) []byte {
-	if !set.Allow(consent.StoreOnDevice) {
-		return nil
+// allowed: the cookie's, or a new one written to the response (into buf), in
+// which case issued is true. It returns nil without that permission or with
+// the opt-out cookie, and then reads no cookie either.
+func Visitor(ctx *fasthttp.RequestCtx, set consent.Set, c *Cookies, buf *[VisitorIDLen]byte) (id []byte, issued bool) {
+	if !set.Allow(consent.StoreOnDevice) || cookie.OptedOut(ctx) {
+		return nil, false
 	}
 	if id := ctx.Request.Header.Cookie(CookieName); ValidVisitorID(id) {
-		return id
+		return id, false
 	}
 	NewVisitorID(buf)
-	c.Set(ctx, CookieName, buf[:])
-	return buf[:]
+	c.SetVisitor(ctx, buf[:])
+	return buf[:], true
 }
 
 // RemoteAddr returns the connection's peer address without allocating.

@@ -47,6 +47,7 @@ type Builder struct {
 
 type builderMetrics struct {
 	applied, skippedConsent, skippedVisitor, skippedInvalid, duplicates *metrics.Counter
+	skippedNew                                                          *metrics.Counter
 	sensitive                                                           map[Category]*metrics.Counter
 	writes, conflicts, writeErrors, readErrors                          *metrics.Counter
 	acked, nacked, terminated, consumeErrors                            *metrics.Counter
@@ -58,6 +59,7 @@ type BuilderStats struct {
 	Applied        uint64 // events applied to a written record
 	SkippedConsent uint64 // events without consent to build a profile (P3)
 	SkippedVisitor uint64 // events without a visitor id
+	SkippedNew     uint64 // events whose visitor id was issued on that request (no record yet)
 	SkippedInvalid uint64 // events whose visitor id cannot be a key
 	Duplicates     uint64 // events already applied (redelivered) or older than an erasure
 	Sensitive      uint64 // events whose signals were dropped as sensitive (P1)
@@ -93,6 +95,7 @@ func NewBuilder(conn *bus.Conn, live *Live, opts ...Option) (*Builder, error) {
 		applied:        reg.Counter(ev, evHelp, "outcome", "applied"),
 		skippedConsent: reg.Counter(ev, evHelp, "outcome", "no_consent"),
 		skippedVisitor: reg.Counter(ev, evHelp, "outcome", "no_visitor"),
+		skippedNew:     reg.Counter(ev, evHelp, "outcome", "new_visitor"),
 		skippedInvalid: reg.Counter(ev, evHelp, "outcome", "invalid_visitor"),
 		duplicates:     reg.Counter(ev, evHelp, "outcome", "duplicate"),
 		sensitive:      map[Category]*metrics.Counter{},
@@ -122,6 +125,7 @@ func (b *Builder) Stats() BuilderStats {
 		Applied:        b.m.applied.Load(),
 		SkippedConsent: b.m.skippedConsent.Load(),
 		SkippedVisitor: b.m.skippedVisitor.Load(),
+		SkippedNew:     b.m.skippedNew.Load(),
 		SkippedInvalid: b.m.skippedInvalid.Load(),
 		Duplicates:     b.m.duplicates.Load(),
 		Sensitive:      sens,
@@ -332,12 +336,16 @@ func (w *worker) add(m jetstream.Msg) {
 	now := time.Now().UnixMilli()
 	mark := len(w.contribs)
 	w.staged = w.staged[:0]
-	var noConsent, noVisitor, invalid uint64
+	var noConsent, noVisitor, newVisitor, invalid uint64
 	sensitive := map[Category]uint64(nil)
 	_, err = event.DecodeBatch(m.Data(), func(e *event.Event) error {
 		switch {
 		case e.Visitor == "":
 			noVisitor++
+			return nil
+		case e.NewVisitor:
+			// Data minimisation: a record only once the cookie came back.
+			newVisitor++
 			return nil
 		case !e.Consent.Allow(consent.BuildProfile):
 			noConsent++
@@ -375,6 +383,7 @@ func (w *worker) add(m jetstream.Msg) {
 	}
 	w.b.m.skippedConsent.Add(noConsent)
 	w.b.m.skippedVisitor.Add(noVisitor)
+	w.b.m.skippedNew.Add(newVisitor)
 	w.b.m.skippedInvalid.Add(invalid)
 	for c, n := range sensitive {
 		if ctr := w.b.m.sensitive[c]; ctr != nil {

@@ -139,3 +139,32 @@ func TestRecordTTL(t *testing.T) {
 	eventually(t, 10*time.Second, "record", func() bool { _, _, ok := readRecord(t, conn, "brief"); return ok })
 	eventually(t, 10*time.Second, "expiry", func() bool { _, _, ok := readRecord(t, conn, "brief"); return !ok })
 }
+
+// Data minimisation: the hit that issued a visitor id makes no record; the
+// first hit that sends the cookie back does.
+func TestBuilderWaitsForTheCookieToComeBack(t *testing.T) {
+	conn := bustest.Start(t)
+	b := startBuilder(t, conn, NewLive(nil), WithWindow(10*time.Millisecond, 100))
+	ts := now()
+	publish(t, conn,
+		event.Event{Kind: event.KindPageview, TS: ts, Visitor: "once", NewVisitor: true, Consent: profile, URL: "https://market.example/services/plumbing"},
+		event.Event{Kind: event.KindPageview, TS: ts, Visitor: "back", NewVisitor: true, Consent: profile, URL: "https://market.example/services/plumbing"},
+	)
+	eventually(t, 10*time.Second, "first hits read", func() bool { return b.Stats().SkippedNew == 2 })
+	for _, v := range []string{"once", "back"} {
+		if _, _, ok := readRecord(t, conn, v); ok {
+			t.Errorf("a record for %s after its first, cookieless hit", v)
+		}
+	}
+	publish(t, conn, event.Event{Kind: event.KindSearch, TS: ts + 1, Visitor: "back", Consent: profile, Query: "plumber"})
+	eventually(t, 10*time.Second, "record once the cookie came back", func() bool {
+		r, _, ok := readRecord(t, conn, "back")
+		return ok && r.Events == 1
+	})
+	if _, _, ok := readRecord(t, conn, "once"); ok {
+		t.Error("a record for a visitor never seen again")
+	}
+	if st := b.Stats(); st.SkippedNew != 2 || st.Applied != 1 || st.Writes != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}

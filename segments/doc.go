@@ -23,7 +23,11 @@
 //     with compare-and-set on the revision and acknowledges after the write.
 //     Only events with consent to build a profile count (P3). No raw query,
 //     URL or category is ever written: a record holds segment ids and the
-//     taxonomy's own rule labels.
+//     taxonomy's own rule labels. Data minimisation: a record is made only
+//     once the visitor's cookie has come back. An event whose visitor id was
+//     issued on its own request (event.NewVisitor) makes no record, so a
+//     one-off cookieless hit (third-party cookies blocked) leaves only its
+//     event; the hits after it, which send the cookie, build the record.
 //   - KVStore is the Store: a ristretto cache over the bucket, kept current
 //     by a watch. The *Record it returns is shared and read-only.
 //

@@ -39,27 +39,22 @@ type options struct {
 	cacheTTL     time.Duration
 	negativeTTL  time.Duration
 	timeout      time.Duration
-
-	// Opt-out
-	visitorCookie string
-	cookieDomain  string
 }
 
 func defaultOptions() options {
 	return options{
-		policy:        DefaultPolicy(),
-		partitions:    event.DefaultPartitions,
-		window:        50 * time.Millisecond,
-		flushEvents:   32768,
-		maxInflight:   4096,
-		consumer:      "segments",
-		pull:          64,
-		maxCached:     1 << 20,
-		cacheMaxCost:  64 << 20,
-		cacheTTL:      5 * time.Minute,
-		negativeTTL:   30 * time.Second,
-		timeout:       2 * time.Second,
-		visitorCookie: "uid",
+		policy:       DefaultPolicy(),
+		partitions:   event.DefaultPartitions,
+		window:       50 * time.Millisecond,
+		flushEvents:  32768,
+		maxInflight:  4096,
+		consumer:     "segments",
+		pull:         64,
+		maxCached:    1 << 20,
+		cacheMaxCost: 64 << 20,
+		cacheTTL:     5 * time.Minute,
+		negativeTTL:  30 * time.Second,
+		timeout:      2 * time.Second,
 	}
 }
 
@@ -243,28 +238,6 @@ func WithTimeout(d time.Duration) Option {
 			return errors.New("segments: timeout must be positive")
 		}
 		o.timeout = d
-		return nil
-	}
-}
-
-// WithVisitorCookie names the visitor id cookie the opt-out reads (default "uid").
-func WithVisitorCookie(name string) Option {
-	return func(o *options) error {
-		if name == "" || len(name) > 64 {
-			return errors.New("segments: visitor cookie name must be 1-64 bytes")
-		}
-		o.visitorCookie = name
-		return nil
-	}
-}
-
-// WithCookieDomain sets the Domain of the cookies the opt-out writes.
-func WithCookieDomain(domain string) Option {
-	return func(o *options) error {
-		if domain != "" && !validHost(domain) {
-			return fmt.Errorf("segments: cookie domain %q", domain)
-		}
-		o.cookieDomain = domain
 		return nil
 	}
 }

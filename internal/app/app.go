@@ -241,7 +241,8 @@ func (a *App) consentPolicy() consent.Policy {
 }
 
 func (a *App) cookies() pixel.Cookies {
-	return pixel.Cookies{Secure: a.cfg.SecureCookies, Domain: a.cfg.CookieDomain}
+	return pixel.Cookies{Secure: a.cfg.SecureCookies, Partitioned: a.cfg.PartitionedCookies,
+		Domain: a.cfg.CookieDomain, TrustedProxies: a.cfg.TrustedProxies}
 }
 
 // firstStart makes an admin key when there is none and prints it once.

@@ -202,7 +202,8 @@ func (a *App) wireEdge(ctx context.Context) error {
 		ctx.SetBodyString("ok")
 	}
 
-	optout, err := segments.OptOut(a.visitors, a.segOptions(segments.WithCookieDomain(a.cfg.CookieDomain))...)
+	cookies := a.cookies()
+	optout, err := segments.OptOut(a.visitors, &cookies, a.cfg.Retention, a.segOptions()...)
 	if err != nil {
 		return err
 	}
@@ -218,7 +219,7 @@ func (a *App) wireEdge(ctx context.Context) error {
 		adserver.WithPublisher(a.pub),
 		adserver.WithConsent(a.requestConsent),
 		adserver.WithClientIP(a.clientIP),
-		adserver.WithVisitorCookie(pixel.CookieName),
+		adserver.WithCookies(&cookies),
 		adserver.WithPixel(demoPixel),
 		adserver.WithProfiles(a.profileCard),
 	)

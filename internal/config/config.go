@@ -67,11 +67,13 @@ type Config struct {
 	GDPRByDefault  bool
 	TrustedProxies []netip.Prefix
 	SecureCookies  bool
-	CookieDomain   string
-	IPv4Bits       int
-	IPv6Bits       int
-	GeoIPFile      string
-	GDPRCountries  []string // with a geo database: requests from these countries are in GDPR scope
+	// PartitionedCookies adds CHIPS Partitioned to the visitor id cookie.
+	PartitionedCookies bool
+	CookieDomain       string
+	IPv4Bits           int
+	IPv6Bits           int
+	GeoIPFile          string
+	GDPRCountries      []string // with a geo database: requests from these countries are in GDPR scope
 
 	ProfileKeys string // keyring file for contact fields at rest; default <data>/profile.keys
 	APIURL      string // public base URL of the API, for photo links in partner views
@@ -143,7 +145,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.SegmentCacheMB, "segment-cache-mb", c.SegmentCacheMB, "memory bound of an edge's cache of visitor records, in MiB")
 	fs.IntVar(&c.TCFVendorID, "tcf-vendor-id", c.TCFVendorID, "the IAB TCF vendor id adsyn answers for (0: TCF strings grant nothing)")
 	fs.BoolVar(&c.GDPRByDefault, "gdpr-default", c.GDPRByDefault, "treat requests that do not say gdpr=0/1 as in GDPR scope")
-	fs.Func("trusted-proxies", "CIDRs whose X-Forwarded-For is believed, comma-separated", func(s string) error {
+	fs.Func("trusted-proxies", "CIDRs whose X-Forwarded-For and X-Forwarded-Proto are believed, comma-separated", func(s string) error {
 		c.TrustedProxies = nil
 		for _, p := range splitList(s) {
 			pfx, err := netip.ParsePrefix(p)
@@ -158,7 +160,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 		}
 		return nil
 	})
-	fs.BoolVar(&c.SecureCookies, "secure-cookies", c.SecureCookies, "mark cookies Secure; SameSite=None (set it when TLS ends at a proxy)")
+	fs.BoolVar(&c.SecureCookies, "secure-cookies", c.SecureCookies, "mark every cookie Secure; SameSite=None, so publishers' pages send it (set it when TLS ends at a proxy that sends no X-Forwarded-Proto; without it that holds over TLS only, and plain HTTP gets SameSite=Lax, which browsers drop on other sites' pages)")
+	fs.BoolVar(&c.PartitionedCookies, "partitioned-cookies", c.PartitionedCookies, "mark the visitor id cookie Partitioned (CHIPS), for browsers that block third-party cookies; it costs reach: the id is then one per top-level site, so no frequency caps or interests across sites (the opt-out cookie is never partitioned)")
 	fs.StringVar(&c.CookieDomain, "cookie-domain", c.CookieDomain, "domain of the visitor cookie (default: the edge host)")
 	fs.IntVar(&c.IPv4Bits, "ip-v4-bits", c.IPv4Bits, "IPv4 prefix kept at capture (P6)")
 	fs.IntVar(&c.IPv6Bits, "ip-v6-bits", c.IPv6Bits, "IPv6 prefix kept at capture (P6)")

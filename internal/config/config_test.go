@@ -31,16 +31,18 @@ func TestDefaultsAreValid(t *testing.T) {
 
 func TestFlagsAndEnvironment(t *testing.T) {
 	c, err := parse(t, []string{"--http", ":9000"}, map[string]string{
-		"ADSYN_HTTP":            ":1", // the flag wins
-		"ADSYN_API":             "127.0.0.1:9001",
-		"ADSYN_ROLES":           "edge, api",
-		"ADSYN_TRUSTED_PROXIES": "10.0.0.0/8,127.0.0.1",
-		"ADSYN_TCF_VENDOR_ID":   "755",
+		"ADSYN_HTTP":                ":1", // the flag wins
+		"ADSYN_API":                 "127.0.0.1:9001",
+		"ADSYN_ROLES":               "edge, api",
+		"ADSYN_TRUSTED_PROXIES":     "10.0.0.0/8,127.0.0.1",
+		"ADSYN_TCF_VENDOR_ID":       "755",
+		"ADSYN_SECURE_COOKIES":      "true",
+		"ADSYN_PARTITIONED_COOKIES": "1",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.HTTPAddr != ":9000" || c.APIAddr != "127.0.0.1:9001" || c.TCFVendorID != 755 {
+	if c.HTTPAddr != ":9000" || c.APIAddr != "127.0.0.1:9001" || c.TCFVendorID != 755 || !c.SecureCookies || !c.PartitionedCookies {
 		t.Errorf("got %+v", c)
 	}
 	if !c.Has(RoleEdge) || !c.Has(RoleAPI) || c.Has(RoleStats) {

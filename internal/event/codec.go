@@ -62,6 +62,11 @@ func (e *Event) AppendMsgpack(dst []byte) []byte {
 		msgp.PatchMap16(dst, dat, m)
 		n++
 	}
+	if e.NewVisitor {
+		dst = msgp.AppendString(dst, "nv")
+		dst = append(dst, 0xc3) // msgpack true
+		n++
+	}
 	if e.Value != 0 {
 		dst = msgp.AppendString(dst, "val")
 		dst = msgp.AppendFloat64(dst, e.Value)

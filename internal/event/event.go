@@ -114,6 +114,10 @@ type Event struct {
 	Value      float64     `msgpack:"val,omitempty"` // conversion value, call duration in seconds
 	Name       string      `msgpack:"n,omitempty"`   // custom event name, call type
 	Area       string      `msgpack:"ar,omitempty"`  // a caller's country and area code only, e.g. "+7 495"
+	// NewVisitor says the visitor id was issued by this very request: the
+	// browser has not sent it back yet, and may never (third-party cookies
+	// blocked), so no visitor record is made from it.
+	NewVisitor bool `msgpack:"nv,omitempty"`
 }
 
 // Reset clears e for reuse, keeping the Categories capacity.

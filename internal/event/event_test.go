@@ -17,7 +17,7 @@ func sample() Event {
 		URL: "https://example.org/" + strings.Repeat("p", 300), Referrer: "https://ref.example/",
 		Query: "plumber moscow", Categories: []string{"home", "repair"}, Lang: "ru", Country: "RU",
 		Device: Device{Type: "mobile", OS: "Android", OSVersion: "14", Model: "SM-S918B"},
-		IP:     "203.0.113.0", Consent: consent.All, Value: 12.5, Name: "signup",
+		IP:     "203.0.113.0", Consent: consent.All, Value: 12.5, Name: "signup", NewVisitor: true,
 	}
 }
 
