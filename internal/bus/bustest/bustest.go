@@ -1,9 +1,13 @@
-// Package bustest starts a real embedded nats-server with JetStream for tests:
-// a random loopback port, its store in t.TempDir(), every resource provisioned.
+// Package bustest starts real nats-servers with JetStream for tests: one
+// embedded server, or a cluster of three with routes, each on random loopback
+// ports with its store in t.TempDir(), every resource provisioned. Nodes can
+// be stopped and started again on the same store to test faults.
 package bustest
 
 import (
 	"context"
+	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -34,6 +38,24 @@ func StartServer(tb testing.TB) *Server {
 	return &Server{Embedded: e, Dir: dir}
 }
 
+// Restart shuts s down if it runs and starts it again on the same store and
+// port, so that clients reconnect to it.
+func (s *Server) Restart(tb testing.TB) {
+	tb.Helper()
+	u := s.URL()
+	s.Shutdown()
+	host, port, err := net.SplitHostPort(u[len("nats://"):])
+	if err != nil {
+		tb.Fatalf("bustest: restart: %v", err)
+	}
+	e, err := bus.StartEmbedded(s.Dir, net.JoinHostPort(host, port))
+	if err != nil {
+		tb.Fatalf("bustest: restart: %v", err)
+	}
+	tb.Cleanup(e.Shutdown)
+	s.Embedded = e
+}
+
 // Connect opens a new connection to s, closed with t.
 func (s *Server) Connect(tb testing.TB) *bus.Conn {
 	tb.Helper()
@@ -57,3 +79,16 @@ func connect(tb testing.TB, url string) *bus.Conn {
 	tb.Cleanup(func() { c.NC.Close() })
 	return c
 }
+
+// freePort returns a loopback port free at the time of the call.
+func freePort(tb testing.TB) int {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("bustest: free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func hostPort(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
