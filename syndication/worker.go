@@ -733,13 +733,12 @@ func (w *Worker) finish(ctx context.Context, r *run, l *lease, d *delivery, res 
 		}
 	case classGone:
 		entry.Outcome = OutcomeDisabled
-		w.disabled.Inc()
-		if _, err := w.reg.Gone(ctx, p.ID); err != nil {
+		if err := w.recordGone(ctx, p.ID, d, entry); err != nil {
 			w.requeue(ctx, l, p.ID, err)
 			return
 		}
+		w.disabled.Inc()
 		w.o.log.Warn("syndication: partner disabled: its endpoint answered 410", "partner", p.ID)
-		w.log(ctx, entry)
 		// The task waits in the queue for the partner's return.
 		w.settle(l, p.ID, func() error { return l.m.NakWithDelay(w.o.ackWait) })
 		return
@@ -779,6 +778,37 @@ func (w *Worker) finish(ctx context.Context, r *run, l *lease, d *delivery, res 
 	}
 	w.log(ctx, entry)
 	w.settle(l, p.ID, func() error { return l.m.Ack() })
+}
+
+// recordGone records a 410 and then disables the partner. The order
+// matters: disabling stops the partner's lanes, this one included, and
+// cancels ctx, so whatever comes after it may never be written. The writes
+// outlive ctx for that reason.
+func (w *Worker) recordGone(ctx context.Context, partner string, d *delivery, entry Delivery) error {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if d.typ == TypeUpserted && !d.prev.Holds {
+		// The intent of a first delivery said the partner may hold data
+		// from now on; it refused it, so it holds what it held before.
+		if _, err := w.led.putState(rctx, partner, d.user, d.prev, d.prevRev); err != nil {
+			return err
+		}
+	}
+	f, err := w.led.recordAsync(entry)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-f.Ok():
+	case err := <-f.Err():
+		return fmt.Errorf("syndication: delivery log: %w", err)
+	case <-rctx.Done():
+		return fmt.Errorf("syndication: delivery log: %w", rctx.Err())
+	}
+	if _, err := w.reg.Gone(rctx, partner); err != nil {
+		return err
+	}
+	return nil
 }
 
 // log appends to the delivery log without waiting; drainLog checks the acks.
