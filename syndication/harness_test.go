@@ -250,6 +250,7 @@ func newEnv(t *testing.T, extra ...syndication.Option) *env {
 		syndication.WithBackoff(syndication.Backoff{Base: 5 * time.Millisecond, Max: 40 * time.Millisecond, Attempts: 8}),
 		syndication.WithPublicURL(e.public),
 		syndication.WithTakeover(time.Second),
+		syndication.WithPrivatePartners(true), // the receivers are on loopback
 	}, extra...)
 	if e.reg, err = syndication.NewRegistry(ctx, conn.JS, e.opts...); err != nil {
 		t.Fatal(err)

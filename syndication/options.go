@@ -36,6 +36,9 @@ type options struct {
 	publicURL string
 	shards    int
 	replicas  int
+	// allowPrivate lets partner endpoints be loopback or private addresses;
+	// link-local and metadata addresses stay refused.
+	allowPrivate bool
 }
 
 func defaults() options {
@@ -152,6 +155,16 @@ func WithReplicas(n int) Option {
 			return fmt.Errorf("syndication: replicas %d out of 1-5", n)
 		}
 		o.replicas = n
+		return nil
+	}
+}
+
+// WithPrivatePartners lets partner endpoints be on loopback, private and
+// reserved addresses (a deliverer on the operator's own network, the demo
+// partner). Link-local and cloud metadata addresses stay refused.
+func WithPrivatePartners(allow bool) Option {
+	return func(o *options) error {
+		o.allowPrivate = allow
 		return nil
 	}
 }

@@ -62,8 +62,9 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, reg *Registry, led *
 		recent: recent{m: map[string]cached{}}, known: map[string]bool{}}
 	w.client = &http.Client{
 		Transport: &http.Transport{
-			Proxy:               http.ProxyFromEnvironment,
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			// No proxy: the dial check must see the partner's own address.
+			DialContext: (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second,
+				Control: dialControl(o.allowPrivate)}).DialContext,
 			MaxIdleConns:        1024,
 			MaxIdleConnsPerHost: 256,
 			IdleConnTimeout:     90 * time.Second,
@@ -659,6 +660,10 @@ func (w *Worker) attempt(ctx context.Context, l *lease, p *Partner, d *delivery)
 	if err != nil {
 		return result{class: classRefused, err: err.Error()}
 	}
+	if err := checkEndpoint(p.URL, w.o.allowPrivate); err != nil {
+		// Registered before the check, or under a looser operator setting.
+		return result{class: classRefused, err: err.Error()}
+	}
 	actx, cancel := l.within(ctx, w.o.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, p.URL, bytes.NewReader(d.body))
@@ -677,6 +682,10 @@ func (w *Worker) attempt(ctx context.Context, l *lease, p *Partner, d *delivery)
 	if err != nil {
 		if ctx.Err() != nil {
 			return result{class: classStopped, err: "worker stopping"}
+		}
+		if errors.Is(err, errRefusedAddress) {
+			// DNS now names a refused address: no retry makes it right.
+			return result{class: classRefused, err: shorten(err.Error())}
 		}
 		return result{class: classRetry, err: shorten(err.Error())}
 	}

@@ -108,7 +108,9 @@ func (a *App) wireProfiles(ctx context.Context) error {
 }
 
 func (a *App) syndOptions() []syndication.Option {
-	return []syndication.Option{syndication.WithLogger(a.log), syndication.WithMetrics(a.reg), syndication.WithReplicas(a.cfg.Replicas)}
+	return []syndication.Option{syndication.WithLogger(a.log), syndication.WithMetrics(a.reg), syndication.WithReplicas(a.cfg.Replicas),
+		// The demo partner receives on the API port, on loopback.
+		syndication.WithPrivatePartners(a.cfg.AllowPrivatePartners || a.cfg.Demo)}
 }
 
 // profileCard is the public, advertising-consented view of a user for
