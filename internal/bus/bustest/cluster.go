@@ -217,8 +217,9 @@ func (c *Cluster) healthy() error {
 	return nil
 }
 
-// Pending returns, for every consumer of stream, the messages not yet
-// delivered and those delivered but not acknowledged.
+// Pending returns, for every durable consumer of stream, the messages not
+// yet delivered and those delivered but not acknowledged. Ephemeral
+// consumers (ordered readers) are left out: nobody works through them.
 func Pending(ctx context.Context, js jetstream.JetStream, stream string) (map[string][2]uint64, error) {
 	s, err := js.Stream(ctx, stream)
 	if err != nil {
@@ -227,6 +228,9 @@ func Pending(ctx context.Context, js jetstream.JetStream, stream string) (map[st
 	out := map[string][2]uint64{}
 	l := s.ListConsumers(ctx)
 	for ci := range l.Info() {
+		if ci.Config.Durable == "" {
+			continue
+		}
 		out[ci.Name] = [2]uint64{ci.NumPending, uint64(ci.NumAckPending)}
 	}
 	if err := l.Err(); err != nil {
