@@ -1,13 +1,14 @@
 package adserver
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"net"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/adsyn/adsyn/internal/browsertest"
@@ -89,22 +90,19 @@ func TestHTMLSandboxInChromium(t *testing.T) {
 	cr.Content = Content{HTML: `<a href="` + ClickMacro + `">ad</a><script>try{document.cookie="euconsent-v2=forged; path=/";` +
 		`document.title="cookie set"}catch(e){document.title="cookie refused"}</script>`}
 	env := newEdgeEnv(t, snap)
-	b := browsertest.Start(t, "--disable-dev-shm-usage", "--user-agent="+BenchUserAgent)
-	page := b.Page(t)
-	page.Call(t, "Page.enable", nil)
-	page.Call(t, "Page.navigate", map[string]any{"url": env.base + "/ad?site=s1&slot=side&fmt=html"})
-	page.Wait(t, "the creative's script ran", 20*time.Second, `document.title.indexOf("cookie")===0`)
-	var title string
-	page.Eval(t, `document.title`, &title)
+	page := browsertest.Start(t, chromedp.UserAgent(BenchUserAgent))
+	browsertest.Run(t, page, "open /ad?fmt=html", chromedp.Navigate(env.base+"/ad?site=s1&slot=side&fmt=html"))
+	browsertest.Wait(t, page, "the creative's script ran", 20*time.Second, `document.title.indexOf("cookie")===0`)
+	title := browsertest.Run(t, page, "the title", chromedp.Evaluate[string](`document.title`))
 	if title != "cookie refused" {
 		t.Errorf("the creative's script says %q", title)
 	}
-	var jar struct {
-		Cookies []struct{ Name, Value string } `json:"cookies"`
-	}
-	if err := json.Unmarshal(page.Call(t, "Network.getCookies", map[string]any{"urls": []string{env.base + "/"}}), &jar); err != nil {
-		t.Fatal(err)
-	}
+	jar := struct {
+		Cookies []*network.Cookie
+	}{browsertest.Run(t, page, "the edge's cookies", chromedp.Action[[]*network.Cookie](func(ctx context.Context, _ *chromedp.Target) ([]*network.Cookie, error) {
+		res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{env.base + "/"}})
+		return res.Cookies, err
+	}))}
 	for _, c := range jar.Cookies {
 		if c.Name == "euconsent-v2" {
 			t.Fatalf("the creative set a cookie for the edge: %s=%s", c.Name, c.Value)
@@ -134,12 +132,10 @@ func TestTagOnOtherOriginsInChromium(t *testing.T) {
 	go pages.Serve(ln) //nolint:errcheck // ends with Close
 	t.Cleanup(func() { _ = pages.Close() })
 
-	b := browsertest.Start(t, "--disable-dev-shm-usage", "--user-agent="+BenchUserAgent)
+	page := browsertest.Start(t, chromedp.UserAgent(BenchUserAgent))
 	for i, host := range []string{"localhost", "127.0.0.1"} {
-		page := b.Page(t)
-		page.Call(t, "Page.enable", nil)
-		page.Call(t, "Page.navigate", map[string]any{"url": fmt.Sprintf("http://%s:%d/", host, port)})
-		page.Wait(t, "ad rendered on "+host, 20*time.Second, `document.querySelectorAll("iframe[data-adsyn-ad]").length === 1`)
+		browsertest.Run(t, page, "open the page on "+host, chromedp.Navigate(fmt.Sprintf("http://%s:%d/", host, port)))
+		browsertest.Wait(t, page, "ad rendered on "+host, 20*time.Second, `document.querySelectorAll("iframe[data-adsyn-ad]").length === 1`)
 		waitFor(t, "impression", 5*time.Second, func() bool { return len(env.pub.kinds(event.KindImpression)) == i+1 })
 	}
 	if got := counter(env.reg, `adsyn_ad_requests_total{result="origin_not_registered"}`); got != "1" {

@@ -98,7 +98,8 @@ func RunBench(ctx context.Context, conn *bus.Conn, opts BenchOptions, progress i
 		return res, err
 	}
 	mreg := metrics.NewRegistry()
-	wopts := []Option{WithLogger(opts.Log), WithShards(opts.Shards), WithPublicURL("http://127.0.0.1"), WithMetrics(mreg), WithDecoder(store.Decode), WithKeyring(ring)}
+	// The receivers are on loopback.
+	wopts := []Option{WithLogger(opts.Log), WithShards(opts.Shards), WithPublicURL("http://127.0.0.1"), WithMetrics(mreg), WithDecoder(store.Decode), WithKeyring(ring), WithPrivatePartners(true)}
 	reg, err := NewRegistry(ctx, conn.JS, wopts...)
 	if err != nil {
 		return res, err

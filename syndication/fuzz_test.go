@@ -91,7 +91,7 @@ func FuzzSpecBody(f *testing.F) {
 			return
 		}
 		p := Partner{ID: "p1", State: StateActive, Shards: 1}
-		if err := applySpec(&p, &s); err != nil {
+		if err := applySpec(&p, &s, false); err != nil {
 			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("unclassified error %v", err)
 			}

@@ -253,6 +253,7 @@ func newEnv(t *testing.T, extra ...syndication.Option) *env {
 		syndication.WithPublicURL(e.public),
 		syndication.WithTakeover(time.Second),
 		syndication.WithKeyring(ring),
+		syndication.WithPrivatePartners(true), // the receivers are on loopback
 	}, extra...)
 	if e.reg, err = syndication.NewRegistry(ctx, conn.JS, e.opts...); err != nil {
 		t.Fatal(err)

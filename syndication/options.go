@@ -41,6 +41,9 @@ type options struct {
 	replicas  int
 	decode    Decoder
 	ring      *keyring.Keyring // seals partners' webhook secrets at rest
+	// allowPrivate lets partner endpoints be loopback or private addresses;
+	// link-local and metadata addresses stay refused.
+	allowPrivate bool
 }
 
 // Decoder opens a stored profile record, contact fields left sealed; the
@@ -174,6 +177,16 @@ func WithReplicas(n int) Option {
 			return fmt.Errorf("syndication: replicas %d out of 1-5", n)
 		}
 		o.replicas = n
+		return nil
+	}
+}
+
+// WithPrivatePartners lets partner endpoints be on loopback, private and
+// reserved addresses (a deliverer on the operator's own network, the demo
+// partner). Link-local and cloud metadata addresses stay refused.
+func WithPrivatePartners(allow bool) Option {
+	return func(o *options) error {
+		o.allowPrivate = allow
 		return nil
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -81,8 +80,9 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 }
 
-// applySpec validates s and writes it into p.
-func applySpec(p *Partner, s *Spec) error {
+// applySpec validates s and writes it into p; allowPrivate lets the URL
+// point at loopback and private addresses (see checkEndpoint).
+func applySpec(p *Partner, s *Spec, allowPrivate bool) error {
 	if s.Name != nil {
 		n := strings.TrimSpace(*s.Name)
 		if n == "" || len(n) > 100 || strings.ContainsFunc(n, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
@@ -92,9 +92,8 @@ func applySpec(p *Partner, s *Spec) error {
 	}
 	if s.URL != nil {
 		if *s.URL != "" {
-			u, err := url.Parse(*s.URL)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Fragment != "" || len(*s.URL) > 2048 {
-				return invalid("url must be an http(s) URL without credentials, or empty for a pull partner")
+			if err := checkEndpoint(*s.URL, allowPrivate); err != nil {
+				return err
 			}
 		}
 		p.URL = *s.URL
@@ -330,7 +329,7 @@ func (r *Registry) Create(ctx context.Context, s *Spec) (Partner, error) {
 	if s.URL == nil {
 		return Partner{}, invalid("url is required (empty string for a pull partner)")
 	}
-	if err := applySpec(&p, s); err != nil {
+	if err := applySpec(&p, s, r.o.allowPrivate); err != nil {
 		return Partner{}, err
 	}
 	p.Created = time.Now().UTC().Truncate(time.Second)
@@ -392,7 +391,7 @@ func laneConfig(partner string, shard int, ackWait time.Duration) jetstream.Cons
 // Update changes a partner with a compare-and-set on its record. A changed
 // contract queues a resync, so partners lose fields as well as gain them.
 func (r *Registry) Update(ctx context.Context, id string, s *Spec) (Partner, error) {
-	p, err := r.update(ctx, id, func(p *Partner) error { return applySpec(p, s) })
+	p, err := r.update(ctx, id, func(p *Partner) error { return applySpec(p, s, r.o.allowPrivate) })
 	if err != nil {
 		return p, err
 	}

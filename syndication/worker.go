@@ -62,8 +62,9 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, reg *Registry, led *
 		recent: recent{m: map[string]cached{}}, known: map[string]bool{}}
 	w.client = &http.Client{
 		Transport: &http.Transport{
-			Proxy:               http.ProxyFromEnvironment,
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			// No proxy: the dial check must see the partner's own address.
+			DialContext: (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second,
+				Control: dialControl(o.allowPrivate)}).DialContext,
 			MaxIdleConns:        1024,
 			MaxIdleConnsPerHost: 256,
 			IdleConnTimeout:     90 * time.Second,
@@ -662,6 +663,10 @@ func (w *Worker) attempt(ctx context.Context, l *lease, p *Partner, d *delivery)
 	if err != nil {
 		return result{class: classRefused, err: err.Error()}
 	}
+	if err := checkEndpoint(p.URL, w.o.allowPrivate); err != nil {
+		// Registered before the check, or under a looser operator setting.
+		return result{class: classRefused, err: err.Error()}
+	}
 	actx, cancel := l.within(ctx, w.o.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, p.URL, bytes.NewReader(d.body))
@@ -680,6 +685,10 @@ func (w *Worker) attempt(ctx context.Context, l *lease, p *Partner, d *delivery)
 	if err != nil {
 		if ctx.Err() != nil {
 			return result{class: classStopped, err: "worker stopping"}
+		}
+		if errors.Is(err, errRefusedAddress) {
+			// DNS now names a refused address: no retry makes it right.
+			return result{class: classRefused, err: shorten(err.Error())}
 		}
 		return result{class: classRetry, err: shorten(err.Error())}
 	}
@@ -736,13 +745,12 @@ func (w *Worker) finish(ctx context.Context, r *run, l *lease, d *delivery, res 
 		}
 	case classGone:
 		entry.Outcome = OutcomeDisabled
-		w.disabled.Inc()
-		if _, err := w.reg.Gone(ctx, p.ID); err != nil {
+		if err := w.recordGone(ctx, p.ID, d, entry); err != nil {
 			w.requeue(ctx, l, p.ID, err)
 			return
 		}
+		w.disabled.Inc()
 		w.o.log.Warn("syndication: partner disabled: its endpoint answered 410", "partner", p.ID)
-		w.log(ctx, entry)
 		// The task waits in the queue for the partner's return.
 		w.settle(l, p.ID, func() error { return l.m.NakWithDelay(w.o.ackWait) })
 		return
@@ -782,6 +790,37 @@ func (w *Worker) finish(ctx context.Context, r *run, l *lease, d *delivery, res 
 	}
 	w.log(ctx, entry)
 	w.settle(l, p.ID, func() error { return l.m.Ack() })
+}
+
+// recordGone records a 410 and then disables the partner. The order
+// matters: disabling stops the partner's lanes, this one included, and
+// cancels ctx, so whatever comes after it may never be written. The writes
+// outlive ctx for that reason.
+func (w *Worker) recordGone(ctx context.Context, partner string, d *delivery, entry Delivery) error {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if d.typ == TypeUpserted && !d.prev.Holds {
+		// The intent of a first delivery said the partner may hold data
+		// from now on; it refused it, so it holds what it held before.
+		if _, err := w.led.putState(rctx, partner, d.user, d.prev, d.prevRev); err != nil {
+			return err
+		}
+	}
+	f, err := w.led.recordAsync(entry)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-f.Ok():
+	case err := <-f.Err():
+		return fmt.Errorf("syndication: delivery log: %w", err)
+	case <-rctx.Done():
+		return fmt.Errorf("syndication: delivery log: %w", rctx.Err())
+	}
+	if _, err := w.reg.Gone(rctx, partner); err != nil {
+		return err
+	}
+	return nil
 }
 
 // log appends to the delivery log without waiting; drainLog checks the acks.

@@ -126,7 +126,8 @@ func (a *App) Start(ctx context.Context) (err error) {
 	}
 	a.keys = keys
 	if a.cfg.Has(config.RoleEdge) {
-		pub, err := bus.NewPublisher(a.conn.NC, bus.PublisherOptions{Partitions: a.cfg.Partitions, Privacy: a.privacy(), Log: a.log, Metrics: a.reg})
+		pub, err := bus.NewPublisher(a.conn.NC, bus.PublisherOptions{Partitions: a.cfg.Partitions, Privacy: a.privacy(), Log: a.log, Metrics: a.reg,
+			BufferBytes: int64(a.cfg.EventBufferMB) << 20})
 		if err != nil {
 			return fmt.Errorf("app: publisher: %w", err)
 		}

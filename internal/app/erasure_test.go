@@ -40,7 +40,7 @@ func callAPI(t *testing.T, method, url, key string, body []byte) (int, []byte) {
 	return res.StatusCode, b
 }
 
-func adminKey(t *testing.T, printed string) string {
+func printedAdminKey(t *testing.T, printed string) string {
 	t.Helper()
 	for _, f := range strings.Fields(printed) {
 		if strings.HasPrefix(f, "adsyn_") {
@@ -268,7 +268,7 @@ func (d *disk) openRaw(key []byte, aad string, n int) [][]byte {
 func TestErasureLeavesNothingOnDisk(t *testing.T) {
 	cfg := testConfig(t)
 	a, out := start(t, cfg)
-	admin := adminKey(t, out.String())
+	admin := printedAdminKey(t, out.String())
 	api := "http://" + a.APIAddr()
 
 	gone := &person{name: "Zephyrine Quillfeather", email: "zephyrine.q@example.net", phone: "+33 6 98 76 54 32",
@@ -379,7 +379,7 @@ func TestLinkOnTheEdge(t *testing.T) {
 	a, out := start(t, testConfig(t))
 	api := "http://" + a.APIAddr()
 	body, _ := json.Marshal(map[string]any{"name": "Lin", "consents": map[string]bool{"link_visitor": true}})
-	code, resp := callAPI(t, "POST", api+"/v1/users", adminKey(t, out.String()), body)
+	code, resp := callAPI(t, "POST", api+"/v1/users", printedAdminKey(t, out.String()), body)
 	var created struct {
 		User struct{ ID string } `json:"user"`
 		Key  string              `json:"key"`

@@ -130,7 +130,9 @@ func visitorCookie(ctx *fasthttp.RequestCtx) (string, bool) {
 }
 
 func (a *App) syndOptions() []syndication.Option {
-	return []syndication.Option{syndication.WithLogger(a.log), syndication.WithMetrics(a.reg), syndication.WithReplicas(a.cfg.Replicas), syndication.WithKeyring(a.ring)}
+	return []syndication.Option{syndication.WithLogger(a.log), syndication.WithMetrics(a.reg), syndication.WithReplicas(a.cfg.Replicas), syndication.WithKeyring(a.ring),
+		// The demo partner receives on the API port, on loopback.
+		syndication.WithPrivatePartners(a.cfg.AllowPrivatePartners || a.cfg.Demo)}
 }
 
 // profileCard is the public, advertising-consented view of a user for

@@ -56,16 +56,16 @@ func TestConnectionRidesOutARestart(t *testing.T) {
 		t.Fatalf("fresh connection: %v", err)
 	}
 	srv.Embedded.Shutdown()
-	waitFor(t, "the disconnection", func() bool { return !c.Connected() })
+	waitForCond(t, "the disconnection", func() bool { return !c.Connected() })
 	if err := c.Health(time.Hour); err != nil {
 		t.Errorf("health within the bound: %v", err)
 	}
-	waitFor(t, "health past a 50ms bound", func() bool { return errors.Is(c.Health(50*time.Millisecond), bus.ErrDisconnected) })
+	waitForCond(t, "health past a 50ms bound", func() bool { return errors.Is(c.Health(50*time.Millisecond), bus.ErrDisconnected) })
 	if c.Down() <= 0 || c.Disconnections() != 1 {
 		t.Errorf("down %s, disconnections %d", c.Down(), c.Disconnections())
 	}
 	srv.Restart(t)
-	waitFor(t, "the reconnection", c.Connected)
+	waitForCond(t, "the reconnection", c.Connected)
 	if err := c.Health(50 * time.Millisecond); err != nil || c.Down() != 0 {
 		t.Errorf("after reconnecting: %v, down %s", err, c.Down())
 	}
@@ -78,7 +78,7 @@ func TestConnectionRidesOutARestart(t *testing.T) {
 	if _, err := kv.Put(ctx, "after", []byte("restart")); err != nil {
 		t.Fatalf("JetStream after the restart: %v", err)
 	}
-	waitFor(t, "the log lines", func() bool {
+	waitForCond(t, "the log lines", func() bool {
 		return strings.Contains(logs.String(), "nats: disconnected") && strings.Contains(logs.String(), "nats: reconnected")
 	})
 }
@@ -109,8 +109,8 @@ func TestLongSubjectKeepsTheConnection(t *testing.T) {
 
 	_ = c.NC.Publish("adsyn.x."+strings.Repeat("b", 2<<20), nil)
 	_ = c.NC.Flush()
-	waitFor(t, "health to report the closed connection", func() bool { return errors.Is(c.Health(time.Hour), bus.ErrClosed) })
-	waitFor(t, "the log line", func() bool { return strings.Contains(logs.String(), "closed for good") })
+	waitForCond(t, "health to report the closed connection", func() bool { return errors.Is(c.Health(time.Hour), bus.ErrClosed) })
+	waitForCond(t, "the log line", func() bool { return strings.Contains(logs.String(), "closed for good") })
 }
 
 // TestProvisionWaitsForTheServer: provisioning while NATS is away retries,
@@ -120,7 +120,7 @@ func TestProvisionWaitsForTheServer(t *testing.T) {
 	srv := bustest.StartServer(t)
 	c, _ := connectLogged(t, srv)
 	srv.Embedded.Shutdown()
-	waitFor(t, "the disconnection", func() bool { return !c.Connected() })
+	waitForCond(t, "the disconnection", func() bool { return !c.Connected() })
 
 	logs := &logBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
@@ -128,7 +128,7 @@ func TestProvisionWaitsForTheServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	go func() { done <- bus.ProvisionRetry(ctx, c.JS, bus.DefaultResources(), log) }()
-	waitFor(t, "a logged failure", func() bool { return strings.Contains(logs.String(), "provisioning failed; retrying") })
+	waitForCond(t, "a logged failure", func() bool { return strings.Contains(logs.String(), "provisioning failed; retrying") })
 	select {
 	case err := <-done:
 		t.Fatalf("provisioning returned while NATS was away: %v", err)
@@ -145,7 +145,7 @@ func TestProvisionWaitsForTheServer(t *testing.T) {
 	}
 
 	srv.Embedded.Shutdown()
-	waitFor(t, "the disconnection", func() bool { return !c.Connected() })
+	waitForCond(t, "the disconnection", func() bool { return !c.Connected() })
 	gone, cancelGone := context.WithCancel(context.Background())
 	go func() { done <- bus.ProvisionRetry(gone, c.JS, bus.DefaultResources(), log) }()
 	cancelGone()

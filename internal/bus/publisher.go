@@ -2,9 +2,9 @@ package bus
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -24,10 +24,13 @@ type PublisherOptions struct {
 	Linger      time.Duration // how long a batch may wait for more events (default 5ms)
 	BatchBytes  int           // flush a batch at this size (default 64 KiB)
 	BatchEvents int           // or at this many events (default 512)
-	QueueLen    int           // batches waiting to be sent before new ones are dropped (default 1024)
+	// BufferBytes bounds the encoded events held until JetStream acknowledges
+	// them (queued, in flight or waiting to be retried); a batch that would go
+	// past it is dropped and counted (default 256 MiB).
+	BufferBytes int64
 	MaxPending  int           // unacknowledged messages in flight (default 256)
-	MaxAttempts int           // publish attempts per batch before it counts as dropped (default 8)
 	AckTimeout  time.Duration // how long to wait for an acknowledgement (default 5s)
+	MaxBackoff  time.Duration // longest wait between attempts of one batch (default 2s)
 	// Privacy configures the choke point every event passes (P1, P2, P6):
 	// the IP prefixes kept, and the guard.
 	Privacy privacy.Options
@@ -48,17 +51,17 @@ func (o *PublisherOptions) defaults() {
 	if o.BatchEvents <= 0 || o.BatchEvents > event.MaxBatch {
 		o.BatchEvents = 512
 	}
-	if o.QueueLen <= 0 {
-		o.QueueLen = 1024
+	if o.BufferBytes <= 0 {
+		o.BufferBytes = 256 << 20
 	}
 	if o.MaxPending <= 0 {
 		o.MaxPending = 256
 	}
-	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = 8
-	}
 	if o.AckTimeout <= 0 {
 		o.AckTimeout = 5 * time.Second
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 2 * time.Second
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -70,27 +73,49 @@ func (o *PublisherOptions) defaults() {
 
 // Publisher batches events per subject (kind and partition) into messages of
 // ADSYN_EVENTS and publishes them asynchronously with a bounded number of
-// pending acknowledgements. Publish never blocks on NATS: when the queue is
-// full or NATS is away past the retries, events are counted as dropped.
+// pending acknowledgements. Publish never blocks on NATS: while NATS is away,
+// batches wait in memory up to BufferBytes and are retried with backoff until
+// acknowledged; only a batch that would go past the bound is dropped.
+//
+// Each batch carries a random Nats-Msg-Id of its own, kept across its
+// retries: a retry of a batch that did land is discarded by JetStream, and no
+// event's id (a click's is fixed per token) can make another batch look like
+// a duplicate.
 //
 // Every event handed to Publish ends up counted exactly once as acknowledged
 // or dropped; Stop waits for that.
 type Publisher struct {
+	nc     *nats.Conn
 	js     jetstream.JetStream
 	opts   PublisherOptions
 	scrub  *privacy.Scrubber
 	copies sync.Pool // *scrubbed
 	shards []shard
-	queue  chan *nats.Msg
 	closed atomic.Bool
 	done   chan struct{} // closes when the flusher has stopped
+	wake   chan struct{} // a batch was queued
+	quit   chan struct{} // closes when Stop gives up or is done: no more sends
 	sent   sync.WaitGroup
 
 	inflight atomic.Int64 // events handed over and not yet acked or dropped
-	mu       sync.Mutex
-	attempts map[*nats.Msg]int
+
+	mu      sync.Mutex
+	queue   []*nats.Msg          // batches waiting to be sent, oldest first
+	pending map[*nats.Msg]*batch // every batch handed over and not yet acked or dropped
+	bytes   int64                // encoded bytes of the pending batches
+	dropLog struct {
+		at     time.Time
+		events int
+	}
 
 	accepted, published, acked, dropped, retried *metrics.Counter
+}
+
+// batch is what the publisher keeps of a message it has not finished with.
+type batch struct {
+	events   int
+	attempts int
+	busy     bool // queued or being sent: its buffer may not go back to the pool
 }
 
 type shard struct {
@@ -98,7 +123,6 @@ type shard struct {
 	subject string
 	buf     []byte
 	n       int
-	first   event.ID
 	since   time.Time
 	_       [32]byte // keep neighbouring shards' locks off one cache line
 }
@@ -120,7 +144,8 @@ func NewPublisher(nc *nats.Conn, opts PublisherOptions) (*Publisher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bus: publisher: %w", err)
 	}
-	p := &Publisher{opts: opts, scrub: scrub, queue: make(chan *nats.Msg, opts.QueueLen), done: make(chan struct{}), attempts: map[*nats.Msg]int{}}
+	p := &Publisher{nc: nc, opts: opts, scrub: scrub, done: make(chan struct{}), wake: make(chan struct{}, 1),
+		quit: make(chan struct{}), pending: map[*nats.Msg]*batch{}}
 	js, err := jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(opts.MaxPending),
 		jetstream.WithPublishAsyncTimeout(opts.AckTimeout),
@@ -146,7 +171,19 @@ func NewPublisher(nc *nats.Conn, opts PublisherOptions) (*Publisher, error) {
 	p.dropped = reg.Counter(name, help, "stage", "dropped")
 	p.retried = reg.Counter("adsyn_event_publish_retries_total", "Event messages published again after a failed or missing acknowledgement.")
 	reg.Gauge("adsyn_events_inflight", "Events accepted and not yet acknowledged or dropped.", func() float64 { return float64(p.inflight.Load()) })
-	reg.Gauge("adsyn_event_queue_batches", "Event batches waiting to be sent to NATS.", func() float64 { return float64(len(p.queue)) })
+	reg.Gauge("adsyn_event_queue_batches", "Event batches waiting to be sent to NATS.", func() float64 {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return float64(len(p.queue))
+	})
+	reg.Gauge("adsyn_event_buffer_bytes", "Encoded events held until JetStream acknowledges them.", func() float64 {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return float64(p.bytes)
+	})
+	reg.Gauge("adsyn_event_buffer_limit_bytes", "Bound of adsyn_event_buffer_bytes, past which events are dropped.", func() float64 {
+		return float64(opts.BufferBytes)
+	})
 	p.sent.Add(1)
 	go p.send()
 	go p.flushLoop()
@@ -185,7 +222,6 @@ func (p *Publisher) add(e *event.Event) bool {
 		return false
 	}
 	if s.n == 0 {
-		s.first = e.ID
 		s.since = time.Now()
 		if s.buf == nil {
 			s.buf = bufPool.Get().([]byte)[:0]
@@ -226,15 +262,29 @@ func (p *Publisher) flushLocked(s *shard) {
 		return
 	}
 	m := &nats.Msg{Subject: s.subject, Data: s.buf, Header: nats.Header{
-		jetstream.MsgIDHeader: {s.first.String()},
+		jetstream.MsgIDHeader: {event.NewID().String()},
 		event.HeaderCount:     {strconv.Itoa(s.n)},
 	}}
 	n := s.n
 	s.buf, s.n = nil, 0
+	p.mu.Lock()
+	if p.bytes+int64(len(m.Data)) > p.opts.BufferBytes {
+		p.mu.Unlock()
+		p.dropFresh(m, n)
+		return
+	}
+	p.bytes += int64(len(m.Data))
+	p.pending[m] = &batch{events: n, busy: true}
+	p.queue = append(p.queue, m)
+	p.mu.Unlock()
+	p.published.Add(uint64(n))
+	p.signal()
+}
+
+func (p *Publisher) signal() {
 	select {
-	case p.queue <- m:
+	case p.wake <- struct{}{}:
 	default:
-		p.drop(m, n, errors.New("queue full"))
 	}
 }
 
@@ -258,91 +308,156 @@ func (p *Publisher) flushLoop() {
 	}
 }
 
+// send publishes queued batches while the connection is up; it ends when
+// Stop is done with it.
 func (p *Publisher) send() {
 	defer p.sent.Done()
-	for m := range p.queue {
-		p.publish(m)
-	}
-}
-
-// publish sends m, waiting (bounded) while NATS is away or too many acks are pending.
-func (p *Publisher) publish(m *nats.Msg) {
-	p.published.Add(uint64(count(m)))
 	for {
-		_, err := p.js.PublishMsgAsync(m, jetstream.WithStallWait(time.Second))
-		if err == nil {
+		select {
+		case <-p.quit:
 			return
+		case <-p.wake:
 		}
-		if !p.again(m, err) {
-			return
+		for {
+			if !p.connected() {
+				break
+			}
+			p.mu.Lock()
+			if len(p.queue) == 0 {
+				p.mu.Unlock()
+				break
+			}
+			m := p.queue[0]
+			p.queue[0] = nil
+			p.queue = p.queue[1:]
+			if len(p.queue) == 0 {
+				p.queue = p.queue[:0:0] // let the backing array go after a burst
+			}
+			if p.pending[m] == nil {
+				p.mu.Unlock()
+				continue
+			}
+			p.mu.Unlock()
+			_, err := p.js.PublishMsgAsync(m, jetstream.WithStallWait(time.Second))
+			p.mu.Lock()
+			if b := p.pending[m]; b != nil {
+				b.busy = false
+			}
+			p.mu.Unlock()
+			if err != nil {
+				p.retry(m, err)
+			}
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 
-// again records a failed attempt and reports whether to try m once more.
-func (p *Publisher) again(m *nats.Msg, err error) bool {
-	p.mu.Lock()
-	p.attempts[m]++
-	n := p.attempts[m]
-	p.mu.Unlock()
-	if n >= p.opts.MaxAttempts {
-		p.drop(m, count(m), err)
-		return false
+// connected waits, while NATS is away, for the connection to come back; it
+// reports false when Stop has given up.
+func (p *Publisher) connected() bool {
+	if p.nc.IsConnected() {
+		return true
 	}
-	p.retried.Inc()
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for !p.nc.IsConnected() {
+		select {
+		case <-p.quit:
+			return false
+		case <-t.C:
+		}
+	}
 	return true
 }
 
+// retry puts m back in the queue after a backoff that grows with its
+// attempts. Its Nats-Msg-Id stays: if an earlier attempt did land, JetStream
+// discards the copy.
+func (p *Publisher) retry(m *nats.Msg, err error) {
+	p.mu.Lock()
+	b := p.pending[m]
+	if b == nil { // finished already (Stop gave up on it)
+		p.mu.Unlock()
+		return
+	}
+	b.attempts++
+	d := p.backoff(b.attempts)
+	p.mu.Unlock()
+	p.retried.Inc()
+	if b.attempts == 1 || b.attempts%10 == 0 {
+		p.opts.Log.Debug("event batch publish failed, retrying", "subject", m.Subject, "attempt", b.attempts, "err", err)
+	}
+	time.AfterFunc(d, func() {
+		p.mu.Lock()
+		b := p.pending[m]
+		if b == nil {
+			p.mu.Unlock()
+			return
+		}
+		b.busy = true
+		p.queue = append(p.queue, m)
+		p.mu.Unlock()
+		p.signal()
+	})
+}
+
+// backoff doubles from 50ms up to MaxBackoff, with jitter so that batches
+// failed together do not come back together.
+func (p *Publisher) backoff(attempt int) time.Duration {
+	d := 50 * time.Millisecond << min(attempt-1, 10)
+	d = min(d, p.opts.MaxBackoff)
+	return d/2 + rand.N(d/2+1)
+}
+
 func (p *Publisher) onAck(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.PubAck) {
-	n := count(m)
-	p.acked.Add(uint64(n))
-	p.finish(m, n)
+	if n, ok := p.finish(m); ok {
+		p.acked.Add(uint64(n))
+	}
 }
 
 func (p *Publisher) onErr(_ jetstream.JetStream, m *nats.Msg, err error) {
-	if !p.again(m, err) {
+	p.retry(m, err)
+}
+
+// dropFresh counts a batch that did not fit in the buffer; the log is
+// limited to a line a second.
+func (p *Publisher) dropFresh(m *nats.Msg, n int) {
+	p.dropped.Add(uint64(n))
+	p.inflight.Add(int64(-n))
+	bufPool.Put(m.Data[:0])
+	p.logDrop(n, "event buffer full")
+}
+
+func (p *Publisher) logDrop(n int, why string) {
+	p.mu.Lock()
+	p.dropLog.events += n
+	now := time.Now()
+	if now.Sub(p.dropLog.at) < time.Second {
+		p.mu.Unlock()
 		return
 	}
-	// Same Nats-Msg-Id: if the first attempt did land, JetStream drops the copy.
-	go func() {
-		time.Sleep(100 * time.Millisecond)
-		p.publishRetry(m)
-	}()
-}
-
-func (p *Publisher) publishRetry(m *nats.Msg) {
-	for {
-		_, err := p.js.PublishMsgAsync(m, jetstream.WithStallWait(time.Second))
-		if err == nil || !p.again(m, err) {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func (p *Publisher) drop(m *nats.Msg, n int, err error) {
-	p.dropped.Add(uint64(n))
-	p.opts.Log.Warn("events dropped", "subject", m.Subject, "events", n, "err", err)
-	p.finish(m, n)
-}
-
-func (p *Publisher) finish(m *nats.Msg, n int) {
-	p.mu.Lock()
-	delete(p.attempts, m)
+	events := p.dropLog.events
+	p.dropLog.at, p.dropLog.events = now, 0
 	p.mu.Unlock()
-	if cap(m.Data) >= p.opts.BatchBytes {
+	p.opts.Log.Warn("events dropped", "events", events, "reason", why, "buffer_limit_bytes", p.opts.BufferBytes)
+}
+
+// finish forgets m and reports its event count; ok is false when m was
+// finished already, so that a late acknowledgement is never counted twice.
+func (p *Publisher) finish(m *nats.Msg) (n int, ok bool) {
+	p.mu.Lock()
+	b := p.pending[m]
+	if b == nil {
+		p.mu.Unlock()
+		return 0, false
+	}
+	delete(p.pending, m)
+	p.bytes -= int64(len(m.Data))
+	p.mu.Unlock()
+	p.inflight.Add(int64(-b.events))
+	if !b.busy && cap(m.Data) >= p.opts.BatchBytes {
 		bufPool.Put(m.Data[:0])
 	}
-	p.inflight.Add(int64(-n))
-}
-
-func count(m *nats.Msg) int {
-	n, err := strconv.Atoi(m.Header.Get(event.HeaderCount))
-	if err != nil || n < 1 {
-		return 1
-	}
-	return n
+	return b.events, true
 }
 
 // Stats is a snapshot of the publisher's counters.
@@ -370,17 +485,25 @@ func (p *Publisher) Stop(ctx context.Context) error {
 		p.flushLocked(s)
 		s.mu.Unlock()
 	}
-	close(p.queue)
-	p.sent.Wait()
+	defer p.sent.Wait()
+	defer close(p.quit)
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
 	for p.inflight.Load() > 0 {
 		select {
 		case <-ctx.Done():
-			left := p.inflight.Load()
+			p.mu.Lock()
+			left := 0
+			for m, b := range p.pending {
+				left += b.events
+				delete(p.pending, m)
+			}
+			p.queue, p.bytes = nil, 0
+			p.mu.Unlock()
 			p.dropped.Add(uint64(left))
-			p.inflight.Add(-left)
-			return errors.New("bus: publisher stopped with events unacknowledged")
+			p.inflight.Add(int64(-left))
+			p.logDrop(left, "stopped before acknowledgement")
+			return fmt.Errorf("bus: publisher stopped with %d events unacknowledged: %w", left, ctx.Err())
 		case <-t.C:
 		}
 	}

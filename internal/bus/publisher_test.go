@@ -2,7 +2,9 @@ package bus_test
 
 import (
 	"context"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -72,10 +74,10 @@ func TestPublisherDeliversEveryEventOnce(t *testing.T) {
 	}
 }
 
-func TestPublisherCountsDropsWhenNATSIsAway(t *testing.T) {
+func TestPublisherDropsOnlyPastItsBufferBound(t *testing.T) {
 	srv := bustest.StartServer(t)
 	c := srv.Connect(t)
-	p, err := bus.NewPublisher(c.NC, bus.PublisherOptions{AckTimeout: 200 * time.Millisecond, MaxAttempts: 2, QueueLen: 4, BatchEvents: 10})
+	p, err := bus.NewPublisher(c.NC, bus.PublisherOptions{AckTimeout: 200 * time.Millisecond, BufferBytes: 4 << 10, BatchEvents: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,11 +95,171 @@ func TestPublisherCountsDropsWhenNATSIsAway(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Publish blocked while NATS is away")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	_ = p.Stop(ctx)
-	st := p.Stats()
-	if st.Acked+st.Dropped != n || st.Dropped == 0 || st.Inflight != 0 {
-		t.Fatalf("stats %+v: every event must be acked or counted dropped", st)
+	// 500 events of some 30 bytes each do not fit in 4 KiB: the rest was
+	// dropped as it came, and what fits waits for NATS.
+	if st := p.Stats(); st.Dropped == 0 || st.Dropped == n || st.Inflight == 0 {
+		t.Fatalf("stats %+v: want some dropped past the bound and some held", st)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := p.Stop(ctx); err == nil {
+		t.Error("Stop reported success with NATS away")
+	}
+	st := p.Stats()
+	if st.Acked != 0 || st.Dropped != n || st.Inflight != 0 {
+		t.Fatalf("stats %+v: every event must be counted dropped", st)
+	}
+}
+
+// A batch's Nats-Msg-Id is its own: an event id seen before (a replayed
+// click's is fixed per token) does not make JetStream discard the batch.
+func TestPublisherBatchLedByAStoredIDIsStored(t *testing.T) {
+	c := bustest.Start(t)
+	replayed := event.NewID()
+	for round := range 2 {
+		p, err := bus.NewPublisher(c.NC, bus.PublisherOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Publish(&event.Event{ID: replayed, Kind: event.KindClick, Visitor: "v1", Campaign: "c1"})
+		if round == 1 {
+			for range 10 {
+				p.Publish(&event.Event{ID: event.NewID(), Kind: event.KindClick, Visitor: "v1", Campaign: "c1"})
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = p.Stop(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := bus.ReadEvents(context.Background(), c.JS, 1, func(uint64, *event.Event) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 12 {
+		t.Fatalf("stream holds %d events, want 12 (the replayed click twice and 10 others)", n)
+	}
+}
+
+// While the server is away, batches wait and are sent again when it is back:
+// nothing is dropped and nothing is stored twice.
+func TestPublisherRidesOutAServerRestart(t *testing.T) {
+	srv := bustest.StartServer(t)
+	c := srv.Connect(t)
+	p, err := bus.NewPublisher(c.NC, bus.PublisherOptions{BatchEvents: 50, AckTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	published := 0
+	publish := func(k int) {
+		for range k {
+			p.Publish(&event.Event{ID: event.NewID(), Kind: event.KindPageview, Visitor: "v" + strconv.Itoa(published%7)})
+			published++
+		}
+	}
+	publish(1000)
+	srv.Shutdown()
+	publish(3000)
+	waitFor(t, 10*time.Second, "the publisher to hold the events", func() bool { return p.Stats().Inflight > 0 })
+	srv.Restart(t)
+	publish(1000)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := p.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := p.Stats()
+	if st.Acked != 5000 || st.Dropped != 0 {
+		t.Fatalf("stats %+v, want 5000 acknowledged and none dropped", st)
+	}
+	c2 := srv.Connect(t)
+	assertStoredOnce(t, c2, 5000)
+}
+
+func assertStoredOnce(t *testing.T, c *bus.Conn, want int) {
+	t.Helper()
+	ids := map[event.ID]bool{}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n, err := bus.ReadEvents(ctx, c.JS, 1, func(_ uint64, e *event.Event) error {
+		if ids[e.ID] {
+			t.Errorf("event %s stored twice", e.ID)
+		}
+		ids[e.ID] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != want {
+		t.Fatalf("stream holds %d events, want %d", n, want)
+	}
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// The node leading ADSYN_EVENTS stops under load and comes back: the
+// publisher loses nothing and stores nothing twice.
+func TestPublisherRidesOutANodeFailure(t *testing.T) {
+	cl := bustest.StartCluster(t, 3)
+	c := cl.Connect(t)
+	p, err := bus.NewPublisher(c.NC, bus.PublisherOptions{BatchEvents: 20, AckTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var published atomic.Int64
+	loaded := make(chan struct{})
+	go func() {
+		defer close(loaded)
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			for range 5 {
+				p.Publish(&event.Event{ID: event.NewID(), Kind: event.KindPageview, Visitor: "v" + strconv.Itoa(i%13)})
+				published.Add(1)
+			}
+		}
+	}()
+	waitFor(t, 10*time.Second, "events acknowledged", func() bool { return p.Stats().Acked > 500 })
+	leader := cl.Leader(bus.StreamEvents)
+	if leader < 0 {
+		t.Fatal("no leader of ADSYN_EVENTS")
+	}
+	cl.Stop(leader)
+	before := p.Stats().Acked
+	waitFor(t, 30*time.Second, "events acknowledged with a node down", func() bool { return p.Stats().Acked > before+500 })
+	cl.Start(leader)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := cl.WaitHealthy(ctx); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	<-loaded
+	if err := p.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := p.Stats()
+	t.Logf("published %d, acknowledged %d, dropped %d", published.Load(), st.Acked, st.Dropped)
+	if st.Dropped != 0 || int64(st.Acked) != published.Load() {
+		t.Fatalf("stats %+v, want all %d acknowledged", st, published.Load())
+	}
+	assertStoredOnce(t, c, int(published.Load()))
 }

@@ -65,7 +65,7 @@ func TestSecretInClearIsSealed(t *testing.T) {
 	if _, err := kv.Put(ctx, "other", []byte("another-clear-secret-of-32-bytes")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the clear secret on disk", func() bool { return len(filesHolding(t, srv.Dir, old)) > 0 })
+	waitForCond(t, "the clear secret on disk", func() bool { return len(filesHolding(t, srv.Dir, old)) > 0 })
 
 	got, err := bus.Secret(ctx, c.JS, ring, "click-token", 32)
 	if err != nil || !bytes.Equal(got, old) {
@@ -83,7 +83,7 @@ func TestSecretInClearIsSealed(t *testing.T) {
 		t.Fatalf("after restart: %q %v", again, err)
 	}
 	for _, clear := range [][]byte{old, []byte("another-clear-secret-of-32-bytes")} {
-		waitFor(t, "no file holding "+string(clear), func() bool { return len(filesHolding(t, srv.Dir, clear)) == 0 })
+		waitForCond(t, "no file holding "+string(clear), func() bool { return len(filesHolding(t, srv.Dir, clear)) == 0 })
 	}
 }
 
@@ -105,7 +105,7 @@ func filesHolding(t *testing.T, dir string, needle []byte) []string {
 	return out
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitForCond(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {

@@ -62,6 +62,12 @@ type Config struct {
 	TaxonomyFile string
 	// SegmentCacheMB bounds an edge's cache of visitor records.
 	SegmentCacheMB int
+	// EventBufferMB bounds the events an edge holds while NATS is away;
+	// past it they are dropped and counted.
+	EventBufferMB int
+	// AllowPrivatePartners lets partner endpoints be loopback or private
+	// addresses (link-local and metadata ones stay refused); --demo sets it.
+	AllowPrivatePartners bool
 
 	TCFVendorID    int
 	GDPRByDefault  bool
@@ -98,6 +104,7 @@ func Default() Config {
 		SegmentTTL:      90 * 24 * time.Hour,
 		StatsRetention:  400 * 24 * time.Hour,
 		SegmentCacheMB:  256,
+		EventBufferMB:   256,
 		IPv4Bits:        24,
 		IPv6Bits:        48,
 		GDPRCountries:   slices.Clone(EEA),
@@ -143,6 +150,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SegmentTTL, "segment-ttl", c.SegmentTTL, "a visitor record expires after this long without events")
 	fs.StringVar(&c.TaxonomyFile, "taxonomy", c.TaxonomyFile, "a segment taxonomy JSON file to put in force (sensitive segments are refused)")
 	fs.IntVar(&c.SegmentCacheMB, "segment-cache-mb", c.SegmentCacheMB, "memory bound of an edge's cache of visitor records, in MiB")
+	fs.IntVar(&c.EventBufferMB, "event-buffer-mb", c.EventBufferMB, "memory bound of the events an edge holds until NATS acknowledges them, in MiB; past it events are dropped and counted")
+	fs.BoolVar(&c.AllowPrivatePartners, "allow-private-partners", c.AllowPrivatePartners, "let partner webhook URLs be loopback or private addresses (link-local and cloud metadata stay refused)")
 	fs.IntVar(&c.TCFVendorID, "tcf-vendor-id", c.TCFVendorID, "the IAB TCF vendor id adsyn answers for (0: TCF strings grant nothing)")
 	fs.BoolVar(&c.GDPRByDefault, "gdpr-default", c.GDPRByDefault, "treat requests that do not say gdpr=0/1 as in GDPR scope")
 	fs.Func("trusted-proxies", "CIDRs whose X-Forwarded-For and X-Forwarded-Proto are believed, comma-separated", func(s string) error {
@@ -307,6 +316,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SegmentCacheMB < 1 || c.SegmentCacheMB > 1<<20 {
 		return bad("segment-cache-mb", "%d: must be 1 to 1048576", c.SegmentCacheMB)
+	}
+	if c.EventBufferMB < 1 || c.EventBufferMB > 1<<20 {
+		return bad("event-buffer-mb", "%d: must be 1 to 1048576", c.EventBufferMB)
 	}
 	if c.TCFVendorID < 0 || c.TCFVendorID > 65535 {
 		return bad("tcf-vendor-id", "%d: must be 0 to 65535", c.TCFVendorID)

@@ -31,18 +31,20 @@ func TestDefaultsAreValid(t *testing.T) {
 
 func TestFlagsAndEnvironment(t *testing.T) {
 	c, err := parse(t, []string{"--http", ":9000"}, map[string]string{
-		"ADSYN_HTTP":                ":1", // the flag wins
-		"ADSYN_API":                 "127.0.0.1:9001",
-		"ADSYN_ROLES":               "edge, api",
-		"ADSYN_TRUSTED_PROXIES":     "10.0.0.0/8,127.0.0.1",
-		"ADSYN_TCF_VENDOR_ID":       "755",
-		"ADSYN_SECURE_COOKIES":      "true",
-		"ADSYN_PARTITIONED_COOKIES": "1",
+		"ADSYN_HTTP":                   ":1", // the flag wins
+		"ADSYN_API":                    "127.0.0.1:9001",
+		"ADSYN_ROLES":                  "edge, api",
+		"ADSYN_TRUSTED_PROXIES":        "10.0.0.0/8,127.0.0.1",
+		"ADSYN_TCF_VENDOR_ID":          "755",
+		"ADSYN_SECURE_COOKIES":         "true",
+		"ADSYN_PARTITIONED_COOKIES":    "1",
+		"ADSYN_EVENT_BUFFER_MB":        "64",
+		"ADSYN_ALLOW_PRIVATE_PARTNERS": "true",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.HTTPAddr != ":9000" || c.APIAddr != "127.0.0.1:9001" || c.TCFVendorID != 755 || !c.SecureCookies || !c.PartitionedCookies {
+	if c.HTTPAddr != ":9000" || c.APIAddr != "127.0.0.1:9001" || c.TCFVendorID != 755 || !c.SecureCookies || !c.PartitionedCookies || c.EventBufferMB != 64 || !c.AllowPrivatePartners {
 		t.Errorf("got %+v", c)
 	}
 	if !c.Has(RoleEdge) || !c.Has(RoleAPI) || c.Has(RoleStats) {
@@ -68,6 +70,8 @@ func TestBadValuesNameTheSetting(t *testing.T) {
 		{[]string{"--log-format", "xml"}, nil, "--log-format"},
 		{[]string{"--retention", "1m"}, nil, "--retention"},
 		{[]string{"--stats-retention", "2h"}, nil, "--stats-retention"},
+		{[]string{"--event-buffer-mb", "0"}, nil, "--event-buffer-mb"},
+		{nil, map[string]string{"ADSYN_EVENT_BUFFER_MB": "-5"}, "ADSYN_EVENT_BUFFER_MB"},
 	} {
 		_, err := parse(t, tc.args, tc.env)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

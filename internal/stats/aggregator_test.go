@@ -3,6 +3,7 @@ package stats
 import (
 	"context"
 	"maps"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -68,7 +69,14 @@ func TestDuplicatesCountedOnce(t *testing.T) {
 	if ack, err := conn.JS.PublishMsg(ctx, republished); err != nil || ack.Duplicate {
 		t.Fatalf("republish under a new id: %v %+v", err, ack)
 	}
-	addTo(want, expected(decodeMsg(t, msgs[10])))
+	// Its clicks are not counted again: a click's id is its token's.
+	var again []event.Event
+	for _, e := range decodeMsg(t, msgs[10]) {
+		if e.Kind != event.KindClick {
+			again = append(again, e)
+		}
+	}
+	addTo(want, expected(again))
 
 	hours := map[int64]bool{}
 	for k := range want {
@@ -324,4 +332,55 @@ func TestConsumersMadeAgain(t *testing.T) {
 	publishEvents(t, conn.JS, ev2, 20)
 	addTo(want, expected(ev2))
 	waitTotals(t, conn.JS, want, 40*time.Second)
+}
+
+// A hammered click token (its event id fixed) leading batches neither erases
+// other clicks nor counts more than once, whichever partitions and
+// aggregators it goes through: 10 genuine clicks and the replayed one are 11.
+func TestReplayedClickCountedOnce(t *testing.T) {
+	conn := bustest.Start(t)
+	pub, err := bus.NewPublisher(conn.NC, bus.PublisherOptions{Partitions: event.DefaultPartitions})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := time.Now().UnixMilli()
+	replayed := event.NewID()
+	click := func(id event.ID, visitor string) *event.Event {
+		return &event.Event{ID: id, TS: ts, Kind: event.KindClick, Campaign: "c1", Site: "s1", Visitor: visitor}
+	}
+	for i := range 200 {
+		// The replay comes from several browsers, so several partitions.
+		pub.Publish(click(replayed, "hammer"+strconv.Itoa(i%7)))
+		if i%20 == 0 {
+			pub.Publish(click(event.NewID(), "hammer"+strconv.Itoa(i%7)))
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := pub.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := pub.Stats(); st.Dropped != 0 || st.Acked != 210 {
+		t.Fatalf("publisher %+v, want 210 acknowledged and none dropped", st)
+	}
+	startAggregator(t, conn.JS)
+	startAggregator(t, conn.JS)
+	hour := time.UnixMilli(ts)
+	want := map[string]Counters{Key(ScopeCampaign, "c1", hour): {Clicks: 11}, Key(ScopeSite, "s1", hour): {Clicks: 11}}
+	waitTotals(t, conn.JS, want, 30*time.Second)
+	waitUntil(t, 20*time.Second, "every stats consumer to be drained", func() bool {
+		pending, err := bustest.Pending(ctx, conn.JS, bus.StreamEvents)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pending {
+			if p != [2]uint64{} {
+				return false
+			}
+		}
+		return len(pending) > 0
+	})
+	if got := records(t, conn.JS); !maps.Equal(got, want) {
+		t.Fatalf("records %v, want %v", got, want)
+	}
 }

@@ -179,7 +179,7 @@ func benchIDs(run string, n int, kind string) []string {
 }
 
 func benchPublish(ctx context.Context, conn *bus.Conn, run string, o *BenchOptions) (uint64, error) {
-	pub, err := bus.NewPublisher(conn.NC, bus.PublisherOptions{Partitions: o.Partitions, Log: o.Log, QueueLen: 1 << 16, MaxAttempts: 100})
+	pub, err := bus.NewPublisher(conn.NC, bus.PublisherOptions{Partitions: o.Partitions, Log: o.Log})
 	if err != nil {
 		return 0, fmt.Errorf("stats bench: publisher: %w", err)
 	}

@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"bytes"
 	"net/url"
 	"strings"
 	"testing"
@@ -74,6 +75,9 @@ func FuzzDecodeRecord(f *testing.F) {
 	r := &Record{Totals: Counters{Impressions: 5}, Seq: []uint64{1, 2}}
 	r.Dims[DimSlot] = map[string]Counters{"top": {Impressions: 5}}
 	f.Add(r.AppendMsgpack(nil))
+	r.Clicks = bytes.Repeat([]byte{0xab}, 32)
+	f.Add(r.AppendMsgpack(nil))
+	f.Add([]byte{0x81, 0xa1, 'c', 0xc4, 0x05, 1, 2, 3, 4, 5})
 	f.Add([]byte{0x81, 0xa1, 's', 0xdd, 0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -82,7 +86,7 @@ func FuzzDecodeRecord(f *testing.F) {
 			return
 		}
 		again, err := DecodeRecord(rec.AppendMsgpack(nil))
-		if err != nil || again.Totals != rec.Totals {
+		if err != nil || again.Totals != rec.Totals || !bytes.Equal(again.Clicks, rec.Clicks) || len(rec.Clicks)%16 != 0 {
 			t.Fatalf("re-encode: %v", err)
 		}
 	})

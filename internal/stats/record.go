@@ -11,6 +11,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/adsyn/adsyn/internal/event"
 	"github.com/adsyn/adsyn/internal/msgp"
 )
 
@@ -107,10 +108,47 @@ const (
 // Record is one scope's counters for one hour, with the last stream
 // sequence applied per partition: a message whose sequence is not above its
 // partition's entry is already in the record.
+//
+// Clicks holds the event ids of the hour's last MaxClickIDs clicks counted,
+// oldest first, 16 bytes each. A click's id is fixed by its token, so a
+// replayed token (or a copy of the event published again) is counted once
+// whichever message, partition or aggregator brings it; the sequences only
+// tell messages apart.
 type Record struct {
 	Totals Counters
 	Dims   [numDims]map[string]Counters
 	Seq    []uint64
+	Clicks []byte
+
+	seen map[event.ID]struct{} // Clicks as a set, made when first needed
+}
+
+// MaxClickIDs bounds the click ids a record remembers (16 bytes each): past
+// it the oldest are forgotten, and a replay of one of those counts again.
+const MaxClickIDs = 8192
+
+// firstClick reports whether id was not counted in r yet, and remembers it.
+// A zero id (a click from an old producer) is always counted.
+func (r *Record) firstClick(id event.ID) bool {
+	if id == (event.ID{}) {
+		return true
+	}
+	if r.seen == nil {
+		r.seen = make(map[event.ID]struct{}, len(r.Clicks)/len(id)+1)
+		for b := r.Clicks; len(b) >= len(id); b = b[len(id):] {
+			r.seen[event.ID(b)] = struct{}{}
+		}
+	}
+	if _, ok := r.seen[id]; ok {
+		return false
+	}
+	if len(r.Clicks) >= MaxClickIDs*len(id) {
+		delete(r.seen, event.ID(r.Clicks))
+		r.Clicks = r.Clicks[len(id):]
+	}
+	r.Clicks = append(r.Clicks, id[:]...)
+	r.seen[id] = struct{}{}
+	return true
 }
 
 // applied reports the last sequence of partition p in r.
@@ -153,6 +191,10 @@ func (r *Record) merge(s Scope, d *delta, n *names, maxValues int, f *fold) {
 	}
 	for i := range d.entries {
 		e := &d.entries[i]
+		if e.kind == event.KindClick && !r.firstClick(e.click) {
+			r.Totals.Clicks--
+			continue
+		}
 		c := e.counters()
 		for dim := range numDims {
 			if !s.Has(dim) {
@@ -246,8 +288,8 @@ func parseHour(key string) (int64, bool) {
 
 // The stored form is a msgpack map: "t" totals, "s" sequences per
 // partition, "d" dimension name to a bin holding the map of value to
-// counters; counters are arrays of six integers. Unknown keys are skipped,
-// so fields can be added.
+// counters, "c" a bin of the click ids; counters are arrays of six
+// integers. Unknown keys are skipped, so fields can be added.
 
 // AppendMsgpack appends r's stored form to dst.
 func (r *Record) AppendMsgpack(dst []byte) []byte {
@@ -261,6 +303,9 @@ func (r *Record) AppendMsgpack(dst []byte) []byte {
 	if dims > 0 {
 		n++
 	}
+	if len(r.Clicks) > 0 {
+		n++
+	}
 	dst = append(dst, 0x80|byte(n))
 	dst = msgp.AppendString(dst, "t")
 	dst = appendCounters(dst, &r.Totals)
@@ -268,6 +313,10 @@ func (r *Record) AppendMsgpack(dst []byte) []byte {
 	dst = msgp.AppendArrayHeader(dst, len(r.Seq))
 	for _, s := range r.Seq {
 		dst = msgp.AppendUint(dst, s)
+	}
+	if len(r.Clicks) > 0 {
+		dst = msgp.AppendString(dst, "c")
+		dst = msgp.AppendBin(dst, r.Clicks)
 	}
 	if dims > 0 {
 		dst = msgp.AppendString(dst, "d")
@@ -366,6 +415,8 @@ func (r *Record) decode(dec *msgpack.Decoder, want dimMask) error {
 			err = r.decodeSeq(dec)
 		case "d":
 			err = r.decodeDims(dec, want)
+		case "c":
+			err = r.decodeClicks(dec)
 		default:
 			err = dec.Skip()
 		}
@@ -391,6 +442,19 @@ func (r *Record) decodeSeq(dec *msgpack.Decoder) error {
 		}
 	}
 	return nil
+}
+
+func (r *Record) decodeClicks(dec *msgpack.Decoder) error {
+	n, err := dec.DecodeBytesLen()
+	if err != nil {
+		return err
+	}
+	const size = len(event.ID{})
+	if n < 0 || n > MaxClickIDs*size || n%size != 0 {
+		return fmt.Errorf("click ids of %d bytes", n)
+	}
+	r.Clicks = make([]byte, n)
+	return dec.ReadFull(r.Clicks)
 }
 
 func (r *Record) decodeDims(dec *msgpack.Decoder, want dimMask) error {

@@ -111,3 +111,62 @@ func TestMessageTimestampStandsInForMissingTS(t *testing.T) {
 		t.Errorf("%+v %v", f, ok)
 	}
 }
+
+// A click id is counted once per record, in the totals and every breakdown,
+// and the record remembers the last MaxClickIDs of them.
+func TestClickCountedOncePerRecord(t *testing.T) {
+	replayed := event.ID{1}
+	hour := time.Date(2026, 12, 5, 17, 0, 0, 0, time.UTC).UnixMilli()
+	click := func(id event.ID, slot string) event.Event {
+		return event.Event{ID: id, Kind: event.KindClick, Campaign: "c1", Site: "s1", Slot: slot, TS: hour}
+	}
+	var first, second []event.Event
+	for i := range 10 {
+		first = append(first, click(event.ID{2, byte(i)}, "top"))
+	}
+	for range 5 {
+		first = append(first, click(replayed, "side"))
+		second = append(second, click(replayed, "side"))
+	}
+	rec := &Record{}
+	for _, batch := range [][]event.Event{first, second} {
+		tl := newTally(1, nil)
+		for i := range batch {
+			f, ok := factOf(&batch[i], 0)
+			if !ok {
+				t.Fatal("click not counted")
+			}
+			tl.add(&f, 0, uint64(i+1), nil)
+		}
+		d := tl.get(recKey{ScopeCampaign, "c1", hour / 3_600_000})
+		again, err := DecodeRecord(rec.AppendMsgpack(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec = again
+		rec.merge(ScopeCampaign, d, tl.names(), 100, newFold())
+	}
+	if rec.Totals.Clicks != 11 {
+		t.Errorf("clicks %d, want 11", rec.Totals.Clicks)
+	}
+	if got := rec.Dims[DimSlot]; got["top"].Clicks != 10 || got["side"].Clicks != 1 {
+		t.Errorf("slots %v, want top 10 and side 1", got)
+	}
+	if len(rec.Clicks) != 11*16 {
+		t.Errorf("%d bytes of click ids, want 11 ids", len(rec.Clicks))
+	}
+
+	// Past the bound the oldest id is forgotten.
+	r := &Record{}
+	for i := range MaxClickIDs + 1 {
+		if !r.firstClick(event.ID{3, byte(i), byte(i >> 8)}) {
+			t.Fatalf("click %d taken for a replay", i)
+		}
+	}
+	if len(r.Clicks) != MaxClickIDs*16 || r.firstClick(event.ID{3, 1}) || !r.firstClick(event.ID{3, 0}) {
+		t.Error("the window does not keep the last MaxClickIDs ids")
+	}
+	if !r.firstClick(event.ID{}) || !r.firstClick(event.ID{}) {
+		t.Error("a click without an id not counted")
+	}
+}

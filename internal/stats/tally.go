@@ -23,6 +23,7 @@ type fact struct {
 	campaign, site, creative, slot string
 	lang, country, device          string
 	value                          float64
+	click                          event.ID // a click's event id: fixed per token, so a replay has the same
 }
 
 // counted reports whether events of kind k go into the statistics.
@@ -54,12 +55,16 @@ func factOf(e *event.Event, fallbackMS int64) (fact, bool) {
 	if ts <= 0 || ts > maxTS {
 		ts = fallbackMS
 	}
-	return fact{
+	f := fact{
 		kind: e.Kind, hour: floorDiv(ts, 3_600_000),
 		campaign: camp, site: site, creative: e.Creative, slot: e.Slot,
 		lang: e.Lang, country: e.Country, device: e.Device.Type,
 		value: e.Value,
-	}, true
+	}
+	if e.Kind == event.KindClick {
+		f.click = e.ID
+	}
+	return f, true
 }
 
 // maxTS is the last millisecond of year 9999: beyond, a timestamp is taken
@@ -132,6 +137,7 @@ type entry struct {
 	spend int64
 	ids   [numDims]uint32
 	kind  event.Kind
+	click event.ID // of a click, to count it once per record (Record.Clicks)
 }
 
 func (e *entry) counters() Counters {
@@ -219,7 +225,7 @@ type floor map[recKey][]uint64
 // add counts f, from the message of partition p with stream sequence seq.
 func (t *tally) add(f *fact, p int, seq uint64, only floor) {
 	inc := f.increment(t.cpm)
-	e := entry{spend: inc.SpendMicros, kind: f.kind}
+	e := entry{spend: inc.SpendMicros, kind: f.kind, click: f.click}
 	for _, d := range [...]struct {
 		dim Dim
 		v   string

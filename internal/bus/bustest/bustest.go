@@ -1,12 +1,16 @@
-// Package bustest starts a real embedded nats-server with JetStream for tests:
-// a random loopback port, its store in t.TempDir(), NKey users required as in
-// production, every resource provisioned.
+// Package bustest starts real nats-servers with JetStream for tests: one
+// embedded server with NKey users required as in production, or a cluster of
+// three with routes, each on random loopback ports with its store in
+// t.TempDir(), every resource provisioned. Nodes can be stopped and started
+// again on the same store to test faults.
 package bustest
 
 import (
 	"context"
+	"net"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -85,3 +89,28 @@ func Start(tb testing.TB) *bus.Conn {
 	tb.Helper()
 	return StartServer(tb).Connect(tb)
 }
+
+func connect(tb testing.TB, url string) *bus.Conn {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := bus.Connect(ctx, url, tb.Name())
+	if err != nil {
+		tb.Fatalf("bustest: %v", err)
+	}
+	tb.Cleanup(func() { c.NC.Close() })
+	return c
+}
+
+// freePort returns a loopback port free at the time of the call.
+func freePort(tb testing.TB) int {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("bustest: free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func hostPort(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
