@@ -70,8 +70,15 @@ func Audit(ctx context.Context, cfg config.Config, out io.Writer) (int, error) {
 	if segStore != "" {
 		aud.Count(segStore, n)
 	}
+	if a.ring, err = a.keyring(); err != nil {
+		return 0, err
+	}
+	reader, err := profiles.NewReader(ctx, js, a.ring)
+	if err != nil {
+		return 0, err
+	}
 	newest := map[string]*profiles.Profile{}
-	if _, err := profiles.Scan(ctx, js, func(store, key string, p *profiles.Profile, raw []byte) error {
+	if _, err := profiles.Scan(ctx, js, reader, func(store, key string, p *profiles.Profile, raw []byte) error {
 		aud.Count(store, 1)
 		if p == nil {
 			aud.Record(store, key, "(undecodable)", string(raw))

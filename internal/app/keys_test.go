@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/adsyn/adsyn/internal/app"
 	"github.com/adsyn/adsyn/internal/auth"
+	"github.com/adsyn/adsyn/internal/bus"
 )
 
 func call(t *testing.T, method, url, key, body string) (int, string) {
@@ -170,13 +172,15 @@ func TestKeysRefusesARunningServe(t *testing.T) {
 // With --nats, adsyn keys works beside a running adsyn: the key it makes is
 // good at once, and the one it revokes is refused.
 func TestKeysOnARunningCluster(t *testing.T) {
-	a, out := start(t, testConfig(t))
+	running := testConfig(t)
+	a, out := start(t, running)
 	m := regexp.MustCompile(`admin\s+(adsyn_\S+)`).FindStringSubmatch(out.String())
 	if m == nil {
 		t.Fatalf("no admin key printed: %q", out.String())
 	}
 	cfg := testConfig(t)
 	cfg.NATSURLs = a.Conn().NC.ConnectedUrl()
+	cfg.NATSNKey = filepath.Join(running.DataDir, bus.NKeyFile) // the embedded server requires its users
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var made strings.Builder

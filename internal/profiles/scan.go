@@ -2,6 +2,7 @@ package profiles
 
 import (
 	"context"
+	"errors"
 	"strconv"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -10,23 +11,30 @@ import (
 )
 
 // Scan calls fn with every profile revision stored in adsyn_profiles,
-// decoded without keys (contact fields stay sealed), for `adsyn audit`. The
-// key names the user and the revision's sequence; p is nil for a record
-// that does not decode, raw its bytes. store is the bucket's name.
-func Scan(ctx context.Context, js jetstream.JetStream, fn func(store, key string, p *Profile, raw []byte) error) (int, error) {
+// opened by r (contact fields stay sealed), for `adsyn audit`. The key names
+// the user and the revision's sequence; p is nil for a record that does not
+// parse, raw its bytes. A revision whose user was erased (its data key
+// destroyed) is ciphertext nobody can open: it is skipped and counted in
+// shredded. store is the bucket's name.
+func Scan(ctx context.Context, js jetstream.JetStream, r *Reader, fn func(store, key string, p *Profile, raw []byte) error) (shredded int, err error) {
 	const store = bus.BucketProfiles
-	return bus.Scan(ctx, js, bus.KVStream(store), func(m bus.Stored) error {
+	_, err = bus.Scan(ctx, js, bus.KVStream(store), func(m bus.Stored) error {
 		if m.Deleted || len(m.Data) == 0 {
 			return nil
 		}
 		key := bus.KVKey(store, m.Subject) + " rev " + strconv.FormatUint(m.Seq, 10)
-		p, err := Decode(m.Data)
+		p, err := r.Decode(ctx, m.Data)
+		if errors.Is(err, ErrShredded) {
+			shredded++
+			return nil
+		}
 		if err != nil {
 			return fn(store, key, nil, m.Data)
 		}
 		p.Version = m.Seq
 		return fn(store, key, p, m.Data)
 	})
+	return shredded, err
 }
 
 // Texts calls fn with every text of p held outside a sealed field: what
