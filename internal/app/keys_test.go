@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net/http"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -18,22 +17,11 @@ import (
 	"github.com/adsyn/adsyn/internal/bus"
 )
 
+// call is callAPI with text in and out.
 func call(t *testing.T, method, url, key, body string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(b)
+	code, b := callAPI(t, method, url, key, []byte(body))
+	return code, string(b)
 }
 
 // TestLostAdminKeys loses every admin key of a running adsyn, makes a new one
