@@ -55,9 +55,12 @@ func TestDemoInChromium(t *testing.T) {
 		}
 	}
 	// The pixels of the leaderboard are not blank: the ad is drawn.
+	// A node can be replaced while the frame settles: a failed shot is tried again.
 	waitFor(t, "leaderboard drawn", 10*time.Second, func() bool {
-		return browsertest.Colorful(t, browsertest.Run(t, page, "screenshot of the leaderboard",
-			chromedp.Screenshot(chromedp.CSS(`[data-adsyn-slot=top] iframe`))))
+		ctx, cancel := context.WithTimeout(page, 5*time.Second)
+		defer cancel()
+		png, err := chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS(`[data-adsyn-slot=top] iframe`)))
+		return err == nil && browsertest.Colorful(t, png)
 	})
 	if n := len(pub.kinds(event.KindImpression)); n != 2 {
 		t.Fatalf("%d impression events, want 2", n)

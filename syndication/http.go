@@ -250,6 +250,10 @@ func (h *Handler) feed(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) recipients(w http.ResponseWriter, r *http.Request) {
 	p, _ := auth.FromContext(r.Context())
 	user := r.PathValue("id")
+	if !profiles.ValidID(user) { // it becomes part of a subject filter
+		api.WriteError(w, http.StatusBadRequest, "invalid_id", "a user id is 1-64 letters, digits, '_' or '-'")
+		return
+	}
 	switch {
 	case p.Role == auth.User && p.Owner == user:
 	case p.Role == auth.Admin || p.Role == auth.Support:

@@ -325,7 +325,7 @@ func (a *App) edgeHandler(ctx *fasthttp.RequestCtx) {
 
 func (a *App) serveAPI() {
 	a.api = &http.Server{
-		Handler:           a.mux,
+		Handler:           api.CheckPaths(a.mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
