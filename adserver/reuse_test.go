@@ -143,3 +143,39 @@ func TestReusedIDs(t *testing.T) {
 	}
 	expect(t, "POST", "/v1/campaigns", m1, campaign("c3", "a1"), 409, `"id_taken"`)
 }
+
+// TestCreateAfterDeleteIsUndone: a create whose check ran before another
+// owner's delete wrote its tombstone, and that landed after the delete,
+// takes its record back; its owner's own create stays.
+func TestCreateAfterDeleteIsUndone(t *testing.T) {
+	srv := bustest.StartServer(t)
+	ctx := testCtx(t)
+	conn := srv.Connect(t)
+	st, err := NewStore(ctx, conn.JS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.kv.Put(ctx, "gone.camp.c1", []byte(`{"owner":"a1","deleted":"2026-12-01T00:00:00Z"}`)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		owner   string
+		want    error
+		remains bool
+	}{
+		{"a2", ErrTaken, false},
+		{"a1", nil, true},
+	} {
+		rev, err := st.kv.Create(ctx, "camp.c1", []byte(`{"id":"c1","advertiser":"`+tc.owner+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.undoIfGone(ctx, prefixCampaign, "c1", tc.owner, rev); !errors.Is(err, tc.want) {
+			t.Fatalf("owner %s: %v, want %v", tc.owner, err, tc.want)
+		}
+		_, err = st.kv.Get(ctx, "camp.c1")
+		if remains := err == nil; remains != tc.remains {
+			t.Fatalf("owner %s: record remains %t (%v), want %t", tc.owner, remains, err, tc.remains)
+		}
+	}
+}
