@@ -23,6 +23,12 @@ import (
 // /{id}) and GET /v1/explain. A marketer key sees and changes only its own
 // advertiser's records; a publisher key only its own sites; refusals are
 // audit-logged 403s.
+//
+// Deleting a campaign or a site leaves a tombstone naming its owner, since
+// statistics are keyed by the id: creating (POST, or PUT of a missing id) a
+// campaign or site with that id for another advertiser or publisher answers
+// 409 "id_taken", whoever asks, even an admin. The same owner may recreate
+// its own id, and its statistics continue.
 type Handler struct {
 	cat   *Catalog
 	own   bool // cat was opened by NewHandler
@@ -50,7 +56,7 @@ func NewHandler(ctx context.Context, js jetstream.JetStream, keys *auth.Keys, op
 		}
 		h.own = true
 	}
-	h.store = &Store{kv: h.cat.kv, check: cfg.check}
+	h.store = &Store{kv: h.cat.kv, check: cfg.check, now: cfg.now}
 	return h, nil
 }
 
@@ -227,13 +233,18 @@ func register[T any](h *Handler, mux *http.ServeMux, guard func(http.Handler) ht
 			rev = n
 		}
 		old := new(T)
+		create := false
 		switch _, err := h.store.get(r.Context(), res.prefix, id, old); {
 		case err == nil:
 			if !res.canWrite(p, old) {
 				h.keys.Forbid(w, r, base+"/"+id)
 				return
 			}
-		case !errors.Is(err, ErrNotFound):
+		case errors.Is(err, ErrNotFound):
+			// A create: it must not land over a record made meanwhile,
+			// nor over an id deleted meanwhile by another owner.
+			create = rev == 0
+		default:
 			h.fail(w, err)
 			return
 		}
@@ -245,7 +256,7 @@ func register[T any](h *Handler, mux *http.ServeMux, guard func(http.Handler) ht
 			h.fail(w, err)
 			return
 		}
-		newRev, err := h.store.write(r.Context(), res.prefix, id, v, false, rev)
+		newRev, err := h.store.write(r.Context(), res.prefix, id, v, create, rev)
 		if err != nil {
 			h.fail(w, err)
 			return
@@ -271,7 +282,7 @@ func register[T any](h *Handler, mux *http.ServeMux, guard func(http.Handler) ht
 				return
 			}
 		}
-		if err := h.store.remove(r.Context(), res.prefix, id); err != nil {
+		if err := h.store.remove(r.Context(), res.prefix, id, v); err != nil {
 			h.fail(w, err)
 			return
 		}
@@ -304,6 +315,8 @@ func (h *Handler) fail(w http.ResponseWriter, err error) {
 		api.WriteError(w, http.StatusBadRequest, "invalid", strings.TrimPrefix(msg, "invalid: "))
 	case errors.Is(err, ErrNotFound):
 		api.WriteError(w, http.StatusNotFound, "not_found", msg)
+	case errors.Is(err, ErrTaken):
+		api.WriteError(w, http.StatusConflict, "id_taken", msg)
 	case errors.Is(err, ErrExists):
 		api.WriteError(w, http.StatusConflict, "exists", msg+"; use PUT to change it")
 	case errors.Is(err, ErrConflict):

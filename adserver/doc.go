@@ -5,12 +5,18 @@
 // The model (Advertiser, Campaign, Creative, Site) lives in the KV bucket
 // adsyn_campaigns as JSON under adv.<id>, camp.<id>, crea.<id> and
 // site.<id>; Store writes it, Handler serves it on the API with per-role
-// ownership. A Catalog watches the bucket and, a few milliseconds after any
-// change, builds a new Index and swaps it in with an atomic.Pointer:
-// requests never lock. The Index orders campaigns by rank (tier, then eCPM)
-// and holds a bitset per targeting value, so Index.Decide, a pure function
-// of the index and a Request, allocates nothing and stops at the first words
-// that hold its winner. Explain is its rule-by-rule twin for operators.
+// ownership. Deleting a campaign or site leaves a tombstone, gone.camp.<id>
+// or gone.site.<id>, holding its owner and the deletion time: statistics are
+// keyed by the id, so another owner can never create that id again (409
+// id_taken); the same owner may, and its statistics continue. The catalog
+// watches camp.* and site.*, so it never sees a tombstone.
+//
+// A Catalog watches the bucket and, a few milliseconds after any change,
+// builds a new Index and swaps it in with an atomic.Pointer: requests never
+// lock. The Index orders campaigns by rank (tier, then eCPM) and holds a
+// bitset per targeting value, so Index.Decide, a pure function of the index
+// and a Request, allocates nothing and stops at the first words that hold
+// its winner. Explain is its rule-by-rule twin for operators.
 //
 // Budgets are shared across edges through NATS: each edge writes its own
 // spend and claims to pace.<edge> in the same bucket and reads everyone

@@ -13,6 +13,10 @@ import (
 	"github.com/adsyn/adsyn/internal/bus"
 )
 
+// ErrTaken is a campaign or site id that another owner deleted: its
+// statistics stay theirs, so the id is never given to anyone else.
+var ErrTaken = errors.New("adserver: id of a deleted record")
+
 // Key prefixes in adsyn_campaigns.
 const (
 	prefixAdvertiser = "adv"
@@ -20,13 +24,35 @@ const (
 	prefixCreative   = "crea"
 	prefixSite       = "site"
 	prefixPace       = "pace" // pace.<edge>: one edge's spend, see pacer.go
+	prefixGone       = "gone" // gone.camp.<id>, gone.site.<id>: tombstones, see checkGone
 )
+
+// tombstone is what a deleted campaign or site leaves under gone.<key>, kept
+// for good: statistics are keyed by the id, so the id stays its owner's. It
+// is a key of its own rather than a marked record so that nothing reading
+// camp.* or site.* (index, watch, API) needs to know about it.
+type tombstone struct {
+	Owner   string    `json:"owner"`
+	Deleted time.Time `json:"deleted"`
+}
+
+// ownerOf returns the owner of the records whose ids key statistics.
+func ownerOf(v any) (string, bool) {
+	switch v := v.(type) {
+	case *Campaign:
+		return v.Advertiser, true
+	case *Site:
+		return v.Publisher, true
+	}
+	return "", false
+}
 
 // Store reads and writes the campaign model in adsyn_campaigns, one JSON
 // value per key: adv.<id>, camp.<id>, crea.<id>, site.<id>.
 type Store struct {
 	kv    jetstream.KeyValue
 	check func(string) error
+	now   func() time.Time
 }
 
 // NewStore opens the bucket. It honours WithTargetCheck.
@@ -41,7 +67,7 @@ func NewStore(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Sto
 	if err != nil {
 		return nil, fmt.Errorf("adserver: open %s: %w", bus.BucketCampaigns, err)
 	}
-	return &Store{kv: kv, check: cfg.check}, nil
+	return &Store{kv: kv, check: cfg.check, now: cfg.now}, nil
 }
 
 func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -71,7 +97,8 @@ func (s *Store) get(ctx context.Context, prefix, id string, v any) (uint64, erro
 }
 
 // write stores v: create only (rev 0, create true), unconditional (rev 0),
-// or only over revision rev.
+// or only over revision rev. A campaign or site is refused (ErrTaken) when
+// its id was deleted by another owner.
 func (s *Store) write(ctx context.Context, prefix, id string, v any, create bool, rev uint64) (uint64, error) {
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
@@ -80,11 +107,22 @@ func (s *Store) write(ctx context.Context, prefix, id string, v any, create bool
 		return 0, fmt.Errorf("adserver: encode %s: %w", key(prefix, id), err)
 	}
 	k := key(prefix, id)
+	owner, owned := ownerOf(v)
+	if owned {
+		if err := s.checkGone(ctx, prefix, id, owner); err != nil {
+			return 0, err
+		}
+	}
 	switch {
 	case create:
 		rev, err = s.kv.Create(ctx, k, b)
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return 0, fmt.Errorf("%w: %s", ErrExists, k)
+		}
+		if err == nil && owned {
+			if err := s.undoIfGone(ctx, prefix, id, owner, rev); err != nil {
+				return 0, err
+			}
 		}
 	case rev > 0:
 		rev, err = s.kv.Update(ctx, k, b, rev)
@@ -109,11 +147,60 @@ func isWrongSequence(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "wrong last sequence")
 }
 
-func (s *Store) remove(ctx context.Context, prefix, id string) error {
+// checkGone refuses id when a tombstone says another owner deleted it. The
+// same owner may take its id back, and its statistics continue.
+func (s *Store) checkGone(ctx context.Context, prefix, id, owner string) error {
+	k := key(prefixGone, key(prefix, id))
+	e, err := s.kv.Get(ctx, k)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("adserver: get %s: %w", k, err)
+	}
+	var t tombstone
+	// An unreadable tombstone refuses too: fail closed.
+	if err := json.Unmarshal(e.Value(), &t); err != nil || t.Owner != owner {
+		kind := "site"
+		if prefix == prefixCampaign {
+			kind = "campaign"
+		}
+		return fmt.Errorf("%w: %s %q was deleted by another owner and its statistics stay theirs; choose another id", ErrTaken, kind, id)
+	}
+	return nil
+}
+
+// undoIfGone closes the race of a create against a delete by another owner:
+// remove writes the tombstone before it deletes, so a create that succeeded
+// after the delete sees the tombstone here and takes its record back.
+func (s *Store) undoIfGone(ctx context.Context, prefix, id, owner string, rev uint64) error {
+	err := s.checkGone(ctx, prefix, id, owner)
+	if !errors.Is(err, ErrTaken) {
+		return err
+	}
+	if derr := s.kv.Delete(ctx, key(prefix, id), jetstream.LastRevision(rev)); derr != nil && !isWrongSequence(derr) {
+		return fmt.Errorf("adserver: undo %s: %w", key(prefix, id), derr)
+	}
+	return err
+}
+
+// remove deletes prefix.id; v is the record, whose owner a campaign's or a
+// site's tombstone keeps. The first owner's tombstone stays.
+func (s *Store) remove(ctx context.Context, prefix, id string, v any) error {
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
 	if _, err := s.kv.Get(ctx, key(prefix, id)); errors.Is(err, jetstream.ErrKeyNotFound) {
 		return fmt.Errorf("%w: %s %s", ErrNotFound, prefix, id)
+	}
+	if owner, ok := ownerOf(v); ok {
+		b, err := json.Marshal(tombstone{Owner: owner, Deleted: s.now().UTC()})
+		if err != nil {
+			return fmt.Errorf("adserver: encode tombstone %s: %w", key(prefix, id), err)
+		}
+		k := key(prefixGone, key(prefix, id))
+		if _, err := s.kv.Create(ctx, k, b); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+			return fmt.Errorf("adserver: put %s: %w", k, err)
+		}
 	}
 	if err := s.kv.Delete(ctx, key(prefix, id)); err != nil {
 		return fmt.Errorf("adserver: delete %s: %w", key(prefix, id), err)
