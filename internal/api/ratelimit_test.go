@@ -118,8 +118,8 @@ func TestLimitPerAddress(t *testing.T) {
 		{"trusted", []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv, reg := limitedServer(t, LimitOptions{IPRate: 2, KeyRate: 100, TrustedProxies: tc.trusted})
-			for i := range 4 {
+			srv, reg := limitedServer(t, LimitOptions{IPRate: 1, KeyRate: 100, TrustedProxies: tc.trusted})
+			for i := range 2 {
 				// A new key each time: the address limit holds regardless.
 				if a := call(t, srv, "/x", fmt.Sprintf("adsyn_%d", i), "203.0.113.7"); a.status != 200 {
 					t.Fatalf("request %d: %d", i+1, a.status)
