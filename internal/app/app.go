@@ -324,8 +324,13 @@ func (a *App) edgeHandler(ctx *fasthttp.RequestCtx) {
 }
 
 func (a *App) serveAPI() {
+	// Probes and scrapes are never limited: a busy process must not look dead.
+	limits := api.NewLimiter(api.LimitOptions{
+		KeyRate: a.cfg.APIRate, IPRate: a.cfg.APIIPRate, TrustedProxies: a.cfg.TrustedProxies,
+		Exempt: []string{"/healthz", "/readyz", "/metrics"}, Metrics: a.reg,
+	})
 	a.api = &http.Server{
-		Handler:           api.CheckPaths(a.mux),
+		Handler:           limits.Wrap(api.CheckPaths(a.mux)), // refused requests cost least
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,

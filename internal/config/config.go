@@ -69,6 +69,11 @@ type Config struct {
 	// addresses (link-local and metadata ones stay refused); --demo sets it.
 	AllowPrivatePartners bool
 
+	// APIRate and APIIPRate are the API's requests per second per key and
+	// per client address (bursts twice that); 0 turns a limit off.
+	APIRate   float64
+	APIIPRate float64
+
 	TCFVendorID    int
 	GDPRByDefault  bool
 	TrustedProxies []netip.Prefix
@@ -105,6 +110,8 @@ func Default() Config {
 		StatsRetention:  400 * 24 * time.Hour,
 		SegmentCacheMB:  256,
 		EventBufferMB:   256,
+		APIRate:         50,
+		APIIPRate:       100,
 		IPv4Bits:        24,
 		IPv6Bits:        48,
 		GDPRCountries:   slices.Clone(EEA),
@@ -152,6 +159,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.SegmentCacheMB, "segment-cache-mb", c.SegmentCacheMB, "memory bound of an edge's cache of visitor records, in MiB")
 	fs.IntVar(&c.EventBufferMB, "event-buffer-mb", c.EventBufferMB, "memory bound of the events an edge holds until NATS acknowledges them, in MiB; past it events are dropped and counted")
 	fs.BoolVar(&c.AllowPrivatePartners, "allow-private-partners", c.AllowPrivatePartners, "let partner webhook URLs be loopback or private addresses (link-local and cloud metadata stay refused)")
+	fs.Float64Var(&c.APIRate, "api-rate", c.APIRate, "API requests per second per key, bursts twice that; over it: 429 (0: no limit)")
+	fs.Float64Var(&c.APIIPRate, "api-ip-rate", c.APIIPRate, "API requests per second per client address (IPv6: per /64; X-Forwarded-For from --trusted-proxies), bursts twice that (0: no limit)")
 	fs.IntVar(&c.TCFVendorID, "tcf-vendor-id", c.TCFVendorID, "the IAB TCF vendor id adsyn answers for (0: TCF strings grant nothing)")
 	fs.BoolVar(&c.GDPRByDefault, "gdpr-default", c.GDPRByDefault, "treat requests that do not say gdpr=0/1 as in GDPR scope")
 	fs.Func("trusted-proxies", "CIDRs whose X-Forwarded-For and X-Forwarded-Proto are believed, comma-separated", func(s string) error {
@@ -319,6 +328,15 @@ func (c *Config) Validate() error {
 	}
 	if c.EventBufferMB < 1 || c.EventBufferMB > 1<<20 {
 		return bad("event-buffer-mb", "%d: must be 1 to 1048576", c.EventBufferMB)
+	}
+	for _, r := range []struct {
+		flag string
+		v    float64
+	}{{"api-rate", c.APIRate}, {"api-ip-rate", c.APIIPRate}} {
+		// !(v >= 0) also refuses NaN.
+		if !(r.v >= 0) || r.v > 1e6 {
+			return bad(r.flag, "%g: must be 0 (no limit) to 1000000 requests per second", r.v)
+		}
 	}
 	if c.TCFVendorID < 0 || c.TCFVendorID > 65535 {
 		return bad("tcf-vendor-id", "%d: must be 0 to 65535", c.TCFVendorID)

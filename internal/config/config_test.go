@@ -40,12 +40,20 @@ func TestFlagsAndEnvironment(t *testing.T) {
 		"ADSYN_PARTITIONED_COOKIES":    "1",
 		"ADSYN_EVENT_BUFFER_MB":        "64",
 		"ADSYN_ALLOW_PRIVATE_PARTNERS": "true",
+		"ADSYN_API_RATE":               "0",
+		"ADSYN_API_IP_RATE":            "2.5",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.HTTPAddr != ":9000" || c.APIAddr != "127.0.0.1:9001" || c.TCFVendorID != 755 || !c.SecureCookies || !c.PartitionedCookies || c.EventBufferMB != 64 || !c.AllowPrivatePartners {
 		t.Errorf("got %+v", c)
+	}
+	if c.APIRate != 0 || c.APIIPRate != 2.5 {
+		t.Errorf("API rates %g %g, want 0 2.5", c.APIRate, c.APIIPRate)
+	}
+	if d := Default(); d.APIRate != 50 || d.APIIPRate != 100 {
+		t.Errorf("default API rates %g %g, want 50 100", d.APIRate, d.APIIPRate)
 	}
 	if !c.Has(RoleEdge) || !c.Has(RoleAPI) || c.Has(RoleStats) {
 		t.Errorf("roles %v", c.Roles)
@@ -72,6 +80,10 @@ func TestBadValuesNameTheSetting(t *testing.T) {
 		{[]string{"--stats-retention", "2h"}, nil, "--stats-retention"},
 		{[]string{"--event-buffer-mb", "0"}, nil, "--event-buffer-mb"},
 		{nil, map[string]string{"ADSYN_EVENT_BUFFER_MB": "-5"}, "ADSYN_EVENT_BUFFER_MB"},
+		{[]string{"--api-rate", "-1"}, nil, "--api-rate"},
+		{[]string{"--api-rate", "NaN"}, nil, "--api-rate"},
+		{nil, map[string]string{"ADSYN_API_IP_RATE": "lots"}, "ADSYN_API_IP_RATE"},
+		{[]string{"--api-ip-rate", "1e9"}, nil, "ADSYN_API_IP_RATE"},
 	} {
 		_, err := parse(t, tc.args, tc.env)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
