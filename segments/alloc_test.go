@@ -9,6 +9,8 @@ import (
 
 	"github.com/adsyn/adsyn/internal/bus/bustest"
 	"github.com/adsyn/adsyn/internal/event"
+	"github.com/adsyn/adsyn/internal/guard"
+	"github.com/adsyn/adsyn/segments/taxonomy"
 )
 
 func TestStoreGetHitAllocs(t *testing.T) {
@@ -35,19 +37,19 @@ func TestStoreGetHitAllocs(t *testing.T) {
 }
 
 func TestCoreAllocs(t *testing.T) {
-	tax := Default()
+	tax := taxonomy.Default()
 	evs := []event.Event{
 		{Kind: event.KindSearch, Query: "срочно нужен сантехник", Lang: "ru-RU", URL: "https://m.example/search?q=%D1%81%D0%B0%D0%BD"},
 		{Kind: event.KindPageview, URL: "https://m.example/uslugi/santehnika", Categories: []string{"plumbing"}, Lang: "en"},
 		{Kind: event.KindSearch, Query: "депрессия"},
 	}
-	dst := make([]Contribution, 0, 64)
+	dst := make([]taxonomy.Contribution, 0, 64)
 	for i := range evs {
 		if n := testing.AllocsPerRun(200, func() { dst, _ = tax.Match(dst[:0], &evs[i]) }); n != 0 {
 			t.Errorf("Match(%d): %v allocations", i, n)
 		}
 	}
-	if n := testing.AllocsPerRun(200, func() { Sensitive("https://example.com/uslugi/psiholog?x=1") }); n != 0 {
+	if n := testing.AllocsPerRun(200, func() { guard.Sensitive("https://example.com/uslugi/psiholog?x=1") }); n != 0 {
 		t.Errorf("Sensitive: %v allocations", n)
 	}
 }

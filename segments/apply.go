@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/adsyn/adsyn/segments/taxonomy"
 )
 
 // Policy says how events change a record. The zero value is not usable;
@@ -65,14 +67,14 @@ type change struct {
 	ts        int64  // unix ms
 	lang      string // primary subtag, or ""
 	campaign  string // an impression's campaign, or ""
-	contribs  []Contribution
+	contribs  []taxonomy.Contribution
 	sensitive bool
 }
 
 // apply applies changes to r in order and returns how many counted (the
 // others were in messages r had already applied, or predate r.Since). r is
 // modified in place; tax, when not nil, drops segments it no longer has.
-func (p *Policy) apply(r *Record, changes []change, tax *Taxonomy) (applied int) {
+func (p *Policy) apply(r *Record, changes []change, tax *taxonomy.Taxonomy) (applied int) {
 	before := len(r.Applied)
 	for i := range changes {
 		c := &changes[i]
@@ -105,7 +107,7 @@ func (p *Policy) apply(r *Record, changes []change, tax *Taxonomy) (applied int)
 	return applied
 }
 
-func (p *Policy) addScore(r *Record, c Contribution, ts int64) {
+func (p *Policy) addScore(r *Record, c taxonomy.Contribution, ts int64) {
 	i, ok := slices.BinarySearchFunc(r.Segments, c.Segment, func(s Score, id string) int { return strings.Compare(s.ID, id) })
 	if !ok {
 		r.Segments = slices.Insert(r.Segments, i, Score{ID: c.Segment, Score: c.Weight, At: ts, Rule: c.Rule})
@@ -145,7 +147,7 @@ func (p *Policy) addImpression(r *Record, campaign string, ts int64) {
 }
 
 // trim drops what the policy does not keep.
-func (p *Policy) trim(r *Record, tax *Taxonomy) {
+func (p *Policy) trim(r *Record, tax *taxonomy.Taxonomy) {
 	now := r.LastSeen
 	r.Segments = slices.DeleteFunc(r.Segments, func(s Score) bool {
 		return s.Decayed(now, p.HalfLife) < p.MinScore || tax != nil && !tax.Has(s.ID)

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/adsyn/adsyn/segments/taxonomy"
 )
 
 const day = int64(24 * time.Hour / time.Millisecond)
@@ -14,7 +16,7 @@ func TestApplyDecay(t *testing.T) {
 	p.HalfLife = 10 * 24 * time.Hour
 	t0 := int64(1_700_000_000_000)
 	c := func(seq uint64, ts int64, w float64) change {
-		return change{seq: seq, ts: ts, contribs: []Contribution{{Segment: "s", Weight: w, Rule: "r"}}}
+		return change{seq: seq, ts: ts, contribs: []taxonomy.Contribution{{Segment: "s", Weight: w, Rule: "r"}}}
 	}
 	var r Record
 	p.apply(&r, []change{c(1, t0, 1), c(2, t0+10*day, 1)}, nil)
@@ -48,7 +50,7 @@ func TestApplyBounds(t *testing.T) {
 	var r Record
 	var cs []change
 	for i, s := range []string{"c", "a", "b"} {
-		cs = append(cs, change{seq: uint64(i + 1), ts: t0 + int64(i), contribs: []Contribution{{Segment: s, Weight: float64(i + 1)}}})
+		cs = append(cs, change{seq: uint64(i + 1), ts: t0 + int64(i), contribs: []taxonomy.Contribution{{Segment: s, Weight: float64(i + 1)}}})
 	}
 	cs = append(cs,
 		change{seq: 4, ts: t0 + 10, lang: "ru"}, change{seq: 5, ts: t0 + 11, lang: "en"}, change{seq: 6, ts: t0 + 12, lang: "de"}, change{seq: 7, ts: t0 + 13, lang: "en"},
@@ -113,7 +115,7 @@ func TestApplySensitive(t *testing.T) {
 func TestApplyDropsRemovedSegments(t *testing.T) {
 	p := DefaultPolicy()
 	r := Record{Segments: []Score{{ID: "gone", Score: 5, At: 1}, {ID: "home", Score: 5, At: 1}}}
-	p.apply(&r, []change{{seq: 1, ts: 2}}, Default())
+	p.apply(&r, []change{{seq: 1, ts: 2}}, taxonomy.Default())
 	if len(r.Segments) != 1 || r.Segments[0].ID != "home" {
 		t.Errorf("segments %+v", r.Segments)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/consent"
 	"github.com/adsyn/adsyn/internal/event"
+	"github.com/adsyn/adsyn/segments/taxonomy"
 )
 
 // BenchOptions shape RunBench.
@@ -154,14 +155,13 @@ func RunBench(ctx context.Context, conn *bus.Conn, opts BenchOptions, progress i
 	bctx, stopBuilders := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	errs := make(chan error, opts.Builders)
-	live := NewLive(nil)
+	live := taxonomy.NewLive(nil)
 	for i := range builders {
 		b, err := NewBuilder(conn, live, WithConsumer("bench_"+run), WithStartSequence(startSeq), WithLogger(opts.Log))
 		if err != nil {
 			stopBuilders()
 			return res, err
 		}
-		b.onWrite = lat.observe
 		builders[i] = b
 		wg.Add(1)
 		go func() {
@@ -334,7 +334,7 @@ func newBenchGen(opts BenchOptions, run string) *benchGen {
 		g.visitors[i] = "bench." + run + "." + strconv.Itoa(i)
 	}
 	g.want = make([]uint32, opts.Visitors)
-	for _, s := range Default().File().Segments {
+	for _, s := range taxonomy.Default().File().Segments {
 		for _, k := range s.Rules.Keywords {
 			g.queries = append(g.queries, strings.ReplaceAll(k, "*", ""))
 		}
@@ -436,7 +436,7 @@ func (g *benchGen) verify(ctx context.Context, conn *bus.Conn, res *BenchResult)
 		return fmt.Errorf("segments: bench verify: %w", err)
 	}
 	got := make([]uint64, len(g.visitors))
-	tax := Default()
+	tax := taxonomy.Default()
 	marker := []byte(g.marker)
 	if n := len(info.State.Subjects); n > 0 || info.State.Msgs > 0 {
 		c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
@@ -465,7 +465,7 @@ func (g *benchGen) verify(ctx context.Context, conn *bus.Conn, res *BenchResult)
 				}
 				res.Records++
 				got[i] = r.Events
-				if bytes.Contains(m.Data(), marker) || !recordAllowed(&r, tax) {
+				if bytes.Contains(m.Data(), marker) || !RecordAllowed(&r, tax) {
 					res.Leaks++
 				}
 				if md != nil && md.NumPending == 0 {
@@ -490,34 +490,6 @@ func (g *benchGen) verify(ctx context.Context, conn *bus.Conn, res *BenchResult)
 		}
 	}
 	return nil
-}
-
-// recordAllowed reports whether every segment of r is in tax and none is
-// sensitive, and every rule is one of tax's (P1).
-func recordAllowed(r *Record, tax *Taxonomy) bool {
-	for _, s := range r.Segments {
-		seg, ok := tax.Segment(s.ID)
-		if !ok || seg.Category.Sensitive() {
-			return false
-		}
-		if _, bad := Sensitive(s.ID + " " + seg.Name); bad {
-			return false
-		}
-		if !tax.hasRule(s.Rule) {
-			return false
-		}
-	}
-	return true
-}
-
-// hasRule reports whether label is a rule label of t.
-func (t *Taxonomy) hasRule(label string) bool {
-	for i := range t.rules {
-		if t.rules[i].label == label {
-			return true
-		}
-	}
-	return false
 }
 
 // ceiling measures bare compare-and-set creates of n records of the bench's

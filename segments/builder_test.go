@@ -11,11 +11,12 @@ import (
 	"github.com/adsyn/adsyn/internal/bus/bustest"
 	"github.com/adsyn/adsyn/internal/consent"
 	"github.com/adsyn/adsyn/internal/event"
+	"github.com/adsyn/adsyn/segments/taxonomy"
 )
 
 func TestBuilderAppliesEvents(t *testing.T) {
 	conn := bustest.Start(t)
-	b := startBuilder(t, conn, NewLive(nil), WithWindow(10*time.Millisecond, 100))
+	b := startBuilder(t, conn, taxonomy.NewLive(nil), WithWindow(10*time.Millisecond, 100))
 	ts := now()
 	publish(t, conn,
 		event.Event{Kind: event.KindSearch, TS: ts, Visitor: "v1", Consent: profile, Query: "срочно нужен сантехник qx7secret", Lang: "ru-RU"},
@@ -57,7 +58,7 @@ func TestBuilderAppliesEvents(t *testing.T) {
 
 func TestNoProfileConsentChangesNothing(t *testing.T) {
 	conn := bustest.Start(t)
-	b := startBuilder(t, conn, NewLive(nil), WithWindow(10*time.Millisecond, 100))
+	b := startBuilder(t, conn, taxonomy.NewLive(nil), WithWindow(10*time.Millisecond, 100))
 	publish(t, conn, event.Event{Kind: event.KindSearch, TS: now(), Visitor: "held", Consent: profile, Query: "plumber"})
 	eventually(t, 10*time.Second, "first record", func() bool { _, _, ok := readRecord(t, conn, "held"); return ok })
 	before, rev, _ := readRecord(t, conn, "held")
@@ -88,7 +89,7 @@ func equalRecords(a, b *Record) bool { return bytes.Equal(a.AppendMsgpack(nil), 
 
 func TestTwoBuildersLoseNoUpdate(t *testing.T) {
 	srv := bustest.StartServer(t)
-	live := NewLive(nil)
+	live := taxonomy.NewLive(nil)
 	// Same partitions, same durable consumers: the builders share the work
 	// and race on the same records.
 	b1 := startBuilder(t, srv.Connect(t), live, WithWindow(2*time.Millisecond, 16))
@@ -134,7 +135,7 @@ func TestTwoBuildersLoseNoUpdate(t *testing.T) {
 
 func TestRecordTTL(t *testing.T) {
 	conn := bustest.Start(t)
-	startBuilder(t, conn, NewLive(nil), WithWindow(5*time.Millisecond, 64), WithRecordTTL(time.Second))
+	startBuilder(t, conn, taxonomy.NewLive(nil), WithWindow(5*time.Millisecond, 64), WithRecordTTL(time.Second))
 	publish(t, conn, event.Event{Kind: event.KindSearch, TS: now(), Visitor: "brief", Consent: profile, Query: "plumber"})
 	eventually(t, 10*time.Second, "record", func() bool { _, _, ok := readRecord(t, conn, "brief"); return ok })
 	eventually(t, 10*time.Second, "expiry", func() bool { _, _, ok := readRecord(t, conn, "brief"); return !ok })
@@ -144,7 +145,7 @@ func TestRecordTTL(t *testing.T) {
 // first hit that sends the cookie back does.
 func TestBuilderWaitsForTheCookieToComeBack(t *testing.T) {
 	conn := bustest.Start(t)
-	b := startBuilder(t, conn, NewLive(nil), WithWindow(10*time.Millisecond, 100))
+	b := startBuilder(t, conn, taxonomy.NewLive(nil), WithWindow(10*time.Millisecond, 100))
 	ts := now()
 	publish(t, conn,
 		event.Event{Kind: event.KindPageview, TS: ts, Visitor: "once", NewVisitor: true, Consent: profile, URL: "https://market.example/services/plumbing"},

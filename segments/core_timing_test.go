@@ -4,10 +4,11 @@ import (
 	"testing"
 
 	"github.com/adsyn/adsyn/internal/event"
+	"github.com/adsyn/adsyn/segments/taxonomy"
 )
 
 func BenchmarkApply(b *testing.B) {
-	tax := Default()
+	tax := taxonomy.Default()
 	pol := DefaultPolicy()
 	ev := event.Event{Kind: event.KindSearch, TS: 1_700_000_000_000, Visitor: "v", Query: "сантехник срочно", Lang: "ru"}
 	contribs, _ := tax.Match(nil, &ev)
@@ -22,13 +23,13 @@ func BenchmarkApply(b *testing.B) {
 }
 
 func BenchmarkMatch(b *testing.B) {
-	tax := Default()
+	tax := taxonomy.Default()
 	evs := []event.Event{
 		{Kind: event.KindSearch, Query: "срочно нужен сантехник на дом", Lang: "ru-RU", URL: "https://market.example/search?q=%D1%81%D0%B0%D0%BD%D1%82%D0%B5%D1%85%D0%BD%D0%B8%D0%BA"},
 		{Kind: event.KindPageview, URL: "https://market.example/ru/uslugi/santehnika/moskva?page=2", Lang: "ru", Categories: []string{"home-repair"}},
 		{Kind: event.KindPageview, URL: "https://news.example/2024/05/some-article-about-nothing", Lang: "en"},
 	}
-	dst := make([]Contribution, 0, 64)
+	dst := make([]taxonomy.Contribution, 0, 64)
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		dst, _ = tax.Match(dst[:0], &evs[i%len(evs)])

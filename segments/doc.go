@@ -1,25 +1,20 @@
 // Package segments builds interest profiles of visitor cookies from their
 // own events and browser language, and never from a sensitive category (P1).
-// It holds the taxonomy, the builder that turns ADSYN_EVENTS into records
+// It holds the builder that turns ADSYN_EVENTS into records
 // in the adsyn_segments bucket, the Store the ad server reads them through,
 // the edge's /optout and the admin API.
 //
 // The pieces, from pure to I/O:
 //
-//   - Guard (guard.go, data/sensitive.txt) is the one place a text is judged
-//     sensitive: English and Russian terms, word-boundary aware, case, ё/е and
-//     percent-escape folded, Russian inflection by stems. Sensitive is the
-//     entry point the builder, taxonomy loading and campaign validation share.
-//   - Taxonomy (taxonomy.go, data/taxonomy.json) is an immutable, validated
-//     set of segments. New and Load refuse a segment in a sensitive category,
-//     or whose id, name or rules hold a sensitive term, with a *SegmentError
-//     naming it. Live holds the taxonomy in force (atomic.Pointer); readers
-//     never lock.
-//   - Taxonomy.Match is the pure core: (taxonomy, event) → contributions and
-//     the rule that fired; an event whose query, URL or page category is
-//     sensitive contributes nothing. Policy.apply folds contributions into a
-//     record (decay, languages, frequency caps, bounds).
-//   - Builder consumes the partitions it owns, coalesces per visitor, writes
+//   - segments/taxonomy is the pure core (no network import; see
+//     internal/purity): the taxonomy, an immutable, validated set of segments
+//     that refuses a sensitive one, Live, the taxonomy in force, and Match,
+//     (taxonomy, event) → contributions. The sensitive check itself is
+//     internal/guard's.
+//   - Policy.apply folds contributions into a Record (decay, languages,
+//     frequency caps, bounds); RecordAllowed checks a record against P1.
+//   - Builder (builder.go) consumes the partitions it owns; a worker per
+//     partition (worker.go) coalesces per visitor, writes (recordwrite.go)
 //     with compare-and-set on the revision and acknowledges after the write.
 //     Only events with consent to build a profile count (P3). No raw query,
 //     URL or category is ever written: a record holds segment ids and the

@@ -8,6 +8,7 @@ import (
 
 	"github.com/adsyn/adsyn/internal/api"
 	"github.com/adsyn/adsyn/internal/auth"
+	"github.com/adsyn/adsyn/segments/taxonomy"
 )
 
 // Handler serves the segments API: what is held about a visitor and why,
@@ -15,14 +16,14 @@ import (
 // the audit log before they are answered (P7).
 type Handler struct {
 	store Store
-	live  *Live
+	live  *taxonomy.Live
 	keys  *auth.Keys
 	o     options
 }
 
 // NewHandler returns the API handler. Options: WithPolicy/WithHalfLife (to
 // decay scores to now), WithLogger.
-func NewHandler(store Store, live *Live, keys *auth.Keys, opts ...Option) (*Handler, error) {
+func NewHandler(store Store, live *taxonomy.Live, keys *auth.Keys, opts ...Option) (*Handler, error) {
 	if store == nil || live == nil || keys == nil {
 		return nil, errors.New("segments: handler needs a store, a taxonomy and the keys")
 	}
@@ -58,13 +59,13 @@ type VisitorView struct {
 
 // SegmentView is one held segment, its score decayed to now.
 type SegmentView struct {
-	ID       string    `json:"id"`
-	Name     string    `json:"name,omitempty"` // "" when the taxonomy no longer has it
-	Category Category  `json:"category,omitempty"`
-	Score    float64   `json:"score"`        // decayed to now
-	Stored   float64   `json:"stored_score"` // as stored, at last_contribution
-	Last     time.Time `json:"last_contribution"`
-	Rule     string    `json:"rule,omitempty"` // the rule that fired last
+	ID       string            `json:"id"`
+	Name     string            `json:"name,omitempty"` // "" when the taxonomy no longer has it
+	Category taxonomy.Category `json:"category,omitempty"`
+	Score    float64           `json:"score"`        // decayed to now
+	Stored   float64           `json:"stored_score"` // as stored, at last_contribution
+	Last     time.Time         `json:"last_contribution"`
+	Rule     string            `json:"rule,omitempty"` // the rule that fired last
 }
 
 // FrequencyCap is one campaign's recent impressions.
@@ -137,27 +138,27 @@ func (h *Handler) getTaxonomy(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (h *Handler) putTaxonomy(w http.ResponseWriter, r *http.Request) {
-	var f File
-	if !api.DecodeJSON(w, r, &f, MaxTaxonomySize) {
+	var f taxonomy.File
+	if !api.DecodeJSON(w, r, &f, taxonomy.MaxTaxonomySize) {
 		return
 	}
 	var (
-		t   *Taxonomy
+		t   *taxonomy.Taxonomy
 		err error
 	)
 	if h.o.shared != nil {
 		t, err = h.o.shared.Put(r.Context(), f)
 	} else {
-		t, err = New(f)
+		t, err = taxonomy.New(f)
 	}
 	if errors.Is(err, ErrUnavailable) {
 		api.WriteError(w, http.StatusServiceUnavailable, "unavailable", "the taxonomy could not be stored; retry")
 		return
 	}
 	if err != nil {
-		var se *SegmentError
+		var se *taxonomy.SegmentError
 		code := "invalid_taxonomy"
-		if errors.Is(err, ErrSensitive) {
+		if errors.Is(err, taxonomy.ErrSensitive) {
 			code = "sensitive_segment"
 		}
 		msg := err.Error()

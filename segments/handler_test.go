@@ -13,6 +13,7 @@ import (
 
 	"github.com/adsyn/adsyn/internal/auth"
 	"github.com/adsyn/adsyn/internal/bus/bustest"
+	"github.com/adsyn/adsyn/segments/taxonomy"
 )
 
 func TestHandler(t *testing.T) {
@@ -24,7 +25,7 @@ func TestHandler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	live := NewLive(nil)
+	live := taxonomy.NewLive(nil)
 	h, err := NewHandler(newStore(t, conn), live, keys)
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +104,7 @@ func TestHandler(t *testing.T) {
 	if code != 400 || !strings.Contains(body, "sensitive_segment") || !strings.Contains(body, `\"wellness\"`) {
 		t.Errorf("sensitive PUT: %d %s", code, body)
 	}
-	if live.Load() != Default() {
+	if live.Load() != taxonomy.Default() {
 		t.Error("a refused taxonomy was put in force")
 	}
 	code, body = do("PUT", "/v1/taxonomy", admin, `{"version":"v2","segments":[{"id":"home","name":"Home","category":"home","rules":{"keywords":["plumber"]}}]}`)

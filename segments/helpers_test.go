@@ -12,6 +12,7 @@ import (
 	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/consent"
 	"github.com/adsyn/adsyn/internal/event"
+	"github.com/adsyn/adsyn/segments/taxonomy"
 )
 
 var profile = consent.Set(0).With(consent.StoreOnDevice).With(consent.BuildProfile).With(consent.Personalize)
@@ -73,7 +74,7 @@ func eventually(tb testing.TB, d time.Duration, what string, cond func() bool) {
 }
 
 // startBuilder runs a builder until the test ends.
-func startBuilder(tb testing.TB, conn *bus.Conn, live *Live, opts ...Option) *Builder {
+func startBuilder(tb testing.TB, conn *bus.Conn, live *taxonomy.Live, opts ...Option) *Builder {
 	tb.Helper()
 	b, err := NewBuilder(conn, live, opts...)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/adsyn/adsyn/internal/consent"
 	"github.com/adsyn/adsyn/internal/event"
 	"github.com/adsyn/adsyn/internal/guard"
+	"github.com/adsyn/adsyn/segments/taxonomy"
 )
 
 // sensitiveTerms returns the words of every term of the built-in lexicon.
@@ -66,12 +67,12 @@ func TestNoSensitiveEverStored(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 1))
 
 	// Sensitive taxonomy entries are refused, whatever they are called.
-	base := Default().File()
+	base := taxonomy.Default().File()
 	for i := range 200 {
-		s := Segment{ID: fmt.Sprintf("x%d", i), Name: "Harmless name", Category: CategoryGeneral}
+		s := taxonomy.Segment{ID: fmt.Sprintf("x%d", i), Name: "Harmless name", Category: taxonomy.CategoryGeneral}
 		switch rng.IntN(5) {
 		case 0:
-			cats := SensitiveCategories()
+			cats := taxonomy.SensitiveCategories()
 			s.Category = cats[rng.IntN(len(cats))]
 		case 1:
 			s.Name = "Wellness " + sensitiveSample(rng)
@@ -82,28 +83,28 @@ func TestNoSensitiveEverStored(t *testing.T) {
 		default:
 			s.Rules.Categories = []string{sensitiveSample(rng)}
 		}
-		f := File{Segments: append(base.Segments[:len(base.Segments):len(base.Segments)], s)}
-		_, err := New(f)
-		var se *SegmentError
-		if !errors.Is(err, ErrSensitive) || !errors.As(err, &se) || se.Segment != s.ID {
+		f := taxonomy.File{Segments: append(base.Segments[:len(base.Segments):len(base.Segments)], s)}
+		_, err := taxonomy.New(f)
+		var se *taxonomy.SegmentError
+		if !errors.Is(err, taxonomy.ErrSensitive) || !errors.As(err, &se) || se.Segment != s.ID {
 			t.Fatalf("segment %+v: %v", s, err)
 		}
 	}
 	// A second taxonomy, a random half of the default, goes in force midway.
-	half := File{Version: "half"}
+	half := taxonomy.File{Version: "half"}
 	for _, s := range base.Segments {
 		if rng.IntN(2) == 0 {
 			s.Parent = ""
 			half.Segments = append(half.Segments, s)
 		}
 	}
-	taxHalf, err := New(half)
+	taxHalf, err := taxonomy.New(half)
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	srv := bustest.StartServer(t)
-	live := NewLive(nil)
+	live := taxonomy.NewLive(nil)
 	// Two builders on the same partitions, to have conflicts too.
 	b1 := startBuilder(t, srv.Connect(t), live, WithWindow(3*time.Millisecond, 64))
 	b2 := startBuilder(t, srv.Connect(t), live, WithWindow(7*time.Millisecond, 128))
@@ -194,7 +195,7 @@ func TestNoSensitiveEverStored(t *testing.T) {
 		if err := DecodeRecord(e.Value(), &r); err != nil {
 			t.Fatal(err)
 		}
-		if !recordAllowed(&r, Default()) {
+		if !RecordAllowed(&r, taxonomy.Default()) {
 			t.Errorf("%s holds a segment or rule outside the taxonomy, or a sensitive one: %+v", k, r.Segments)
 		}
 		for _, s := range r.Segments {
@@ -216,7 +217,7 @@ func TestNoSensitiveEverStored(t *testing.T) {
 			}
 			return out
 		}()...) {
-			if cat, bad := Sensitive(s); bad {
+			if cat, bad := guard.Sensitive(s); bad {
 				t.Errorf("%s holds %q (%s)", k, s, cat)
 			}
 		}

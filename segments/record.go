@@ -1,5 +1,10 @@
 package segments
 
+import (
+	"github.com/adsyn/adsyn/internal/guard"
+	"github.com/adsyn/adsyn/segments/taxonomy"
+)
+
 // Record is what adsyn holds about one visitor cookie in adsyn_segments, keyed
 // by visitor id. The builder writes it; the ad server reads it through Store.
 // It never holds a raw search query or a sensitive segment (P1).
@@ -33,4 +38,22 @@ type Score struct {
 type Cap struct {
 	Campaign string  `msgpack:"c"`
 	Times    []int64 `msgpack:"t"` // unix ms, ascending, bounded (the builder trims old ones)
+}
+
+// RecordAllowed reports whether every segment of r is in tax and none is
+// sensitive, and every rule is one of tax's (P1).
+func RecordAllowed(r *Record, tax *taxonomy.Taxonomy) bool {
+	for _, s := range r.Segments {
+		seg, ok := tax.Segment(s.ID)
+		if !ok || seg.Category.Sensitive() {
+			return false
+		}
+		if _, bad := guard.Sensitive(s.ID + " " + seg.Name); bad {
+			return false
+		}
+		if !tax.HasRule(s.Rule) {
+			return false
+		}
+	}
+	return true
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/adsyn/adsyn/internal/bus"
+	"github.com/adsyn/adsyn/segments/taxonomy"
 )
 
 // TaxonomyKey is where the taxonomy in force lives in the adsyn_config bucket.
@@ -22,14 +23,14 @@ const TaxonomyKey = "taxonomy"
 // other: a refused one is logged and the taxonomy in force stays.
 type Shared struct {
 	kv   jetstream.KeyValue
-	live *Live
+	live *taxonomy.Live
 	log  *slog.Logger
 	done chan struct{}
 }
 
 // ShareTaxonomy loads the stored taxonomy into live (when there is one) and
 // follows changes until ctx ends.
-func ShareTaxonomy(ctx context.Context, js jetstream.JetStream, live *Live, log *slog.Logger) (*Shared, error) {
+func ShareTaxonomy(ctx context.Context, js jetstream.JetStream, live *taxonomy.Live, log *slog.Logger) (*Shared, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -61,16 +62,16 @@ func (s *Shared) follow(w jetstream.KeyWatcher, ready chan struct{}) {
 			continue
 		}
 		if e.Operation() != jetstream.KeyValuePut {
-			s.live.Store(Default())
+			s.live.Store(taxonomy.Default())
 			s.log.Info("segments: stored taxonomy removed; the default is in force")
 			continue
 		}
-		var f File
+		var f taxonomy.File
 		if err := json.Unmarshal(e.Value(), &f); err != nil {
 			s.log.Error("segments: stored taxonomy is not valid JSON; keeping the one in force", "err", err)
 			continue
 		}
-		t, err := New(f)
+		t, err := taxonomy.New(f)
 		if err != nil {
 			s.log.Error("segments: stored taxonomy refused; keeping the one in force", "err", err)
 			continue
@@ -82,8 +83,8 @@ func (s *Shared) follow(w jetstream.KeyWatcher, ready chan struct{}) {
 
 // Put validates f and stores it; every process then puts it in force. This
 // process does at once.
-func (s *Shared) Put(ctx context.Context, f File) (*Taxonomy, error) {
-	t, err := New(f)
+func (s *Shared) Put(ctx context.Context, f taxonomy.File) (*taxonomy.Taxonomy, error) {
+	t, err := taxonomy.New(f)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/bus/bustest"
 	"github.com/adsyn/adsyn/internal/event"
+	"github.com/adsyn/adsyn/segments/taxonomy"
 )
 
 func newStore(tb testing.TB, conn *bus.Conn, opts ...Option) *KVStore {
@@ -96,7 +97,7 @@ func TestKVStore(t *testing.T) {
 
 func TestBuilderAfterErasure(t *testing.T) {
 	conn := bustest.Start(t)
-	live := NewLive(nil)
+	live := taxonomy.NewLive(nil)
 	startBuilder(t, conn, live, WithWindow(5*time.Millisecond, 64))
 	s := newStore(t, conn)
 	ts := now()
@@ -158,7 +159,7 @@ func TestSharedTaxonomyReachesOtherProcesses(t *testing.T) {
 	srv := bustest.StartServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	a, b := NewLive(nil), NewLive(nil)
+	a, b := taxonomy.NewLive(nil), taxonomy.NewLive(nil)
 	sa, err := ShareTaxonomy(ctx, srv.Connect(t).JS, a, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +167,7 @@ func TestSharedTaxonomyReachesOtherProcesses(t *testing.T) {
 	if _, err := ShareTaxonomy(ctx, srv.Connect(t).JS, b, nil); err != nil {
 		t.Fatal(err)
 	}
-	f := Default().File()
+	f := taxonomy.Default().File()
 	f.Segments = f.Segments[:10]
 	if _, err := sa.Put(ctx, f); err != nil {
 		t.Fatal(err)
@@ -174,12 +175,12 @@ func TestSharedTaxonomyReachesOtherProcesses(t *testing.T) {
 	eventually(t, 5*time.Second, "the other process to follow", func() bool { return b.Load().Len() == 10 })
 	// A sensitive segment is refused before it is stored.
 	bad := f
-	bad.Segments = append(append([]Segment(nil), f.Segments...), Segment{ID: "wellness.therapy", Name: "Depression therapy", Category: f.Segments[0].Category})
+	bad.Segments = append(append([]taxonomy.Segment(nil), f.Segments...), taxonomy.Segment{ID: "wellness.therapy", Name: "Depression therapy", Category: f.Segments[0].Category})
 	if _, err := sa.Put(ctx, bad); err == nil {
 		t.Fatal("a sensitive taxonomy was stored")
 	}
 	// A restart loads what was stored.
-	c := NewLive(nil)
+	c := taxonomy.NewLive(nil)
 	if _, err := ShareTaxonomy(ctx, srv.Connect(t).JS, c, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/adsyn/adsyn/internal/profiles"
 	"github.com/adsyn/adsyn/pixel"
 	"github.com/adsyn/adsyn/segments"
+	"github.com/adsyn/adsyn/segments/taxonomy"
 )
 
 // App is one adsyn process.
@@ -56,7 +57,7 @@ type App struct {
 	visitors      *segments.KVStore
 	profiles      *profiles.Store
 	profileReader *profiles.Reader // nil on an edge without the profile keys
-	taxonomy      *segments.Live
+	taxonomy      *taxonomy.Live
 	workers       sync.WaitGroup
 
 	ready   atomic.Bool

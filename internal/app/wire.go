@@ -20,6 +20,7 @@ import (
 	"github.com/adsyn/adsyn/internal/device"
 	"github.com/adsyn/adsyn/pixel"
 	"github.com/adsyn/adsyn/segments"
+	"github.com/adsyn/adsyn/segments/taxonomy"
 )
 
 // wire builds every role's parts and registers their routes.
@@ -73,7 +74,7 @@ func (a *App) wire(ctx context.Context) error {
 // wireSegments opens the visitor store (edge, api), starts the builder
 // (segments role) and registers the visibility and taxonomy API.
 func (a *App) wireSegments(ctx context.Context) error {
-	a.taxonomy = segments.NewLive(nil)
+	a.taxonomy = taxonomy.NewLive(nil)
 	shared, err := segments.ShareTaxonomy(ctx, a.conn.JS, a.taxonomy, a.log)
 	if err != nil {
 		return err
@@ -119,7 +120,7 @@ func (a *App) loadTaxonomy(ctx context.Context, shared *segments.Shared) error {
 		return fmt.Errorf("--taxonomy: %w", err)
 	}
 	defer f.Close()
-	t, err := segments.Load(f)
+	t, err := taxonomy.Load(f)
 	if err != nil {
 		return fmt.Errorf("--taxonomy %s: %w", a.cfg.TaxonomyFile, err)
 	}

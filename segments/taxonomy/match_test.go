@@ -1,4 +1,4 @@
-package segments
+package taxonomy
 
 import (
 	"slices"
@@ -38,7 +38,7 @@ func TestMatch(t *testing.T) {
 			var ids []string
 			for _, c := range got {
 				ids = append(ids, c.Segment)
-				if !tax.hasRule(c.Rule) {
+				if !tax.HasRule(c.Rule) {
 					t.Errorf("rule %q is not a taxonomy rule", c.Rule)
 				}
 			}

@@ -1,4 +1,4 @@
-package segments
+package taxonomy
 
 import (
 	"bytes"
@@ -195,7 +195,7 @@ func FuzzLoad(f *testing.F) {
 				t.Fatalf("%s: category %s loaded", s.ID, s.Category)
 			}
 			for _, text := range append(append([]string{s.ID, s.Name}, s.Rules.Keywords...), s.Rules.Categories...) {
-				if cat, bad := Sensitive(text); bad {
+				if cat, bad := guard.Sensitive(text); bad {
 					t.Fatalf("%s: %q (%s) loaded", s.ID, text, cat)
 				}
 			}

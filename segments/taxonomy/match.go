@@ -1,4 +1,4 @@
-package segments
+package taxonomy
 
 import (
 	"strings"
@@ -85,7 +85,7 @@ func (t *Taxonomy) Match(dst []Contribution, e *event.Event) (out []Contribution
 			}
 		}
 	}
-	if l := primaryLang(e.Lang); l != "" {
+	if l := PrimaryLang(e.Lang); l != "" {
 		for _, r := range t.langs[l] {
 			add(r)
 		}
@@ -135,7 +135,7 @@ func (t *Taxonomy) Sensitive(e *event.Event) (category string, ok bool) {
 	return "", false
 }
 
-// twoLetter interns lower-case two-letter subtags, so primaryLang returns a
+// twoLetter interns lower-case two-letter subtags, so PrimaryLang returns a
 // constant, not a piece of the event.
 var twoLetter = func() (t [26 * 26]string) {
 	for a := range 26 {
@@ -146,9 +146,9 @@ var twoLetter = func() (t [26 * 26]string) {
 	return t
 }()
 
-// primaryLang returns the primary subtag of a language tag, lower-case ("ru"
+// PrimaryLang returns the primary subtag of a language tag, lower-case ("ru"
 // for "ru-RU" or "RU"), or "" when it is not two or three letters.
-func primaryLang(s string) string {
+func PrimaryLang(s string) string {
 	n := strings.IndexAny(s, "-_,;")
 	if n < 0 {
 		n = len(s)

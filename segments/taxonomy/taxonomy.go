@@ -1,4 +1,4 @@
-package segments
+package taxonomy
 
 import (
 	"bytes"
@@ -272,7 +272,7 @@ func (t *Taxonomy) checkSegment(i int, s *Segment) error {
 		}
 	}
 	for _, l := range s.Rules.Langs {
-		if primaryLang(l) != l {
+		if PrimaryLang(l) != l {
 			return invalid(id, fmt.Sprintf("language %q must be a lower-case primary subtag such as en or ru", l))
 		}
 	}
@@ -288,6 +288,17 @@ func categoryList() string {
 		b.WriteString(string(c))
 	}
 	return b.String()
+}
+
+// HasRule reports whether label is the label of one of t's rules: a stored
+// record names only these.
+func (t *Taxonomy) HasRule(label string) bool {
+	for i := range t.rules {
+		if t.rules[i].label == label {
+			return true
+		}
+	}
+	return false
 }
 
 // index adds segment i's rules to the match indexes.

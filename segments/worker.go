@@ -1,0 +1,297 @@
+package segments
+
+import (
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/adsyn/adsyn/internal/consent"
+	"github.com/adsyn/adsyn/internal/event"
+	"github.com/adsyn/adsyn/segments/taxonomy"
+)
+
+// worker applies one partition's events: it coalesces a batch per visitor,
+// writes the changed records (recordwrite.go), then acknowledges.
+type worker struct {
+	b        *Builder
+	part     int
+	kvs      jetstream.Stream
+	in       chan jetstream.Msg
+	stopping chan struct{}
+	records  map[string]*held // what this worker last wrote or read, by visitor
+
+	// The batch being coalesced.
+	msgs      []batchMsg
+	index     map[string]int32 // visitor → visits
+	visits    []visit
+	contribs  []taxonomy.Contribution
+	staged    []staged
+	events    int
+	arena     []byte
+	expired   bool // the acknowledgements of a write round are over time
+	abandoned bool // some writes of the batch were given up unacknowledged
+
+	// Counts of the batch, added to the metrics once per flush.
+	writes, applied, dups uint64
+}
+
+type held struct {
+	rec Record
+	rev uint64
+}
+
+type batchMsg struct {
+	m      jetstream.Msg
+	failed bool
+}
+
+type visit struct {
+	visitor string
+	changes []change
+	msgs    []int32 // indexes in the batch's msgs
+}
+
+type staged struct {
+	visitor string
+	c       change
+}
+
+func newWorker(b *Builder, part int, kvs jetstream.Stream) *worker {
+	return &worker{
+		b: b, part: part, kvs: kvs,
+		in:       make(chan jetstream.Msg, 2*b.o.pull),
+		stopping: make(chan struct{}),
+		records:  map[string]*held{},
+		index:    map[string]int32{},
+	}
+}
+
+// receive is the consumer's callback.
+func (w *worker) receive(m jetstream.Msg) {
+	select {
+	case w.in <- m:
+	case <-w.stopping:
+		_ = m.Nak() // redelivered to whoever runs next
+	}
+}
+
+func (w *worker) run() {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case m := <-w.in:
+			if len(w.msgs) == 0 {
+				timer.Reset(w.b.o.window)
+			}
+			w.add(m)
+			if w.events >= w.b.o.flushEvents {
+				timer.Stop()
+				w.flush()
+			}
+		case <-timer.C:
+			// Take what is already waiting first: behind a backlog the
+			// batch grows to flushEvents, and coalesces more.
+		more:
+			for w.events < w.b.o.flushEvents {
+				select {
+				case m := <-w.in:
+					w.add(m)
+				default:
+					break more
+				}
+			}
+			w.flush()
+		case <-w.stopping:
+			timer.Stop()
+		drain:
+			for {
+				select {
+				case m := <-w.in:
+					w.add(m)
+				default:
+					break drain
+				}
+			}
+			w.flush()
+			return
+		}
+	}
+}
+
+// add decodes a message into the batch; an undecodable one is terminated.
+func (w *worker) add(m jetstream.Msg) {
+	md, err := m.Metadata()
+	if err != nil {
+		w.b.o.log.Warn("segments: message without metadata", "partition", w.part, "err", err)
+		_ = m.Term()
+		w.b.m.terminated.Inc()
+		return
+	}
+	seq := md.Sequence.Stream
+	tax := w.b.live.Load()
+	now := time.Now().UnixMilli()
+	mark := len(w.contribs)
+	w.staged = w.staged[:0]
+	var noConsent, noVisitor, newVisitor, invalid uint64
+	sensitive := map[taxonomy.Category]uint64(nil)
+	_, err = event.DecodeBatch(m.Data(), func(e *event.Event) error {
+		switch {
+		case e.Visitor == "":
+			noVisitor++
+			return nil
+		case e.NewVisitor:
+			// Data minimisation: a record only once the cookie came back.
+			newVisitor++
+			return nil
+		case !e.Consent.Allow(consent.BuildProfile):
+			noConsent++
+			return nil
+		case !ValidVisitor(e.Visitor):
+			invalid++
+			return nil
+		}
+		ts := e.TS
+		if ts <= 0 || ts > now+5*60*1000 {
+			ts = now
+		}
+		start := len(w.contribs)
+		var cat string
+		w.contribs, cat = tax.Match(w.contribs, e)
+		c := change{seq: seq, ts: ts, lang: taxonomy.PrimaryLang(e.Lang), contribs: w.contribs[start:len(w.contribs):len(w.contribs)], sensitive: cat != ""}
+		if cat != "" {
+			if sensitive == nil {
+				sensitive = map[taxonomy.Category]uint64{}
+			}
+			sensitive[taxonomy.Category(cat)]++
+		}
+		if e.Kind == event.KindImpression && e.Campaign != "" && len(e.Campaign) <= 128 {
+			c.campaign = e.Campaign
+		}
+		w.staged = append(w.staged, staged{visitor: e.Visitor, c: c})
+		return nil
+	})
+	if err != nil {
+		w.contribs = w.contribs[:mark]
+		w.b.o.log.Warn("segments: undecodable event message", "partition", w.part, "seq", seq, "err", err)
+		_ = m.Term()
+		w.b.m.terminated.Inc()
+		return
+	}
+	w.b.m.skippedConsent.Add(noConsent)
+	w.b.m.skippedVisitor.Add(noVisitor)
+	w.b.m.skippedNew.Add(newVisitor)
+	w.b.m.skippedInvalid.Add(invalid)
+	for c, n := range sensitive {
+		if ctr := w.b.m.sensitive[c]; ctr != nil {
+			ctr.Add(n)
+		}
+	}
+	mi := int32(len(w.msgs))
+	w.msgs = append(w.msgs, batchMsg{m: m})
+	for _, s := range w.staged {
+		vi, ok := w.index[s.visitor]
+		if !ok {
+			vi = int32(len(w.visits))
+			if cap(w.visits) > len(w.visits) {
+				w.visits = w.visits[:vi+1]
+				v := &w.visits[vi]
+				v.visitor, v.changes, v.msgs = s.visitor, v.changes[:0], v.msgs[:0]
+			} else {
+				w.visits = append(w.visits, visit{visitor: s.visitor})
+			}
+			w.index[s.visitor] = vi
+		}
+		v := &w.visits[vi]
+		v.changes = append(v.changes, s.c)
+		if n := len(v.msgs); n == 0 || v.msgs[n-1] != mi {
+			v.msgs = append(v.msgs, mi)
+		}
+		w.events++
+	}
+}
+
+const maxRounds = 16 // conflict rounds before a batch's messages are redelivered
+
+// flush writes every visit of the batch, then acknowledges its messages.
+func (w *worker) flush() {
+	if len(w.msgs) == 0 {
+		return
+	}
+	start := time.Now()
+	tax := w.b.live.Load()
+	todo := make([]int32, len(w.visits))
+	for i := range todo {
+		todo[i] = int32(i)
+	}
+	for round := 0; len(todo) > 0; round++ {
+		if round == maxRounds {
+			for _, vi := range todo {
+				w.fail(vi)
+			}
+			break
+		}
+		if round > 0 {
+			todo = w.reload(todo)
+		}
+		todo = w.write(todo, tax)
+	}
+	for i := range w.msgs {
+		bm := &w.msgs[i]
+		if bm.failed {
+			_ = bm.m.NakWithDelay(time.Second)
+			w.b.m.nacked.Inc()
+			continue
+		}
+		if err := bm.m.Ack(); err != nil {
+			w.b.o.log.Debug("segments: ack failed; the message will be redelivered", "partition", w.part, "err", err)
+		}
+		w.b.m.acked.Inc()
+	}
+	w.b.m.writes.Add(w.writes)
+	w.b.m.applied.Add(w.applied)
+	w.b.m.duplicates.Add(w.dups)
+	w.writes, w.applied, w.dups = 0, 0, 0
+	w.b.m.flush.Observe(time.Since(start).Seconds())
+	// Reset the batch, keeping its memory.
+	clear(w.msgs)
+	w.msgs = w.msgs[:0]
+	clear(w.index)
+	for i := range w.visits {
+		v := &w.visits[i]
+		clear(v.changes)
+		v.visitor, v.changes, v.msgs = "", v.changes[:0], v.msgs[:0]
+	}
+	w.visits = w.visits[:0]
+	clear(w.contribs)
+	w.contribs = w.contribs[:0]
+	w.events = 0
+	w.arena = w.arena[:0]
+	if w.abandoned {
+		// Writes left unacknowledged may still be sent again by the client:
+		// their bytes must stay as they are.
+		w.arena, w.abandoned = nil, false
+	}
+	if len(w.records) > w.b.o.maxCached/max(len(w.b.o.owned), 1) {
+		w.shrink()
+	}
+}
+
+// fail marks the messages of a visit for redelivery.
+func (w *worker) fail(vi int32) {
+	for _, mi := range w.visits[vi].msgs {
+		w.msgs[mi].failed = true
+	}
+}
+
+// shrink forgets an eighth of the held records; they are read again when
+// their visitors come back.
+func (w *worker) shrink() {
+	n := len(w.records) / 8
+	for k := range w.records {
+		if n--; n < 0 {
+			break
+		}
+		delete(w.records, k)
+	}
+}
