@@ -34,7 +34,7 @@ type Edge struct {
 
 	served, empty, faults, badReq, noConsent, profileGone, bots *metrics.Counter
 	clicks, viewables, badTokens, expired, storeErrs            *metrics.Counter
-	discarded, uncredentialed                                   *metrics.Counter
+	discarded, uncredentialed, foreignPage                      *metrics.Counter
 }
 
 // Limits on /ad input.
@@ -95,6 +95,7 @@ func NewEdge(ctx context.Context, cat *Catalog, opts ...Option) (*Edge, error) {
 		storeErrs:      reg.Counter("adsyn_ad_record_errors_total", "Visitor record reads that failed (served contextually)."),
 		discarded:      reg.Counter("adsyn_ad_events_discarded_total", "Events discarded because no publisher is configured."),
 		uncredentialed: reg.Counter(reqName, reqHelp, "result", "origin_not_registered"),
+		foreignPage:    reg.Counter(foreignPageMetric, foreignPageHelp, "door", "ad"),
 	}
 	if cat.pacer != nil {
 		cat.pacer.serving.Store(true)
@@ -220,6 +221,7 @@ func (e *Edge) recoverFault(ctx *fasthttp.RequestCtx, where string) {
 func (e *Edge) Ad(ctx *fasthttp.RequestCtx) {
 	defer e.recoverFault(ctx, "ad")
 	ctx.Response.Header.Set("Cache-Control", "no-store")
+	ctx.Response.Header.SetCanonical(headerCORP, crossOrigin)
 	args := ctx.QueryArgs()
 	site, slot := args.Peek("site"), args.Peek("slot")
 	if !validID(site) || !validID(slot) {
@@ -330,6 +332,10 @@ func (e *Edge) Ad(ctx *fasthttp.RequestCtx) {
 	ev.TS = r.Now
 	ev.Kind = event.KindImpression
 	ev.Site, ev.Slot = r.Site, r.Slot
+	if !e.cat.SitePage(r.Site, &ctx.Request.Header) {
+		e.foreignPage.Inc() // served, but not the site's to count
+		ev.Site = ""
+	}
 	ev.Campaign, ev.Creative = d.Campaign.ID, d.Creative.ID
 	ev.Value = float64(d.CPM) / 1e9 // the price of this impression: CPM (micros) per thousand
 	ev.URL = pageURL(args.Peek("url"))

@@ -16,6 +16,11 @@ var (
 	strOrigin  = []byte("Origin")
 	strTrue    = []byte("true")
 	strAny     = []byte("*")
+
+	// Cross-Origin-Resource-Policy lets pages that require it (COEP) load
+	// the edge's answers.
+	headerCORP  = []byte("Cross-Origin-Resource-Policy")
+	crossOrigin = []byte("cross-origin")
 )
 
 // cors answers a cross-origin request to /ad and reports whether the
@@ -49,16 +54,7 @@ func (e *Edge) registered(origin, site []byte, secure bool) bool {
 		return false
 	}
 	se := e.cat.Index().sites[b2s(site)]
-	if se == nil {
-		return false
-	}
-	for _, d := range se.site.Domains {
-		if len(host) == len(d) && b2s(host) == d ||
-			len(host) > len(d) && host[len(host)-len(d)-1] == '.' && b2s(host[len(host)-len(d):]) == d {
-			return true
-		}
-	}
-	return false
+	return se != nil && onDomains(host, se.site.Domains)
 }
 
 // originHost returns the host of a serialized origin (scheme://host[:port]),
@@ -133,3 +129,68 @@ func normHost(h string) (string, bool) {
 	}
 	return h, !allDigits
 }
+
+// SitePage reports whether an event of this request may count for site:
+// false only when the page that sent it is known and is not on one of the
+// site's domains (or their subdomains). Anyone may write any site id into a
+// tag; a browser on another site's page cannot hide that page's origin
+// (Origin, else Referer; the tag asks with referrerPolicy "origin"). A
+// request naming no page, a site without domains and an unknown site are
+// counted: there is nothing to hold them to. An opaque origin ("null") is
+// no page of any site. It allocates nothing.
+func (c *Catalog) SitePage(site string, hd *fasthttp.RequestHeader) bool {
+	page := hd.PeekBytes(strOrigin)
+	if len(page) == 0 {
+		page = hd.Referer()
+		if len(page) == 0 {
+			return true
+		}
+	}
+	se := c.Index().sites[site]
+	if se == nil || len(se.site.Domains) == 0 {
+		return true
+	}
+	host, ok := pageHost(page)
+	return ok && onDomains(host, se.site.Domains)
+}
+
+// pageHost returns the host of an origin or URL (http or https), lowercased
+// by the browser already; the scheme does not matter for attribution.
+func pageHost(page []byte) ([]byte, bool) {
+	if len(page) > 2048 {
+		return nil, false
+	}
+	if i := bytes.Index(page, []byte("://")); i >= 0 {
+		page = page[i+3:]
+	} else {
+		return nil, false
+	}
+	if i := bytes.IndexAny(page, "/?#"); i >= 0 {
+		page = page[:i]
+	}
+	if i := bytes.LastIndexByte(page, '@'); i >= 0 {
+		page = page[i+1:] // userinfo is never the host
+	}
+	if i := bytes.LastIndexByte(page, ':'); i >= 0 {
+		page = page[:i]
+	}
+	return page, len(page) > 0
+}
+
+// onDomains reports whether host is one of domains or a subdomain of one.
+func onDomains(host []byte, domains []string) bool {
+	for _, d := range domains {
+		if len(host) == len(d) && b2s(host) == d ||
+			len(host) > len(d) && host[len(host)-len(d)-1] == '.' && b2s(host[len(host)-len(d):]) == d {
+			return true
+		}
+	}
+	return false
+}
+
+// The metric of requests from pages off their site's domains, a family
+// shared with the pixel (pixel.ForeignPageMetric), by door.
+const (
+	foreignPageMetric = "adsyn_foreign_page_total"
+	foreignPageHelp   = "Requests naming a site from a page off its domains: answered, not counted for the site."
+)

@@ -39,6 +39,7 @@ func (e *Edge) Click(ctx *fasthttp.RequestCtx) {
 func (e *Edge) Imp(ctx *fasthttp.RequestCtx) {
 	defer e.recoverFault(ctx, "imp")
 	ctx.Response.Header.Set("Cache-Control", "no-store")
+	ctx.Response.Header.SetCanonical(headerCORP, crossOrigin) // a no-cors beacon from any page
 	t, err := e.sign.Parse(ctx.QueryArgs().Peek("t"), TokenImpression)
 	if err != nil {
 		e.badTokens.Inc()

@@ -44,17 +44,28 @@ type Options struct {
 	Country func(netip.Addr) string
 	// InRegion reports whether a country is in a configured GDPR region.
 	InRegion func(country string) bool
+	// SitePage reports whether a hit naming site may count for it: false
+	// when the page that sent it is off the site's domains (the hit is kept
+	// for no site, and counted on /metrics). Nil counts every hit.
+	SitePage func(site string, hd *fasthttp.RequestHeader) bool
 	Metrics  *metrics.Registry
 	Log      *slog.Logger
 }
+
+// The metric of hits from pages off their site's domains (adserver counts
+// its own door under the same name).
+const (
+	ForeignPageMetric = "adsyn_foreign_page_total"
+	ForeignPageHelp   = "Requests naming a site from a page off its domains: answered, not counted for the site."
+)
 
 // Handler serves GET /p.gif and POST /p.
 type Handler struct {
 	pub  Publisher
 	opts Options
 
-	hits, bots, invalid, faults *metrics.Counter
-	latency                     *metrics.Histogram
+	hits, bots, invalid, faults, foreign *metrics.Counter
+	latency                              *metrics.Histogram
 }
 
 // New returns the pixel handler publishing to pub.
@@ -73,6 +84,7 @@ func New(pub Publisher, opts Options) *Handler {
 		bots:    r.Counter(name, help, "outcome", "bot"),
 		invalid: r.Counter(name, help, "outcome", "invalid"),
 		faults:  r.Counter("adsyn_edge_faults_total", "Internal faults answered without breaking the page.", "route", "pixel"),
+		foreign: r.Counter(ForeignPageMetric, ForeignPageHelp, "door", "pixel"),
 		latency: r.Histogram("adsyn_pixel_latency_seconds", "Pixel handler latency.", metrics.LatencyBuckets),
 	}
 }
@@ -83,6 +95,8 @@ var GIF = []byte("GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\x00\x00\x00!\xf
 var (
 	acceptCH     = []byte("Sec-CH-UA-Platform-Version, Sec-CH-UA-Model, Sec-CH-UA-Full-Version-List")
 	contentGIF   = []byte("image/gif")
+	headerCORP   = []byte("Cross-Origin-Resource-Policy") // pages that require it (COEP) may load the GIF
+	crossOrigin  = []byte("cross-origin")
 	noStore      = []byte("no-store, max-age=0")
 	headerAccept = []byte("Accept-CH")
 )
@@ -94,6 +108,7 @@ func (h *Handler) GIF(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Header.SetContentTypeBytes(contentGIF)
 	ctx.Response.Header.SetCanonical(headerAccept, acceptCH)
 	ctx.Response.Header.SetCanonical(strCacheControl, noStore)
+	ctx.Response.Header.SetCanonical(headerCORP, crossOrigin)
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	ctx.SetBody(GIF)
 	h.latency.Observe(time.Since(start).Seconds())
@@ -118,6 +133,7 @@ func (h *Handler) Beacon(ctx *fasthttp.RequestCtx) {
 	fasthttp.ReleaseArgs(args)
 	ctx.Response.Header.SetCanonical(headerAccept, acceptCH)
 	ctx.Response.Header.SetCanonical(strCacheControl, noStore)
+	ctx.Response.Header.SetCanonical(headerCORP, crossOrigin)
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
 	h.latency.Observe(time.Since(start).Seconds())
 }
@@ -176,6 +192,10 @@ func (h *Handler) capture(ctx *fasthttp.RequestCtx, args *fasthttp.Args) {
 	}
 
 	e.Site = text(args.Peek("site"), MaxID)
+	if e.Site != "" && h.opts.SitePage != nil && !h.opts.SitePage(e.Site, hd) {
+		h.foreign.Inc()
+		e.Site = ""
+	}
 	e.Name = text(args.Peek("n"), MaxID)
 	e.URL = text(args.Peek("u"), MaxURL)
 	if e.URL == "" {

@@ -188,6 +188,7 @@ func (a *App) wireEdge(ctx context.Context) error {
 		TrustedProxies: a.cfg.TrustedProxies,
 		Country:        a.country,
 		InRegion:       a.inRegion,
+		SitePage:       a.catalog.SitePage,
 		Metrics:        a.reg,
 		Log:            a.log,
 	})
