@@ -13,6 +13,7 @@ import (
 var pure = []string{
 	"github.com/adsyn/adsyn/internal/guard",
 	"github.com/adsyn/adsyn/segments/taxonomy",
+	"github.com/adsyn/adsyn/internal/stats/audience",
 }
 
 func TestPureCores(t *testing.T) {
