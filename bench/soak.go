@@ -84,9 +84,16 @@ func Soak(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 	var samples []SoakSample
 	start := time.Now()
 	prev := SoakSample{PixelAnswered: s.pixel.Answered.Load(), AdAnswered: s.ad.Answered.Load()}
-	// One sample per interval, each due at start + k×interval: a slow
-	// sample (JetStream busy) delays the next line, not the count.
+	// One sample per interval, each due at start + k×interval; a sample
+	// that a slow one before it (JetStream busy) made late by more than
+	// half an interval is skipped, so that lines do not bunch.
+	skipped := 0
 	for k := 1; k <= int(o.Duration/interval); k++ {
+		due := start.Add(time.Duration(k) * interval)
+		if time.Since(due) > interval/2 {
+			skipped++
+			continue
+		}
 		select {
 		case <-ctx.Done():
 			return Result{}, ctx.Err()
@@ -134,15 +141,16 @@ func Soak(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 			"pixel_p99_ms": round(px.Quantile(0.99), 3), "ad_p99_ms": round(ad.Quantile(0.99), 3),
 			"errors":          px.Errors + ad.Errors,
 			"answered_events": answered, "stored_events": stored,
-			"dropped":       s.app.Publisher().Stats().Dropped,
-			"profile_edits": s.edits.Load(),
-			"samples":       len(samples),
-			"latency_is":    "pixel and ad requests together, at the fixed soak rates",
+			"dropped":         s.app.Publisher().Stats().Dropped,
+			"profile_edits":   s.edits.Load(),
+			"samples":         len(samples),
+			"samples_skipped": skipped,
+			"latency_is":      "pixel and ad requests together, at the fixed soak rates",
 		},
 	}
 	for _, t := range JudgeSoak(samples) {
 		r.Extra[t.Name] = t.String()
-		fmt.Fprintf(progress, "soak: %s\n", t)
+		fmt.Fprintf(progress, "soak: %s: %s\n", t.Name, t)
 	}
 	return r, nil
 }
@@ -399,11 +407,11 @@ type SoakTrend struct {
 func (t SoakTrend) String() string {
 	switch {
 	case !t.Judged:
-		return fmt.Sprintf("%s: not judged (too few samples)", t.Name)
+		return "not judged (too few samples)"
 	case t.Flat:
-		return fmt.Sprintf("%s: flat (median %.1f -> %.1f, tolerance +%.1f)", t.Name, t.First, t.Last, t.Tolerance)
+		return fmt.Sprintf("flat (median %.1f -> %.1f, tolerance +%.1f)", t.First, t.Last, t.Tolerance)
 	}
-	return fmt.Sprintf("%s: GROWING (median %.1f -> %.1f, tolerance +%.1f)", t.Name, t.First, t.Last, t.Tolerance)
+	return fmt.Sprintf("GROWING (median %.1f -> %.1f, tolerance +%.1f)", t.First, t.Last, t.Tolerance)
 }
 
 // JudgeSoak says whether RSS, goroutines and pending acknowledgements

@@ -35,8 +35,10 @@ func TestSoakScenario(t *testing.T) {
 			lines++
 		}
 	}
-	if lines != 5 {
-		t.Errorf("%d sample lines in 5s at one a second, want 5:\n%s", lines, progress.String())
+	// A sample made late by a slow one before it is skipped, not bunched.
+	skipped, _ := r.Extra["samples_skipped"].(int)
+	if lines < 1 || lines+skipped != 5 || r.Extra["samples"] != lines {
+		t.Errorf("%d sample lines and %d skipped in 5s at one a second, want 5 in all:\n%s", lines, skipped, progress.String())
 	}
 	for _, k := range []string{"verdict_rss", "verdict_goroutines", "verdict_ack_pending"} {
 		if v, _ := r.Extra[k].(string); v == "" || !strings.Contains(progress.String(), v) {
