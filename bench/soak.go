@@ -62,6 +62,11 @@ func Soak(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 	if pixelHz < 1 || adHz < 1 {
 		return Result{}, fmt.Errorf("soak: rates too low to soak (pixel %.1f, ad %.1f req/s)", pixelHz, adHz)
 	}
+	// The calibration's last events must be in the stream before the
+	// count starts, or they would be counted as the soak's.
+	if err := s.settle(ctx); err != nil {
+		return Result{}, err
+	}
 	first, err := lastSeq(ctx, s.app.Conn())
 	if err != nil {
 		return Result{}, err
@@ -335,6 +340,23 @@ func (s *soak) call(ctx context.Context, method, path, key, body string) (int, [
 	defer res.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(res.Body, 64<<10))
 	return res.StatusCode, b, err
+}
+
+// settle waits until JetStream has acknowledged every event the edge
+// accepted, for up to a minute.
+func (s *soak) settle(ctx context.Context) error {
+	deadline := time.Now().Add(time.Minute)
+	for s.app.Publisher().Stats().Inflight > 0 {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("soak: %d events still unacknowledged a minute after the calibration", s.app.Publisher().Stats().Inflight)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // sample reads the process's figures now.
