@@ -86,10 +86,10 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	if n := info.Config.Replicas; n != 3 {
-		t.Errorf("%s has %d replicas; the deployment runs --replicas 3", bus.StreamEvents, n)
+		t.Fatalf("%s has %d replicas; the deployment runs --replicas 3", bus.StreamEvents, n)
 	}
 	if info.Cluster == nil || len(info.Cluster.Replicas) != 2 {
-		t.Errorf("%s is not replicated on three nodes: %+v", bus.StreamEvents, info.Cluster)
+		t.Fatalf("%s is not replicated on three nodes: %+v", bus.StreamEvents, info.Cluster)
 	}
 	t.Logf("checked: %s has 3 replicas, leader %s", bus.StreamEvents, info.Cluster.Leader)
 	first := info.State.LastSeq
