@@ -10,8 +10,11 @@ tmp=$(mktemp -d)
 pids=()
 cleanup() {
   status=$?
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  # adsyn first, then NATS: adsyn drains into NATS as it stops.
+  for (( i=${#pids[@]}-1; i>=0; i-- )); do
+    kill "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
   if (( status != 0 )); then
     for f in "$tmp"/*.log; do echo "--- $f (last 20 lines)"; tail -n 20 "$f"; done
   fi
@@ -20,10 +23,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "smoke: building nats-server (the version in go.mod), nk and adsyn"
-go build -o "$tmp/nats-server" github.com/nats-io/nats-server/v2
-go build -o "$tmp/nk" github.com/nats-io/nkeys/nk
-go build -o "$tmp/adsyn" ./cmd/adsyn
+echo "smoke: building nats-server (the version in go.mod), nk, adsyn and the smoke test"
+builds=()
+go build -o "$tmp/nats-server" github.com/nats-io/nats-server/v2 & builds+=($!)
+go build -o "$tmp/nk" github.com/nats-io/nkeys/nk & builds+=($!)
+go build -o "$tmp/adsyn" ./cmd/adsyn & builds+=($!)
+go test -c -o "$tmp/smoke.test" ./deploy/ & builds+=($!)
+for b in "${builds[@]}"; do wait "$b"; done
 
 # Two NKey users, as deploy/nats/nats-server.conf describes: seeds for
 # adsyn, public keys for the servers.
@@ -61,7 +67,7 @@ wait_for() { # URL WHAT
   echo "smoke: $2 did not come up ($1)"; return 1
 }
 for i in 1 2 3; do wait_for "http://127.0.0.1:$(monitor $i)/healthz?js-enabled-only=true" "nats$i"; done
-echo "smoke: three NATS nodes up: $urls"
+echo "smoke: ${SECONDS}s: three NATS nodes up: $urls"
 
 edge=127.0.0.1:$(( base + 31 )) api=127.0.0.1:$(( base + 32 )) workers_api=127.0.0.1:$(( base + 33 ))
 common=(--nats "$urls" --nats-nkey "$tmp/adsyn.nk" --replicas 3 --profile-keys "$tmp/profile.keys")
@@ -77,8 +83,9 @@ pids+=($!)
 wait_for "http://$workers_api/readyz" "adsyn segments,stats,syndication"
 admin=$(awk '$1 == "admin" { print $2 }' "$tmp/edge.out")
 [[ -n $admin ]] || { echo "smoke: the edge,api process printed no admin key"; exit 1; }
-echo "smoke: adsyn up: edge http://$edge, API http://$api, workers http://$workers_api"
+echo "smoke: ${SECONDS}s: adsyn up: edge http://$edge, API http://$api, workers http://$workers_api"
 
 ADSYN_SMOKE_EDGE=http://$edge ADSYN_SMOKE_API=http://$api ADSYN_SMOKE_WORKERS_API=http://$workers_api \
   ADSYN_SMOKE_NATS=$urls ADSYN_SMOKE_READER_NKEY=$tmp/reader.nk ADSYN_SMOKE_ADMIN_KEY=$admin \
-  go test -count=1 -v -run '^TestSmoke$' ./deploy/
+  "$tmp/smoke.test" -test.v -test.run '^TestSmoke$'
+echo "smoke: ${SECONDS}s: passed; stopping"
