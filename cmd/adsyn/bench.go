@@ -26,6 +26,7 @@ var scenarios = map[string]scenario{
 	"segments":    bench.Segments,
 	"syndication": bench.Syndication,
 	"stats":       bench.Stats,
+	"soak":        bench.Soak, // every load at once, for --duration; not in "all"
 }
 
 // targetScenarios can load a running edge (--target).
