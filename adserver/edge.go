@@ -35,6 +35,10 @@ type Edge struct {
 	served, empty, faults, badReq, noConsent, profileGone, bots *metrics.Counter
 	clicks, viewables, badTokens, expired, storeErrs            *metrics.Counter
 	discarded, uncredentialed                                   *metrics.Counter
+
+	counted   *counted // tracked events published, so a replay is not counted
+	ceiling   *ceiling // nil: no ceiling per visitor
+	uncharged [numUncharged]*metrics.Counter
 }
 
 // Limits on /ad input.
@@ -96,6 +100,15 @@ func NewEdge(ctx context.Context, cat *Catalog, opts ...Option) (*Edge, error) {
 		discarded:      reg.Counter("adsyn_ad_events_discarded_total", "Events discarded because no publisher is configured."),
 		uncredentialed: reg.Counter(reqName, reqHelp, "result", "origin_not_registered"),
 	}
+	// A token counts from 5 minutes before its issue time (clock skew) to its TTL after.
+	e.counted = newCounted((cfg.tokenTTL + tokenSkew).Milliseconds(), defaultCountedMax)
+	if cfg.ceiling > 0 {
+		e.ceiling = newCeiling(cfg.ceiling)
+	}
+	for r := replay; r < numUncharged; r++ {
+		e.uncharged[r] = reg.Counter("adsyn_ad_uncharged_total", "Ads, beacons and clicks answered but not counted or charged, by reason.", "reason", unchargedReasons[r])
+	}
+	reg.Gauge("adsyn_ad_replay_memory_early_rotations", "Early rotations of the replay memory because it was full: replays older than that may count again.", e.counted.rotatedEarly)
 	if cat.pacer != nil {
 		cat.pacer.serving.Store(true)
 	}
@@ -321,12 +334,21 @@ func (e *Edge) Ad(ctx *fasthttp.RequestCtx) {
 			d.Landing = c.URL
 		}
 	}
-	d.Pace.Charge(d.CPM)
+	// Past the visitor's ceiling the ad is answered, and nothing of it counts.
+	isCharged := visitor == nil || e.ceiling.charge(vhash, r.Now)
+	if isCharged {
+		d.Pace.Charge(d.CPM)
+	}
 	if visitor != nil {
 		e.recent.add(vhash, Impression{Campaign: d.Hash, At: r.Now})
 	}
 
 	ev.ID = event.NewID()
+	if !isCharged {
+		e.uncharged[visitorCeiling].Inc()
+		e.counted.mark(trackedID(ev.ID, event.KindViewable), r.Now, visitorCeiling)
+		e.counted.mark(trackedID(ev.ID, event.KindClick), r.Now, visitorCeiling)
+	}
 	ev.TS = r.Now
 	ev.Kind = event.KindImpression
 	ev.Site, ev.Slot = r.Site, r.Slot
@@ -372,7 +394,9 @@ func (e *Edge) Ad(ctx *fasthttp.RequestCtx) {
 		ctx.SetBody(a.body)
 	}
 	e.served.Inc()
-	e.publish(ev)
+	if isCharged {
+		e.publish(ev)
+	}
 }
 
 func (e *Edge) profile(user string) (ProfileCard, bool) {

@@ -50,6 +50,7 @@ type config struct {
 	catalog   *Catalog
 	pixel     string
 	bots      bool
+	ceiling   int // charged impressions per visitor per minute; 0: none
 }
 
 func newConfig(opts []Option) (*config, error) {
@@ -257,4 +258,19 @@ func WithPixel(html string) Option {
 // default get 204 so they spend no budget.
 func WithBots(serve bool) Option {
 	return func(c *config) error { c.bots = serve; return nil }
+}
+
+// WithVisitorCeiling caps the impressions charged to campaigns per visitor
+// per minute on this edge (0, the default: no ceiling). An ad past it is
+// still answered, but not counted, charged or paced, and neither are its
+// beacon and click; adsyn_ad_uncharged_total{reason="visitor_ceiling"}
+// counts it.
+func WithVisitorCeiling(perMinute int) Option {
+	return func(c *config) error {
+		if perMinute < 0 || perMinute > 1_000_000 {
+			return fmt.Errorf("adserver: visitor ceiling %d must be 0 (none) to 1000000 per minute", perMinute)
+		}
+		c.ceiling = perMinute
+		return nil
+	}
 }

@@ -222,6 +222,7 @@ func (a *App) wireEdge(ctx context.Context) error {
 		adserver.WithCookies(&cookies),
 		adserver.WithPixel(demoPixel),
 		adserver.WithProfiles(a.profileCard),
+		adserver.WithVisitorCeiling(a.cfg.AdVisitorCeiling),
 	)
 	if a.geo != nil {
 		opts = append(opts, adserver.WithGeo(a.geo))
