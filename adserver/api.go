@@ -15,6 +15,7 @@ import (
 
 	"github.com/adsyn/adsyn/internal/api"
 	"github.com/adsyn/adsyn/internal/auth"
+	"github.com/adsyn/adsyn/internal/ids"
 	"github.com/adsyn/adsyn/segments"
 )
 
@@ -363,7 +364,7 @@ func (h *Handler) explain(w http.ResponseWriter, r *http.Request) {
 		req.Rand = n
 	}
 	if v := q.Get("visitor"); v != "" {
-		if !validVisitor([]byte(v)) {
+		if !ids.ValidVisitor(v) {
 			api.WriteError(w, http.StatusBadRequest, "invalid", "visitor must be a visitor id")
 			return
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/adsyn/adsyn/internal/cookie"
 	"github.com/adsyn/adsyn/internal/device"
 	"github.com/adsyn/adsyn/internal/event"
+	"github.com/adsyn/adsyn/internal/ids"
 	"github.com/adsyn/adsyn/internal/metrics"
 	"github.com/adsyn/adsyn/segments"
 )
@@ -61,7 +62,7 @@ type adReq struct {
 
 // NewEdge returns the edge handlers over cat. ctx bounds visitor record
 // reads. Requires WithTokenKeys; reads WithPublisher, WithSegments,
-// WithConsent, WithGeo, WithProfiles, WithDevice, WithClientIP,
+// WithConsent, WithGeo, WithProfileSource or WithProfiles, WithDevice, WithClientIP,
 // WithCookies, WithBaseURL, WithTokenTTL, WithClock, WithLogger,
 // WithMetrics, WithPixel.
 func NewEdge(ctx context.Context, cat *Catalog, opts ...Option) (*Edge, error) {
@@ -80,6 +81,9 @@ func NewEdge(ctx context.Context, cat *Catalog, opts ...Option) (*Edge, error) {
 	}
 	if cfg.clientIP == nil {
 		cfg.clientIP = remoteIP
+	}
+	if cfg.cards != nil && cfg.profiles == nil {
+		cfg.profiles = profileCards(ctx, cfg.cards, cfg.cardsURL)
 	}
 	reg := cfg.metrics
 	const reqName, reqHelp = "adsyn_ad_requests_total", "Ad requests by result."
@@ -138,32 +142,6 @@ func parseDevice(ctx *fasthttp.RequestCtx, d *event.Device) {
 func remoteIP(ctx *fasthttp.RequestCtx) netip.Addr {
 	ip, _ := netip.AddrFromSlice(ctx.RemoteIP())
 	return ip
-}
-
-// validID is ValidID for request bytes.
-func validID(b []byte) bool {
-	if len(b) == 0 || len(b) > MaxIDLen {
-		return false
-	}
-	for _, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-// validVisitor accepts the pixel's visitor ids: 1-64 of A-Z a-z 0-9 _ - .
-func validVisitor(b []byte) bool {
-	if len(b) == 0 || len(b) > 64 {
-		return false
-	}
-	for _, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 // splitCats splits "a,b,c" into dst as views of s, keeping valid tokens only.
@@ -235,7 +213,7 @@ func (e *Edge) Ad(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Header.Set("Cache-Control", "no-store")
 	args := ctx.QueryArgs()
 	site, slot := args.Peek("site"), args.Peek("slot")
-	if !validID(site) || !validID(slot) {
+	if !ids.Valid(site) || !ids.Valid(slot) {
 		e.badReq.Inc()
 		e.cors(ctx, nil)
 		ctx.SetStatusCode(fasthttp.StatusBadRequest)
@@ -286,7 +264,7 @@ func (e *Edge) Ad(ctx *fasthttp.RequestCtx) {
 		if len(visitor) == 0 {
 			visitor = ctx.Request.Header.Cookie(cookie.Visitor)
 		}
-		if !validVisitor(visitor) {
+		if !ids.ValidVisitor(visitor) {
 			visitor = nil
 		}
 	}

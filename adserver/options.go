@@ -43,6 +43,8 @@ type config struct {
 	consent   func(*fasthttp.RequestCtx) consent.Set
 	geo       *Geo
 	profiles  func(userID string) (ProfileCard, bool)
+	cards     ProfileSource
+	cardsURL  string
 	device    func(*fasthttp.RequestCtx, *event.Device)
 	clientIP  func(*fasthttp.RequestCtx) netip.Addr
 	cookies   *cookie.Policy
@@ -195,8 +197,24 @@ func WithGeo(g *Geo) Option {
 	return func(c *config) error { c.geo = g; return nil }
 }
 
-// WithProfiles sets the source of profile creatives: the public view of a
-// user who allows advertising use of it, or false.
+// WithProfileSource sets where profile creatives come from: the edge shows
+// the public view of a user who allows advertising use of it (P2: never
+// contact details), with links under publicURL, the API's public origin.
+func WithProfileSource(src ProfileSource, publicURL string) Option {
+	return func(c *config) error {
+		if src == nil {
+			return errors.New("adserver: WithProfileSource(nil)")
+		}
+		if u, err := url.Parse(publicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("adserver: profile URL %q must be an http(s) origin", publicURL)
+		}
+		c.cards, c.cardsURL = src, publicURL
+		return nil
+	}
+}
+
+// WithProfiles sets the cards of profile creatives directly: the public
+// view of a user who allows advertising use of it, or false.
 func WithProfiles(fn func(userID string) (ProfileCard, bool)) Option {
 	return func(c *config) error { c.profiles = fn; return nil }
 }

@@ -221,7 +221,7 @@ func (a *App) wireEdge(ctx context.Context) error {
 		adserver.WithClientIP(a.clientIP),
 		adserver.WithCookies(&cookies),
 		adserver.WithPixel(demoPixel),
-		adserver.WithProfiles(a.profileCard),
+		adserver.WithProfileSource(latestProfiles{a.profileReader}, a.apiURL()),
 		adserver.WithVisitorCeiling(a.cfg.AdVisitorCeiling),
 	)
 	if a.geo != nil {
