@@ -65,11 +65,11 @@ type adReq struct {
 // WithConsent, WithGeo, WithProfileSource or WithProfiles, WithDevice, WithClientIP,
 // WithCookies, WithBaseURL, WithTokenTTL, WithClock, WithLogger,
 // WithMetrics, WithPixel.
-func NewEdge(ctx context.Context, cat *Catalog, opts ...Option) (*Edge, error) {
+func NewEdge(ctx context.Context, cat *Catalog, opts ...EdgeOption) (*Edge, error) {
 	if cat == nil {
 		return nil, errors.New("adserver: NewEdge needs a catalog")
 	}
-	cfg, err := newConfig(opts)
+	cfg, err := newConfig(opts, EdgeOption.edge)
 	if err != nil {
 		return nil, err
 	}

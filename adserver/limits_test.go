@@ -15,7 +15,7 @@ import (
 
 // limitEdge is an edge on an embedded NATS with one campaign c1 on s1/side,
 // every consent, and a clock the test moves.
-func limitEdge(t *testing.T, opts ...Option) (*natsEdge, func(time.Duration)) {
+func limitEdge(t *testing.T, opts ...EdgeOption) (*natsEdge, func(time.Duration)) {
 	t.Helper()
 	srv := bustest.StartServer(t)
 	st, err := NewStore(testCtx(t), srv.Connect(t).JS)
@@ -27,7 +27,7 @@ func limitEdge(t *testing.T, opts ...Option) (*natsEdge, func(time.Duration)) {
 	now := t0
 	clock := WithClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	ne := startEdge(t, srv, "e1", append([]Option{clock, WithConsent(func(*fasthttp.RequestCtx) consent.Set { return consent.All })}, opts...)...)
+	ne := startEdge(t, srv, "e1", append([]EdgeOption{clock, WithConsent(func(*fasthttp.RequestCtx) consent.Set { return consent.All })}, opts...)...)
 	waitFor(t, "campaign live", 10*time.Second, func() bool { return ne.ad(t, "site=s1&slot=side") == "c1" })
 	ne.pub.mu.Lock()
 	ne.pub.evs = nil // the warm-up answers are no part of the test
