@@ -13,6 +13,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/adsyn/adsyn/internal/config"
+	"github.com/adsyn/adsyn/internal/cookie"
 	"github.com/adsyn/adsyn/internal/keyring"
 	"github.com/adsyn/adsyn/internal/profiles"
 	"github.com/adsyn/adsyn/pixel"
@@ -120,7 +121,7 @@ func (a *App) wireProfiles(ctx context.Context) error {
 
 // visitorCookie reads the browser's own visitor id, as the pixel sets it.
 func visitorCookie(ctx *fasthttp.RequestCtx) (string, bool) {
-	id := ctx.Request.Header.Cookie(pixel.CookieName)
+	id := ctx.Request.Header.Cookie(cookie.Visitor)
 	if !pixel.ValidVisitorID(id) {
 		return "", false
 	}
