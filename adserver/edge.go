@@ -33,13 +33,13 @@ type Edge struct {
 	base   context.Context
 	pool   sync.Pool
 
-	served, empty, faults, badReq, noConsent, profileGone, bots *metrics.Counter
-	clicks, viewables, badTokens, expired, storeErrs            *metrics.Counter
-	discarded, uncredentialed                                   *metrics.Counter
-
 	counted   *counted // tracked events published, so a replay is not counted
 	ceiling   *ceiling // nil: no ceiling per visitor
 	uncharged [numUncharged]*metrics.Counter
+
+	served, empty, faults, badReq, noConsent, profileGone, bots *metrics.Counter
+	clicks, viewables, badTokens, expired, storeErrs            *metrics.Counter
+	discarded, uncredentialed                                   *metrics.Counter
 }
 
 // Limits on /ad input.
