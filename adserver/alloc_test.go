@@ -80,3 +80,19 @@ func TestAdAllocs(t *testing.T) {
 		})
 	}
 }
+
+// TestLimitsAllocs: the visitor ceiling and the replay memory add no
+// allocation per request once a visitor is known.
+func TestLimitsAllocs(t *testing.T) {
+	c := newCeiling(1 << 30)
+	cnt := newCounted(1<<40, 1<<20)
+	var id [16]byte
+	c.charge(7, 1)
+	cnt.first(id, 1)
+	if n := testing.AllocsPerRun(2000, func() {
+		c.charge(7, 1)
+		cnt.first(id, 2)
+	}); n != 0 {
+		t.Errorf("%.2f allocations per request", n)
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/adsyn/adsyn/internal/api"
 	"github.com/adsyn/adsyn/internal/auth"
+	"github.com/adsyn/adsyn/internal/ids"
 	"github.com/adsyn/adsyn/segments"
 )
 
@@ -41,17 +42,17 @@ type Handler struct {
 // one with WithCatalog (share the edge's, so explain sees its pacing).
 // Reads WithTargetCheck, WithSegments (explain by visitor), WithClock,
 // WithLogger, WithMetrics.
-func NewHandler(ctx context.Context, js jetstream.JetStream, keys *auth.Keys, opts ...Option) (*Handler, error) {
+func NewHandler(ctx context.Context, js jetstream.JetStream, keys *auth.Keys, opts ...HandlerOption) (*Handler, error) {
 	if keys == nil {
 		return nil, errors.New("adserver: NewHandler needs the API keys")
 	}
-	cfg, err := newConfig(opts)
+	cfg, err := newConfig(opts, HandlerOption.handler)
 	if err != nil {
 		return nil, err
 	}
 	h := &Handler{cat: cfg.catalog, keys: keys, cfg: cfg}
 	if h.cat == nil {
-		if h.cat, err = NewCatalog(ctx, js, opts...); err != nil {
+		if h.cat, err = newCatalog(ctx, js, cfg); err != nil {
 			return nil, err
 		}
 		h.own = true
@@ -363,7 +364,7 @@ func (h *Handler) explain(w http.ResponseWriter, r *http.Request) {
 		req.Rand = n
 	}
 	if v := q.Get("visitor"); v != "" {
-		if !validVisitor([]byte(v)) {
+		if !ids.ValidVisitor(v) {
 			api.WriteError(w, http.StatusBadRequest, "invalid", "visitor must be a visitor id")
 			return
 		}

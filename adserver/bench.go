@@ -102,7 +102,7 @@ func appendVisitor(dst []byte, i uint64) []byte {
 // adsyn_segments, and returns an edge over them. edgeOpts come after the
 // bench's defaults (a random token key, consent to everything, the
 // records), so the caller may override them (WithPublisher, WithMetrics…).
-func SetupBench(ctx context.Context, conn *bus.Conn, opts BenchOptions, progress io.Writer, edgeOpts ...Option) (*Bench, error) {
+func SetupBench(ctx context.Context, conn *bus.Conn, opts BenchOptions, progress io.Writer, edgeOpts ...EdgeOption) (*Bench, error) {
 	opts.defaults()
 	if progress == nil {
 		progress = io.Discard
@@ -126,7 +126,7 @@ func SetupBench(ctx context.Context, conn *bus.Conn, opts BenchOptions, progress
 	if recs == nil {
 		recs = newSyntheticRecords(opts.Seed)
 	}
-	cat, err := NewCatalog(ctx, conn.JS, edgeOpts...)
+	cat, err := NewCatalog(ctx, conn.JS)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +141,7 @@ func SetupBench(ctx context.Context, conn *bus.Conn, opts BenchOptions, progress
 	}
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
-	all := append([]Option{
+	all := append([]EdgeOption{
 		WithTokenKeys(key),
 		WithConsent(func(*fasthttp.RequestCtx) consent.Set { return consent.All }),
 		WithSegments(recs),

@@ -41,12 +41,16 @@ const rebuildDelay = 25 * time.Millisecond
 // NewCatalog loads the campaign model, builds the first index, and keeps
 // both current until ctx ends or Close. Options: WithLogger, WithMetrics,
 // WithClock, WithEdgeID, WithPaceInterval, WithTargetCheck.
-func NewCatalog(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Catalog, error) {
-	cfg, err := newConfig(opts)
+func NewCatalog(ctx context.Context, js jetstream.JetStream, opts ...CatalogOption) (*Catalog, error) {
+	cfg, err := newConfig(opts, CatalogOption.catalog)
 	if err != nil {
 		return nil, err
 	}
-	store, err := NewStore(ctx, js, opts...)
+	return newCatalog(ctx, js, cfg)
+}
+
+func newCatalog(ctx context.Context, js jetstream.JetStream, cfg *config) (*Catalog, error) {
+	store, err := openStore(ctx, js, cfg)
 	if err != nil {
 		return nil, err
 	}

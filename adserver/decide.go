@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/adsyn/adsyn/adserver/decision"
 	"github.com/adsyn/adsyn/segments"
 )
 
@@ -33,10 +34,7 @@ type Request struct {
 
 // Impression is one ad this edge showed a visitor, for frequency capping
 // before the segment builder has counted it.
-type Impression struct {
-	Campaign uint64 // xxhash of the campaign id
-	At       int64  // unix ms
-}
+type Impression = decision.Impression
 
 // Decision is the chosen ad. Its pointers point into the Index.
 type Decision struct {
@@ -78,38 +76,22 @@ func (p *Pace) Charge(cpm int64) {
 
 func (p *Pace) open() bool { return p == nil || p.served.Load() < p.limit.Load() }
 
-// block codes: why an otherwise targeted campaign may not serve right now.
-const (
-	okServe uint8 = iota
-	blockNotStarted
-	blockEnded
-	blockBudget
-	blockDayPart
-	blockSegmentsAll
-	blockCap
-)
-
-func (e *entry) block(req *Request) uint8 {
-	switch {
-	case req.Now < e.start:
-		return blockNotStarted
-	case req.Now >= e.end:
-		return blockEnded
-	case !e.pace.open():
-		return blockBudget
-	case e.hours != nil && !e.dayOpen(req.Now):
-		return blockDayPart
-	case e.all != nil && (!req.Personalize || !hasAllSegments(req.Record, e.all)):
-		return blockSegmentsAll
-	case e.caps != nil && e.capped(req) >= 0:
-		return blockCap
+// block says why the campaign may not serve req now, cheapest test first.
+func (e *entry) block(req *Request) decision.Block {
+	if b := e.sched.Flight(req.Now); b != decision.Serve {
+		return b
 	}
-	return okServe
-}
-
-func (e *entry) dayOpen(now int64) bool {
-	t := time.UnixMilli(now).In(e.loc)
-	return e.hours[t.Weekday()]&(1<<uint(t.Hour())) != 0
+	switch {
+	case !e.pace.open():
+		return decision.OverBudget
+	case !e.sched.Open(req.Now):
+		return decision.OutsideDayParts
+	case e.all != nil && (!req.Personalize || !hasAllSegments(req.Record, e.all)):
+		return decision.NotInAllSegments
+	case e.caps != nil && e.capped(req) >= 0:
+		return decision.Capped
+	}
+	return decision.Serve
 }
 
 func hasAllSegments(r *segments.Record, all []string) bool {
@@ -138,22 +120,7 @@ func (e *entry) capped(req *Request) int {
 			times = r.Caps[i].Times
 		}
 	}
-	for k, c := range e.caps {
-		since := req.Now - c.window
-		i, _ := slices.BinarySearch(times, since)
-		n := len(times) - i
-		for _, imp := range req.Recent {
-			// Impressions in the millisecond the builder last applied may be in
-			// the record already; counting them again errs on the safe side.
-			if imp.Campaign == e.idHash && imp.At >= since && imp.At >= seen {
-				n++
-			}
-		}
-		if n >= c.count {
-			return k
-		}
-	}
-	return -1
+	return decision.CapReached(e.caps, req.Now, times, seen, req.Recent, e.idHash)
 }
 
 // plan turns req into bitset terms over the slot's base.
@@ -234,8 +201,8 @@ func (ix *Index) Decide(req *Request) (Decision, bool) {
 // pick returns the winner among the candidates of p, or -1. Campaigns are
 // in rank order, so it stops at the first one ranking below the winner.
 func (ix *Index) pick(p *plan, req *Request) int {
-	rnd := req.Rand
-	best, total := -1, uint64(0)
+	draw := decision.NewDraw(req.Rand)
+	best := -1
 	for w := range p.base {
 		word := p.word(w)
 		for word != 0 {
@@ -245,12 +212,10 @@ func (ix *Index) pick(p *plan, req *Request) int {
 			if best >= 0 && (e.prio != ix.camps[best].prio || e.ecpm != ix.camps[best].ecpm) {
 				return best // rank order: everything after ranks lower
 			}
-			if e.block(req) != okServe {
+			if e.block(req) != decision.Serve {
 				continue
 			}
-			total += e.weight
-			rnd = splitmix(rnd)
-			if best < 0 || rnd%total < e.weight {
+			if draw.Offer(e.weight) {
 				best = i
 			}
 		}
@@ -294,13 +259,8 @@ func (ix *Index) creative(i int, sl *slotEntry, req *Request) (Decision, bool) {
 	return Decision{}, false
 }
 
-// splitmix64: a fast, well-mixed step for draws from one seed.
-func splitmix(x uint64) uint64 {
-	x += 0x9e3779b97f4a7c15
-	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
-	x = (x ^ x>>27) * 0x94d049bb133111eb
-	return x ^ x>>31
-}
+// splitmix is decision.Splitmix, for the draw among creatives.
+func splitmix(x uint64) uint64 { return decision.Splitmix(x) }
 
 // Verdict says why one campaign was or was not chosen.
 type Verdict struct {
@@ -388,17 +348,17 @@ func (ix *Index) Explain(req *Request) Explanation {
 		}
 		if e.off == "" {
 			switch e.block(req) {
-			case blockNotStarted:
+			case decision.NotStarted:
 				why("flight starts %s", c.Start.UTC().Format(time.RFC3339))
-			case blockEnded:
+			case decision.Ended:
 				why("flight ended %s", c.End.UTC().Format(time.RFC3339))
-			case blockBudget:
+			case decision.OverBudget:
 				why("budget spent or paced out for now")
-			case blockDayPart:
+			case decision.OutsideDayParts:
 				why("outside its day_parts")
-			case blockSegmentsAll:
+			case decision.NotInAllSegments:
 				why("visitor is not in all of the segments %v", sr.All)
-			case blockCap:
+			case decision.Capped:
 				k := e.capped(req)
 				why("frequency cap of %d per %s reached", c.Caps[k].Count, time.Duration(c.Caps[k].Window))
 			}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/adsyn/adsyn/adserver/decision"
 	"github.com/adsyn/adsyn/segments"
 )
 
@@ -191,7 +192,7 @@ func checkExplain(t *testing.T, ix *Index, r *Request) {
 			acc := make(bitset, ix.words)
 			ix.filter(acc, se, sl, r)
 			for i := range ix.camps {
-				if acc.has(i) && ix.camps[i].block(r) == okServe {
+				if acc.has(i) && ix.camps[i].block(r) == decision.Serve {
 					want[ix.camps[i].c.ID] = true
 				}
 			}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/adsyn/adsyn/adserver/decision"
 	"github.com/adsyn/adsyn/segments"
 )
 
@@ -128,7 +129,7 @@ func linearDecide(ix *Index, r *Request) int {
 		}) {
 			continue
 		}
-		if e.block(r) == okServe {
+		if e.block(r) == decision.Serve {
 			return i
 		}
 	}

@@ -34,7 +34,7 @@ func svgBanner(w, h int, bg, fg, title, sub string) string {
 // DemoSeed stores sample advertisers, campaigns, creatives and the publisher
 // site DemoSite with two slots ("top" 728x90, "side" 300x250). It is
 // idempotent. Landing URLs point at example.com.
-func DemoSeed(ctx context.Context, js jetstream.JetStream, opts ...Option) error {
+func DemoSeed(ctx context.Context, js jetstream.JetStream, opts ...StoreOption) error {
 	st, err := NewStore(ctx, js, opts...)
 	if err != nil {
 		return err

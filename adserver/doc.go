@@ -21,7 +21,22 @@
 // Budgets are shared across edges through NATS: each edge writes its own
 // spend and claims to pace.<edge> in the same bucket and reads everyone
 // else's (see Pacer). Frequency caps use the segment builder's counts in the
-// visitor record plus the edge's own recent impressions.
+// visitor record plus the edge's own recent impressions. The arithmetic of
+// all this (flights, day parts, caps, headroom, the draws) is the pure
+// package adserver/decision.
+//
+// Counting: an ad answer is one impression, charged once. Its viewable
+// beacon (/imp) and its click count once each for the token's lifetime,
+// however often they are replayed; a replay is answered as usual and counted
+// in adsyn_ad_uncharged_total{reason="replay"}. With WithVisitorCeiling a
+// visitor's charged impressions per minute on an edge are capped: past it
+// the ad is still answered, but neither published, paced nor charged, nor
+// are its beacon and click (reason="visitor_ceiling").
+//
+// Options: each constructor takes its own option type (StoreOption,
+// CatalogOption, EdgeOption, HandlerOption); an option several of them read
+// satisfies each of those types, and one a constructor would ignore does not
+// compile.
 //
 // Privacy: without consent to personalize (P3) only contextual targeting is
 // used (site, slot, categories, language, country, device); targeting a

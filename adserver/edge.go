@@ -17,6 +17,7 @@ import (
 	"github.com/adsyn/adsyn/internal/cookie"
 	"github.com/adsyn/adsyn/internal/device"
 	"github.com/adsyn/adsyn/internal/event"
+	"github.com/adsyn/adsyn/internal/ids"
 	"github.com/adsyn/adsyn/internal/metrics"
 	"github.com/adsyn/adsyn/segments"
 )
@@ -31,6 +32,10 @@ type Edge struct {
 	recent *recent
 	base   context.Context
 	pool   sync.Pool
+
+	counted   *counted // tracked events published, so a replay is not counted
+	ceiling   *ceiling // nil: no ceiling per visitor
+	uncharged [numUncharged]*metrics.Counter
 
 	served, empty, faults, badReq, noConsent, profileGone, bots *metrics.Counter
 	clicks, viewables, badTokens, expired, storeErrs            *metrics.Counter
@@ -57,14 +62,14 @@ type adReq struct {
 
 // NewEdge returns the edge handlers over cat. ctx bounds visitor record
 // reads. Requires WithTokenKeys; reads WithPublisher, WithSegments,
-// WithConsent, WithGeo, WithProfiles, WithDevice, WithClientIP,
+// WithConsent, WithGeo, WithProfileSource or WithProfiles, WithDevice, WithClientIP,
 // WithCookies, WithBaseURL, WithTokenTTL, WithClock, WithLogger,
 // WithMetrics, WithPixel.
-func NewEdge(ctx context.Context, cat *Catalog, opts ...Option) (*Edge, error) {
+func NewEdge(ctx context.Context, cat *Catalog, opts ...EdgeOption) (*Edge, error) {
 	if cat == nil {
 		return nil, errors.New("adserver: NewEdge needs a catalog")
 	}
-	cfg, err := newConfig(opts)
+	cfg, err := newConfig(opts, EdgeOption.edge)
 	if err != nil {
 		return nil, err
 	}
@@ -76,6 +81,9 @@ func NewEdge(ctx context.Context, cat *Catalog, opts ...Option) (*Edge, error) {
 	}
 	if cfg.clientIP == nil {
 		cfg.clientIP = remoteIP
+	}
+	if cfg.cards != nil && cfg.profiles == nil {
+		cfg.profiles = profileCards(ctx, cfg.cards, cfg.cardsURL)
 	}
 	reg := cfg.metrics
 	const reqName, reqHelp = "adsyn_ad_requests_total", "Ad requests by result."
@@ -97,6 +105,15 @@ func NewEdge(ctx context.Context, cat *Catalog, opts ...Option) (*Edge, error) {
 		uncredentialed: reg.Counter(reqName, reqHelp, "result", "origin_not_registered"),
 		foreignPage:    reg.Counter(foreignPageMetric, foreignPageHelp, "door", "ad"),
 	}
+	// A token counts from 5 minutes before its issue time (clock skew) to its TTL after.
+	e.counted = newCounted((cfg.tokenTTL + tokenSkew).Milliseconds(), defaultCountedMax)
+	if cfg.ceiling > 0 {
+		e.ceiling = newCeiling(cfg.ceiling)
+	}
+	for r := replay; r < numUncharged; r++ {
+		e.uncharged[r] = reg.Counter("adsyn_ad_uncharged_total", "Ads, beacons and clicks answered but not counted or charged, by reason.", "reason", unchargedReasons[r])
+	}
+	reg.Gauge("adsyn_ad_replay_memory_early_rotations", "Early rotations of the replay memory because it was full: replays older than that may count again.", e.counted.rotatedEarly)
 	if cat.pacer != nil {
 		cat.pacer.serving.Store(true)
 	}
@@ -126,32 +143,6 @@ func parseDevice(ctx *fasthttp.RequestCtx, d *event.Device) {
 func remoteIP(ctx *fasthttp.RequestCtx) netip.Addr {
 	ip, _ := netip.AddrFromSlice(ctx.RemoteIP())
 	return ip
-}
-
-// validID is ValidID for request bytes.
-func validID(b []byte) bool {
-	if len(b) == 0 || len(b) > MaxIDLen {
-		return false
-	}
-	for _, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-// validVisitor accepts the pixel's visitor ids: 1-64 of A-Z a-z 0-9 _ - .
-func validVisitor(b []byte) bool {
-	if len(b) == 0 || len(b) > 64 {
-		return false
-	}
-	for _, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 // splitCats splits "a,b,c" into dst as views of s, keeping valid tokens only.
@@ -224,7 +215,7 @@ func (e *Edge) Ad(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Header.SetCanonical(headerCORP, crossOrigin)
 	args := ctx.QueryArgs()
 	site, slot := args.Peek("site"), args.Peek("slot")
-	if !validID(site) || !validID(slot) {
+	if !ids.Valid(site) || !ids.Valid(slot) {
 		e.badReq.Inc()
 		e.cors(ctx, nil)
 		ctx.SetStatusCode(fasthttp.StatusBadRequest)
@@ -275,7 +266,7 @@ func (e *Edge) Ad(ctx *fasthttp.RequestCtx) {
 		if len(visitor) == 0 {
 			visitor = ctx.Request.Header.Cookie(cookie.Visitor)
 		}
-		if !validVisitor(visitor) {
+		if !ids.ValidVisitor(visitor) {
 			visitor = nil
 		}
 	}
@@ -323,12 +314,21 @@ func (e *Edge) Ad(ctx *fasthttp.RequestCtx) {
 			d.Landing = c.URL
 		}
 	}
-	d.Pace.Charge(d.CPM)
+	// Past the visitor's ceiling the ad is answered, and nothing of it counts.
+	isCharged := visitor == nil || e.ceiling.charge(vhash, r.Now)
+	if isCharged {
+		d.Pace.Charge(d.CPM)
+	}
 	if visitor != nil {
 		e.recent.add(vhash, Impression{Campaign: d.Hash, At: r.Now})
 	}
 
 	ev.ID = event.NewID()
+	if !isCharged {
+		e.uncharged[visitorCeiling].Inc()
+		e.counted.mark(trackedID(ev.ID, event.KindViewable), r.Now, visitorCeiling)
+		e.counted.mark(trackedID(ev.ID, event.KindClick), r.Now, visitorCeiling)
+	}
 	ev.TS = r.Now
 	ev.Kind = event.KindImpression
 	ev.Site, ev.Slot = r.Site, r.Slot
@@ -378,7 +378,9 @@ func (e *Edge) Ad(ctx *fasthttp.RequestCtx) {
 		ctx.SetBody(a.body)
 	}
 	e.served.Inc()
-	e.publish(ev)
+	if isCharged {
+		e.publish(ev)
+	}
 }
 
 func (e *Edge) profile(user string) (ProfileCard, bool) {

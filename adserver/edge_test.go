@@ -85,11 +85,11 @@ type edgeEnv struct {
 	now  *time.Time
 }
 
-func newEdgeEnv(t *testing.T, snap *Snapshot, opts ...Option) *edgeEnv {
+func newEdgeEnv(t *testing.T, snap *Snapshot, opts ...EdgeOption) *edgeEnv {
 	t.Helper()
 	now := t0
 	env := &edgeEnv{pub: &recorder{}, reg: metrics.NewRegistry(), now: &now}
-	all := append([]Option{WithTokenKeys(testKey), WithPublisher(env.pub), WithMetrics(env.reg),
+	all := append([]EdgeOption{WithTokenKeys(testKey), WithPublisher(env.pub), WithMetrics(env.reg),
 		WithClock(func() time.Time { return *env.now })}, opts...)
 	e, err := NewEdge(context.Background(), staticCatalog(Build(snap, t0, nil)), all...)
 	if err != nil {

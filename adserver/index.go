@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+
+	"github.com/adsyn/adsyn/adserver/decision"
 )
 
 // Snapshot is the whole campaign model at one moment, as read from
@@ -59,20 +61,12 @@ type entry struct {
 	prio      int
 	ecpm      int64 // CPM in micros
 	weight    uint64
-	start     int64 // unix ms
-	end       int64 // unix ms, exclusive; math.MaxInt64 when open
-	hours     *[7]uint32
-	loc       *time.Location
-	caps      []capRule
+	sched     decision.Schedule
+	caps      []decision.Cap
 	all       []string // sorted
 	creatives []crEntry
 	pace      *Pace
 	off       string // why it is never served; "" when servable
-}
-
-type capRule struct {
-	count  int
-	window int64 // ms
 }
 
 type size struct {
@@ -278,23 +272,21 @@ func build(s *Snapshot, now time.Time, pace func(*Campaign) *Pace, prev *Index) 
 			prio:   c.Priority,
 			ecpm:   int64(math.Round(c.CPM * 1e6)),
 			weight: uint64(max(c.Weight, 1)),
-			start:  c.Start.UnixMilli(),
-			end:    math.MaxInt64,
-			loc:    time.UTC,
+			sched:  decision.Schedule{Start: c.Start.UnixMilli(), End: math.MaxInt64, Loc: time.UTC},
 		}
 		if !c.End.IsZero() {
-			e.end = c.End.UnixMilli()
+			e.sched.End = c.End.UnixMilli()
 		}
 		if c.Timezone != "" {
 			if loc, err := time.LoadLocation(c.Timezone); err == nil {
-				e.loc = loc
+				e.sched.Loc = loc
 			}
 		}
 		if len(c.DayParts) > 0 {
-			e.hours = dayHours(c.DayParts)
+			e.sched.Hours = dayHours(c.DayParts)
 		}
 		for _, f := range c.Caps {
-			e.caps = append(e.caps, capRule{f.Count, time.Duration(f.Window).Milliseconds()})
+			e.caps = append(e.caps, decision.Cap{Count: f.Count, Window: time.Duration(f.Window).Milliseconds()})
 		}
 		if len(c.Targeting.Segments.All) > 0 {
 			e.all = slices.Sorted(slices.Values(c.Targeting.Segments.All))
@@ -322,11 +314,11 @@ func build(s *Snapshot, now time.Time, pace func(*Campaign) *Pace, prev *Index) 
 			e.off = "advertiser " + c.Advertiser + " does not exist"
 		case adv.Status != Active:
 			e.off = "advertiser is " + string(adv.Status)
-		case e.end <= now.UnixMilli():
+		case e.sched.End <= now.UnixMilli():
 			e.off = "flight ended"
 		case len(e.creatives) == 0:
 			e.off = "no active creative"
-		case e.hours != nil && *e.hours == [7]uint32{}:
+		case e.sched.NeverOpen():
 			e.off = "day_parts open no hour"
 		}
 		camps = append(camps, e)
@@ -410,23 +402,14 @@ func (ix *Index) Len() int { return len(ix.camps) }
 
 // dayHours compiles day parts into a bit per open hour, per weekday.
 func dayHours(parts []DayPart) *[7]uint32 {
-	var h [7]uint32
-	for _, p := range parts {
-		var mask uint32
-		for hr := p.From; hr < p.To && hr < 24; hr++ {
-			mask |= 1 << hr
-		}
-		if len(p.Days) == 0 {
-			for d := range h {
-				h[d] |= mask
-			}
-			continue
-		}
+	dp := make([]decision.DayPart, len(parts))
+	for i, p := range parts {
+		dp[i] = decision.DayPart{From: p.From, To: p.To}
 		for _, d := range p.Days {
-			h[weekdays[d]] |= mask
+			dp[i].Days = append(dp[i].Days, weekdays[d])
 		}
 	}
-	return &h
+	return decision.Hours(dp)
 }
 
 // fits returns the creative's first size that the slot takes and its index

@@ -50,18 +50,24 @@ type natsEdge struct {
 	base string
 }
 
-func startEdge(t *testing.T, srv *bustest.Server, id string, opts ...Option) *natsEdge {
+// startEdge gives the edge opts, and its catalog those of them a catalog reads too.
+func startEdge(t *testing.T, srv *bustest.Server, id string, opts ...EdgeOption) *natsEdge {
 	t.Helper()
 	ctx := testCtx(t)
 	conn := srv.Connect(t)
-	all := append([]Option{WithEdgeID(id), WithPaceInterval(40 * time.Millisecond)}, opts...)
-	cat, err := NewCatalog(ctx, conn.JS, all...)
+	catOpts := []CatalogOption{WithEdgeID(id), WithPaceInterval(40 * time.Millisecond)}
+	for _, o := range opts {
+		if c, ok := o.(CatalogOption); ok {
+			catOpts = append(catOpts, c)
+		}
+	}
+	cat, err := NewCatalog(ctx, conn.JS, catOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(cat.Close)
 	ne := &natsEdge{cat: cat, pub: &recorder{}}
-	ne.e, err = NewEdge(ctx, cat, append([]Option{WithTokenKeys(testKey), WithPublisher(ne.pub)}, all...)...)
+	ne.e, err = NewEdge(ctx, cat, append([]EdgeOption{WithTokenKeys(testKey), WithPublisher(ne.pub)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/adsyn/adsyn/internal/ids"
 )
 
 // A site's domains decide which pages /ad answers with credentials.
@@ -92,7 +94,7 @@ func originHost(origin []byte, secure bool) ([]byte, bool) {
 // no extra header or method.
 func (e *Edge) Preflight(ctx *fasthttp.RequestCtx) {
 	site := ctx.QueryArgs().Peek("site")
-	if !validID(site) {
+	if !ids.Valid(site) {
 		site = nil
 	}
 	e.cors(ctx, site)

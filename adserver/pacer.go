@@ -15,18 +15,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/adsyn/adsyn/adserver/decision"
 	"github.com/adsyn/adsyn/internal/metrics"
 )
 
 // Spend is what a campaign has delivered: impressions, and their CPM prices
 // summed in micros (Cost/1000 is money in micros of the account currency).
-type Spend struct {
-	Imps int64 `msgpack:"i"`
-	Cost int64 `msgpack:"c"`
-}
-
-func (s Spend) add(o Spend) Spend { return Spend{s.Imps + o.Imps, s.Cost + o.Cost} }
-func (s Spend) sub(o Spend) Spend { return Spend{s.Imps - o.Imps, s.Cost - o.Cost} }
+type Spend = decision.Spend
 
 // edgeSpend is one edge's spend, stored at pace.<edge> in adsyn_campaigns.
 // Each edge writes only its own key, so there is no write contention; every
@@ -42,7 +37,7 @@ type edgeSpend struct {
 	Claims map[string]int64 `msgpack:"o,omitempty"`
 }
 
-const dayMS = 24 * 60 * 60 * 1000
+const dayMS = decision.DayMS
 
 // Pacer shares this edge's spend through NATS and turns budgets and what
 // every edge has spent into each campaign's limit on this edge. Daily budgets
@@ -220,7 +215,7 @@ func (p *Pacer) live() map[string]Spend {
 	out := make(map[string]Spend, len(p.paces))
 	for id, pc := range p.paces {
 		if n := pc.served.Load(); n > 0 {
-			out[id] = Spend{n, pc.cost.Load()}
+			out[id] = Spend{Imps: n, Cost: pc.cost.Load()}
 		}
 	}
 	return out
@@ -253,7 +248,7 @@ func (p *Pacer) ownSpend(id string, live map[string]Spend) (today, total Spend) 
 	if b == nil {
 		return l, l
 	}
-	return b.today.add(l.sub(b.mark)), b.total.add(l)
+	return b.today.Add(l.Sub(b.mark)), b.total.Add(l)
 }
 
 func (p *Pacer) flush(ctx context.Context, final bool) {
@@ -344,9 +339,9 @@ func (p *Pacer) limits() {
 		var claimed int64
 		for _, o := range p.others {
 			if o.Day == p.day {
-				today = today.add(o.Today[id])
+				today = today.Add(o.Today[id])
 			}
-			total = total.add(o.Total[id])
+			total = total.Add(o.Total[id])
 			if o.At >= fresh {
 				claimed += o.Claims[id]
 			}
@@ -357,7 +352,7 @@ func (p *Pacer) limits() {
 		p.seen[id] = served
 		// Another edge may be claiming at this very moment from the same
 		// room: take at most a fair share of it.
-		claim := max(0, min((room+edges-1)/edges, need))
+		claim := decision.Claim(room, edges, need)
 		e.pace.limit.Store(served + claim)
 		if claim > 0 {
 			p.claims[id] = claim
@@ -365,63 +360,11 @@ func (p *Pacer) limits() {
 	}
 }
 
-// headroom is how many more impressions the campaign may serve now, across
-// every edge: what is left of the total budget, and of the daily budget as
-// paced to frac of the day (plus a 1% margin, so delivery is not choppy).
+// headroom is decision.Headroom of the campaign's budget.
 func headroom(b Budget, ecpm int64, today, total Spend, frac float64) int64 {
-	room := int64(math.MaxInt64)
-	imps := func(left float64, spent Spend) int64 {
-		if b.Unit == Money {
-			units := left*1e9 - float64(spent.Cost) // cost is CPM micros: money×1e9 per imp×1000
-			if ecpm <= 0 {
-				return 0
-			}
-			return int64(math.Floor(units / float64(ecpm)))
-		}
-		return int64(math.Floor(left)) - spent.Imps
-	}
-	if b.Total > 0 {
-		room = min(room, imps(b.Total, total))
-	}
-	if b.Daily > 0 {
-		one := 1.0
-		if b.Unit == Money {
-			one = float64(ecpm) / 1e9
-		}
-		allowed := min(b.Daily, b.Daily*frac+max(b.Daily/100, one))
-		room = min(room, imps(allowed, today))
-	}
-	return max(room, 0)
+	return decision.Headroom(decision.Budget{Money: b.Unit == Money, Total: b.Total, Daily: b.Daily}, ecpm, today, total, frac)
 }
 
 // dayFraction is the share of today's open delivery time (UTC day, within
 // the flight and day parts) that has passed at now.
-func (e *entry) dayFraction(now time.Time) float64 {
-	nowMS := now.UnixMilli()
-	dayStart := nowMS / dayMS * dayMS
-	from, to := max(dayStart, e.start), min(dayStart+dayMS, e.end)
-	if to <= from {
-		return 1
-	}
-	if e.hours == nil {
-		return clamp01(float64(nowMS-from) / float64(to-from))
-	}
-	const hourMS = 3600 * 1000
-	var open, passed int64
-	for t := from; t < to; {
-		next := min((t/hourMS+1)*hourMS, to)
-		if e.dayOpen(t) {
-			open += next - t
-			if nowMS > t {
-				passed += min(nowMS, next) - t
-			}
-		}
-		t = next
-	}
-	if open == 0 {
-		return 1
-	}
-	return clamp01(float64(passed) / float64(open))
-}
-
-func clamp01(f float64) float64 { return max(0, min(1, f)) }
+func (e *entry) dayFraction(now time.Time) float64 { return e.sched.DayFraction(now.UnixMilli()) }

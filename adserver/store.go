@@ -56,11 +56,15 @@ type Store struct {
 }
 
 // NewStore opens the bucket. It honours WithTargetCheck.
-func NewStore(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Store, error) {
-	cfg, err := newConfig(opts)
+func NewStore(ctx context.Context, js jetstream.JetStream, opts ...StoreOption) (*Store, error) {
+	cfg, err := newConfig(opts, StoreOption.store)
 	if err != nil {
 		return nil, err
 	}
+	return openStore(ctx, js, cfg)
+}
+
+func openStore(ctx context.Context, js jetstream.JetStream, cfg *config) (*Store, error) {
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
 	kv, err := js.KeyValue(ctx, bus.BucketCampaigns)

@@ -1,6 +1,8 @@
 package adserver
 
 import (
+	"time"
+
 	"github.com/valyala/fasthttp"
 
 	"github.com/adsyn/adsyn/internal/consent"
@@ -52,22 +54,36 @@ func (e *Edge) Imp(ctx *fasthttp.RequestCtx) {
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
 }
 
-// track publishes the event of an authentic token, unless it expired. Its id
-// derives from the impression's, so a repeated beacon or double click within
-// the stream's dedupe window is stored once. An opt-out (cookie or GPC) on
-// this request drops the token's visitor id.
+// tokenSkew is how far in the future a token's issue time may be (clock skew between edges).
+const tokenSkew = 5 * time.Minute
+
+// trackedID is the id of the kind's event of one ad answer: derived from
+// the impression's, so each ad answer has one viewable and one click.
+func trackedID(imp event.ID, kind event.Kind) event.ID {
+	imp[15] ^= byte(kind)
+	return imp
+}
+
+// track publishes the event of an authentic token, unless it expired or
+// this ad answer's event of that kind was counted before (a replay, at any
+// time within the token's lifetime) or was over the visitor's ceiling. An
+// opt-out (cookie or GPC) on this request drops the token's visitor id.
 func (e *Edge) track(ctx *fasthttp.RequestCtx, t *Token, kind event.Kind) bool {
 	now := e.cfg.now()
-	if age := now.Unix() - t.Issued; age > int64(e.cfg.tokenTTL.Seconds()) || age < -300 {
+	if age := now.Unix() - t.Issued; age > int64(e.cfg.tokenTTL.Seconds()) || age < -int64(tokenSkew.Seconds()) {
 		e.expired.Inc()
 		return false
 	}
+	id := trackedID(t.Imp, kind)
+	if why := e.counted.first(id, now.UnixMilli()); why != charged {
+		e.uncharged[why].Inc()
+		return false
+	}
 	ev := &event.Event{
-		ID: t.Imp, TS: now.UnixMilli(), Kind: kind,
+		ID: id, TS: now.UnixMilli(), Kind: kind,
 		Visitor: t.Visitor, Site: t.Site, Slot: t.Slot, Campaign: t.Campaign, Creative: t.Creative,
 		Consent: t.Consent,
 	}
-	ev.ID[15] ^= byte(kind)
 	if cookie.OptedOut(ctx) || consent.GPC(ctx.Request.Header.Peek(consent.GPCHeader)) {
 		// Opted out since the ad was served: the token's visitor id is not used.
 		ev.Visitor, ev.Consent = "", withoutPersonal(ev.Consent)

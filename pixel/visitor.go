@@ -10,6 +10,7 @@ import (
 
 	"github.com/adsyn/adsyn/internal/consent"
 	"github.com/adsyn/adsyn/internal/cookie"
+	"github.com/adsyn/adsyn/internal/ids"
 )
 
 // CookieName is the visitor-id cookie.
@@ -24,18 +25,9 @@ const VisitorIDLen = 22
 // CookieMaxAge is 13 months, the longest a consent-based identifier is kept.
 const CookieMaxAge = cookie.MaxAge
 
-// ValidVisitorID reports whether b looks like an id adsyn issued.
-func ValidVisitorID(b []byte) bool {
-	if len(b) != VisitorIDLen {
-		return false
-	}
-	for _, c := range b {
-		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
+// ValidVisitorID reports whether b looks like an id adsyn issued: a
+// visitor id (ids.ValidVisitor) of the length the pixel gives.
+func ValidVisitorID(b []byte) bool { return len(b) == VisitorIDLen && ids.ValidVisitor(b) }
 
 // NewVisitorID writes a fresh id into dst.
 func NewVisitorID(dst *[VisitorIDLen]byte) {

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/adsyn/adsyn/internal/bus"
+	"github.com/adsyn/adsyn/internal/ids"
 	"github.com/adsyn/adsyn/internal/metrics"
 )
 
@@ -236,23 +237,6 @@ func withTimeout(ctx context.Context, d time.Duration) (context.Context, context
 	return context.WithTimeout(ctx, d)
 }
 
-// ValidVisitor reports whether v can key a record: 1-128 bytes of
-// A-Z a-z 0-9 - _ = . /, not starting or ending with a dot, no "..".
-func ValidVisitor(v string) bool {
-	if len(v) == 0 || len(v) > 128 || v[0] == '.' || v[len(v)-1] == '.' {
-		return false
-	}
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '=', c == '/':
-		case c == '.':
-			if v[i+1] == '.' {
-				return false
-			}
-		default:
-			return false
-		}
-	}
-	return true
-}
+// ValidVisitor reports whether v can key a record: the one visitor-id
+// rule, ids.ValidVisitor.
+func ValidVisitor(v string) bool { return ids.ValidVisitor(v) }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/adsyn/adsyn/internal/bus"
+	"github.com/adsyn/adsyn/internal/ids"
 	"github.com/adsyn/adsyn/internal/keyring"
 	"github.com/adsyn/adsyn/internal/profiles"
 )
@@ -70,11 +70,13 @@ type Spec struct {
 	State     State            `json:"state,omitempty"`
 }
 
-var partnerIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+// maxPartnerID keeps consumer names built from a partner id short.
+const maxPartnerID = 32
 
 // ValidID reports whether id can name a partner (it is a subject token, a
-// KV key part and a consumer name part).
-func ValidID(id string) bool { return partnerIDPattern.MatchString(id) }
+// KV key part and a consumer name part): the one id rule, ids.Valid, in at
+// most 32 bytes.
+func ValidID(id string) bool { return len(id) <= maxPartnerID && ids.Valid(id) }
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))

@@ -9,12 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/adsyn/adsyn/adserver"
 	"github.com/adsyn/adsyn/internal/config"
+	"github.com/adsyn/adsyn/internal/cookie"
 	"github.com/adsyn/adsyn/internal/keyring"
 	"github.com/adsyn/adsyn/internal/profiles"
 	"github.com/adsyn/adsyn/pixel"
@@ -122,7 +121,7 @@ func (a *App) wireProfiles(ctx context.Context) error {
 
 // visitorCookie reads the browser's own visitor id, as the pixel sets it.
 func visitorCookie(ctx *fasthttp.RequestCtx) (string, bool) {
-	id := ctx.Request.Header.Cookie(pixel.CookieName)
+	id := ctx.Request.Header.Cookie(cookie.Visitor)
 	if !pixel.ValidVisitorID(id) {
 		return "", false
 	}
@@ -135,31 +134,13 @@ func (a *App) syndOptions() []syndication.Option {
 		syndication.WithPrivatePartners(a.cfg.AllowPrivatePartners || a.cfg.Demo)}
 }
 
-// profileCard is the public, advertising-consented view of a user for
-// profile creatives: never contact details (P2), which the reader leaves
-// sealed.
-func (a *App) profileCard(userID string) (adserver.ProfileCard, bool) {
-	if a.profileReader == nil || !profiles.ValidID(userID) {
-		return adserver.ProfileCard{}, false
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	p, err := a.profileReader.Get(ctx, userID)
-	if err != nil {
-		return adserver.ProfileCard{}, false
-	}
-	v := profiles.PublicView(p)
-	if v.Name == "" {
-		return adserver.ProfileCard{}, false
-	}
-	card := adserver.ProfileCard{Name: v.Name, Competence: strings.Join(v.Competence, ", "), URL: a.apiURL() + "/v1/profiles/" + v.ID}
-	if v.Photo != "" {
-		card.Photo = a.apiURL() + v.Photo
-	}
-	if v.Price != nil {
-		card.Price = v.Price.Amount + " " + v.Price.Currency
-	}
-	return card, true
+// latestProfiles gives the edge the users' latest profiles for profile
+// creatives (adserver.ProfileSource); it stands in until internal/profiles
+// exposes Latest itself.
+type latestProfiles struct{ r *profiles.Reader }
+
+func (l latestProfiles) Latest(ctx context.Context, userID string) (*profiles.Profile, error) {
+	return l.r.Get(ctx, userID)
 }
 
 // demoUsers registers sample users with different consents, once: Anna

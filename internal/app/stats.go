@@ -7,6 +7,7 @@ import (
 
 	"github.com/adsyn/adsyn/adserver"
 	"github.com/adsyn/adsyn/internal/config"
+	"github.com/adsyn/adsyn/internal/phone"
 	"github.com/adsyn/adsyn/internal/stats"
 )
 
@@ -111,11 +112,11 @@ func (a *App) campaignByNumber(number string) (string, bool) {
 		n = &numbers{snap: snap, byNo: map[string]string{}}
 		for _, c := range snap.Campaigns {
 			for _, no := range c.TrackingNumbers {
-				n.byNo[adserver.NormalizePhone(no)] = c.ID
+				n.byNo[phone.Key(no)] = c.ID
 			}
 		}
 		a.numbers.Store(n)
 	}
-	id, ok := n.byNo[adserver.NormalizePhone(number)]
+	id, ok := n.byNo[phone.Key(number)]
 	return id, ok
 }

@@ -42,7 +42,7 @@ func (a *App) wire(ctx context.Context) error {
 		a.geo = geo
 		a.stops = append(a.stops, func(context.Context) error { return geo.Close() })
 	}
-	cat, err := adserver.NewCatalog(ctx, a.conn.JS, append(a.adOptions(), adserver.WithEdgeID(a.edgeID()), adserver.WithTargetCheck(a.checkTarget))...)
+	cat, err := adserver.NewCatalog(ctx, a.conn.JS, adserver.WithLogger(a.log), adserver.WithMetrics(a.reg), adserver.WithEdgeID(a.edgeID()), adserver.WithTargetCheck(a.checkTarget))
 	if err != nil {
 		return err
 	}
@@ -55,8 +55,8 @@ func (a *App) wire(ctx context.Context) error {
 		}
 	}
 	if a.cfg.Has(config.RoleAPI) {
-		opts := append(a.adOptions(), adserver.WithSegments(a.visitors), adserver.WithTargetCheck(a.checkTarget), adserver.WithCatalog(a.catalog))
-		h, err := adserver.NewHandler(ctx, a.conn.JS, a.keys, opts...)
+		h, err := adserver.NewHandler(ctx, a.conn.JS, a.keys, adserver.WithLogger(a.log), adserver.WithMetrics(a.reg),
+			adserver.WithSegments(a.visitors), adserver.WithTargetCheck(a.checkTarget), adserver.WithCatalog(a.catalog))
 		if err != nil {
 			return err
 		}
@@ -64,7 +64,7 @@ func (a *App) wire(ctx context.Context) error {
 		a.stops = append(a.stops, func(context.Context) error { h.Close(); return nil })
 	}
 	if a.cfg.Demo {
-		if err := adserver.DemoSeed(ctx, a.conn.JS, a.adOptions()...); err != nil {
+		if err := adserver.DemoSeed(ctx, a.conn.JS); err != nil {
 			return fmt.Errorf("app: demo campaigns: %w", err)
 		}
 	}
@@ -144,10 +144,6 @@ func (a *App) checkTarget(id string) error {
 	return nil
 }
 
-func (a *App) adOptions() []adserver.Option {
-	return []adserver.Option{adserver.WithLogger(a.log), adserver.WithMetrics(a.reg)}
-}
-
 // country is the country of a client address, from the geo database.
 func (a *App) country(addr netip.Addr) string {
 	if a.geo == nil || !addr.IsValid() {
@@ -215,7 +211,7 @@ func (a *App) wireEdge(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	opts := append(a.adOptions(),
+	opts := []adserver.EdgeOption{adserver.WithLogger(a.log), adserver.WithMetrics(a.reg),
 		adserver.WithSegments(a.visitors),
 		adserver.WithTokenKeys(tokenKey),
 		adserver.WithPublisher(a.pub),
@@ -223,8 +219,9 @@ func (a *App) wireEdge(ctx context.Context) error {
 		adserver.WithClientIP(a.clientIP),
 		adserver.WithCookies(&cookies),
 		adserver.WithPixel(demoPixel),
-		adserver.WithProfiles(a.profileCard),
-	)
+		adserver.WithProfileSource(latestProfiles{a.profileReader}, a.apiURL()),
+		adserver.WithVisitorCeiling(a.cfg.AdVisitorCeiling),
+	}
 	if a.geo != nil {
 		opts = append(opts, adserver.WithGeo(a.geo))
 	}

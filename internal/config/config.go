@@ -73,6 +73,9 @@ type Config struct {
 	// per client address (bursts twice that); 0 turns a limit off.
 	APIRate   float64
 	APIIPRate float64
+	// AdVisitorCeiling is the impressions charged per visitor per minute on
+	// an edge; past it ads are answered but not charged (0: no ceiling).
+	AdVisitorCeiling int
 
 	TCFVendorID    int
 	GDPRByDefault  bool
@@ -97,27 +100,28 @@ type Config struct {
 // Default returns the configuration of a single machine.
 func Default() Config {
 	return Config{
-		DataDir:         "./data",
-		HTTPAddr:        ":8080",
-		APIAddr:         ":8081",
-		NATSListen:      "127.0.0.1:4222",
-		NATSDownLimit:   2 * time.Minute,
-		Replicas:        1,
-		Roles:           slices.Clone(AllRoles),
-		Partitions:      16,
-		Retention:       720 * time.Hour,
-		SegmentTTL:      90 * 24 * time.Hour,
-		StatsRetention:  400 * 24 * time.Hour,
-		SegmentCacheMB:  256,
-		EventBufferMB:   256,
-		APIRate:         50,
-		APIIPRate:       100,
-		IPv4Bits:        24,
-		IPv6Bits:        48,
-		GDPRCountries:   slices.Clone(EEA),
-		LogLevel:        "info",
-		LogFormat:       "text",
-		ShutdownTimeout: 15 * time.Second,
+		DataDir:          "./data",
+		HTTPAddr:         ":8080",
+		APIAddr:          ":8081",
+		NATSListen:       "127.0.0.1:4222",
+		NATSDownLimit:    2 * time.Minute,
+		Replicas:         1,
+		Roles:            slices.Clone(AllRoles),
+		Partitions:       16,
+		Retention:        720 * time.Hour,
+		SegmentTTL:       90 * 24 * time.Hour,
+		StatsRetention:   400 * 24 * time.Hour,
+		SegmentCacheMB:   256,
+		EventBufferMB:    256,
+		APIRate:          50,
+		APIIPRate:        100,
+		AdVisitorCeiling: 120,
+		IPv4Bits:         24,
+		IPv6Bits:         48,
+		GDPRCountries:    slices.Clone(EEA),
+		LogLevel:         "info",
+		LogFormat:        "text",
+		ShutdownTimeout:  15 * time.Second,
 	}
 }
 
@@ -161,6 +165,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.AllowPrivatePartners, "allow-private-partners", c.AllowPrivatePartners, "let partner webhook URLs be loopback or private addresses (link-local and cloud metadata stay refused)")
 	fs.Float64Var(&c.APIRate, "api-rate", c.APIRate, "API requests per second per key, bursts twice that; over it: 429 (0: no limit)")
 	fs.Float64Var(&c.APIIPRate, "api-ip-rate", c.APIIPRate, "API requests per second per client address (IPv6: per /64; X-Forwarded-For from --trusted-proxies), bursts twice that (0: no limit)")
+	fs.IntVar(&c.AdVisitorCeiling, "ad-visitor-ceiling", c.AdVisitorCeiling, "impressions charged per visitor per minute on an edge; past it ads are answered but not counted or charged (0: no ceiling)")
 	fs.IntVar(&c.TCFVendorID, "tcf-vendor-id", c.TCFVendorID, "the IAB TCF vendor id adsyn answers for (0: TCF strings grant nothing)")
 	fs.BoolVar(&c.GDPRByDefault, "gdpr-default", c.GDPRByDefault, "treat requests that do not say gdpr=0/1 as in GDPR scope")
 	fs.Func("trusted-proxies", "CIDRs whose X-Forwarded-For and X-Forwarded-Proto are believed, comma-separated", func(s string) error {
@@ -337,6 +342,9 @@ func (c *Config) Validate() error {
 		if !(r.v >= 0) || r.v > 1e6 {
 			return bad(r.flag, "%g: must be 0 (no limit) to 1000000 requests per second", r.v)
 		}
+	}
+	if c.AdVisitorCeiling < 0 || c.AdVisitorCeiling > 1_000_000 {
+		return bad("ad-visitor-ceiling", "%d: must be 0 (no ceiling) to 1000000 per minute", c.AdVisitorCeiling)
 	}
 	if c.TCFVendorID < 0 || c.TCFVendorID > 65535 {
 		return bad("tcf-vendor-id", "%d: must be 0 to 65535", c.TCFVendorID)

@@ -82,6 +82,7 @@ func TestBadValuesNameTheSetting(t *testing.T) {
 		{nil, map[string]string{"ADSYN_EVENT_BUFFER_MB": "-5"}, "ADSYN_EVENT_BUFFER_MB"},
 		{[]string{"--api-rate", "-1"}, nil, "--api-rate"},
 		{[]string{"--api-rate", "NaN"}, nil, "--api-rate"},
+		{[]string{"--ad-visitor-ceiling", "-1"}, nil, "--ad-visitor-ceiling"},
 		{nil, map[string]string{"ADSYN_API_IP_RATE": "lots"}, "ADSYN_API_IP_RATE"},
 		{[]string{"--api-ip-rate", "1e9"}, nil, "ADSYN_API_IP_RATE"},
 	} {

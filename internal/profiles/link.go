@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/adsyn/adsyn/internal/ids"
 	"log/slog"
 	"strings"
 	"time"
@@ -141,7 +142,7 @@ func (s *Store) RedeemLink(ctx context.Context, token, visitor string) (string, 
 	if !s.now().Before(exp) {
 		return "", ErrLinkExpired
 	}
-	if !visitorPattern.MatchString(visitor) {
+	if !ids.ValidVisitor(visitor) {
 		return "", ErrNoVisitor
 	}
 	_, err = s.update(ctx, id, func(p *Profile) error {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/adsyn/adsyn/internal/ids"
 	"net/mail"
 	"regexp"
 	"slices"
@@ -59,8 +60,6 @@ type Patch struct {
 }
 
 var (
-	idPattern       = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-	visitorPattern  = regexp.MustCompile(`^[A-Za-z0-9_-]{8,64}$`)
 	phonePattern    = regexp.MustCompile(`^\+?[0-9][0-9 ().-]{4,30}$`)
 	amountPattern   = regexp.MustCompile(`^[0-9]{1,12}(\.[0-9]{1,3})?$`)
 	currencyPattern = regexp.MustCompile(`^[A-Z]{3}$`)
@@ -78,8 +77,8 @@ const (
 )
 
 // ValidID reports whether id is a well-formed user id (also a NATS KV key
-// token: no dots).
-func ValidID(id string) bool { return idPattern.MatchString(id) }
+// token: no dots): the one id rule, ids.Valid.
+func ValidID(id string) bool { return ids.Valid(id) }
 
 // NewID returns a fresh random user id.
 func NewID() string {

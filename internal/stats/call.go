@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/adsyn/adsyn/internal/event"
+	"github.com/adsyn/adsyn/internal/phone"
 )
 
 // MaxCallBody bounds a call webhook's body.
@@ -59,7 +60,7 @@ func ParseCall(body []byte, now time.Time) (*event.Event, string, error) {
 	if dec.More() {
 		return nil, "", badParam("invalid_json", "the body must hold one JSON value")
 	}
-	number, ok := normNumber(c.TrackingNumber)
+	number, ok := phone.Normalize(c.TrackingNumber)
 	if !ok {
 		return nil, "", badParam("invalid_tracking_number", "tracking_number must be a phone number of 3-15 digits")
 	}
@@ -112,35 +113,6 @@ func validCallType(s string) bool {
 	return true
 }
 
-// isSep reports the characters a written phone number may carry between
-// its digits.
-func isSep(c byte) bool { return c == ' ' || c == '-' || c == '.' || c == '(' || c == ')' || c == '/' }
-
-// normNumber returns "+digits" (international) or "digits".
-func normNumber(s string) (string, bool) {
-	if len(s) > 64 {
-		return "", false
-	}
-	var b strings.Builder
-	digits := 0
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '+' && b.Len() == 0 && digits == 0:
-			b.WriteByte('+')
-		case '0' <= c && c <= '9':
-			b.WriteByte(c)
-			digits++
-		case isSep(c):
-		default:
-			return "", false
-		}
-	}
-	if digits < 3 || digits > 15 {
-		return "", false
-	}
-	return b.String(), true
-}
-
 // CallerArea keeps the country calling code and the area code of an
 // international number, e.g. "+7 495" of "+7 495 123-45-67", and nothing
 // more. When the number is written in groups the second group is the area
@@ -152,7 +124,7 @@ func CallerArea(s string) (string, error) {
 	if s == "" || strings.EqualFold(s, "anonymous") || strings.EqualFold(s, "withheld") {
 		return "", nil
 	}
-	norm, ok := normNumber(s)
+	norm, ok := phone.Normalize(s)
 	if !ok || len(norm) < 8 { // "+" and at least 7 digits, or 7 digits
 		return "", errors.New("not a phone number")
 	}

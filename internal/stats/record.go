@@ -12,6 +12,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/adsyn/adsyn/internal/event"
+	"github.com/adsyn/adsyn/internal/ids"
 	"github.com/adsyn/adsyn/internal/msgp"
 )
 
@@ -241,19 +242,9 @@ func normValue(s string) string {
 	return strings.ToValidUTF8(s, "")
 }
 
-// ValidID reports whether s can be a campaign or site id in a key.
-func ValidID(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
+// ValidID reports whether s can be a campaign or site id in a key: the
+// one id rule, ids.Valid.
+func ValidID(s string) bool { return ids.Valid(s) }
 
 const hourLayout = "2006010215"
 
