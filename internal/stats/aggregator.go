@@ -27,9 +27,22 @@ const group = "stats"
 // pinHeader carries the id of the client a pinned consumer delivers to.
 const pinHeader = "Nats-Pin-Id"
 
-// fetchWait is how long a pull loop waits for a message before it looks
-// around (ownership, settling); a stopping aggregator waits for it.
+// fetchWait paces a pull loop's pauses and the expiry of its pull
+// requests (twice fetchWait).
 const fetchWait = time.Second
+
+// pullHeartbeat is the idle heartbeat asked with every pull request, the
+// least the client allows. Missing heartbeats are how the subscription learns
+// that its request is gone (sent while the consumer had no leader, answered
+// "no responders" after a cluster restart, or lost in a reconnect): it then
+// pulls again. Without that it waits forever for a request nobody holds.
+const pullHeartbeat = 500 * time.Millisecond
+
+// nextWait is how long a pull loop waits for a message before it looks
+// around (ownership, settling); a stopping aggregator waits for it. The
+// iterator watches heartbeats only within one Next call, for twice
+// pullHeartbeat, so a wait no longer than that would never see them missing.
+const nextWait = 3 * pullHeartbeat
 
 // pullBytes bounds what one partition's subscription has in flight.
 const pullBytes = 4 << 20
@@ -87,6 +100,7 @@ type aggMetrics struct {
 	admitted, duplicates, bad, events                  *metrics.Counter
 	flushes, flushErrors, writes, conflicts, recompute *metrics.Counter
 	fetchErrors, waits, takeovers, releases, gaps      *metrics.Counter
+	heartbeatMisses                                    *metrics.Counter
 	flushTime                                          *metrics.Histogram
 }
 
@@ -164,21 +178,22 @@ func New(js jetstream.JetStream, opts ...Option) (*Aggregator, error) {
 	reg := cfg.reg
 	const msgs, msgsHelp = "adsyn_stats_messages_total", "Event messages seen by the stats aggregator: admitted, duplicate (already admitted or applied), bad (undecodable)."
 	a.m = aggMetrics{
-		admitted:    reg.Counter(msgs, msgsHelp, "result", "admitted"),
-		duplicates:  reg.Counter(msgs, msgsHelp, "result", "duplicate"),
-		bad:         reg.Counter(msgs, msgsHelp, "result", "bad"),
-		events:      reg.Counter("adsyn_stats_events_total", "Events applied to the hourly counters and acknowledged."),
-		flushes:     reg.Counter("adsyn_stats_flushes_total", "Counter flushes completed."),
-		flushErrors: reg.Counter("adsyn_stats_flush_errors_total", "Failed flush attempts (retried)."),
-		writes:      reg.Counter("adsyn_stats_record_writes_total", "Hourly records written."),
-		conflicts:   reg.Counter("adsyn_stats_record_conflicts_total", "Record writes that lost a compare-and-set and were redone."),
-		recompute:   reg.Counter("adsyn_stats_record_recomputes_total", "Records whose contribution was recomputed because part of it was already applied."),
-		fetchErrors: reg.Counter("adsyn_stats_fetch_errors_total", "Failed pulls from the partition consumers."),
-		waits:       reg.Counter("adsyn_stats_takeover_waits_total", "Pulls held back after a change of pinned client, until the previous client's messages are settled."),
-		takeovers:   reg.Counter("adsyn_stats_takeovers_total", "Partitions this aggregator became the pinned client of."),
-		releases:    reg.Counter("adsyn_stats_releases_total", "Partitions released to another aggregator to even out the load."),
-		gaps:        reg.Counter("adsyn_stats_delivery_gaps_total", "Deliveries found missing (by consumer sequence); admission waits for their redelivery."),
-		flushTime:   reg.Histogram("adsyn_stats_flush_seconds", "Time to write one flush of counters.", metrics.LatencyBuckets),
+		admitted:        reg.Counter(msgs, msgsHelp, "result", "admitted"),
+		duplicates:      reg.Counter(msgs, msgsHelp, "result", "duplicate"),
+		bad:             reg.Counter(msgs, msgsHelp, "result", "bad"),
+		events:          reg.Counter("adsyn_stats_events_total", "Events applied to the hourly counters and acknowledged."),
+		flushes:         reg.Counter("adsyn_stats_flushes_total", "Counter flushes completed."),
+		flushErrors:     reg.Counter("adsyn_stats_flush_errors_total", "Failed flush attempts (retried)."),
+		writes:          reg.Counter("adsyn_stats_record_writes_total", "Hourly records written."),
+		conflicts:       reg.Counter("adsyn_stats_record_conflicts_total", "Record writes that lost a compare-and-set and were redone."),
+		recompute:       reg.Counter("adsyn_stats_record_recomputes_total", "Records whose contribution was recomputed because part of it was already applied."),
+		fetchErrors:     reg.Counter("adsyn_stats_fetch_errors_total", "Failed pulls from the partition consumers."),
+		waits:           reg.Counter("adsyn_stats_takeover_waits_total", "Pulls held back after a change of pinned client, until the previous client's messages are settled."),
+		takeovers:       reg.Counter("adsyn_stats_takeovers_total", "Partitions this aggregator became the pinned client of."),
+		releases:        reg.Counter("adsyn_stats_releases_total", "Partitions released to another aggregator to even out the load."),
+		heartbeatMisses: reg.Counter("adsyn_stats_pull_heartbeat_misses_total", "Pull requests whose heartbeats stopped (lost or refused, as when a consumer has no leader), pulled again."),
+		gaps:            reg.Counter("adsyn_stats_delivery_gaps_total", "Deliveries found missing (by consumer sequence); admission waits for their redelivery."),
+		flushTime:       reg.Histogram("adsyn_stats_flush_seconds", "Time to write one flush of counters.", metrics.LatencyBuckets),
 	}
 	reg.Gauge("adsyn_stats_buffered_events", "Events admitted and not yet flushed.", func() float64 { return float64(a.buffered.Load()) })
 	reg.Gauge("adsyn_stats_partitions_owned", "Partitions this aggregator is the pinned client of.", func() float64 {
@@ -298,7 +313,7 @@ func (a *Aggregator) Stop(ctx context.Context) error {
 	}
 	ctx, cancel := withDefaultTimeout(ctx, 30*time.Second)
 	defer cancel()
-	// Pull loops stop within fetchWait, admitting what their
+	// Pull loops stop within nextWait, admitting what their
 	// subscriptions still buffered.
 	done := make(chan struct{})
 	go func() { a.pullers.Wait(); close(done) }()
@@ -395,7 +410,7 @@ func (a *Aggregator) pullLoop(ctx context.Context, p *partition) {
 			// Bytes in flight are bounded too: every partition shares the
 			// connection with the records' writes and the API's reads.
 			it, err := p.cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(a.cfg.fetchBatch, pullBytes),
-				jetstream.PullExpiry(2*fetchWait), jetstream.PullPriorityGroup(group))
+				jetstream.PullExpiry(2*fetchWait), jetstream.PullHeartbeat(pullHeartbeat), jetstream.PullPriorityGroup(group))
 			if err != nil {
 				fails++
 				a.m.fetchErrors.Inc()
@@ -406,7 +421,7 @@ func (a *Aggregator) pullLoop(ctx context.Context, p *partition) {
 			}
 			u.it = it
 		}
-		m, err := u.it.Next(jetstream.NextMaxWait(fetchWait))
+		m, err := u.it.Next(jetstream.NextMaxWait(nextWait))
 		switch {
 		case err == nil:
 			fails = 0
@@ -419,7 +434,9 @@ func (a *Aggregator) pullLoop(ctx context.Context, p *partition) {
 				continue
 			}
 		case errors.Is(err, jetstream.ErrNoHeartbeat):
-			a.cfg.log.Debug("stats pull missed heartbeats", "partition", p.n)
+			// The iterator has forgotten its request and pulls again.
+			a.m.heartbeatMisses.Inc()
+			a.cfg.log.Debug("stats pull missed heartbeats, pulling again", "partition", p.n)
 		default:
 			fails++
 			a.m.fetchErrors.Inc()
