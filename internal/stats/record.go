@@ -1,11 +1,9 @@
 package stats
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -356,17 +354,6 @@ const (
 	maxMapLen     = 1 << 20
 )
 
-type recDecoder struct {
-	r   bytes.Reader
-	dec *msgpack.Decoder
-}
-
-var recDecoders = sync.Pool{New: func() any {
-	d := &recDecoder{}
-	d.dec = msgpack.NewDecoder(&d.r)
-	return d
-}}
-
 // dimMask selects the dimensions to decode; the others are skipped.
 type dimMask uint16
 
@@ -381,19 +368,14 @@ func decodeRecord(b []byte, want dimMask) (*Record, error) {
 	if len(b) > maxRecordSize {
 		return nil, fmt.Errorf("stats: record of %d bytes", len(b))
 	}
-	d := recDecoders.Get().(*recDecoder)
-	defer func() {
-		d.r.Reset(nil)
-		recDecoders.Put(d)
-	}()
-	d.r.Reset(b)
-	d.dec.Reset(&d.r)
+	d := msgp.AcquireDecoder(b)
+	defer msgp.ReleaseDecoder(d)
 	r := &Record{}
-	if err := r.decode(d.dec, want); err != nil {
+	if err := r.decode(d.Decoder, want); err != nil {
 		return nil, fmt.Errorf("stats: decode record: %w", err)
 	}
-	if d.r.Len() != 0 {
-		return nil, fmt.Errorf("stats: decode record: %d trailing bytes", d.r.Len())
+	if d.Unread() != 0 {
+		return nil, fmt.Errorf("stats: decode record: %d trailing bytes", d.Unread())
 	}
 	return r, nil
 }
