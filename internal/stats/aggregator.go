@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/adsyn/adsyn/internal/stats/tally"
+
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/adsyn/adsyn/internal/bus"
@@ -48,13 +50,13 @@ type Aggregator struct {
 
 	mu     sync.Mutex // guards cur, room, spare and the partitions' admission state
 	cur    *batch
-	spare  []*delta
+	spare  []*tally.Delta
 	room   chan struct{} // closed when the buffer empties
 	kick   chan struct{}
 	flushN uint64
 
 	cacheMu sync.Mutex
-	cache   map[recKey]*cached
+	cache   map[tally.RecKey]*cached
 
 	ownMu   sync.Mutex
 	owned   map[int]bool
@@ -113,7 +115,7 @@ type heldMsg struct {
 
 // batch is what one flush writes and then acknowledges.
 type batch struct {
-	t      *tally
+	t      *tally.Tally
 	msgs   [][]heldMsg // by partition, in order
 	dups   [][]heldMsg // by partition: redeliveries of admitted messages, ack only
 	maxSeq []uint64    // by partition
@@ -123,8 +125,8 @@ type batch struct {
 
 // newBatch returns an empty batch; a.mu is held.
 func (a *Aggregator) newBatch() *batch {
-	t := newTally(a.cfg.partitions, a.cfg.cpm)
-	t.spare = &a.spare
+	t := tally.New(a.cfg.partitions, a.cfg.cpm)
+	t.Spare = &a.spare
 	return &batch{
 		t:      t,
 		msgs:   make([][]heldMsg, a.cfg.partitions),
@@ -146,7 +148,7 @@ func New(js jetstream.JetStream, opts ...Option) (*Aggregator, error) {
 	_, _ = rand.Read(id[:])
 	a := &Aggregator{
 		js: js, cfg: cfg, id: hex.EncodeToString(id[:]),
-		cache: map[recKey]*cached{}, owned: map[int]bool{},
+		cache: map[tally.RecKey]*cached{}, owned: map[int]bool{},
 		room: make(chan struct{}), kick: make(chan struct{}, 1),
 		final: make(chan context.Context), flushed: make(chan error, 1),
 		ackFn: jetstream.Msg.Ack,

@@ -145,7 +145,7 @@ func sumOf(want map[string]Counters, s Scope, id string) Counters {
 	var c Counters
 	for k, v := range want {
 		if strings.HasPrefix(k, s.Prefix()+"."+id+".") {
-			c.add(&v)
+			c.Add(&v)
 		}
 	}
 	return c

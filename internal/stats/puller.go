@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/adsyn/adsyn/internal/stats/tally"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -46,7 +48,7 @@ type puller struct {
 	hold         map[uint64]heldMsg // this pin's messages, before settling
 	extra        []heldMsg          // redeliveries among them
 	snap         *snapshot
-	facts        []fact
+	facts        []tally.Fact
 	ownCheck     time.Time
 	evaluated    time.Time // last settle check
 }
@@ -313,7 +315,7 @@ func (u *puller) stop() {
 
 // admit counts h into the current batch, in order; a message at or below
 // the last admitted one is already in a batch or applied.
-func (a *Aggregator) admit(p *partition, h heldMsg, facts []fact) []fact {
+func (a *Aggregator) admit(p *partition, h heldMsg, facts []tally.Fact) []tally.Fact {
 	facts, err := decodeFacts(h, facts[:0])
 	a.mu.Lock()
 	b := a.cur
@@ -333,7 +335,7 @@ func (a *Aggregator) admit(p *partition, h heldMsg, facts []fact) []fact {
 	b.msgs[p.n] = append(b.msgs[p.n], h)
 	b.maxSeq[p.n] = h.seq
 	for i := range facts {
-		b.t.add(&facts[i], p.n, h.seq, nil)
+		b.t.Add(&facts[i], p.n, h.seq, nil)
 	}
 	b.events += len(facts)
 	full := b.events >= a.cfg.flushEvents
@@ -347,12 +349,12 @@ func (a *Aggregator) admit(p *partition, h heldMsg, facts []fact) []fact {
 }
 
 // decodeFacts appends the counted facts of h's events to facts.
-func decodeFacts(h heldMsg, facts []fact) ([]fact, error) {
-	if !counted(subjectKind(h.m.Subject())) {
+func decodeFacts(h heldMsg, facts []tally.Fact) ([]tally.Fact, error) {
+	if !tally.Counted(subjectKind(h.m.Subject())) {
 		return facts, nil
 	}
 	_, err := event.DecodeBatch(h.m.Data(), func(e *event.Event) error {
-		if f, ok := factOf(e, h.ts); ok {
+		if f, ok := tally.FactOf(e, h.ts); ok {
 			facts = append(facts, f)
 		}
 		return nil

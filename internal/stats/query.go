@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/adsyn/adsyn/internal/stats/tally"
+
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -78,8 +80,8 @@ func ParseRange(v url.Values, now time.Time) (from, to int64, err error) {
 			return 0, 0, badParam("invalid_from", "from: %v", err)
 		}
 	}
-	from = floorDiv(fromT.Unix(), 3600)
-	to = -floorDiv(-toT.Unix(), 3600) // ceiling
+	from = tally.FloorDiv(fromT.Unix(), 3600)
+	to = -tally.FloorDiv(-toT.Unix(), 3600) // ceiling
 	if to <= from {
 		return 0, 0, badParam("invalid_range", "from must be before to")
 	}
@@ -119,7 +121,7 @@ func ParseQuery(s Scope, id string, v url.Values, now time.Time) (Query, error) 
 	if b := v.Get("breakdown"); b != "" {
 		d, ok := ParseDim(b)
 		if !ok || !s.Has(d) {
-			return q, badParam("invalid_breakdown", "breakdown must be one of %s", strings.Join(s.dims(), ", "))
+			return q, badParam("invalid_breakdown", "breakdown must be one of %s", strings.Join(scopeDims(s), ", "))
 		}
 		q.Breakdown, q.ByDim = d, true
 	}
@@ -133,17 +135,19 @@ func ParseQuery(s Scope, id string, v url.Values, now time.Time) (Query, error) 
 	return q, nil
 }
 
-func (s Scope) dims() []string {
+// scopeDims names the dimensions of scope s's records.
+func scopeDims(s Scope) []string {
 	var out []string
-	for d := range numDims {
+	for d := range tally.NumDims {
 		if s.Has(d) {
-			out = append(out, dimNames[d])
+			out = append(out, d.String())
 		}
 	}
 	return out
 }
 
-func (s Scope) noun() string {
+// scopeNoun is what a record of scope s counts for, in messages.
+func scopeNoun(s Scope) string {
 	if s == ScopeSite {
 		return "site"
 	}
@@ -211,7 +215,7 @@ func hourTime(h int64) time.Time { return time.Unix(h*3600, 0).UTC() }
 // bucketOf returns the first hour of h's bucket.
 func (q *Query) bucketOf(h int64) int64 {
 	if q.Daily {
-		return floorDiv(h, 24) * 24
+		return tally.FloorDiv(h, 24) * 24
 	}
 	return h
 }
@@ -219,7 +223,7 @@ func (q *Query) bucketOf(h int64) int64 {
 // Build turns the records of a range (by unix hour) into a report. Every
 // bucket appears in the series; with a breakdown only non-empty points do.
 func Build(q Query, recs map[int64]*Record) Report {
-	r := Report{Scope: q.Scope.noun(), ID: q.ID, From: hourTime(q.From), To: hourTime(q.To), By: "hour", Series: []Row{}}
+	r := Report{Scope: scopeNoun(q.Scope), ID: q.ID, From: hourTime(q.From), To: hourTime(q.To), By: "hour", Series: []Row{}}
 	if q.Daily {
 		r.By = "day"
 	}
@@ -234,7 +238,7 @@ func Build(q Query, recs map[int64]*Record) Report {
 		if h < q.From || h >= q.To {
 			continue
 		}
-		total.add(&rec.Totals)
+		total.Add(&rec.Totals)
 		b := q.bucketOf(h)
 		if !q.ByDim {
 			c := points[point{bucket: b}]
@@ -242,7 +246,7 @@ func Build(q Query, recs map[int64]*Record) Report {
 				c = &Counters{}
 				points[point{bucket: b}] = c
 			}
-			c.add(&rec.Totals)
+			c.Add(&rec.Totals)
 			continue
 		}
 		for v, vc := range rec.Dims[q.Breakdown] {
@@ -251,13 +255,13 @@ func Build(q Query, recs map[int64]*Record) Report {
 				c = &Counters{}
 				points[point{b, v}] = c
 			}
-			c.add(&vc)
+			c.Add(&vc)
 			t := values[v]
 			if t == nil {
 				t = &Counters{}
 				values[v] = t
 			}
-			t.add(&vc)
+			t.Add(&vc)
 		}
 	}
 	r.Totals = MetricsOf(total)
@@ -340,14 +344,14 @@ func csvSafe(s string) string {
 // decoding only the dimensions in want, through one KV watch that stops
 // after the initial values. Its cost grows with the id's whole history.
 func ReadRange(ctx context.Context, kv jetstream.KeyValue, s Scope, id string, from, to int64, want ...Dim) (map[int64]*Record, error) {
-	var mask dimMask
+	var mask tally.DimMask
 	for _, d := range want {
-		mask |= maskOf(d)
+		mask |= tally.MaskOf(d)
 	}
 	return readRange(ctx, kv, s, id, from, to, mask)
 }
 
-func readRange(ctx context.Context, kv jetstream.KeyValue, s Scope, id string, from, to int64, want dimMask) (map[int64]*Record, error) {
+func readRange(ctx context.Context, kv jetstream.KeyValue, s Scope, id string, from, to int64, want tally.DimMask) (map[int64]*Record, error) {
 	if !ValidID(id) {
 		return nil, ErrBadID
 	}
@@ -369,11 +373,11 @@ func readRange(ctx context.Context, kv jetstream.KeyValue, s Scope, id string, f
 			if e == nil {
 				return out, nil
 			}
-			h, ok := parseHour(e.Key())
+			h, ok := tally.ParseHour(e.Key())
 			if !ok || h < from || h >= to {
 				continue
 			}
-			rec, err := decodeRecord(e.Value(), want)
+			rec, err := tally.DecodeRecordDims(e.Value(), want)
 			if err != nil {
 				return nil, fmt.Errorf("stats: %s: %w", e.Key(), err)
 			}

@@ -1,4 +1,4 @@
-package stats
+package tally
 
 import (
 	"math"
@@ -7,27 +7,27 @@ import (
 	"github.com/adsyn/adsyn/internal/event"
 )
 
-// recKey names a record: a scope, an id and a unix hour.
-type recKey struct {
-	scope Scope
-	id    string
-	hour  int64
+// RecKey Names a record: a scope, an id and a unix hour.
+type RecKey struct {
+	Scope Scope
+	ID    string
+	Hour  int64
 }
 
-func (k recKey) String() string { return keyOf(k.scope, k.id, k.hour) }
+func (k RecKey) String() string { return KeyOf(k.Scope, k.ID, k.Hour) }
 
-// fact is what the aggregator keeps of an event.
-type fact struct {
+// Fact is what the aggregator keeps of an event.
+type Fact struct {
 	kind                           event.Kind
-	hour                           int64
+	Hour                           int64
 	campaign, site, creative, slot string
 	lang, country, device          string
 	value                          float64
 	click                          event.ID // a click's event id: fixed per token, so a replay has the same
 }
 
-// counted reports whether events of kind k go into the statistics.
-func counted(k event.Kind) bool {
+// Counted reports whether events of kind k go into the statistics.
+func Counted(k event.Kind) bool {
 	switch k {
 	case event.KindImpression, event.KindViewable, event.KindClick, event.KindConversion, event.KindCall:
 		return true
@@ -35,11 +35,11 @@ func counted(k event.Kind) bool {
 	return false
 }
 
-// factOf copies what counts of e. fallbackMS stands in for a missing
+// FactOf copies what counts of e. fallbackMS stands in for a missing
 // timestamp (the message's). It reports false for events that count nowhere.
-func factOf(e *event.Event, fallbackMS int64) (fact, bool) {
-	if !counted(e.Kind) {
-		return fact{}, false
+func FactOf(e *event.Event, fallbackMS int64) (Fact, bool) {
+	if !Counted(e.Kind) {
+		return Fact{}, false
 	}
 	camp, site := e.Campaign, e.Site
 	if !ValidID(camp) {
@@ -49,14 +49,14 @@ func factOf(e *event.Event, fallbackMS int64) (fact, bool) {
 		site = ""
 	}
 	if camp == "" && site == "" {
-		return fact{}, false
+		return Fact{}, false
 	}
 	ts := e.TS
 	if ts <= 0 || ts > maxTS {
 		ts = fallbackMS
 	}
-	f := fact{
-		kind: e.Kind, hour: floorDiv(ts, 3_600_000),
+	f := Fact{
+		kind: e.Kind, Hour: FloorDiv(ts, 3_600_000),
 		campaign: camp, site: site, creative: e.Creative, slot: e.Slot,
 		lang: e.Lang, country: e.Country, device: e.Device.Type,
 		value: e.Value,
@@ -71,7 +71,7 @@ func factOf(e *event.Event, fallbackMS int64) (fact, bool) {
 // for corrupt and the message's stands in.
 var maxTS = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC).UnixMilli()
 
-func floorDiv(a, b int64) int64 {
+func FloorDiv(a, b int64) int64 {
 	q := a / b
 	if a%b != 0 && a < 0 {
 		q--
@@ -91,7 +91,7 @@ func micros(v float64) int64 {
 }
 
 // increment is what f adds to its records.
-func (f *fact) increment(cpm func(string) (float64, bool)) Counters {
+func (f *Fact) increment(cpm func(string) (float64, bool)) Counters {
 	var c Counters
 	switch f.kind {
 	case event.KindImpression:
@@ -117,41 +117,51 @@ func (f *fact) increment(cpm func(string) (float64, bool)) Counters {
 	return c
 }
 
-// seqRange is the first and last stream sequence of one partition's
-// messages that contributed to a delta; zero when none did.
-type seqRange struct{ min, max uint64 }
+// SeqRange is the first and last stream sequence of one partition's
+// messages that contributed to a Delta; zero when none did.
+type SeqRange struct{ Min, Max uint64 }
 
-// delta is what one flush adds to one record: its totals, and an entry per
-// event holding the event's breakdown values by number (tally.intern). The
+// Delta is what one flush adds to one record: its totals, and an entry per
+// event holding the event's breakdown values by number (Tally.intern). The
 // breakdowns are summed when the record is written, one record at a time,
 // which keeps the hot path to appends.
-type delta struct {
+type Delta struct {
 	Counters
-	key     recKey
-	entries []entry
-	seqs    []seqRange // by partition
+	Key     RecKey
+	Entries []entry
+	Seqs    []SeqRange // by partition
 }
 
 // entry is one event's contribution to a record's breakdowns.
 type entry struct {
 	spend int64
-	ids   [numDims]uint32
+	ids   [NumDims]uint32
 	kind  event.Kind
 	click event.ID // of a click, to count it once per record (Record.Clicks)
 }
 
 func (e *entry) counters() Counters {
-	f := fact{kind: e.kind}
+	f := Fact{kind: e.kind}
 	c := f.increment(nil)
 	c.SpendMicros = e.spend
 	return c
 }
 
-// reset clears d for reuse, keeping its room.
-func (d *delta) reset() {
+// Empty reports whether no message contributed to d.
+func (d *Delta) Empty() bool {
+	for _, r := range d.Seqs {
+		if r.Max > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Reset clears d for reuse, keeping its room.
+func (d *Delta) Reset() {
 	d.Counters = Counters{}
-	d.entries = d.entries[:0]
-	clear(d.seqs)
+	d.Entries = d.Entries[:0]
+	clear(d.Seqs)
 }
 
 // interner numbers the values of one dimension within a batch.
@@ -173,57 +183,57 @@ func (in *interner) id(s string) uint32 {
 	return id
 }
 
-// names maps a batch's value numbers back to values, per dimension.
-type names [numDims][]string
+// Names maps a batch's value numbers back to values, per dimension.
+type Names [NumDims][]string
 
-// tally sums facts into deltas per record.
-type tally struct {
-	recs  map[uint64]*delta // by packKey
-	vals  [numDims]interner
+// Tally sums facts into deltas per record.
+type Tally struct {
+	Recs  map[uint64]*Delta // by packKey
+	vals  [NumDims]interner
 	parts int
 	cpm   func(string) (float64, bool)
-	spare *[]*delta // deltas of written batches, cleared, to reuse
+	Spare *[]*Delta // deltas of written batches, cleared, to reuse
 }
 
-func newTally(parts int, cpm func(string) (float64, bool)) *tally {
-	return &tally{recs: map[uint64]*delta{}, parts: parts, cpm: cpm}
+func New(parts int, cpm func(string) (float64, bool)) *Tally {
+	return &Tally{Recs: map[uint64]*Delta{}, parts: parts, cpm: cpm}
 }
 
 // packKey numbers a record within a batch: scope, the id's value number,
-// and the hour (below 2^32 for any timestamp factOf lets through).
+// and the hour (below 2^32 for any timestamp FactOf lets through).
 func packKey(s Scope, id uint32, hour int64) uint64 {
 	return uint64(s)<<63 | uint64(id&0x7fffffff)<<32 | uint64(uint32(hour))
 }
 
-// get returns the delta of k, if any.
-func (t *tally) get(k recKey) *delta {
+// get returns the Delta of k, if any.
+func (t *Tally) Get(k RecKey) *Delta {
 	dim := DimCampaign
-	if k.scope == ScopeSite {
+	if k.Scope == ScopeSite {
 		dim = DimSite
 	}
-	id, ok := t.vals[dim].ids[k.id]
+	id, ok := t.vals[dim].ids[k.ID]
 	if !ok {
 		return nil
 	}
-	return t.recs[packKey(k.scope, id, k.hour)]
+	return t.Recs[packKey(k.Scope, id, k.Hour)]
 }
 
-// names returns the values numbered so far; later numbers do not move them.
-func (t *tally) names() *names {
-	var n names
+// Names returns the values numbered so far; later numbers do not move them.
+func (t *Tally) Names() *Names {
+	var n Names
 	for d := range t.vals {
 		n[d] = t.vals[d].vals
 	}
 	return &n
 }
 
-// floor is, for the records it names, the last sequence per partition
+// Floor is, for the records it Names, the last sequence per partition
 // already applied: add counts only facts of later messages into them, and
 // nothing into other records.
-type floor map[recKey][]uint64
+type Floor map[RecKey][]uint64
 
 // add counts f, from the message of partition p with stream sequence seq.
-func (t *tally) add(f *fact, p int, seq uint64, only floor) {
+func (t *Tally) Add(f *Fact, p int, seq uint64, only Floor) {
 	inc := f.increment(t.cpm)
 	e := entry{spend: inc.SpendMicros, kind: f.kind, click: f.click}
 	for _, d := range [...]struct {
@@ -236,42 +246,42 @@ func (t *tally) add(f *fact, p int, seq uint64, only floor) {
 		e.ids[d.dim] = t.vals[d.dim].id(d.v)
 	}
 	if f.campaign != "" {
-		if d := t.delta(ScopeCampaign, f.campaign, e.ids[DimCampaign], f.hour, p, seq, only); d != nil {
-			d.add(&inc)
-			d.entries = append(d.entries, e)
+		if d := t.deltaFor(ScopeCampaign, f.campaign, e.ids[DimCampaign], f.Hour, p, seq, only); d != nil {
+			d.Add(&inc)
+			d.Entries = append(d.Entries, e)
 		}
 	}
 	if f.site != "" {
-		if d := t.delta(ScopeSite, f.site, e.ids[DimSite], f.hour, p, seq, only); d != nil {
-			d.add(&inc)
-			d.entries = append(d.entries, e)
+		if d := t.deltaFor(ScopeSite, f.site, e.ids[DimSite], f.Hour, p, seq, only); d != nil {
+			d.Add(&inc)
+			d.Entries = append(d.Entries, e)
 		}
 	}
 }
 
-func (t *tally) delta(s Scope, id string, num uint32, hour int64, p int, seq uint64, only floor) *delta {
+func (t *Tally) deltaFor(s Scope, id string, num uint32, hour int64, p int, seq uint64, only Floor) *Delta {
 	if only != nil {
-		fl, ok := only[recKey{s, id, hour}]
+		fl, ok := only[RecKey{s, id, hour}]
 		if !ok || p < len(fl) && seq <= fl[p] {
 			return nil
 		}
 	}
 	k := packKey(s, num, hour)
-	d := t.recs[k]
+	d := t.Recs[k]
 	if d == nil {
-		if t.spare != nil && len(*t.spare) > 0 {
-			d = (*t.spare)[len(*t.spare)-1]
-			*t.spare = (*t.spare)[:len(*t.spare)-1]
+		if t.Spare != nil && len(*t.Spare) > 0 {
+			d = (*t.Spare)[len(*t.Spare)-1]
+			*t.Spare = (*t.Spare)[:len(*t.Spare)-1]
 		} else {
-			d = &delta{seqs: make([]seqRange, t.parts)}
+			d = &Delta{Seqs: make([]SeqRange, t.parts)}
 		}
-		d.key = recKey{s, id, hour}
-		t.recs[k] = d
+		d.Key = RecKey{s, id, hour}
+		t.Recs[k] = d
 	}
-	r := &d.seqs[p]
-	if r.min == 0 || seq < r.min {
-		r.min = seq
+	r := &d.Seqs[p]
+	if r.Min == 0 || seq < r.Min {
+		r.Min = seq
 	}
-	r.max = max(r.max, seq)
+	r.Max = max(r.Max, seq)
 	return d
 }
