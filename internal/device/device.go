@@ -74,6 +74,7 @@ func Parse(h Hints, d *event.Device) {
 	if d.Model == "" && d.OS == u.os {
 		d.Model = u.model
 	}
+	d.Browser = browserFamily(h.UA, h.CHUA)
 
 	switch {
 	case u.bot || bytes.Contains(h.CHUA, headless):

@@ -121,6 +121,7 @@ func TestParseUserAgent(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var d event.Device
 			Parse(Hints{UA: []byte(tt.ua)}, &d)
+			d.Browser = "" // TestBrowserFamily's
 			want := event.Device{Type: tt.typ, OS: tt.os, OSVersion: tt.ver, Model: tt.model}
 			if d != want {
 				t.Errorf("Parse(%q)\n got %+v\nwant %+v", tt.ua, d, want)
@@ -191,6 +192,7 @@ func TestParseClientHints(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var d event.Device
 			Parse(tt.h, &d)
+			d.Browser = "" // TestBrowserFamily's
 			want := event.Device{Type: tt.typ, OS: tt.os, OSVersion: tt.ver, Model: tt.model}
 			if d != want {
 				t.Errorf("got  %+v\nwant %+v", d, want)
@@ -201,9 +203,9 @@ func TestParseClientHints(t *testing.T) {
 
 func TestParseResetsAndToleratesNil(t *testing.T) {
 	Parse(Hints{UA: []byte(uaChromeWindows)}, nil) // must not panic
-	d := event.Device{Type: "x", OS: "y", OSVersion: "z", Model: "m"}
+	d := event.Device{Type: "x", OS: "y", OSVersion: "z", Model: "m", Browser: "b"}
 	Parse(Hints{UA: []byte(uaFirefoxLinux)}, &d)
-	if d != (event.Device{Type: TypeDesktop, OS: OSLinux}) {
+	if d != (event.Device{Type: TypeDesktop, OS: OSLinux, Browser: BrowserFirefox}) {
 		t.Errorf("stale fields left: %+v", d)
 	}
 }

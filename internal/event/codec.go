@@ -47,7 +47,7 @@ func (e *Event) AppendMsgpack(dst []byte) []byte {
 		var dat, m int
 		dst, dat = msgp.Map16(dst)
 		for _, f := range [...]struct{ tag, val string }{
-			{"t", d.Type}, {"o", d.OS}, {"ov", d.OSVersion}, {"m", d.Model},
+			{"t", d.Type}, {"o", d.OS}, {"ov", d.OSVersion}, {"m", d.Model}, {"b", d.Browser},
 		} {
 			if f.val != "" {
 				dst = msgp.AppendString(dst, f.tag)

@@ -88,6 +88,7 @@ type Device struct {
 	OS        string `msgpack:"o,omitempty" json:"os,omitempty"`
 	OSVersion string `msgpack:"ov,omitempty" json:"os_version,omitempty"`
 	Model     string `msgpack:"m,omitempty" json:"model,omitempty"`
+	Browser   string `msgpack:"b,omitempty" json:"browser,omitempty"` // the family only (device.Browser*)
 }
 
 // Event is one captured fact. Field tags are the wire contract; keep them short

@@ -1,0 +1,56 @@
+package audience
+
+import (
+	"github.com/adsyn/adsyn/internal/event"
+)
+
+// MaxHourBytes bounds the encoded size of one site-hour, whatever the
+// traffic: the breakdowns at their Limits with values of MaxValue bytes,
+// and a dense sketch.
+const MaxHourBytes = 80 << 10
+
+// Hour is a site's audience in one hour (or, merged, in any range).
+type Hour struct {
+	Pageviews  uint64                   `msgpack:"pv,omitempty"`
+	Searches   uint64                   `msgpack:"se,omitempty"`
+	Events     uint64                   `msgpack:"ev,omitempty"` // custom events; by name in the event breakdown
+	Visitors   Visitors                 `msgpack:"vi"`
+	Breakdowns [NumDimensions]Breakdown `msgpack:"bd"`
+}
+
+// Add counts e if it is a pageview, a search or a custom event and reports
+// whether it was one. A pageview counts in every breakdown but the event
+// name's; a custom event counts there. Visitors count from every one of
+// them that carries a visitor id (consented).
+func (h *Hour) Add(e *event.Event) bool {
+	var v [NumDimensions]string
+	switch e.Kind {
+	case event.KindPageview:
+		h.Pageviews++
+		Values(e, &v)
+		for d := range EventName {
+			h.Breakdowns[d].Add(v[d], 1, Limits[d])
+		}
+	case event.KindSearch:
+		h.Searches++
+	case event.KindCustom:
+		h.Events++
+		Values(e, &v)
+		h.Breakdowns[EventName].Add(v[EventName], 1, Limits[EventName])
+	default:
+		return false
+	}
+	h.Visitors.Add(e.Visitor)
+	return true
+}
+
+// Merge adds o to h: for a day or a range.
+func (h *Hour) Merge(o *Hour) error {
+	h.Pageviews += o.Pageviews
+	h.Searches += o.Searches
+	h.Events += o.Events
+	for d := range h.Breakdowns {
+		h.Breakdowns[d].Merge(&o.Breakdowns[d])
+	}
+	return h.Visitors.Merge(&o.Visitors)
+}
