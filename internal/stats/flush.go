@@ -250,7 +250,10 @@ func (a *Aggregator) writeOne(ctx context.Context, b *batch, j *job, buf *[]byte
 			return partial, append([]uint64(nil), c.rec.Seq...), nil
 		}
 	}
-	c.rec.Merge(j.key.Scope, j.d, j.n, a.cfg.maxDimValues, f)
+	if err := c.rec.Merge(j.key.Scope, j.d, j.n, a.cfg.maxDimValues, f); err != nil {
+		a.uncache(j.key) // c.rec holds a part of the merge
+		return failed, nil, fmt.Errorf("stats: merge %s: %w", j.name, err)
+	}
 	for p, r := range j.d.Seqs {
 		if r.Max > 0 {
 			c.rec.SetApplied(p, b.maxSeq[p])

@@ -350,7 +350,7 @@ func (a *Aggregator) admit(p *partition, h heldMsg, facts []tally.Fact) []tally.
 
 // decodeFacts appends the counted facts of h's events to facts.
 func decodeFacts(h heldMsg, facts []tally.Fact) ([]tally.Fact, error) {
-	if !tally.Counted(subjectKind(h.m.Subject())) {
+	if k := subjectKind(h.m.Subject()); !tally.Counted(k) && !tally.Audience(k) {
 		return facts, nil
 	}
 	_, err := event.DecodeBatch(h.m.Data(), func(e *event.Event) error {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/adsyn/adsyn/internal/event"
 	"github.com/adsyn/adsyn/internal/msgp"
+	"github.com/adsyn/adsyn/internal/stats/audience"
 )
 
 // Counters are the additive figures of one record, dimension value or
@@ -117,6 +118,9 @@ type Record struct {
 	Dims   [NumDims]map[string]Counters
 	Seq    []uint64
 	Clicks []byte
+	// Audience is a site's pageviews, searches, custom events, visitors and
+	// their breakdowns (nil in campaign records, and before any).
+	Audience *audience.Hour
 
 	seen map[event.ID]struct{} // Clicks as a set, made when first needed
 }
@@ -181,7 +185,15 @@ func NewFold() *Fold {
 
 // merge adds d's counters to r, for the dimensions of scope s; n Names d's
 // breakdown values.
-func (r *Record) Merge(s Scope, d *Delta, n *Names, maxValues int, f *Fold) {
+func (r *Record) Merge(s Scope, d *Delta, n *Names, maxValues int, f *Fold) error {
+	if d.Audience != nil {
+		if r.Audience == nil {
+			r.Audience = &audience.Hour{}
+		}
+		if err := r.Audience.Absorb(d.Audience); err != nil {
+			return err
+		}
+	}
 	r.Totals.Add(&d.Counters)
 	for dim := range f.at {
 		clear(f.at[dim])
@@ -226,6 +238,7 @@ func (r *Record) Merge(s Scope, d *Delta, n *Names, maxValues int, f *Fold) {
 			rm[v] = cur
 		}
 	}
+	return nil
 }
 
 // normValue bounds a breakdown value.
@@ -304,6 +317,14 @@ func (r *Record) AppendMsgpack(dst []byte) []byte {
 	if len(r.Clicks) > 0 {
 		n++
 	}
+	var aud []byte
+	if r.Audience != nil {
+		var err error
+		if aud, err = msgpack.Marshal(r.Audience); err != nil {
+			panic(err) // plain fields and a sketch: encoding cannot fail
+		}
+		n++
+	}
 	dst = append(dst, 0x80|byte(n))
 	dst = msgp.AppendString(dst, "t")
 	dst = appendCounters(dst, &r.Totals)
@@ -315,6 +336,11 @@ func (r *Record) AppendMsgpack(dst []byte) []byte {
 	if len(r.Clicks) > 0 {
 		dst = msgp.AppendString(dst, "c")
 		dst = msgp.AppendBin(dst, r.Clicks)
+	}
+	if aud != nil {
+		// A bin, so that a reader that does not want it skips it whole.
+		dst = msgp.AppendString(dst, "a")
+		dst = msgp.AppendBin(dst, aud)
 	}
 	if dims > 0 {
 		dst = msgp.AppendString(dst, "d")
@@ -357,12 +383,16 @@ const (
 // DimMask selects the dimensions to decode; the others are skipped.
 type DimMask uint16
 
-const AllDims DimMask = 1<<NumDims - 1
+// AllDims selects every dimension; WithAudience the audience as well.
+const (
+	AllDims      DimMask = 1<<NumDims - 1
+	WithAudience DimMask = 1 << 15
+)
 
 func MaskOf(d Dim) DimMask { return 1 << d }
 
 // DecodeRecord decodes a stored record with every dimension.
-func DecodeRecord(b []byte) (*Record, error) { return DecodeRecordDims(b, AllDims) }
+func DecodeRecord(b []byte) (*Record, error) { return DecodeRecordDims(b, AllDims|WithAudience) }
 
 func DecodeRecordDims(b []byte, want DimMask) (*Record, error) {
 	if len(b) > maxRecordSize {
@@ -399,6 +429,12 @@ func (r *Record) decode(dec *msgpack.Decoder, want DimMask) error {
 			err = r.decodeDims(dec, want)
 		case "c":
 			err = r.decodeClicks(dec)
+		case "a":
+			if want&WithAudience == 0 {
+				err = dec.Skip()
+				break
+			}
+			err = r.decodeAudience(dec)
 		default:
 			err = dec.Skip()
 		}
@@ -424,6 +460,15 @@ func (r *Record) decodeSeq(dec *msgpack.Decoder) error {
 		}
 	}
 	return nil
+}
+
+func (r *Record) decodeAudience(dec *msgpack.Decoder) error {
+	b, err := dec.DecodeBytes()
+	if err != nil {
+		return err
+	}
+	r.Audience = &audience.Hour{}
+	return msgpack.Unmarshal(b, r.Audience)
 }
 
 func (r *Record) decodeClicks(dec *msgpack.Decoder) error {

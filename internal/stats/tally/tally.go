@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/adsyn/adsyn/internal/event"
+	"github.com/adsyn/adsyn/internal/stats/audience"
 )
 
 // RecKey Names a record: a scope, an id and a unix hour.
@@ -24,6 +25,10 @@ type Fact struct {
 	lang, country, device          string
 	value                          float64
 	click                          event.ID // a click's event id: fixed per token, so a replay has the same
+
+	// A pageview's, search's or custom event's, for the site's audience.
+	visitor, url, referrer, name string
+	browser, os                  string
 }
 
 // Counted reports whether events of kind k go into the statistics.
@@ -35,9 +40,18 @@ func Counted(k event.Kind) bool {
 	return false
 }
 
+// Audience reports whether events of kind k go into a site's audience
+// (audience.Hour): pageviews, searches and custom events.
+func Audience(k event.Kind) bool {
+	return k == event.KindPageview || k == event.KindSearch || k == event.KindCustom
+}
+
 // FactOf copies what counts of e. fallbackMS stands in for a missing
 // timestamp (the message's). It reports false for events that count nowhere.
 func FactOf(e *event.Event, fallbackMS int64) (Fact, bool) {
+	if Audience(e.Kind) {
+		return audienceFact(e, fallbackMS)
+	}
 	if !Counted(e.Kind) {
 		return Fact{}, false
 	}
@@ -65,6 +79,28 @@ func FactOf(e *event.Event, fallbackMS int64) (Fact, bool) {
 		f.click = e.ID
 	}
 	return f, true
+}
+
+// audienceFact copies what a site's audience counts of e: only a site's.
+func audienceFact(e *event.Event, fallbackMS int64) (Fact, bool) {
+	if !ValidID(e.Site) {
+		return Fact{}, false
+	}
+	ts := e.TS
+	if ts <= 0 || ts > maxTS {
+		ts = fallbackMS
+	}
+	return Fact{
+		kind: e.Kind, Hour: FloorDiv(ts, 3_600_000), site: e.Site,
+		lang: e.Lang, country: e.Country, device: e.Device.Type, browser: e.Device.Browser, os: e.Device.OS,
+		visitor: e.Visitor, url: e.URL, referrer: e.Referrer, name: e.Name,
+	}, true
+}
+
+// event returns the audience fields of f as an event, for audience.Hour.
+func (f *Fact) event() event.Event {
+	return event.Event{Kind: f.kind, Site: f.site, Visitor: f.visitor, URL: f.url, Referrer: f.referrer, Name: f.name,
+		Lang: f.lang, Country: f.country, Device: event.Device{Type: f.device, OS: f.os, Browser: f.browser}}
 }
 
 // maxTS is the last millisecond of year 9999: beyond, a timestamp is taken
@@ -127,9 +163,10 @@ type SeqRange struct{ Min, Max uint64 }
 // which keeps the hot path to appends.
 type Delta struct {
 	Counters
-	Key     RecKey
-	Entries []entry
-	Seqs    []SeqRange // by partition
+	Key      RecKey
+	Entries  []entry
+	Seqs     []SeqRange     // by partition
+	Audience *audience.Hour // a site's pageviews, searches and custom events; nil when none
 }
 
 // entry is one event's contribution to a record's breakdowns.
@@ -162,6 +199,7 @@ func (d *Delta) Reset() {
 	d.Counters = Counters{}
 	d.Entries = d.Entries[:0]
 	clear(d.Seqs)
+	d.Audience = nil
 }
 
 // interner numbers the values of one dimension within a batch.
@@ -234,6 +272,16 @@ type Floor map[RecKey][]uint64
 
 // add counts f, from the message of partition p with stream sequence seq.
 func (t *Tally) Add(f *Fact, p int, seq uint64, only Floor) {
+	if Audience(f.kind) {
+		if d := t.deltaFor(ScopeSite, f.site, t.vals[DimSite].id(f.site), f.Hour, p, seq, only); d != nil {
+			if d.Audience == nil {
+				d.Audience = &audience.Hour{}
+			}
+			e := f.event()
+			d.Audience.Collect(&e)
+		}
+		return
+	}
 	inc := f.increment(t.cpm)
 	e := entry{spend: inc.SpendMicros, kind: f.kind, click: f.click}
 	for _, d := range [...]struct {
