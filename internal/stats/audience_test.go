@@ -159,3 +159,47 @@ func TestAudienceExactlyOnce(t *testing.T) {
 	t.Logf("%d events, every message twice, %d nakked: pageviews %d, pages %v, visitors %d of 300",
 		len(evs), min(naks.Load(), 30), h.Pageviews, h.Breakdowns[audience.Page].Counts, est)
 }
+
+// TestCampaignReach: 100 visitors see campaign c0 one to four times (250
+// impressions), and 30 impressions go to visitors without an id: the
+// campaign's reach is 100 visitors within 2%, at 2.5 impressions each.
+func TestCampaignReach(t *testing.T) {
+	conn := bustest.Start(t)
+	base := time.Now().UTC().Truncate(time.Hour).Add(10 * time.Minute)
+	var evs []event.Event
+	for i := range 100 {
+		for range i%4 + 1 {
+			evs = append(evs, event.Event{ID: event.NewID(), TS: base.UnixMilli(), Kind: event.KindImpression, Campaign: "c0", Site: "s0", Visitor: fmt.Sprintf("v%03d", i)})
+		}
+	}
+	for range 30 {
+		evs = append(evs, event.Event{ID: event.NewID(), TS: base.UnixMilli(), Kind: event.KindImpression, Campaign: "c0", Site: "s0"})
+	}
+	publishEvents(t, conn.JS, evs, 40)
+	startAggregator(t, conn.JS)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	kv, err := conn.JS.KeyValue(ctx, bus.BucketStats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hour := tally.FloorDiv(base.Unix(), 3600)
+	var recs map[int64]*Record
+	waitUntil(t, 30*time.Second, "every impression counted", func() bool {
+		recs, err = readRange(ctx, kv, ScopeCampaign, "c0", hour, hour+1, tally.WithAudience)
+		return err == nil && recs[hour] != nil && recs[hour].Totals.Impressions == 280
+	})
+	q, err := ParseQuery(ScopeCampaign, "c0", url.Values{}, base.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := Build(q, recs)
+	r := rep.Totals.Reach
+	if r == nil || math.Abs(float64(r.Visitors)-100) > 2 || math.Abs(r.Frequency-2.5) > 0.05 {
+		t.Fatalf("reach %+v, want 100 visitors at 2.5", r)
+	}
+	if rep.Totals.Audience != nil {
+		t.Errorf("a campaign has no audience: %+v", rep.Totals.Audience)
+	}
+	t.Logf("280 impressions, 250 to 100 identifiable visitors: reach %+v", *r)
+}

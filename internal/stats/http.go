@@ -126,9 +126,8 @@ func (h *Handler) stats(s Scope) http.Handler {
 		if q.ByDim {
 			want = tally.MaskOf(q.Breakdown)
 		}
-		if s == ScopeSite {
-			want |= tally.WithAudience
-		}
+		want |= tally.WithAudience // a site's audience, a campaign's reach
+
 		ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
 		defer cancel()
 		recs, err := readRange(ctx, h.kv, s, id, q.From, q.To, want)

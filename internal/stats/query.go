@@ -183,6 +183,24 @@ type Metrics struct {
 	Calls          int64   `json:"calls"`
 	Spend          float64 `json:"spend"`
 	*Audience              // a site's; absent for a campaign
+	Reach          *Reach  `json:"reach,omitempty"` // a campaign's, in totals and series
+}
+
+// Reach is a campaign's identifiable visitors with an impression (distinct
+// consented visitor ids, estimated within 2%) and their average frequency:
+// the impressions they had, per visitor.
+type Reach struct {
+	Visitors  uint64  `json:"visitors"`
+	Frequency float64 `json:"frequency"`
+}
+
+func reachOf(v *audience.Visitors, imps int64) *Reach {
+	n := v.Estimate()
+	r := &Reach{Visitors: n}
+	if n > 0 {
+		r.Frequency = math.Round(float64(imps)/float64(n)*100) / 100
+	}
+	return r
 }
 
 // Audience is a site's own traffic. Visitors are identifiable visitors:
@@ -274,8 +292,10 @@ func Build(q Query, recs map[int64]*Record) Report {
 	}
 	type acc struct {
 		c   Counters
-		aud *audience.Hour // a series point's audience
-		n   uint64         // a breakdown value's pageviews (custom events by name)
+		aud   *audience.Hour // a series point's audience
+		n     uint64         // a breakdown value's pageviews (custom events by name)
+		reach audience.Visitors
+		imps  int64 // the impressions of reach's visitors
 	}
 	at := func(m map[point]*acc, k point) *acc {
 		a := m[k]
@@ -287,6 +307,8 @@ func Build(q Query, recs map[int64]*Record) Report {
 	}
 	var total Counters
 	var totalAud audience.Hour
+	var totalReach audience.Visitors
+	var totalReachImps int64
 	points := map[point]*acc{}
 	values := map[point]*acc{} // bucket 0
 	for h, rec := range recs {
@@ -297,6 +319,10 @@ func Build(q Query, recs map[int64]*Record) Report {
 		if rec.Audience != nil {
 			_ = totalAud.Merge(rec.Audience) // sketches of one precision always merge
 		}
+		if rec.Reach != nil {
+			_ = totalReach.Merge(rec.Reach)
+			totalReachImps += rec.ReachImpressions
+		}
 		b := q.bucketOf(h)
 		if !q.ByDim && !q.ByAudience {
 			a := at(points, point{bucket: b})
@@ -306,6 +332,10 @@ func Build(q Query, recs map[int64]*Record) Report {
 					a.aud = &audience.Hour{}
 				}
 				_ = a.aud.Merge(rec.Audience)
+			}
+			if rec.Reach != nil {
+				_ = a.reach.Merge(rec.Reach)
+				a.imps += rec.ReachImpressions
 			}
 			continue
 		}
@@ -331,6 +361,8 @@ func Build(q Query, recs map[int64]*Record) Report {
 	metrics := func(a *acc, withVisitors bool) Metrics {
 		m := MetricsOf(a.c)
 		switch {
+		case !site && withVisitors:
+			m.Reach = reachOf(&a.reach, a.imps)
 		case !site:
 		case withVisitors:
 			m.Audience = audienceOf(a.aud)
@@ -341,7 +373,7 @@ func Build(q Query, recs map[int64]*Record) Report {
 		}
 		return m
 	}
-	r.Totals = metrics(&acc{c: total, aud: &totalAud}, true)
+	r.Totals = metrics(&acc{c: total, aud: &totalAud, reach: totalReach, imps: totalReachImps}, true)
 	if !q.ByDim && !q.ByAudience {
 		for b := q.bucketOf(q.From); b < q.To; b = next(q, b) {
 			a := points[point{bucket: b}]

@@ -121,6 +121,11 @@ type Record struct {
 	// Audience is a site's pageviews, searches, custom events, visitors and
 	// their breakdowns (nil in campaign records, and before any).
 	Audience *audience.Hour
+	// Reach is a campaign's distinct visitors with an impression (nil in
+	// site records, and before any); ReachImpressions the impressions they
+	// had, for the average frequency.
+	Reach            *audience.Visitors
+	ReachImpressions int64
 
 	seen map[event.ID]struct{} // Clicks as a set, made when first needed
 }
@@ -186,6 +191,15 @@ func NewFold() *Fold {
 // merge adds d's counters to r, for the dimensions of scope s; n Names d's
 // breakdown values.
 func (r *Record) Merge(s Scope, d *Delta, n *Names, maxValues int, f *Fold) error {
+	if d.Reach != nil {
+		r.ReachImpressions += d.ReachImpressions
+		if r.Reach == nil {
+			r.Reach = &audience.Visitors{}
+		}
+		if err := r.Reach.Merge(d.Reach); err != nil {
+			return err
+		}
+	}
 	if d.Audience != nil {
 		if r.Audience == nil {
 			r.Audience = &audience.Hour{}
@@ -317,6 +331,12 @@ func (r *Record) AppendMsgpack(dst []byte) []byte {
 	if len(r.Clicks) > 0 {
 		n++
 	}
+	var reach []byte
+	if r.Reach != nil {
+		if reach, _ = r.Reach.MarshalBinary(); reach != nil { // a sketch always encodes
+			n += 2 // "v" and "vn"
+		}
+	}
 	var aud []byte
 	if r.Audience != nil {
 		var err error
@@ -336,6 +356,12 @@ func (r *Record) AppendMsgpack(dst []byte) []byte {
 	if len(r.Clicks) > 0 {
 		dst = msgp.AppendString(dst, "c")
 		dst = msgp.AppendBin(dst, r.Clicks)
+	}
+	if reach != nil {
+		dst = msgp.AppendString(dst, "v")
+		dst = msgp.AppendBin(dst, reach)
+		dst = msgp.AppendString(dst, "vn")
+		dst = msgp.AppendInt(dst, r.ReachImpressions)
 	}
 	if aud != nil {
 		// A bin, so that a reader that does not want it skips it whole.
@@ -383,7 +409,8 @@ const (
 // DimMask selects the dimensions to decode; the others are skipped.
 type DimMask uint16
 
-// AllDims selects every dimension; WithAudience the audience as well.
+// AllDims selects every dimension; WithAudience a site's audience or a
+// campaign's reach as well.
 const (
 	AllDims      DimMask = 1<<NumDims - 1
 	WithAudience DimMask = 1 << 15
@@ -429,6 +456,14 @@ func (r *Record) decode(dec *msgpack.Decoder, want DimMask) error {
 			err = r.decodeDims(dec, want)
 		case "c":
 			err = r.decodeClicks(dec)
+		case "v":
+			if want&WithAudience == 0 {
+				err = dec.Skip()
+				break
+			}
+			err = r.decodeReach(dec)
+		case "vn":
+			r.ReachImpressions, err = dec.DecodeInt64()
 		case "a":
 			if want&WithAudience == 0 {
 				err = dec.Skip()
@@ -469,6 +504,15 @@ func (r *Record) decodeAudience(dec *msgpack.Decoder) error {
 	}
 	r.Audience = &audience.Hour{}
 	return msgpack.Unmarshal(b, r.Audience)
+}
+
+func (r *Record) decodeReach(dec *msgpack.Decoder) error {
+	b, err := dec.DecodeBytes()
+	if err != nil {
+		return err
+	}
+	r.Reach = &audience.Visitors{}
+	return r.Reach.UnmarshalBinary(b)
 }
 
 func (r *Record) decodeClicks(dec *msgpack.Decoder) error {

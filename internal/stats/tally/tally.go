@@ -78,6 +78,9 @@ func FactOf(e *event.Event, fallbackMS int64) (Fact, bool) {
 	if e.Kind == event.KindClick {
 		f.click = e.ID
 	}
+	if e.Kind == event.KindImpression {
+		f.visitor = e.Visitor // a campaign's reach
+	}
 	return f, true
 }
 
@@ -165,8 +168,11 @@ type Delta struct {
 	Counters
 	Key      RecKey
 	Entries  []entry
-	Seqs     []SeqRange     // by partition
-	Audience *audience.Hour // a site's pageviews, searches and custom events; nil when none
+	Seqs     []SeqRange         // by partition
+	Audience *audience.Hour     // a site's pageviews, searches and custom events; nil when none
+	Reach    *audience.Visitors // a campaign's visitors with an impression; nil when none
+	// ReachImpressions counts the impressions Reach's visitors had.
+	ReachImpressions int64
 }
 
 // entry is one event's contribution to a record's breakdowns.
@@ -199,7 +205,7 @@ func (d *Delta) Reset() {
 	d.Counters = Counters{}
 	d.Entries = d.Entries[:0]
 	clear(d.Seqs)
-	d.Audience = nil
+	d.Audience, d.Reach, d.ReachImpressions = nil, nil, 0
 }
 
 // interner numbers the values of one dimension within a batch.
@@ -297,6 +303,13 @@ func (t *Tally) Add(f *Fact, p int, seq uint64, only Floor) {
 		if d := t.deltaFor(ScopeCampaign, f.campaign, e.ids[DimCampaign], f.Hour, p, seq, only); d != nil {
 			d.Add(&inc)
 			d.Entries = append(d.Entries, e)
+			if f.visitor != "" {
+				if d.Reach == nil {
+					d.Reach = &audience.Visitors{}
+				}
+				d.Reach.Add(f.visitor)
+				d.ReachImpressions++
+			}
 		}
 	}
 	if f.site != "" {
