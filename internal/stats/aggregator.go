@@ -13,6 +13,7 @@ import (
 
 	"github.com/adsyn/adsyn/internal/stats/tally"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/adsyn/adsyn/internal/bus"
@@ -74,6 +75,9 @@ type Aggregator struct {
 	m        aggMetrics
 
 	ackFn func(jetstream.Msg) error // tests replace it to withhold acknowledgements
+
+	live    *tally.Live        // the last minutes' pageviews and visitors per site
+	liveSub *nats.Subscription // answers LiveSubject
 }
 
 type aggMetrics struct {
@@ -152,6 +156,7 @@ func New(js jetstream.JetStream, opts ...Option) (*Aggregator, error) {
 		room: make(chan struct{}), kick: make(chan struct{}, 1),
 		final: make(chan context.Context), flushed: make(chan error, 1),
 		ackFn: jetstream.Msg.Ack,
+		live:  tally.NewLive(maxLiveSites),
 	}
 	a.cur = a.newBatch()
 	a.members.Store(1)
@@ -212,6 +217,9 @@ func (a *Aggregator) Start(ctx context.Context) error {
 			return err
 		}
 		a.parts = append(a.parts, &partition{n: p, name: a.ConsumerName(p), cons: cons, held: map[uint64]int32{}})
+	}
+	if a.liveSub, err = a.js.Conn().Subscribe(LiveSubject, a.answerLive); err != nil {
+		return fmt.Errorf("stats: answer %s: %w", LiveSubject, err)
 	}
 	run, stop := context.WithCancel(context.Background())
 	a.cancel = stop
@@ -313,6 +321,7 @@ func (a *Aggregator) Stop(ctx context.Context) error {
 	}
 	a.cancel()
 	a.side.Wait()
+	_ = a.liveSub.Unsubscribe()
 	for _, p := range a.parts {
 		if a.isOwned(p.n) {
 			a.unpin(ctx, p)

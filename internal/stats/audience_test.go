@@ -203,3 +203,32 @@ func TestCampaignReach(t *testing.T) {
 	}
 	t.Logf("280 impressions, 250 to 100 identifiable visitors: reach %+v", *r)
 }
+
+// TestRealtime: the pageviews of the last five minutes and their visitors,
+// from every aggregator's memory; an hour-old pageview is not live, and a
+// publisher cannot see another's site.
+func TestRealtime(t *testing.T) {
+	w := newWorld(t, 0)
+	now := time.Now().UTC()
+	var evs []event.Event
+	for i := range 120 {
+		evs = append(evs, event.Event{ID: event.NewID(), TS: now.Add(-time.Duration(i%4) * time.Minute).UnixMilli(), Kind: event.KindPageview,
+			Site: "s0", Visitor: fmt.Sprintf("v%03d", i%40), URL: "https://s0.example/"})
+	}
+	evs = append(evs, event.Event{ID: event.NewID(), TS: now.Add(-time.Hour).UnixMilli(), Kind: event.KindPageview, Site: "s0", Visitor: "old"})
+	publishEvents(t, w.conn.JS, evs, 20)
+	startAggregator(t, w.conn.JS, owners()...)
+	startAggregator(t, w.conn.JS, owners()...) // two: each answers for its partitions
+	var rt Realtime
+	waitUntil(t, 30*time.Second, "the live pageviews", func() bool {
+		code, body, _ := w.do(t, "GET", "/v1/sites/s0/realtime", w.p1, "")
+		return code == 200 && jsonInto(body, &rt) && rt.Pageviews == 120 && rt.Complete
+	})
+	if rt.Visitors < 39 || rt.Visitors > 41 || rt.Minutes != 5 {
+		t.Errorf("realtime %+v, want 40 visitors", rt)
+	}
+	if code, _, _ := w.do(t, "GET", "/v1/sites/s2/realtime", w.p1, ""); code != 403 {
+		t.Errorf("another publisher's site: %d", code)
+	}
+	t.Logf("realtime: %+v", rt)
+}

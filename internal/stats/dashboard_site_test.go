@@ -35,6 +35,8 @@ func TestDashboardSiteInChromium(t *testing.T) {
 	browsertest.Run(t, page, "sign in", chromedp.Evaluate[bool](fmt.Sprintf(`document.getElementById("key").value = %q; document.getElementById("signin-form").requestSubmit(); true`, w.p1)))
 	browsertest.Wait(t, page, "the audience", 30*time.Second, `document.getElementById("tops").dataset.ready === "s0"`)
 
+	// The realtime line is there (the set is an hour old: nothing is live).
+	browsertest.Wait(t, page, "the realtime count", 10*time.Second, `document.getElementById("realtime").dataset.pageviews === "0"`)
 	for metric, want := range map[string]uint64{"pageviews": rep.Totals.Pageviews, "visitors": *rep.Totals.Visitors, "searches": 20, "events": 10} {
 		got := browsertest.Run(t, page, "card "+metric, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector('#aud-cards [data-metric=%q]').dataset.value`, metric)))
 		if got != strconv.FormatUint(want, 10) {

@@ -70,6 +70,7 @@ func NewHandler(ctx context.Context, js jetstream.JetStream, keys *auth.Keys, op
 func (h *Handler) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /v1/campaigns/{id}/stats", h.keys.Require(auth.Marketer)(h.stats(ScopeCampaign)))
 	mux.Handle("GET /v1/sites/{id}/stats", h.keys.Require(auth.Publisher)(h.stats(ScopeSite)))
+	mux.Handle("GET /v1/sites/{id}/realtime", h.keys.Require(auth.Publisher)(http.HandlerFunc(h.realtime)))
 	mux.Handle("GET /v1/stats/summary", h.keys.Require(auth.Marketer, auth.Publisher)(http.HandlerFunc(h.summary)))
 	// Admin keys only until auth has a role for telephony providers.
 	mux.Handle("POST /v1/events/call", h.keys.Require(auth.Telephony)(http.HandlerFunc(h.call)))

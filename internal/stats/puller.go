@@ -337,6 +337,7 @@ func (a *Aggregator) admit(p *partition, h heldMsg, facts []tally.Fact) []tally.
 	for i := range facts {
 		b.t.Add(&facts[i], p.n, h.seq, nil)
 	}
+	a.live.Add(facts, tally.FloorDiv(time.Now().Unix(), 60))
 	b.events += len(facts)
 	full := b.events >= a.cfg.flushEvents
 	a.mu.Unlock()

@@ -291,7 +291,7 @@ func Build(q Query, recs map[int64]*Record) Report {
 		value  string
 	}
 	type acc struct {
-		c   Counters
+		c     Counters
 		aud   *audience.Hour // a series point's audience
 		n     uint64         // a breakdown value's pageviews (custom events by name)
 		reach audience.Visitors

@@ -27,6 +27,7 @@ type Fact struct {
 	click                          event.ID // a click's event id: fixed per token, so a replay has the same
 
 	// A pageview's, search's or custom event's, for the site's audience.
+	minute                       int64 // unix minute, for the realtime view
 	visitor, url, referrer, name string
 	browser, os                  string
 }
@@ -94,7 +95,7 @@ func audienceFact(e *event.Event, fallbackMS int64) (Fact, bool) {
 		ts = fallbackMS
 	}
 	return Fact{
-		kind: e.Kind, Hour: FloorDiv(ts, 3_600_000), site: e.Site,
+		kind: e.Kind, Hour: FloorDiv(ts, 3_600_000), minute: FloorDiv(ts, 60_000), site: e.Site,
 		lang: e.Lang, country: e.Country, device: e.Device.Type, browser: e.Device.Browser, os: e.Device.OS,
 		visitor: e.Visitor, url: e.URL, referrer: e.Referrer, name: e.Name,
 	}, true
