@@ -1,13 +1,9 @@
 package segments
 
 import (
-	"bytes"
 	"fmt"
 	"math"
-	"sync"
 	"time"
-
-	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/adsyn/adsyn/internal/msgp"
 )
@@ -97,30 +93,17 @@ func DecodeRecord(b []byte, r *Record) error {
 	if len(b) > MaxRecordSize {
 		return fmt.Errorf("segments: record of %d bytes exceeds %d: %w", len(b), MaxRecordSize, ErrBadRecord)
 	}
-	d := decoderPool.Get().(*decoder)
-	defer decoderPool.Put(d)
-	d.r.Reset(b)
-	d.dec.Reset(&d.r)
+	d := msgp.AcquireDecoder(b)
+	defer msgp.ReleaseDecoder(d)
 	*r = Record{}
-	if err := d.dec.Decode(r); err != nil {
+	if err := d.Decode(r); err != nil {
 		return fmt.Errorf("segments: decode record: %w: %w", ErrBadRecord, err)
 	}
-	if d.r.Len() != 0 {
-		return fmt.Errorf("segments: record has %d trailing bytes: %w", d.r.Len(), ErrBadRecord)
+	if d.Unread() != 0 {
+		return fmt.Errorf("segments: record has %d trailing bytes: %w", d.Unread(), ErrBadRecord)
 	}
 	return nil
 }
-
-type decoder struct {
-	r   bytes.Reader
-	dec *msgpack.Decoder
-}
-
-var decoderPool = sync.Pool{New: func() any {
-	d := &decoder{}
-	d.dec = msgpack.NewDecoder(&d.r)
-	return d
-}}
 
 // Decayed returns the score as of now (unix ms) under halfLife. A score is
 // never raised by a clock that runs backwards.

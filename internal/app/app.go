@@ -27,6 +27,7 @@ import (
 	"github.com/adsyn/adsyn/internal/metrics"
 	"github.com/adsyn/adsyn/internal/privacy"
 	"github.com/adsyn/adsyn/internal/profiles"
+	"github.com/adsyn/adsyn/internal/stats"
 	"github.com/adsyn/adsyn/pixel"
 	"github.com/adsyn/adsyn/segments"
 	"github.com/adsyn/adsyn/segments/taxonomy"
@@ -52,7 +53,7 @@ type App struct {
 	routes        map[string]fasthttp.RequestHandler
 	adEdge        *adserver.Edge
 	catalog       *adserver.Catalog
-	numbers       atomic.Pointer[numbers] // tracking numbers of the catalog's snapshot
+	numbers       *stats.TrackingNumbers[*adserver.Snapshot]
 	geo           *adserver.Geo
 	visitors      *segments.KVStore
 	profiles      *profiles.Store

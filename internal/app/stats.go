@@ -7,7 +7,6 @@ import (
 
 	"github.com/adsyn/adsyn/adserver"
 	"github.com/adsyn/adsyn/internal/config"
-	"github.com/adsyn/adsyn/internal/phone"
 	"github.com/adsyn/adsyn/internal/stats"
 )
 
@@ -18,6 +17,7 @@ func (a *App) wireStats(ctx context.Context) error {
 	if !a.cfg.Has(config.RoleStats) && !a.cfg.Has(config.RoleAPI) {
 		return nil
 	}
+	a.numbers = stats.NewTrackingNumbers(a.snapshot, trackingNumbers)
 	opts := []stats.Option{
 		stats.WithLogger(a.log), stats.WithMetrics(a.reg), stats.WithPartitions(a.cfg.Partitions),
 		stats.WithCPM(a.campaignCPM),
@@ -25,7 +25,7 @@ func (a *App) wireStats(ctx context.Context) error {
 		stats.WithSiteOwner(a.siteOwner),
 		stats.WithCampaigns(a.campaignsOf),
 		stats.WithSites(a.sitesOf),
-		stats.WithTrackingNumbers(a.campaignByNumber),
+		stats.WithTrackingNumbers(a.numbers.Campaign),
 		stats.WithPrivacy(a.privacy()),
 	}
 	if a.cfg.Has(config.RoleStats) {
@@ -98,25 +98,11 @@ func (a *App) sitesOf(publisher string) []stats.SiteInfo {
 	return out
 }
 
-// numbers maps tracking numbers (digits only) to campaigns, rebuilt when the
-// catalog's snapshot changes.
-type numbers struct {
-	snap *adserver.Snapshot
-	byNo map[string]string
-}
-
-func (a *App) campaignByNumber(number string) (string, bool) {
-	snap := a.snapshot()
-	n := a.numbers.Load()
-	if n == nil || n.snap != snap {
-		n = &numbers{snap: snap, byNo: map[string]string{}}
-		for _, c := range snap.Campaigns {
-			for _, no := range c.TrackingNumbers {
-				n.byNo[phone.Key(no)] = c.ID
-			}
+// trackingNumbers lists the catalog's call tracking numbers for stats.
+func trackingNumbers(snap *adserver.Snapshot, add func(number, campaign string)) {
+	for _, c := range snap.Campaigns {
+		for _, no := range c.TrackingNumbers {
+			add(no, c.ID)
 		}
-		a.numbers.Store(n)
 	}
-	id, ok := n.byNo[phone.Key(number)]
-	return id, ok
 }

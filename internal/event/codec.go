@@ -1,11 +1,7 @@
 package event
 
 import (
-	"bytes"
 	"fmt"
-	"sync"
-
-	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/adsyn/adsyn/internal/msgp"
 )
@@ -84,38 +80,15 @@ func Unmarshal(b []byte, e *Event) error {
 	if len(b) > MaxEventSize {
 		return fmt.Errorf("event: %d bytes exceeds %d", len(b), MaxEventSize)
 	}
-	d := acquireDecoder(b)
-	defer releaseDecoder(d)
-	if err := d.dec.Decode(e); err != nil {
+	d := msgp.AcquireDecoder(b)
+	defer msgp.ReleaseDecoder(d)
+	if err := d.Decode(e); err != nil {
 		return fmt.Errorf("event: decode: %w", err)
 	}
-	if d.r.Len() != 0 {
-		return fmt.Errorf("event: %d trailing bytes", d.r.Len())
+	if d.Unread() != 0 {
+		return fmt.Errorf("event: %d trailing bytes", d.Unread())
 	}
 	return nil
-}
-
-type decoder struct {
-	r   bytes.Reader
-	dec *msgpack.Decoder
-}
-
-var decoderPool = sync.Pool{New: func() any {
-	d := &decoder{}
-	d.dec = msgpack.NewDecoder(&d.r)
-	return d
-}}
-
-func acquireDecoder(b []byte) *decoder {
-	d := decoderPool.Get().(*decoder)
-	d.r.Reset(b)
-	d.dec.Reset(&d.r)
-	return d
-}
-
-func releaseDecoder(d *decoder) {
-	d.r.Reset(nil)
-	decoderPool.Put(d)
 }
 
 // DecodeBatch decodes every event in a message body (one event, or a batch of
@@ -125,20 +98,20 @@ func DecodeBatch(body []byte, fn func(*Event) error) (int, error) {
 	if len(body) > MaxBatch*MaxEventSize {
 		return 0, fmt.Errorf("event: message of %d bytes too large", len(body))
 	}
-	d := acquireDecoder(body)
-	defer releaseDecoder(d)
+	d := msgp.AcquireDecoder(body)
+	defer msgp.ReleaseDecoder(d)
 	var e Event
 	n := 0
-	for d.r.Len() > 0 {
+	for d.Unread() > 0 {
 		if n == MaxBatch {
 			return n, ErrTooMany
 		}
 		e.Reset()
-		before := d.r.Len()
-		if err := d.dec.Decode(&e); err != nil {
+		before := d.Unread()
+		if err := d.Decode(&e); err != nil {
 			return n, fmt.Errorf("event: decode #%d: %w", n, err)
 		}
-		if before-d.r.Len() > MaxEventSize {
+		if before-d.Unread() > MaxEventSize {
 			return n, fmt.Errorf("event: #%d exceeds %d bytes", n, MaxEventSize)
 		}
 		n++

@@ -6,12 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/adsyn/adsyn/internal/stats/tally"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -24,15 +24,9 @@ import (
 // group is the priority group of every partition consumer.
 const group = "stats"
 
-// pinHeader carries the id of the client a pinned consumer delivers to.
-const pinHeader = "Nats-Pin-Id"
-
-// fetchWait is how long a pull loop waits for a message before it looks
-// around (ownership, settling); a stopping aggregator waits for it.
+// fetchWait paces a pull loop's pauses and the expiry of its pull
+// requests (twice fetchWait).
 const fetchWait = time.Second
-
-// pullBytes bounds what one partition's subscription has in flight.
-const pullBytes = 4 << 20
 
 // Aggregator keeps hourly counters per campaign and per site from the events
 // in ADSYN_EVENTS. Each partition has one durable consumer whose pinned
@@ -57,13 +51,13 @@ type Aggregator struct {
 
 	mu     sync.Mutex // guards cur, room, spare and the partitions' admission state
 	cur    *batch
-	spare  []*delta
+	spare  []*tally.Delta
 	room   chan struct{} // closed when the buffer empties
 	kick   chan struct{}
 	flushN uint64
 
 	cacheMu sync.Mutex
-	cache   map[recKey]*cached
+	cache   map[tally.RecKey]*cached
 
 	ownMu   sync.Mutex
 	owned   map[int]bool
@@ -81,12 +75,16 @@ type Aggregator struct {
 	m        aggMetrics
 
 	ackFn func(jetstream.Msg) error // tests replace it to withhold acknowledgements
+
+	live    *tally.Live        // the last minutes' pageviews and visitors per site
+	liveSub *nats.Subscription // answers LiveSubject
 }
 
 type aggMetrics struct {
 	admitted, duplicates, bad, events                  *metrics.Counter
 	flushes, flushErrors, writes, conflicts, recompute *metrics.Counter
 	fetchErrors, waits, takeovers, releases, gaps      *metrics.Counter
+	heartbeatMisses                                    *metrics.Counter
 	flushTime                                          *metrics.Histogram
 }
 
@@ -121,7 +119,7 @@ type heldMsg struct {
 
 // batch is what one flush writes and then acknowledges.
 type batch struct {
-	t      *tally
+	t      *tally.Tally
 	msgs   [][]heldMsg // by partition, in order
 	dups   [][]heldMsg // by partition: redeliveries of admitted messages, ack only
 	maxSeq []uint64    // by partition
@@ -131,8 +129,8 @@ type batch struct {
 
 // newBatch returns an empty batch; a.mu is held.
 func (a *Aggregator) newBatch() *batch {
-	t := newTally(a.cfg.partitions, a.cfg.cpm)
-	t.spare = &a.spare
+	t := tally.New(a.cfg.partitions, a.cfg.cpm)
+	t.Spare = &a.spare
 	return &batch{
 		t:      t,
 		msgs:   make([][]heldMsg, a.cfg.partitions),
@@ -154,31 +152,33 @@ func New(js jetstream.JetStream, opts ...Option) (*Aggregator, error) {
 	_, _ = rand.Read(id[:])
 	a := &Aggregator{
 		js: js, cfg: cfg, id: hex.EncodeToString(id[:]),
-		cache: map[recKey]*cached{}, owned: map[int]bool{},
+		cache: map[tally.RecKey]*cached{}, owned: map[int]bool{},
 		room: make(chan struct{}), kick: make(chan struct{}, 1),
 		final: make(chan context.Context), flushed: make(chan error, 1),
 		ackFn: jetstream.Msg.Ack,
+		live:  tally.NewLive(maxLiveSites),
 	}
 	a.cur = a.newBatch()
 	a.members.Store(1)
 	reg := cfg.reg
 	const msgs, msgsHelp = "adsyn_stats_messages_total", "Event messages seen by the stats aggregator: admitted, duplicate (already admitted or applied), bad (undecodable)."
 	a.m = aggMetrics{
-		admitted:    reg.Counter(msgs, msgsHelp, "result", "admitted"),
-		duplicates:  reg.Counter(msgs, msgsHelp, "result", "duplicate"),
-		bad:         reg.Counter(msgs, msgsHelp, "result", "bad"),
-		events:      reg.Counter("adsyn_stats_events_total", "Events applied to the hourly counters and acknowledged."),
-		flushes:     reg.Counter("adsyn_stats_flushes_total", "Counter flushes completed."),
-		flushErrors: reg.Counter("adsyn_stats_flush_errors_total", "Failed flush attempts (retried)."),
-		writes:      reg.Counter("adsyn_stats_record_writes_total", "Hourly records written."),
-		conflicts:   reg.Counter("adsyn_stats_record_conflicts_total", "Record writes that lost a compare-and-set and were redone."),
-		recompute:   reg.Counter("adsyn_stats_record_recomputes_total", "Records whose contribution was recomputed because part of it was already applied."),
-		fetchErrors: reg.Counter("adsyn_stats_fetch_errors_total", "Failed pulls from the partition consumers."),
-		waits:       reg.Counter("adsyn_stats_takeover_waits_total", "Pulls held back after a change of pinned client, until the previous client's messages are settled."),
-		takeovers:   reg.Counter("adsyn_stats_takeovers_total", "Partitions this aggregator became the pinned client of."),
-		releases:    reg.Counter("adsyn_stats_releases_total", "Partitions released to another aggregator to even out the load."),
-		gaps:        reg.Counter("adsyn_stats_delivery_gaps_total", "Deliveries found missing (by consumer sequence); admission waits for their redelivery."),
-		flushTime:   reg.Histogram("adsyn_stats_flush_seconds", "Time to write one flush of counters.", metrics.LatencyBuckets),
+		admitted:        reg.Counter(msgs, msgsHelp, "result", "admitted"),
+		duplicates:      reg.Counter(msgs, msgsHelp, "result", "duplicate"),
+		bad:             reg.Counter(msgs, msgsHelp, "result", "bad"),
+		events:          reg.Counter("adsyn_stats_events_total", "Events applied to the hourly counters and acknowledged."),
+		flushes:         reg.Counter("adsyn_stats_flushes_total", "Counter flushes completed."),
+		flushErrors:     reg.Counter("adsyn_stats_flush_errors_total", "Failed flush attempts (retried)."),
+		writes:          reg.Counter("adsyn_stats_record_writes_total", "Hourly records written."),
+		conflicts:       reg.Counter("adsyn_stats_record_conflicts_total", "Record writes that lost a compare-and-set and were redone."),
+		recompute:       reg.Counter("adsyn_stats_record_recomputes_total", "Records whose contribution was recomputed because part of it was already applied."),
+		fetchErrors:     reg.Counter("adsyn_stats_fetch_errors_total", "Failed pulls from the partition consumers."),
+		waits:           reg.Counter("adsyn_stats_takeover_waits_total", "Pulls held back after a change of pinned client, until the previous client's messages are settled."),
+		takeovers:       reg.Counter("adsyn_stats_takeovers_total", "Partitions this aggregator became the pinned client of."),
+		releases:        reg.Counter("adsyn_stats_releases_total", "Partitions released to another aggregator to even out the load."),
+		heartbeatMisses: reg.Counter("adsyn_stats_pull_heartbeat_misses_total", "Pull requests whose heartbeats stopped (lost or refused, as when a consumer has no leader), pulled again."),
+		gaps:            reg.Counter("adsyn_stats_delivery_gaps_total", "Deliveries found missing (by consumer sequence); admission waits for their redelivery."),
+		flushTime:       reg.Histogram("adsyn_stats_flush_seconds", "Time to write one flush of counters.", metrics.LatencyBuckets),
 	}
 	reg.Gauge("adsyn_stats_buffered_events", "Events admitted and not yet flushed.", func() float64 { return float64(a.buffered.Load()) })
 	reg.Gauge("adsyn_stats_partitions_owned", "Partitions this aggregator is the pinned client of.", func() float64 {
@@ -217,6 +217,9 @@ func (a *Aggregator) Start(ctx context.Context) error {
 			return err
 		}
 		a.parts = append(a.parts, &partition{n: p, name: a.ConsumerName(p), cons: cons, held: map[uint64]int32{}})
+	}
+	if a.liveSub, err = a.js.Conn().Subscribe(LiveSubject, a.answerLive); err != nil {
+		return fmt.Errorf("stats: answer %s: %w", LiveSubject, err)
 	}
 	run, stop := context.WithCancel(context.Background())
 	a.cancel = stop
@@ -298,7 +301,7 @@ func (a *Aggregator) Stop(ctx context.Context) error {
 	}
 	ctx, cancel := withDefaultTimeout(ctx, 30*time.Second)
 	defer cancel()
-	// Pull loops stop within fetchWait, admitting what their
+	// Pull loops stop within nextWait, admitting what their
 	// subscriptions still buffered.
 	done := make(chan struct{})
 	go func() { a.pullers.Wait(); close(done) }()
@@ -318,6 +321,7 @@ func (a *Aggregator) Stop(ctx context.Context) error {
 	}
 	a.cancel()
 	a.side.Wait()
+	_ = a.liveSub.Unsubscribe()
 	for _, p := range a.parts {
 		if a.isOwned(p.n) {
 			a.unpin(ctx, p)
@@ -331,111 +335,6 @@ func (a *Aggregator) Stop(ctx context.Context) error {
 	dcancel()
 	a.cfg.log.Info("stats aggregator stopped", "instance", a.id, "applied", a.applied.Load())
 	return err
-}
-
-// puller is one partition's pull loop state.
-type puller struct {
-	a   *Aggregator
-	p   *partition
-	it  jetstream.MessagesContext
-	pin string // of the deliveries being admitted
-	// Every delivery of the consumer has the next consumer sequence; while
-	// pinned, all of them are ours, so a jump means one was lost.
-	lastDelivery uint64
-	settled      bool
-	hold         map[uint64]heldMsg // this pin's messages, before settling
-	extra        []heldMsg          // redeliveries among them
-	snap         *snapshot
-	facts        []fact
-	ownCheck     time.Time
-	evaluated    time.Time // last settle check
-}
-
-// snapshot is the consumer's state read for a settle check.
-type snapshot struct {
-	pending   int    // delivered and not acknowledged
-	delivered uint64 // last stream sequence delivered
-	ckpt      uint64
-	at        time.Time
-}
-
-// pullLoop consumes partition p while this aggregator may own it, through
-// one persistent pull subscription, so no message the server sends is lost
-// between pull requests.
-func (a *Aggregator) pullLoop(ctx context.Context, p *partition) {
-	defer a.pullers.Done()
-	u := &puller{a: a, p: p, hold: map[uint64]heldMsg{}}
-	defer u.stop()
-	fails := 0
-	gone := false // the consumer was deleted and is not yet made again
-	for ctx.Err() == nil && !a.stopping.Load() {
-		if gone {
-			if gone = !a.recreate(ctx, p); gone {
-				fails++
-				sleep(ctx, backoff(fails))
-				continue
-			}
-		}
-		if a.excess(p.n) {
-			u.stop()
-			a.unpin(ctx, p)
-			a.setOwned(p.n, false)
-			a.m.releases.Inc()
-			a.cfg.log.Info("stats partition released", "partition", p.n, "instance", a.id)
-			sleep(ctx, 3*fetchWait) // let another aggregator take it
-			continue
-		}
-		if !a.mayPull(p.n) {
-			u.stop()
-			sleep(ctx, fetchWait)
-			continue
-		}
-		a.waitRoom(ctx)
-		if u.it == nil {
-			// Bytes in flight are bounded too: every partition shares the
-			// connection with the records' writes and the API's reads.
-			it, err := p.cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(a.cfg.fetchBatch, pullBytes),
-				jetstream.PullExpiry(2*fetchWait), jetstream.PullPriorityGroup(group))
-			if err != nil {
-				fails++
-				a.m.fetchErrors.Inc()
-				a.cfg.log.Warn("stats pull failed", "partition", p.n, "err", err)
-				gone = consumerGone(err)
-				sleep(ctx, backoff(fails))
-				continue
-			}
-			u.it = it
-		}
-		m, err := u.it.Next(jetstream.NextMaxWait(fetchWait))
-		switch {
-		case err == nil:
-			fails = 0
-			u.take(m)
-		case errors.Is(err, nats.ErrTimeout):
-			// Idle: are we still the pinned client, does the consumer exist?
-			if u.checkOwned(ctx) {
-				u.stop()
-				gone = true
-				continue
-			}
-		case errors.Is(err, jetstream.ErrNoHeartbeat):
-			a.cfg.log.Debug("stats pull missed heartbeats", "partition", p.n)
-		default:
-			fails++
-			a.m.fetchErrors.Inc()
-			a.cfg.log.Warn("stats pull ended", "partition", p.n, "err", err)
-			u.stop()
-			gone = consumerGone(err)
-			sleep(ctx, backoff(fails))
-			continue
-		}
-		if !u.settled && len(u.hold) > 0 && (err != nil || time.Since(u.evaluated) >= 50*time.Millisecond) {
-			u.evaluated = time.Now()
-			if err := u.settle(ctx); err != nil {
-				a.cfg.log.Warn("stats settle check failed", "partition", p.n, "err", err)
-			}
-		}
-	}
 }
 
 func consumerGone(err error) bool {
@@ -455,399 +354,6 @@ func (a *Aggregator) recreate(ctx context.Context, p *partition) bool {
 	p.cons = c
 	a.cfg.log.Warn("stats consumer made again", "consumer", p.name)
 	return true
-}
-
-// take admits or holds one delivered message.
-func (u *puller) take(m jetstream.Msg) {
-	a, p := u.a, u.p
-	md, err := m.Metadata()
-	if err != nil {
-		a.m.bad.Inc()
-		a.cfg.log.Error("stats message without metadata", "partition", p.n, "err", err)
-		return
-	}
-	if id := m.Headers().Get(pinHeader); id != u.pin {
-		u.pin, u.settled, u.snap = id, false, nil
-		p.pin.Store(&id)
-		a.setOwned(p.n, true)
-		a.m.takeovers.Inc()
-	} else if u.settled && md.Sequence.Consumer != u.lastDelivery+1 {
-		// A delivery to us went missing: the message may come back after
-		// the ack wait, so admit nothing out of order until it does.
-		u.settled, u.snap = false, nil
-		a.m.gaps.Inc()
-		a.cfg.log.Warn("stats delivery gap", "partition", p.n, "expected", u.lastDelivery+1, "got", md.Sequence.Consumer)
-	}
-	u.lastDelivery = md.Sequence.Consumer
-	h := heldMsg{m: m, seq: md.Sequence.Stream, ts: md.Timestamp.UnixMilli()}
-	a.mu.Lock()
-	p.held[h.seq]++
-	a.mu.Unlock()
-	if u.settled {
-		u.facts = a.admit(p, h, u.facts)
-		return
-	}
-	if _, dup := u.hold[h.seq]; dup {
-		u.extra = append(u.extra, h)
-	} else {
-		u.hold[h.seq] = h
-	}
-}
-
-// settle admits the held messages, in order, once every message of p that
-// is delivered and not acknowledged is ours, so admitting ours cannot skip
-// one held elsewhere.
-//
-// The check compares the consumer's ack-pending count with our messages
-// between the checkpoint and the last sequence delivered, both read with
-// it. Ours there were pending when the count was read: one acknowledged
-// before is at or below the checkpoint (written before any ack), and one
-// delivered after has a later sequence or is a redelivery of a pending one.
-// So equal counts mean nothing else was pending. Messages at or below the
-// checkpoint are applied already: ours are acknowledged here, others wait to
-// be redelivered to us. The snapshot is read again every second while the
-// counts differ.
-func (u *puller) settle(ctx context.Context) error {
-	a, p := u.a, u.p
-	if u.snap == nil || time.Since(u.snap.at) > time.Second {
-		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		ck, _, err := a.checkpoint(ctx, p.n)
-		if err != nil {
-			return err
-		}
-		a.mu.Lock()
-		kept := u.extra[:0]
-		for _, h := range u.extra {
-			if h.seq <= ck {
-				_ = h.m.Ack()
-				p.drop(h.seq)
-			} else {
-				kept = append(kept, h)
-			}
-		}
-		u.extra = kept
-		for s, h := range u.hold {
-			if s <= ck {
-				_ = h.m.Ack()
-				p.drop(s)
-				delete(u.hold, s)
-			}
-		}
-		a.mu.Unlock()
-		info, err := p.cons.Info(ctx)
-		if err != nil {
-			return fmt.Errorf("stats: consumer info %s: %w", p.name, err)
-		}
-		if ck, _, err = a.checkpoint(ctx, p.n); err != nil {
-			return err
-		}
-		u.snap = &snapshot{pending: info.NumAckPending, delivered: info.Delivered.Stream, ckpt: ck, at: time.Now()}
-	}
-	a.mu.Lock()
-	n := 0
-	for s := range p.held {
-		if s > u.snap.ckpt && s <= u.snap.delivered {
-			n++
-		}
-	}
-	a.mu.Unlock()
-	if n != u.snap.pending {
-		a.m.waits.Inc()
-		return nil
-	}
-	seqs := make([]uint64, 0, len(u.hold))
-	for s := range u.hold {
-		seqs = append(seqs, s)
-	}
-	slices.Sort(seqs)
-	for _, s := range seqs {
-		u.facts = a.admit(p, u.hold[s], u.facts)
-	}
-	a.mu.Lock()
-	a.cur.dups[p.n] = append(a.cur.dups[p.n], u.extra...)
-	a.mu.Unlock()
-	clear(u.hold)
-	u.extra, u.snap, u.settled = nil, nil, true
-	return nil
-}
-
-// checkOwned asks the server, now and then, whether we are still p's
-// pinned client. It reports whether the consumer is gone: a pull on a
-// deleted consumer only times out, so the idle loop is where that shows.
-func (u *puller) checkOwned(ctx context.Context) (gone bool) {
-	if time.Since(u.ownCheck) < heartbeat {
-		return false
-	}
-	u.ownCheck = time.Now()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	info, err := u.p.cons.Info(ctx)
-	if err != nil {
-		return consumerGone(err)
-	}
-	if u.pin == "" {
-		return false
-	}
-	for _, g := range info.PriorityGroups {
-		if g.Group == group && g.PinnedClientID != u.pin {
-			u.pin, u.settled, u.snap = "", false, nil
-			u.a.setOwned(u.p.n, false)
-		}
-	}
-	return false
-}
-
-// stop ends the subscription: what it still buffered is read, and every
-// message not admitted is nakked, to go at once to the next pinned client.
-func (u *puller) stop() {
-	a, p := u.a, u.p
-	if u.it != nil {
-		u.it.Drain()
-		for {
-			m, err := u.it.Next(jetstream.NextMaxWait(fetchWait))
-			if err != nil {
-				break
-			}
-			u.take(m)
-		}
-		u.it = nil
-	}
-	a.mu.Lock()
-	for _, h := range u.hold {
-		_ = h.m.Nak()
-		p.drop(h.seq)
-	}
-	for _, h := range u.extra {
-		_ = h.m.Nak()
-		p.drop(h.seq)
-	}
-	a.mu.Unlock()
-	clear(u.hold)
-	u.extra, u.snap = nil, nil
-	u.pin, u.settled = "", false
-}
-
-// admit counts h into the current batch, in order; a message at or below
-// the last admitted one is already in a batch or applied.
-func (a *Aggregator) admit(p *partition, h heldMsg, facts []fact) []fact {
-	facts, err := decodeFacts(h, facts[:0])
-	a.mu.Lock()
-	b := a.cur
-	if h.seq <= p.maxAdded {
-		b.dups[p.n] = append(b.dups[p.n], h)
-		a.mu.Unlock()
-		a.m.duplicates.Inc()
-		return facts
-	}
-	if err != nil {
-		// A corrupt message counts what decoded before the fault, the same
-		// way each time it is read.
-		a.m.bad.Inc()
-		a.cfg.log.Error("stats undecodable event message", "partition", p.n, "seq", h.seq, "err", err)
-	}
-	p.maxAdded = h.seq
-	b.msgs[p.n] = append(b.msgs[p.n], h)
-	b.maxSeq[p.n] = h.seq
-	for i := range facts {
-		b.t.add(&facts[i], p.n, h.seq, nil)
-	}
-	b.events += len(facts)
-	full := b.events >= a.cfg.flushEvents
-	a.mu.Unlock()
-	a.buffered.Add(int64(len(facts)))
-	a.m.admitted.Inc()
-	if full {
-		a.kickFlush()
-	}
-	return facts
-}
-
-// decodeFacts appends the counted facts of h's events to facts.
-func decodeFacts(h heldMsg, facts []fact) ([]fact, error) {
-	if !counted(subjectKind(h.m.Subject())) {
-		return facts, nil
-	}
-	_, err := event.DecodeBatch(h.m.Data(), func(e *event.Event) error {
-		if f, ok := factOf(e, h.ts); ok {
-			facts = append(facts, f)
-		}
-		return nil
-	})
-	return facts, err
-}
-
-// subjectKind returns the kind token of adsyn.ev.<kind>.<partition>.
-func subjectKind(subject string) event.Kind {
-	s := strings.TrimPrefix(subject, event.SubjectPrefix)
-	if i := strings.IndexByte(s, '.'); i >= 0 {
-		s = s[:i]
-	}
-	return event.ParseKind([]byte(s))
-}
-
-func (a *Aggregator) kickFlush() {
-	select {
-	case a.kick <- struct{}{}:
-	default:
-	}
-}
-
-// waitRoom blocks while twice a flush's worth of events waits.
-func (a *Aggregator) waitRoom(ctx context.Context) {
-	for a.buffered.Load() >= 2*int64(a.cfg.flushEvents) && ctx.Err() == nil && !a.stopping.Load() {
-		a.kickFlush()
-		a.mu.Lock()
-		room := a.room
-		a.mu.Unlock()
-		select {
-		case <-room:
-		case <-ctx.Done():
-		case <-time.After(fetchWait):
-		}
-	}
-}
-
-// Ownership: an aggregator pulls a partition it does not own only while it
-// owns fewer than its fair share, and releases the excess.
-
-func (a *Aggregator) share() int {
-	m := int(max(1, a.members.Load()))
-	return (a.cfg.partitions + m - 1) / m
-}
-
-func (a *Aggregator) setOwned(p int, own bool) {
-	a.ownMu.Lock()
-	defer a.ownMu.Unlock()
-	if own {
-		a.owned[p] = true
-	} else {
-		delete(a.owned, p)
-	}
-}
-
-func (a *Aggregator) isOwned(p int) bool {
-	a.ownMu.Lock()
-	defer a.ownMu.Unlock()
-	return a.owned[p]
-}
-
-func (a *Aggregator) mayPull(p int) bool {
-	a.ownMu.Lock()
-	defer a.ownMu.Unlock()
-	return a.owned[p] || len(a.owned) < a.share()
-}
-
-// excess reports whether p is among the partitions owned beyond the share.
-func (a *Aggregator) excess(p int) bool {
-	a.ownMu.Lock()
-	defer a.ownMu.Unlock()
-	s := a.share()
-	if !a.owned[p] || len(a.owned) <= s {
-		return false
-	}
-	n := 0
-	for q := range a.owned {
-		if q < p {
-			n++
-		}
-	}
-	return n >= s
-}
-
-// unpin lets the server pin another client to p, if we are the pinned one.
-func (a *Aggregator) unpin(ctx context.Context, p *partition) {
-	mine := p.pin.Load()
-	if mine == nil || *mine == "" {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	info, err := p.cons.Info(ctx)
-	if err != nil {
-		return
-	}
-	for _, g := range info.PriorityGroups {
-		if g.Group == group && g.PinnedClientID == *mine {
-			if err := a.stream.UnpinConsumer(ctx, p.name, group); err != nil {
-				a.cfg.log.Warn("stats unpin failed", "partition", p.n, "err", err)
-			}
-		}
-	}
-}
-
-// Membership: each aggregator puts agg.<consumer>.m.<instance> every
-// heartbeat; members are those whose last put is recent by the server's
-// clock, compared with the newest put seen.
-
-const heartbeat = 2 * time.Second
-
-func (a *Aggregator) memberKey() string {
-	return "agg." + a.cfg.consumer + ".m." + a.id
-}
-
-func (a *Aggregator) membership(ctx context.Context) {
-	defer a.side.Done()
-	var (
-		mu   sync.Mutex
-		seen = map[string]time.Time{}
-	)
-	go func() {
-		for ctx.Err() == nil {
-			w, err := a.kv.Watch(ctx, "agg."+a.cfg.consumer+".m.*")
-			if err != nil {
-				a.cfg.log.Warn("stats membership watch failed", "err", err)
-				sleep(ctx, heartbeat)
-				continue
-			}
-			for e := range w.Updates() {
-				if e == nil {
-					continue
-				}
-				mu.Lock()
-				if e.Operation() == jetstream.KeyValuePut {
-					seen[e.Key()] = e.Created()
-				} else {
-					delete(seen, e.Key())
-				}
-				mu.Unlock()
-			}
-			_ = w.Stop()
-		}
-	}()
-	t := time.NewTicker(heartbeat)
-	defer t.Stop()
-	for {
-		pctx, cancel := context.WithTimeout(ctx, heartbeat)
-		if _, err := a.kv.Put(pctx, a.memberKey(), strconv.AppendInt(nil, time.Now().UnixMilli(), 10)); err != nil && ctx.Err() == nil {
-			a.cfg.log.Warn("stats heartbeat failed", "err", err)
-		}
-		cancel()
-		mu.Lock()
-		var newest time.Time
-		for _, t := range seen {
-			if t.After(newest) {
-				newest = t
-			}
-		}
-		n := int64(0)
-		for k, t := range seen {
-			switch age := newest.Sub(t); {
-			case age <= 5*heartbeat:
-				n++
-			case age > time.Hour:
-				delete(seen, k)
-				go a.kv.Delete(context.WithoutCancel(ctx), k) //nolint:errcheck // stale member of a crashed process; retried next time
-			}
-		}
-		mu.Unlock()
-		a.members.Store(max(1, n))
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/adsyn/adsyn/internal/stats/tally"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -19,7 +21,7 @@ import (
 func addTo(dst, src map[string]Counters) {
 	for k, v := range src {
 		c := dst[k]
-		c.add(&v)
+		c.Add(&v)
 		dst[k] = c
 	}
 }
@@ -80,7 +82,7 @@ func TestDuplicatesCountedOnce(t *testing.T) {
 
 	hours := map[int64]bool{}
 	for k := range want {
-		h, _ := parseHour(k)
+		h, _ := tally.ParseHour(k)
 		hours[h] = true
 	}
 	if len(hours) < 3 {
@@ -191,7 +193,7 @@ func fullRecords(t *testing.T, js jetstream.JetStream) map[string]*Record {
 		if e == nil {
 			break
 		}
-		if _, ok := parseHour(e.Key()); !ok {
+		if _, ok := tally.ParseHour(e.Key()); !ok {
 			continue
 		}
 		r, err := DecodeRecord(e.Value())

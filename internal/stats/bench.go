@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/adsyn/adsyn/internal/stats/tally"
+
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/adsyn/adsyn/internal/auth"
@@ -340,7 +342,7 @@ func benchQuery(ctx context.Context, conn *bus.Conn, run string, o *BenchOptions
 	recs := make([][]byte, hours)
 	for i := range recs {
 		rec := benchRecord(r)
-		want.add(&rec.Totals)
+		want.Add(&rec.Totals)
 		recs[i] = rec.AppendMsgpack(nil)
 	}
 	var wg sync.WaitGroup
@@ -350,7 +352,7 @@ func benchQuery(ctx context.Context, conn *bus.Conn, run string, o *BenchOptions
 		go func() {
 			defer wg.Done()
 			for i := w; i < hours; i += 16 {
-				if _, err := kv.Put(ctx, keyOf(ScopeCampaign, id, now-int64(hours)+1+int64(i)), recs[i]); err != nil {
+				if _, err := kv.Put(ctx, tally.KeyOf(ScopeCampaign, id, now-int64(hours)+1+int64(i)), recs[i]); err != nil {
 					errs <- err
 					return
 				}

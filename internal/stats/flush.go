@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/adsyn/adsyn/internal/stats/tally"
+
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -79,10 +81,10 @@ func (a *Aggregator) flush(ctx context.Context) error {
 		return nil
 	}
 	start := time.Now()
-	jobs := make([]*job, 0, len(b.t.recs))
-	n := b.t.names()
-	for _, d := range b.t.recs {
-		jobs = append(jobs, &job{key: d.key, name: d.key.String(), d: d, n: n})
+	jobs := make([]*job, 0, len(b.t.Recs))
+	n := b.t.Names()
+	for _, d := range b.t.Recs {
+		jobs = append(jobs, &job{key: d.Key, name: d.Key.String(), d: d, n: n})
 	}
 	fails := 0
 	retry := func(what string, err error) error {
@@ -116,7 +118,7 @@ func (a *Aggregator) flush(ctx context.Context) error {
 	}
 	written := time.Since(start)
 	a.ack(b)
-	a.cfg.log.Debug("stats flush", "events", b.events, "records", len(b.t.recs), "write", written, "total", time.Since(start))
+	a.cfg.log.Debug("stats flush", "events", b.events, "records", len(b.t.Recs), "write", written, "total", time.Since(start))
 	a.m.flushTime.Observe(time.Since(start).Seconds())
 	a.m.flushes.Inc()
 	a.m.events.Add(uint64(b.events))
@@ -146,8 +148,8 @@ func (a *Aggregator) ack(b *batch) {
 		a.cfg.log.Warn("stats acknowledgements failed", "messages", failed, "err", last)
 	}
 	a.mu.Lock()
-	for _, d := range b.t.recs {
-		d.reset()
+	for _, d := range b.t.Recs {
+		d.Reset()
 		a.spare = append(a.spare, d)
 	}
 	for p, part := range a.parts {
@@ -162,10 +164,10 @@ func (a *Aggregator) ack(b *batch) {
 }
 
 type job struct {
-	key  recKey
+	key  tally.RecKey
 	name string
-	d    *delta
-	n    *names // of d's values
+	d    *tally.Delta
+	n    *tally.Names // of d's values
 }
 
 type outcome uint8
@@ -184,7 +186,7 @@ func (a *Aggregator) writeRound(ctx context.Context, b *batch, jobs []*job) ([]*
 	var (
 		mu       sync.Mutex
 		left     []*job
-		floors   floor
+		floors   tally.Floor
 		firstErr error
 		wg       sync.WaitGroup
 		next     = make(chan *job)
@@ -194,7 +196,7 @@ func (a *Aggregator) writeRound(ctx context.Context, b *batch, jobs []*job) ([]*
 		go func() {
 			defer wg.Done()
 			buf := make([]byte, 0, 4096)
-			f := newFold()
+			f := tally.NewFold()
 			for j := range next {
 				out, fl, err := a.writeOne(ctx, b, j, &buf, f)
 				if out == written {
@@ -205,7 +207,7 @@ func (a *Aggregator) writeRound(ctx context.Context, b *batch, jobs []*job) ([]*
 				switch out {
 				case partial:
 					if floors == nil {
-						floors = floor{}
+						floors = tally.Floor{}
 					}
 					floors[j.key] = fl
 				case failed:
@@ -235,23 +237,26 @@ func (a *Aggregator) writeRound(ctx context.Context, b *batch, jobs []*job) ([]*
 }
 
 // writeOne merges j into its record with compare-and-set.
-func (a *Aggregator) writeOne(ctx context.Context, b *batch, j *job, buf *[]byte, f *fold) (outcome, []uint64, error) {
-	if j.d.empty() {
+func (a *Aggregator) writeOne(ctx context.Context, b *batch, j *job, buf *[]byte, f *tally.Fold) (outcome, []uint64, error) {
+	if j.d.Empty() {
 		return written, nil, nil // everything was already applied
 	}
 	c, err := a.load(ctx, j, b.n)
 	if err != nil {
 		return failed, nil, err
 	}
-	for p, r := range j.d.seqs {
-		if r.max > 0 && c.rec.applied(p) >= r.min {
+	for p, r := range j.d.Seqs {
+		if r.Max > 0 && c.rec.Applied(p) >= r.Min {
 			return partial, append([]uint64(nil), c.rec.Seq...), nil
 		}
 	}
-	c.rec.merge(j.key.scope, j.d, j.n, a.cfg.maxDimValues, f)
-	for p, r := range j.d.seqs {
-		if r.max > 0 {
-			c.rec.setApplied(p, b.maxSeq[p])
+	if err := c.rec.Merge(j.key.Scope, j.d, j.n, a.cfg.maxDimValues, f); err != nil {
+		a.uncache(j.key) // c.rec holds a part of the merge
+		return failed, nil, fmt.Errorf("stats: merge %s: %w", j.name, err)
+	}
+	for p, r := range j.d.Seqs {
+		if r.Max > 0 {
+			c.rec.SetApplied(p, b.maxSeq[p])
 		}
 	}
 	*buf = c.rec.AppendMsgpack((*buf)[:0])
@@ -274,15 +279,6 @@ func (a *Aggregator) writeOne(ctx context.Context, b *batch, j *job, buf *[]byte
 	c.rev = rev
 	a.m.writes.Inc()
 	return written, nil, nil
-}
-
-func (d *delta) empty() bool {
-	for _, r := range d.seqs {
-		if r.max > 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // load returns j's record from the cache, or reads it.
@@ -316,7 +312,7 @@ func (a *Aggregator) load(ctx context.Context, j *job, flushN uint64) (*cached, 
 	return c, nil
 }
 
-func (a *Aggregator) uncache(k recKey) {
+func (a *Aggregator) uncache(k tally.RecKey) {
 	a.cacheMu.Lock()
 	delete(a.cache, k)
 	a.cacheMu.Unlock()
@@ -337,28 +333,28 @@ func (a *Aggregator) evict() {
 
 // recomputeDeltas rebuilds the deltas of the records in floors from the
 // batch's messages, counting only messages above each record's sequences.
-func (a *Aggregator) recomputeDeltas(b *batch, jobs []*job, floors floor) {
-	t := newTally(a.cfg.partitions, a.cfg.cpm)
+func (a *Aggregator) recomputeDeltas(b *batch, jobs []*job, floors tally.Floor) {
+	t := tally.New(a.cfg.partitions, a.cfg.cpm)
 	for p, msgs := range b.msgs {
-		var facts []fact
+		var facts []tally.Fact
 		for _, h := range msgs {
 			facts, _ = decodeFacts(h, facts[:0])
 			for i := range facts {
-				t.add(&facts[i], p, h.seq, floors)
+				t.Add(&facts[i], p, h.seq, floors)
 			}
 		}
 	}
-	n := t.names()
+	n := t.Names()
 	for _, j := range jobs {
 		if _, ok := floors[j.key]; !ok {
 			continue
 		}
 		a.m.recompute.Inc()
 		j.n = n
-		if d := t.get(j.key); d != nil {
+		if d := t.Get(j.key); d != nil {
 			j.d = d
 		} else {
-			j.d = &delta{seqs: make([]seqRange, a.cfg.partitions)}
+			j.d = &tally.Delta{Seqs: make([]tally.SeqRange, a.cfg.partitions)}
 		}
 	}
 }

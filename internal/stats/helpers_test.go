@@ -92,7 +92,7 @@ func expected(events []event.Event) map[string]Counters {
 		ts := time.UnixMilli(e.TS)
 		for _, k := range []string{Key(ScopeCampaign, e.Campaign, ts), Key(ScopeSite, e.Site, ts)} {
 			cur := out[k]
-			cur.add(&c)
+			cur.Add(&c)
 			out[k] = cur
 		}
 	}
@@ -187,7 +187,7 @@ func records(t testing.TB, js jetstream.JetStream) map[string]Counters {
 			for d, m := range rec.Dims {
 				var sum Counters
 				for _, v := range m {
-					sum.add(&v)
+					sum.Add(&v)
 				}
 				if len(m) > 0 && sum != rec.Totals {
 					t.Errorf("%s: breakdown %s sums to %+v, total %+v", e.Key(), Dim(d), sum, rec.Totals)

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/adsyn/adsyn/internal/stats/tally"
+
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/adsyn/adsyn/internal/api"
@@ -68,6 +70,7 @@ func NewHandler(ctx context.Context, js jetstream.JetStream, keys *auth.Keys, op
 func (h *Handler) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /v1/campaigns/{id}/stats", h.keys.Require(auth.Marketer)(h.stats(ScopeCampaign)))
 	mux.Handle("GET /v1/sites/{id}/stats", h.keys.Require(auth.Publisher)(h.stats(ScopeSite)))
+	mux.Handle("GET /v1/sites/{id}/realtime", h.keys.Require(auth.Publisher)(http.HandlerFunc(h.realtime)))
 	mux.Handle("GET /v1/stats/summary", h.keys.Require(auth.Marketer, auth.Publisher)(http.HandlerFunc(h.summary)))
 	// Admin keys only until auth has a role for telephony providers.
 	mux.Handle("POST /v1/events/call", h.keys.Require(auth.Telephony)(http.HandlerFunc(h.call)))
@@ -112,7 +115,7 @@ func (h *Handler) stats(s Scope) http.Handler {
 		}
 		p, _ := auth.FromContext(r.Context())
 		if !h.allowed(p, s, id) {
-			h.keys.Forbid(w, r, "/v1/"+s.noun()+"s/"+id+"/stats")
+			h.keys.Forbid(w, r, "/v1/"+scopeNoun(s)+"s/"+id+"/stats")
 			return
 		}
 		q, err := ParseQuery(s, id, r.URL.Query(), h.cfg.now())
@@ -120,10 +123,12 @@ func (h *Handler) stats(s Scope) http.Handler {
 			writeParamError(w, err)
 			return
 		}
-		var want dimMask
+		var want tally.DimMask
 		if q.ByDim {
-			want = maskOf(q.Breakdown)
+			want = tally.MaskOf(q.Breakdown)
 		}
+		want |= tally.WithAudience // a site's audience, a campaign's reach
+
 		ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
 		defer cancel()
 		recs, err := readRange(ctx, h.kv, s, id, q.From, q.To, want)
@@ -133,7 +138,7 @@ func (h *Handler) stats(s Scope) http.Handler {
 		}
 		rep := Build(q, recs)
 		if q.CSV {
-			name := fmt.Sprintf("%s-%s-%s-%s.csv", s.noun(), id, rep.From.Format("20060102T15"), rep.To.Format("20060102T15"))
+			name := fmt.Sprintf("%s-%s-%s-%s.csv", scopeNoun(s), id, rep.From.Format("20060102T15"), rep.To.Format("20060102T15"))
 			w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 			w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
 			w.Header().Set("Cache-Control", "no-store")
@@ -252,7 +257,7 @@ func (h *Handler) totals(ctx context.Context, s Scope, entries []Entry, from, to
 				}
 				var c Counters
 				for _, r := range recs {
-					c.add(&r.Totals)
+					c.Add(&r.Totals)
 				}
 				entries[i].Totals = MetricsOf(c)
 			}

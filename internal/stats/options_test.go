@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/adsyn/adsyn/internal/stats/tally"
 )
 
 func TestOptionsValidate(t *testing.T) {
@@ -37,7 +39,7 @@ func TestScopeDims(t *testing.T) {
 	if ScopeSite.Has(DimSite) || !ScopeSite.Has(DimCampaign) || ScopeSite.Has(DimCreative) || !ScopeSite.Has(DimDevice) {
 		t.Error("site dimensions")
 	}
-	for d := range numDims {
+	for d := range tally.NumDims {
 		if got, ok := ParseDim(d.String()); !ok || got != d {
 			t.Errorf("%s", d)
 		}

@@ -14,6 +14,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/adsyn/adsyn/internal/stats/audience"
+	"github.com/adsyn/adsyn/internal/stats/tally"
+
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -31,7 +34,11 @@ type Query struct {
 	Daily     bool
 	Breakdown Dim
 	ByDim     bool // Breakdown is set
-	CSV       bool
+	// Audience is a site's audience breakdown (page, referrer, ...); with
+	// language, country and device a site gets both.
+	Audience   audience.Dimension
+	ByAudience bool
+	CSV        bool
 }
 
 // queryError is a bad parameter: its code and message go to the client.
@@ -78,8 +85,8 @@ func ParseRange(v url.Values, now time.Time) (from, to int64, err error) {
 			return 0, 0, badParam("invalid_from", "from: %v", err)
 		}
 	}
-	from = floorDiv(fromT.Unix(), 3600)
-	to = -floorDiv(-toT.Unix(), 3600) // ceiling
+	from = tally.FloorDiv(fromT.Unix(), 3600)
+	to = -tally.FloorDiv(-toT.Unix(), 3600) // ceiling
 	if to <= from {
 		return 0, 0, badParam("invalid_range", "from must be before to")
 	}
@@ -118,10 +125,14 @@ func ParseQuery(s Scope, id string, v url.Values, now time.Time) (Query, error) 
 	}
 	if b := v.Get("breakdown"); b != "" {
 		d, ok := ParseDim(b)
-		if !ok || !s.Has(d) {
-			return q, badParam("invalid_breakdown", "breakdown must be one of %s", strings.Join(s.dims(), ", "))
+		ok = ok && s.Has(d)
+		ad, aok := audience.ParseDimension(b)
+		aok = aok && s == ScopeSite
+		if !ok && !aok {
+			return q, badParam("invalid_breakdown", "breakdown must be one of %s", strings.Join(scopeDims(s), ", "))
 		}
-		q.Breakdown, q.ByDim = d, true
+		q.Breakdown, q.ByDim = d, ok
+		q.Audience, q.ByAudience = ad, aok
 	}
 	switch f := v.Get("format"); f {
 	case "", "json":
@@ -133,17 +144,27 @@ func ParseQuery(s Scope, id string, v url.Values, now time.Time) (Query, error) 
 	return q, nil
 }
 
-func (s Scope) dims() []string {
+// scopeDims names the breakdowns of scope s: its records' dimensions, and
+// for a site its audience's.
+func scopeDims(s Scope) []string {
 	var out []string
-	for d := range numDims {
+	for d := range tally.NumDims {
 		if s.Has(d) {
-			out = append(out, dimNames[d])
+			out = append(out, d.String())
+		}
+	}
+	if s == ScopeSite {
+		for d := range audience.NumDimensions {
+			if !slices.Contains(out, d.String()) {
+				out = append(out, d.String())
+			}
 		}
 	}
 	return out
 }
 
-func (s Scope) noun() string {
+// scopeNoun is what a record of scope s counts for, in messages.
+func scopeNoun(s Scope) string {
 	if s == ScopeSite {
 		return "site"
 	}
@@ -161,6 +182,46 @@ type Metrics struct {
 	ConversionRate float64 `json:"conversion_rate"` // per click
 	Calls          int64   `json:"calls"`
 	Spend          float64 `json:"spend"`
+	*Audience              // a site's; absent for a campaign
+	Reach          *Reach  `json:"reach,omitempty"` // a campaign's, in totals and series
+}
+
+// Reach is a campaign's identifiable visitors with an impression (distinct
+// consented visitor ids, estimated within 2%) and their average frequency:
+// the impressions they had, per visitor.
+type Reach struct {
+	Visitors  uint64  `json:"visitors"`
+	Frequency float64 `json:"frequency"`
+}
+
+func reachOf(v *audience.Visitors, imps int64) *Reach {
+	n := v.Estimate()
+	r := &Reach{Visitors: n}
+	if n > 0 {
+		r.Frequency = math.Round(float64(imps)/float64(n)*100) / 100
+	}
+	return r
+}
+
+// Audience is a site's own traffic. Visitors are identifiable visitors:
+// the distinct visitor ids of consented pageviews, searches and custom
+// events, estimated within 2% (HyperLogLog); a visitor without consent to
+// an id is counted in pageviews, never in visitors. A breakdown value has
+// no visitors of its own.
+type Audience struct {
+	Pageviews uint64  `json:"pageviews"`
+	Visitors  *uint64 `json:"visitors,omitempty"`
+	Searches  uint64  `json:"searches"`
+	Events    uint64  `json:"events"`
+}
+
+// audienceOf returns the figures of h (nil: none), with its visitors.
+func audienceOf(h *audience.Hour) *Audience {
+	if h == nil {
+		return &Audience{Visitors: new(uint64)}
+	}
+	v := h.Visitors.Estimate()
+	return &Audience{Pageviews: h.Pageviews, Visitors: &v, Searches: h.Searches, Events: h.Events}
 }
 
 func ratio(a, b int64) float64 {
@@ -211,67 +272,123 @@ func hourTime(h int64) time.Time { return time.Unix(h*3600, 0).UTC() }
 // bucketOf returns the first hour of h's bucket.
 func (q *Query) bucketOf(h int64) int64 {
 	if q.Daily {
-		return floorDiv(h, 24) * 24
+		return tally.FloorDiv(h, 24) * 24
 	}
 	return h
 }
 
 // Build turns the records of a range (by unix hour) into a report. Every
 // bucket appears in the series; with a breakdown only non-empty points do.
+// A site's figures carry its audience.
 func Build(q Query, recs map[int64]*Record) Report {
-	r := Report{Scope: q.Scope.noun(), ID: q.ID, From: hourTime(q.From), To: hourTime(q.To), By: "hour", Series: []Row{}}
+	r := Report{Scope: scopeNoun(q.Scope), ID: q.ID, From: hourTime(q.From), To: hourTime(q.To), By: "hour", Series: []Row{}}
 	if q.Daily {
 		r.By = "day"
 	}
-	var total Counters
+	site := q.Scope == ScopeSite
 	type point struct {
 		bucket int64
 		value  string
 	}
-	points := map[point]*Counters{}
-	values := map[string]*Counters{}
+	type acc struct {
+		c     Counters
+		aud   *audience.Hour // a series point's audience
+		n     uint64         // a breakdown value's pageviews (custom events by name)
+		reach audience.Visitors
+		imps  int64 // the impressions of reach's visitors
+	}
+	at := func(m map[point]*acc, k point) *acc {
+		a := m[k]
+		if a == nil {
+			a = &acc{}
+			m[k] = a
+		}
+		return a
+	}
+	var total Counters
+	var totalAud audience.Hour
+	var totalReach audience.Visitors
+	var totalReachImps int64
+	points := map[point]*acc{}
+	values := map[point]*acc{} // bucket 0
 	for h, rec := range recs {
 		if h < q.From || h >= q.To {
 			continue
 		}
-		total.add(&rec.Totals)
+		total.Add(&rec.Totals)
+		if rec.Audience != nil {
+			_ = totalAud.Merge(rec.Audience) // sketches of one precision always merge
+		}
+		if rec.Reach != nil {
+			_ = totalReach.Merge(rec.Reach)
+			totalReachImps += rec.ReachImpressions
+		}
 		b := q.bucketOf(h)
-		if !q.ByDim {
-			c := points[point{bucket: b}]
-			if c == nil {
-				c = &Counters{}
-				points[point{bucket: b}] = c
+		if !q.ByDim && !q.ByAudience {
+			a := at(points, point{bucket: b})
+			a.c.Add(&rec.Totals)
+			if rec.Audience != nil {
+				if a.aud == nil {
+					a.aud = &audience.Hour{}
+				}
+				_ = a.aud.Merge(rec.Audience)
 			}
-			c.add(&rec.Totals)
+			if rec.Reach != nil {
+				_ = a.reach.Merge(rec.Reach)
+				a.imps += rec.ReachImpressions
+			}
 			continue
 		}
-		for v, vc := range rec.Dims[q.Breakdown] {
-			c := points[point{b, v}]
-			if c == nil {
-				c = &Counters{}
-				points[point{b, v}] = c
+		if q.ByDim {
+			for v, vc := range rec.Dims[q.Breakdown] {
+				at(points, point{b, v}).c.Add(&vc)
+				at(values, point{0, v}).c.Add(&vc)
 			}
-			c.add(&vc)
-			t := values[v]
-			if t == nil {
-				t = &Counters{}
-				values[v] = t
+		}
+		if q.ByAudience && rec.Audience != nil {
+			bd := &rec.Audience.Breakdowns[q.Audience]
+			for v, n := range bd.Counts {
+				at(points, point{b, v}).n += n
+				at(values, point{0, v}).n += n
 			}
-			t.add(&vc)
+			if bd.Other > 0 {
+				at(points, point{b, audience.OtherValue}).n += bd.Other
+				at(values, point{0, audience.OtherValue}).n += bd.Other
+			}
 		}
 	}
-	r.Totals = MetricsOf(total)
-	if !q.ByDim {
+	// metrics derives a point's or value's figures.
+	metrics := func(a *acc, withVisitors bool) Metrics {
+		m := MetricsOf(a.c)
+		switch {
+		case !site && withVisitors:
+			m.Reach = reachOf(&a.reach, a.imps)
+		case !site:
+		case withVisitors:
+			m.Audience = audienceOf(a.aud)
+		case q.ByAudience && q.Audience == audience.EventName:
+			m.Audience = &Audience{Events: a.n}
+		default:
+			m.Audience = &Audience{Pageviews: a.n}
+		}
+		return m
+	}
+	r.Totals = metrics(&acc{c: total, aud: &totalAud, reach: totalReach, imps: totalReachImps}, true)
+	if !q.ByDim && !q.ByAudience {
 		for b := q.bucketOf(q.From); b < q.To; b = next(q, b) {
-			var c Counters
-			if p := points[point{bucket: b}]; p != nil {
-				c = *p
+			a := points[point{bucket: b}]
+			if a == nil {
+				a = &acc{}
 			}
-			r.Series = append(r.Series, Row{Time: hourTime(b), Metrics: MetricsOf(c)})
+			r.Series = append(r.Series, Row{Time: hourTime(b), Metrics: metrics(a, true)})
 		}
 		return r
 	}
-	r.Breakdown = q.Breakdown.String()
+	if q.ByAudience {
+		r.Breakdown = q.Audience.String()
+	} else {
+		r.Breakdown = q.Breakdown.String()
+	}
 	keys := make([]point, 0, len(points))
 	for k := range points {
 		keys = append(keys, k)
@@ -281,15 +398,23 @@ func Build(q Query, recs map[int64]*Record) Report {
 	})
 	for _, k := range keys {
 		v := k.value
-		r.Series = append(r.Series, Row{Time: hourTime(k.bucket), Value: &v, Metrics: MetricsOf(*points[k])})
+		r.Series = append(r.Series, Row{Time: hourTime(k.bucket), Value: &v, Metrics: metrics(points[k], false)})
 	}
-	for v, c := range values {
-		r.Values = append(r.Values, ValueTotal{Value: v, Metrics: MetricsOf(*c)})
+	for k, a := range values {
+		r.Values = append(r.Values, ValueTotal{Value: k.value, Metrics: metrics(a, false)})
 	}
 	slices.SortFunc(r.Values, func(a, b ValueTotal) int {
-		return cmp.Or(cmp.Compare(b.Impressions, a.Impressions), strings.Compare(a.Value, b.Value))
+		return cmp.Or(cmp.Compare(b.Impressions, a.Impressions), cmp.Compare(b.audienceCount(), a.audienceCount()), strings.Compare(a.Value, b.Value))
 	})
 	return r
+}
+
+// audienceCount is a value's pageviews or custom events, for sorting.
+func (v *ValueTotal) audienceCount() uint64 {
+	if v.Audience == nil {
+		return 0
+	}
+	return v.Pageviews + v.Events
 }
 
 func next(q Query, b int64) int64 {
@@ -307,11 +432,16 @@ func (r *Report) WriteCSV(w io.Writer) error {
 		head = append(head, r.Breakdown)
 	}
 	head = append(head, "impressions", "viewable", "viewable_rate", "clicks", "ctr", "conversions", "conversion_rate", "calls", "spend")
+	site := r.Scope == scopeNoun(ScopeSite)
+	if site {
+		head = append(head, "pageviews", "visitors", "searches", "events")
+	}
 	if err := cw.Write(head); err != nil {
 		return err
 	}
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 	i := func(v int64) string { return strconv.FormatInt(v, 10) }
+	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
 	for _, row := range r.Series {
 		line := []string{row.Time.Format(time.RFC3339)}
 		if r.Breakdown != "" {
@@ -320,6 +450,17 @@ func (r *Report) WriteCSV(w io.Writer) error {
 		m := row.Metrics
 		line = append(line, i(m.Impressions), i(m.Viewable), f(m.ViewableRate), i(m.Clicks), f(m.CTR),
 			i(m.Conversions), f(m.ConversionRate), i(m.Calls), f(m.Spend))
+		if site {
+			a := m.Audience
+			if a == nil {
+				a = &Audience{}
+			}
+			visitors := "" // a breakdown value has no visitors of its own
+			if a.Visitors != nil {
+				visitors = u(*a.Visitors)
+			}
+			line = append(line, u(a.Pageviews), visitors, u(a.Searches), u(a.Events))
+		}
 		if err := cw.Write(line); err != nil {
 			return err
 		}
@@ -340,14 +481,14 @@ func csvSafe(s string) string {
 // decoding only the dimensions in want, through one KV watch that stops
 // after the initial values. Its cost grows with the id's whole history.
 func ReadRange(ctx context.Context, kv jetstream.KeyValue, s Scope, id string, from, to int64, want ...Dim) (map[int64]*Record, error) {
-	var mask dimMask
+	var mask tally.DimMask
 	for _, d := range want {
-		mask |= maskOf(d)
+		mask |= tally.MaskOf(d)
 	}
 	return readRange(ctx, kv, s, id, from, to, mask)
 }
 
-func readRange(ctx context.Context, kv jetstream.KeyValue, s Scope, id string, from, to int64, want dimMask) (map[int64]*Record, error) {
+func readRange(ctx context.Context, kv jetstream.KeyValue, s Scope, id string, from, to int64, want tally.DimMask) (map[int64]*Record, error) {
 	if !ValidID(id) {
 		return nil, ErrBadID
 	}
@@ -369,11 +510,11 @@ func readRange(ctx context.Context, kv jetstream.KeyValue, s Scope, id string, f
 			if e == nil {
 				return out, nil
 			}
-			h, ok := parseHour(e.Key())
+			h, ok := tally.ParseHour(e.Key())
 			if !ok || h < from || h >= to {
 				continue
 			}
-			rec, err := decodeRecord(e.Value(), want)
+			rec, err := tally.DecodeRecordDims(e.Value(), want)
 			if err != nil {
 				return nil, fmt.Errorf("stats: %s: %w", e.Key(), err)
 			}

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/adsyn/adsyn/internal/stats/tally"
+
 	"github.com/adsyn/adsyn/internal/bus/bustest"
 	"github.com/adsyn/adsyn/internal/event"
 )
@@ -45,19 +47,19 @@ func BenchmarkTally(b *testing.B) {
 	msgs := benchMessages(100_000)
 	b.ResetTimer()
 	n := 0
-	var facts []fact
+	var facts []tally.Fact
 	for b.Loop() {
-		t := newTally(event.DefaultPartitions, cpmOf)
+		t := tally.New(event.DefaultPartitions, cpmOf)
 		for i, m := range msgs {
 			facts = facts[:0]
 			_, _ = event.DecodeBatch(m, func(e *event.Event) error {
-				if f, ok := factOf(e, 0); ok {
+				if f, ok := tally.FactOf(e, 0); ok {
 					facts = append(facts, f)
 				}
 				return nil
 			})
 			for j := range facts {
-				t.add(&facts[j], i%16, uint64(i+1), nil)
+				t.Add(&facts[j], i%16, uint64(i+1), nil)
 			}
 			n += len(facts)
 		}

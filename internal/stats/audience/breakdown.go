@@ -65,16 +65,7 @@ type Count struct {
 // Top returns the k most frequent values, most frequent first (ties by
 // value), then Other holding the rest (omitted when nothing is in it).
 func (b *Breakdown) Top(k int) []Count {
-	out := make([]Count, 0, len(b.Counts)+1)
-	for v, n := range b.Counts {
-		out = append(out, Count{v, n})
-	}
-	slices.SortFunc(out, func(x, y Count) int {
-		if c := cmp.Compare(y.Count, x.Count); c != 0 {
-			return c
-		}
-		return cmp.Compare(x.Value, y.Value)
-	})
+	out := b.sorted()
 	other := b.Other
 	if len(out) > k {
 		for _, c := range out[k:] {
@@ -85,6 +76,21 @@ func (b *Breakdown) Top(k int) []Count {
 	if other > 0 {
 		out = append(out, Count{OtherValue, other})
 	}
+	return out
+}
+
+// sorted returns the counted values, most frequent first, ties by value.
+func (b *Breakdown) sorted() []Count {
+	out := make([]Count, 0, len(b.Counts)+1)
+	for v, n := range b.Counts {
+		out = append(out, Count{v, n})
+	}
+	slices.SortFunc(out, func(x, y Count) int {
+		if c := cmp.Compare(y.Count, x.Count); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.Value, y.Value)
+	})
 	return out
 }
 

@@ -1,6 +1,8 @@
 package audience
 
 import (
+	"math"
+
 	"github.com/adsyn/adsyn/internal/event"
 )
 
@@ -22,26 +24,55 @@ type Hour struct {
 // whether it was one. A pageview counts in every breakdown but the event
 // name's; a custom event counts there. Visitors count from every one of
 // them that carries a visitor id (consented).
-func (h *Hour) Add(e *event.Event) bool {
+func (h *Hour) Add(e *event.Event) bool { return h.add(e, &Limits) }
+
+// Collect is Add without the limits, for a batch that Absorb then adds to
+// a stored hour: which values are new is known only there.
+func (h *Hour) Collect(e *event.Event) bool { return h.add(e, &unlimited) }
+
+var unlimited = func() (l [NumDimensions]int) {
+	for d := range l {
+		l[d] = math.MaxInt
+	}
+	return l
+}()
+
+func (h *Hour) add(e *event.Event, limits *[NumDimensions]int) bool {
 	var v [NumDimensions]string
 	switch e.Kind {
 	case event.KindPageview:
 		h.Pageviews++
 		Values(e, &v)
 		for d := range EventName {
-			h.Breakdowns[d].Add(v[d], 1, Limits[d])
+			h.Breakdowns[d].Add(v[d], 1, limits[d])
 		}
 	case event.KindSearch:
 		h.Searches++
 	case event.KindCustom:
 		h.Events++
 		Values(e, &v)
-		h.Breakdowns[EventName].Add(v[EventName], 1, Limits[EventName])
+		h.Breakdowns[EventName].Add(v[EventName], 1, limits[EventName])
 	default:
 		return false
 	}
 	h.Visitors.Add(e.Visitor)
 	return true
+}
+
+// Absorb adds a batch o to a stored hour h within Limits: o's values that
+// h does not hold yet enter while there is room, most frequent first (ties
+// by value, so every aggregator decides alike); the rest count in Other.
+func (h *Hour) Absorb(o *Hour) error {
+	h.Pageviews += o.Pageviews
+	h.Searches += o.Searches
+	h.Events += o.Events
+	for d := range h.Breakdowns {
+		for _, c := range o.Breakdowns[d].sorted() {
+			h.Breakdowns[d].Add(c.Value, c.Count, Limits[d])
+		}
+		h.Breakdowns[d].Other += o.Breakdowns[d].Other
+	}
+	return h.Visitors.Merge(&o.Visitors)
 }
 
 // Merge adds o to h: for a day or a range.

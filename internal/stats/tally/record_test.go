@@ -1,4 +1,4 @@
-package stats
+package tally
 
 import (
 	"maps"
@@ -25,7 +25,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		}
 	}
 	// Only the wanted dimension is decoded.
-	part, err := decodeRecord(r.AppendMsgpack(nil), maskOf(DimSite))
+	part, err := DecodeRecordDims(r.AppendMsgpack(nil), MaskOf(DimSite))
 	if err != nil || part.Dims[DimCountry] != nil || len(part.Dims[DimSite]) != 1 || part.Totals != r.Totals {
 		t.Errorf("partial decode: %+v %v", part, err)
 	}
@@ -34,13 +34,16 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 }
 
+// cpmOf prices every campaign at a CPM of 2.5.
+func cpmOf(string) (float64, bool) { return 2.5, true }
+
 func TestKey(t *testing.T) {
 	at := time.Date(2025, 3, 9, 7, 59, 59, 0, time.FixedZone("x", 3*3600))
 	if k := Key(ScopeCampaign, "c1", at); k != "camp.c1.2025030904" {
 		t.Errorf("key %s", k)
 	}
-	if h, ok := parseHour("site.s.2025030904"); !ok || hourTime(h) != time.Date(2025, 3, 9, 4, 0, 0, 0, time.UTC) {
-		t.Errorf("parse hour: %v %v", hourTime(h), ok)
+	if h, ok := ParseHour("site.s.2025030904"); !ok || h != time.Date(2025, 3, 9, 4, 0, 0, 0, time.UTC).Unix()/3600 {
+		t.Errorf("parse hour: %v %v", h, ok)
 	}
 }
 
@@ -51,68 +54,68 @@ func TestTallyAndMerge(t *testing.T) {
 		{Kind: event.KindImpression, TS: base, Campaign: "c", Site: "s", Creative: "k", Country: "DE"}, // CPM 2.5
 		{Kind: event.KindClick, TS: base - 3600_000, Campaign: "c", Site: "s", Country: "RU"},          // an hour late
 		{Kind: event.KindCall, TS: base, Campaign: "c"},
-		{Kind: event.KindPageview, TS: base, Site: "s"},                       // not counted
-		{Kind: event.KindImpression, TS: base, Campaign: "bad.id", Site: "s"}, // site only
+		{Kind: event.KindPageview, TS: base, Site: "s"},                       // not Counted
+		{Kind: event.KindImpression, TS: base, Campaign: "bad.ID", Site: "s"}, // site only
 	}
-	tl := newTally(4, cpmOf)
+	tl := New(4, cpmOf)
 	for i := range events {
-		if f, ok := factOf(&events[i], 0); ok {
-			tl.add(&f, 1, uint64(10+i), nil)
+		if f, ok := FactOf(&events[i], 0); ok {
+			tl.Add(&f, 1, uint64(10+i), nil)
 		}
 	}
 	hour := base / 3600_000
-	camp := tl.get(recKey{ScopeCampaign, "c", hour})
+	camp := tl.Get(RecKey{ScopeCampaign, "c", hour})
 	if camp == nil || camp.Impressions != 2 || camp.SpendMicros != 3000+2500 || camp.Calls != 1 || camp.Conversions != 1 {
-		t.Fatalf("campaign delta: %+v", camp)
+		t.Fatalf("campaign Delta: %+v", camp)
 	}
-	if camp.seqs[1] != (seqRange{10, 13}) {
-		t.Errorf("seq range %+v", camp.seqs[1])
+	if camp.Seqs[1] != (SeqRange{10, 13}) {
+		t.Errorf("seq range %+v", camp.Seqs[1])
 	}
-	late := tl.get(recKey{ScopeCampaign, "c", hour - 1})
+	late := tl.Get(RecKey{ScopeCampaign, "c", hour - 1})
 	if late == nil || late.Clicks != 1 {
 		t.Errorf("late click: %+v", late)
 	}
-	site := tl.get(recKey{ScopeSite, "s", hour})
+	site := tl.Get(RecKey{ScopeSite, "s", hour})
 	if site == nil || site.Impressions != 3 {
-		t.Errorf("site delta: %+v", site)
+		t.Errorf("site Delta: %+v", site)
 	}
 	var r Record
-	r.merge(ScopeCampaign, camp, tl.names(), 3, newFold())
+	r.Merge(ScopeCampaign, camp, tl.Names(), 3, NewFold())
 	if r.Dims[DimCountry]["RU"].Impressions != 1 || r.Dims[DimCountry]["DE"].Impressions != 1 || r.Dims[DimCountry][""].Calls != 1 {
 		t.Errorf("countries: %v", r.Dims[DimCountry])
 	}
 	// A fourth value beyond the limit of three counts as Other.
-	extra := newTally(4, cpmOf)
-	f, _ := factOf(&event.Event{Kind: event.KindImpression, TS: base, Campaign: "c", Country: "FR"}, 0)
-	extra.add(&f, 0, 1, nil)
-	r.merge(ScopeCampaign, extra.get(recKey{ScopeCampaign, "c", hour}), extra.names(), 3, newFold())
+	extra := New(4, cpmOf)
+	f, _ := FactOf(&event.Event{Kind: event.KindImpression, TS: base, Campaign: "c", Country: "FR"}, 0)
+	extra.Add(&f, 0, 1, nil)
+	r.Merge(ScopeCampaign, extra.Get(RecKey{ScopeCampaign, "c", hour}), extra.Names(), 3, NewFold())
 	if len(r.Dims[DimCountry]) != 4 || r.Dims[DimCountry][Other].Impressions != 1 {
 		t.Errorf("over the limit: %v", r.Dims[DimCountry])
 	}
-	// A floor keeps what a record has applied out.
-	again := newTally(4, cpmOf)
-	fl := floor{recKey{ScopeCampaign, "c", hour}: {0, 11}}
+	// A Floor keeps what a record has applied out.
+	again := New(4, cpmOf)
+	fl := Floor{RecKey{ScopeCampaign, "c", hour}: {0, 11}}
 	for i := range events {
-		if f, ok := factOf(&events[i], 0); ok {
-			again.add(&f, 1, uint64(10+i), fl)
+		if f, ok := FactOf(&events[i], 0); ok {
+			again.Add(&f, 1, uint64(10+i), fl)
 		}
 	}
-	if d := again.get(recKey{ScopeCampaign, "c", hour}); d == nil || d.Impressions != 0 || d.Calls != 1 {
-		t.Errorf("above the floor: %+v", d)
+	if d := again.Get(RecKey{ScopeCampaign, "c", hour}); d == nil || d.Impressions != 0 || d.Calls != 1 {
+		t.Errorf("above the Floor: %+v", d)
 	}
-	if len(again.recs) != 1 {
-		t.Errorf("records outside the floor: %d", len(again.recs))
+	if len(again.Recs) != 1 {
+		t.Errorf("records outside the Floor: %d", len(again.Recs))
 	}
 }
 
 func TestMessageTimestampStandsInForMissingTS(t *testing.T) {
-	f, ok := factOf(&event.Event{Kind: event.KindClick, Campaign: "c"}, 7200_000)
-	if !ok || f.hour != 2 {
+	f, ok := FactOf(&event.Event{Kind: event.KindClick, Campaign: "c"}, 7200_000)
+	if !ok || f.Hour != 2 {
 		t.Errorf("%+v %v", f, ok)
 	}
 }
 
-// A click id is counted once per record, in the totals and every breakdown,
+// A click id is Counted once per record, in the totals and every breakdown,
 // and the record remembers the last MaxClickIDs of them.
 func TestClickCountedOncePerRecord(t *testing.T) {
 	replayed := event.ID{1}
@@ -130,21 +133,21 @@ func TestClickCountedOncePerRecord(t *testing.T) {
 	}
 	rec := &Record{}
 	for _, batch := range [][]event.Event{first, second} {
-		tl := newTally(1, nil)
+		tl := New(1, nil)
 		for i := range batch {
-			f, ok := factOf(&batch[i], 0)
+			f, ok := FactOf(&batch[i], 0)
 			if !ok {
-				t.Fatal("click not counted")
+				t.Fatal("click not Counted")
 			}
-			tl.add(&f, 0, uint64(i+1), nil)
+			tl.Add(&f, 0, uint64(i+1), nil)
 		}
-		d := tl.get(recKey{ScopeCampaign, "c1", hour / 3_600_000})
+		d := tl.Get(RecKey{ScopeCampaign, "c1", hour / 3_600_000})
 		again, err := DecodeRecord(rec.AppendMsgpack(nil))
 		if err != nil {
 			t.Fatal(err)
 		}
 		rec = again
-		rec.merge(ScopeCampaign, d, tl.names(), 100, newFold())
+		rec.Merge(ScopeCampaign, d, tl.Names(), 100, NewFold())
 	}
 	if rec.Totals.Clicks != 11 {
 		t.Errorf("clicks %d, want 11", rec.Totals.Clicks)
@@ -167,6 +170,6 @@ func TestClickCountedOncePerRecord(t *testing.T) {
 		t.Error("the window does not keep the last MaxClickIDs ids")
 	}
 	if !r.firstClick(event.ID{}) || !r.firstClick(event.ID{}) {
-		t.Error("a click without an id not counted")
+		t.Error("a click without an id not Counted")
 	}
 }
