@@ -428,37 +428,33 @@ func (r *Registry) load(ctx context.Context, id string) (Partner, error) {
 	return p, err
 }
 
+// update changes a partner with a compare-and-set on its record (bus.Update).
 func (r *Registry) update(ctx context.Context, id string, fn func(p *Partner) error) (Partner, error) {
 	if !ValidID(id) {
 		return Partner{}, ErrNotFound
 	}
-	for attempt := 0; attempt < 5; attempt++ {
-		e, err := r.kv.Get(ctx, id)
-		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
-			return Partner{}, ErrNotFound
-		}
-		if err != nil {
-			return Partner{}, fmt.Errorf("syndication: read partner %s: %w", id, err)
-		}
-		p, _, err := r.decode(id, e.Value())
-		if err != nil {
-			return Partner{}, err
+	var p Partner
+	_, err := bus.Update(ctx, r.kv, id, func(e jetstream.KeyValueEntry) ([]byte, error) {
+		var err error
+		if p, _, err = r.decode(id, e.Value()); err != nil {
+			return nil, err
 		}
 		if err := fn(&p); err != nil {
-			return Partner{}, err
+			return nil, err
 		}
 		p.Updated = time.Now().UTC().Truncate(time.Second)
-		_, err = r.kv.Update(ctx, id, r.encode(&p), e.Revision())
-		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
-			continue
-		}
-		if err != nil {
-			return Partner{}, fmt.Errorf("syndication: update partner %s: %w", id, err)
-		}
-		r.cache(&p)
-		return p, nil
+		return r.encode(&p), nil
+	})
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return Partner{}, ErrNotFound
+	case errors.Is(err, bus.ErrConflict):
+		return Partner{}, fmt.Errorf("syndication: update partner %s: concurrent updates", id)
+	case err != nil:
+		return Partner{}, err
 	}
-	return Partner{}, fmt.Errorf("syndication: update partner %s: concurrent updates", id)
+	r.cache(&p)
+	return p, nil
 }
 
 // Resync queues a sync of every user for a partner: after its creation or a

@@ -65,6 +65,11 @@ func (r *Reader) Get(ctx context.Context, id string) (*Profile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("profiles: get %s: %w", id, err)
 	}
+	return r.fromEntry(ctx, e)
+}
+
+// fromEntry opens a bucket entry as Get does.
+func (r *Reader) fromEntry(ctx context.Context, e jetstream.KeyValueEntry) (*Profile, error) {
 	p, err := r.Decode(ctx, e.Value())
 	if errors.Is(err, ErrShredded) {
 		return nil, fmt.Errorf("%w: %w", ErrNotFound, err)

@@ -186,16 +186,22 @@ func (s *Store) Get(ctx context.Context, id string) (*Profile, error) {
 	if err != nil {
 		return nil, err
 	}
-	var key cipher.AEAD
-	if len(p.sealedContact) > 0 {
-		if key, err = s.keys.get(ctx, id); err != nil {
-			return nil, err
-		}
-	}
-	if err := p.openContact(key, s.ring); err != nil {
+	if err := s.openContact(ctx, p); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// openContact opens the contact fields of p in place.
+func (s *Store) openContact(ctx context.Context, p *Profile) error {
+	var key cipher.AEAD
+	if len(p.sealedContact) > 0 {
+		var err error
+		if key, err = s.keys.get(ctx, p.ID); err != nil {
+			return err
+		}
+	}
+	return p.openContact(key, s.ring)
 }
 
 // GetPublic returns the public fields of a profile (the Site's public page).
@@ -208,14 +214,21 @@ func (s *Store) GetPublic(ctx context.Context, id string) (Public, error) {
 }
 
 // update applies fn to a copy of the current profile and writes it with a
-// compare-and-set on the revision, retrying a few times under contention.
+// compare-and-set on the revision (bus.Update).
 func (s *Store) update(ctx context.Context, id string, fn func(p *Profile) error) (*Profile, error) {
-	for attempt := 0; attempt < 5; attempt++ {
-		cur, err := s.Get(ctx, id)
+	if !ValidID(id) {
+		return nil, ErrNotFound
+	}
+	var next *Profile
+	rev, err := bus.Update(ctx, s.kv, id, func(e jetstream.KeyValueEntry) ([]byte, error) {
+		cur, err := s.fromEntry(ctx, e)
 		if err != nil {
 			return nil, err
 		}
-		next := cur.clone()
+		if err := s.openContact(ctx, cur); err != nil {
+			return nil, err
+		}
+		next = cur.clone()
 		if err := fn(next); err != nil {
 			return nil, err
 		}
@@ -225,22 +238,19 @@ func (s *Store) update(ctx context.Context, id string, fn func(p *Profile) error
 		if err != nil {
 			return nil, err
 		}
-		b, err := next.encode(key)
-		if err != nil {
-			return nil, err
-		}
-		rev, err := s.kv.Update(ctx, id, b, cur.Version)
-		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("profiles: update %s: %w", id, err)
-		}
-		next.Version = rev
-		s.updated.Inc()
-		return next, nil
+		return next.encode(key)
+	})
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return nil, ErrNotFound
+	case errors.Is(err, bus.ErrConflict):
+		return nil, ErrConflict
+	case err != nil:
+		return nil, err
 	}
-	return nil, ErrConflict
+	next.Version = rev
+	s.updated.Inc()
+	return next, nil
 }
 
 // Patch applies a PATCH body.
