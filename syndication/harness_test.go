@@ -283,7 +283,7 @@ func (e *env) worker() (stop func()) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	w, err := syndication.NewWorker(ctx, conn.JS, reg, led, append(slices.Clone(e.opts), syndication.WithDecoder(profs.Decode))...)
+	w, err := syndication.NewWorker(ctx, conn.JS, reg, led, append(slices.Clone(e.opts), syndication.WithProfiles(profs))...)
 	if err != nil {
 		e.t.Fatal(err)
 	}

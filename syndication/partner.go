@@ -184,7 +184,7 @@ func (r *Registry) decode(id string, b []byte) (p Partner, clear bool, err error
 type Registry struct {
 	js   jetstream.JetStream
 	kv   jetstream.KeyValue
-	prof jetstream.KeyValue
+	prof *profiles.Reader
 	o    options
 
 	mu   sync.RWMutex
@@ -224,8 +224,8 @@ func NewRegistry(ctx context.Context, js jetstream.JetStream, opts ...Option) (*
 	if n > 0 {
 		o.log.Warn("syndication: webhook secrets found in clear were sealed; their old revisions are destroyed", "partners", n)
 	}
-	if r.prof, err = js.KeyValue(ctx, bus.BucketProfiles); err != nil {
-		return nil, fmt.Errorf("syndication: open %s: %w", bus.BucketProfiles, err)
+	if r.prof, err = o.profileReader(ctx, js); err != nil {
+		return nil, err
 	}
 	w, err := r.kv.WatchAll(ctx)
 	if err != nil {
@@ -464,10 +464,6 @@ func (r *Registry) Resync(ctx context.Context, id string) (int, error) {
 	if !ok {
 		return 0, ErrNotFound
 	}
-	keys, err := r.prof.ListKeys(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("syndication: list users: %w", err)
-	}
 	var futures []jetstream.PubAckFuture
 	n := 0
 	flush := func() error {
@@ -475,23 +471,20 @@ func (r *Registry) Resync(ctx context.Context, id string) (int, error) {
 		futures = futures[:0]
 		return err
 	}
-	for user := range keys.Keys() {
-		if !profiles.ValidID(user) {
-			continue
-		}
+	err := r.prof.EachUser(ctx, func(user string) error {
 		f, err := enqueue(r.js, &p, user, 0)
 		if err != nil {
-			_ = keys.Stop()
-			return n, err
+			return err
 		}
 		futures = append(futures, f)
 		n++
 		if len(futures) == 1000 {
-			if err := flush(); err != nil {
-				_ = keys.Stop()
-				return n, err
-			}
+			return flush()
 		}
+		return nil
+	})
+	if err != nil {
+		return n, err
 	}
 	if err := flush(); err != nil {
 		return n, err

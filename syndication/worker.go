@@ -18,7 +18,6 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/adsyn/adsyn/internal/metrics"
@@ -32,7 +31,7 @@ type Worker struct {
 	js       jetstream.JetStream
 	reg      *Registry
 	led      *Ledger
-	profiles jetstream.Stream
+	profiles *profiles.Reader
 	client   *http.Client
 	o        options
 	inflight sync.WaitGroup
@@ -54,11 +53,11 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, reg *Registry, led *
 	if err != nil {
 		return nil, err
 	}
-	s, err := js.Stream(ctx, profilesStream)
+	profs, err := o.profileReader(ctx, js)
 	if err != nil {
-		return nil, fmt.Errorf("syndication: open %s: %w", profilesStream, err)
+		return nil, err
 	}
-	w := &Worker{js: js, reg: reg, led: led, profiles: s, o: o, fanout: make(chan struct{}, 512),
+	w := &Worker{js: js, reg: reg, led: led, profiles: profs, o: o, fanout: make(chan struct{}, 512),
 		recent: recent{m: map[string]cached{}}, known: map[string]bool{}}
 	w.client = &http.Client{
 		Transport: &http.Transport{
@@ -109,24 +108,14 @@ type run struct {
 // ends, then stops gracefully: tasks in flight are requeued, changes being
 // fanned out finish.
 func (w *Worker) Run(ctx context.Context) error {
-	cons, err := w.js.CreateOrUpdateConsumer(ctx, profilesStream, jetstream.ConsumerConfig{
-		Durable:       ChangeConsumer,
-		Description:   "syndication workers: profile changes",
-		FilterSubject: profilesSubject + ">",
-		DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       w.o.ackWait,
-		MaxAckPending: 1024,
-		MaxDeliver:    -1,
-	})
-	if err != nil {
-		return fmt.Errorf("syndication: change consumer: %w", err)
-	}
-	cc, err := cons.Consume(func(m jetstream.Msg) { w.onChange(ctx, m) },
-		jetstream.PullMaxMessages(256),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			w.o.log.Warn("syndication: change feed", "err", err)
-		}))
+	cc, err := w.profiles.Follow(ctx, profiles.Follower{
+		Durable:     ChangeConsumer,
+		Description: "syndication workers: profile changes",
+		AckWait:     w.o.ackWait,
+		MaxPending:  1024,
+		Batch:       256,
+		OnError:     func(err error) { w.o.log.Warn("syndication: change feed", "err", err) },
+	}, func(c *profiles.Change) { w.onChange(ctx, c) })
 	if err != nil {
 		return fmt.Errorf("syndication: consume changes: %w", err)
 	}
@@ -233,28 +222,22 @@ func (w *Worker) stopRun(runs map[string]*run, id string) {
 
 // onChange turns one profile change into one task per partner and acks it
 // once every task is stored.
-func (w *Worker) onChange(ctx context.Context, m jetstream.Msg) {
-	user := strings.TrimPrefix(m.Subject(), profilesSubject)
-	md, err := m.Metadata()
-	if err != nil || !profiles.ValidID(user) {
-		w.o.log.Error("syndication: change feed message ignored", "subject", m.Subject(), "err", err)
-		_ = m.Term()
-		return
+func (w *Worker) onChange(ctx context.Context, c *profiles.Change) {
+	switch {
+	case c.Deleted:
+		w.recent.put(c.User, c.Version, nil)
+	case c.Err == nil:
+		w.recent.put(c.User, c.Version, c.Profile)
 	}
-	if isDeletion(m.Headers()) {
-		w.recent.put(user, md.Sequence.Stream, nil)
-	} else if p, err := w.o.decode(ctx, m.Data()); err == nil {
-		p.Version = md.Sequence.Stream
-		w.recent.put(user, md.Sequence.Stream, p)
-	}
+	user := c.User
 	partners := w.reg.List()
 	futures := make([]jetstream.PubAckFuture, 0, len(partners))
 	for i := range partners {
-		f, err := enqueue(w.js, &partners[i], user, md.Sequence.Stream)
+		f, err := enqueue(w.js, &partners[i], user, c.Version)
 		if err != nil {
 			w.changeErrors.Inc()
 			w.o.log.Error("syndication: fan-out", "user", user, "err", err)
-			_ = m.NakWithDelay(time.Second)
+			_ = c.Nak(time.Second)
 			return
 		}
 		futures = append(futures, f)
@@ -268,11 +251,11 @@ func (w *Worker) onChange(ctx context.Context, m jetstream.Msg) {
 		if err := awaitAll(actx, futures); err != nil {
 			w.changeErrors.Inc()
 			w.o.log.Error("syndication: fan-out", "user", user, "err", err)
-			_ = m.NakWithDelay(time.Second)
+			_ = c.Nak(time.Second)
 			return
 		}
 		w.changes.Inc()
-		_ = m.Ack()
+		_ = c.Ack()
 	}()
 }
 
@@ -520,15 +503,6 @@ func (w *Worker) requeue(ctx context.Context, l *lease, partner string, err erro
 	w.settle(l, partner, func() error { return l.m.NakWithDelay(time.Second) })
 }
 
-// isDeletion reports whether a KV stream message is a delete or purge marker.
-func isDeletion(h nats.Header) bool {
-	if h == nil {
-		return false
-	}
-	op := h.Get("KV-Operation")
-	return op == "DEL" || op == "PURGE" || h.Get("Nats-Marker-Reason") != ""
-}
-
 // prepare reads what the partner has and the newest profile, and returns
 // what to send, or nil when the partner is up to date.
 func (w *Worker) prepare(ctx context.Context, p *Partner, t task, redelivered bool) (*delivery, error) {
@@ -544,24 +518,17 @@ func (w *Worker) prepare(ctx context.Context, p *Partner, t task, redelivered bo
 		prof, version = c.p, c.rev
 		return w.build(p, t.User, version, prof, prev, prevRev, redelivered)
 	}
-	last, err := w.profiles.GetLastMsgForSubject(ctx, profilesSubject+t.User)
+	last, err := w.profiles.LatestChange(ctx, t.User)
 	switch {
-	case errors.Is(err, jetstream.ErrMsgNotFound):
-		version = max(version, prev.Version)
 	case err != nil:
-		return nil, fmt.Errorf("syndication: read profile %s: %w", t.User, err)
-	case isDeletion(last.Header):
-		version = last.Sequence
+		return nil, fmt.Errorf("syndication: read profile %s: %w", t.User, err) // retried
+	case last.Version == 0: // never stored
+		version = max(version, prev.Version)
+	case last.Err != nil:
+		w.o.log.Error("syndication: undecodable profile left as the partner has it", "user", t.User, "err", last.Err)
+		return nil, nil
 	default:
-		version = last.Sequence
-		if prof, err = w.o.decode(ctx, last.Data); err != nil {
-			if errors.Is(err, profiles.ErrKeyUnavailable) {
-				return nil, fmt.Errorf("syndication: read profile %s: %w", t.User, err) // retried
-			}
-			w.o.log.Error("syndication: undecodable profile left as the partner has it", "user", t.User, "err", err)
-			return nil, nil
-		}
-		prof.Version = version
+		version, prof = last.Version, last.Profile
 	}
 	return w.build(p, t.User, version, prof, prev, prevRev, redelivered)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/config"
 	"github.com/adsyn/adsyn/internal/consent"
+	"github.com/adsyn/adsyn/internal/demo"
 	"github.com/adsyn/adsyn/internal/device"
 	"github.com/adsyn/adsyn/pixel"
 	"github.com/adsyn/adsyn/segments"
@@ -178,8 +179,6 @@ func (a *App) edgeID() string {
 	return strconv.FormatUint(xxhash.Sum64String(host+"|"+dir+"|"+a.cfg.HTTPAddr), 36)
 }
 
-const demoPixel = `<img alt="" width="1" height="1" style="position:absolute" src="/p.gif?site=demo&amp;c=home-repair,plumbing">`
-
 func (a *App) wireEdge(ctx context.Context) error {
 	px := pixel.New(a.pub, pixel.Options{
 		Consent:        a.consentPolicy(),
@@ -220,7 +219,7 @@ func (a *App) wireEdge(ctx context.Context) error {
 		adserver.WithConsent(a.requestConsent),
 		adserver.WithClientIP(a.clientIP),
 		adserver.WithCookies(&cookies),
-		adserver.WithPixel(demoPixel),
+		adserver.WithPixel(demo.Pixel),
 		adserver.WithProfiles(a.profileCard),
 	)
 	if a.geo != nil {
