@@ -25,6 +25,7 @@ import (
 	"github.com/adsyn/adsyn/internal/keyring"
 	"github.com/adsyn/adsyn/internal/profiles"
 	"github.com/adsyn/adsyn/syndication"
+	"github.com/adsyn/adsyn/syndication/webhook"
 )
 
 // verifySpec is an independent Standard Webhooks verifier written from the
@@ -147,7 +148,7 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
-	if err := syndication.Verify(mustKey(secret), r.Header, body, time.Now()); err != nil {
+	if err := webhook.Verify(mustKey(secret), r.Header, body, time.Now()); err != nil {
 		rc.problem("package verifier disagrees: %v", err)
 	}
 	var env struct {
@@ -190,7 +191,7 @@ func (rc *receiver) problem(format string, args ...any) {
 }
 
 func mustKey(secret string) []byte {
-	k, err := syndication.ParseSecret(secret)
+	k, err := webhook.ParseSecret(secret)
 	if err != nil {
 		panic(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/keyring"
 	"github.com/adsyn/adsyn/internal/profiles"
+	"github.com/adsyn/adsyn/syndication/webhook"
 )
 
 var (
@@ -314,7 +315,7 @@ func (r *Registry) List() []Partner {
 // Create registers a partner with a fresh secret, creates its lanes and
 // queues its first sync of every user. The secret is returned once here.
 func (r *Registry) Create(ctx context.Context, s *Spec) (Partner, error) {
-	p := Partner{ID: s.ID, State: StateActive, Shards: r.o.shards, Secret: NewSecret(), Fields: []profiles.Field{}}
+	p := Partner{ID: s.ID, State: StateActive, Shards: r.o.shards, Secret: webhook.NewSecret(), Fields: []profiles.Field{}}
 	if p.ID == "" {
 		var b [4]byte
 		_, _ = rand.Read(b[:])

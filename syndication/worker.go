@@ -22,6 +22,7 @@ import (
 
 	"github.com/adsyn/adsyn/internal/metrics"
 	"github.com/adsyn/adsyn/internal/profiles"
+	"github.com/adsyn/adsyn/syndication/webhook"
 )
 
 // Worker follows the profile change feed and delivers partner views. Run as
@@ -626,7 +627,7 @@ func (w *Worker) attempt(ctx context.Context, l *lease, p *Partner, d *delivery)
 	if p.Pull() {
 		return result{class: classRefused, err: "the partner became a pull partner"}
 	}
-	key, err := ParseSecret(p.Secret)
+	key, err := webhook.ParseSecret(p.Secret)
 	if err != nil {
 		return result{class: classRefused, err: err.Error()}
 	}
@@ -643,9 +644,9 @@ func (w *Worker) attempt(ctx context.Context, l *lease, p *Partner, d *delivery)
 	ts := time.Now().Unix()
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "adsyn-syndication/1")
-	req.Header.Set(HeaderID, d.id)
-	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
-	req.Header.Set(HeaderSignature, Sign(key, d.id, ts, d.body))
+	req.Header.Set(webhook.HeaderID, d.id)
+	req.Header.Set(webhook.HeaderTimestamp, strconv.FormatInt(ts, 10))
+	req.Header.Set(webhook.HeaderSignature, webhook.Sign(key, d.id, ts, d.body))
 	start := time.Now()
 	resp, err := w.client.Do(req)
 	w.latency.Observe(time.Since(start).Seconds())
