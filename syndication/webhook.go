@@ -1,22 +1,11 @@
 package syndication
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/adsyn/adsyn/syndication/webhook"
 )
-
-// messageID is the webhook-id: stable for a (partner, user, version) and the
-// content sent at it, so retries and redeliveries carry the same id and
-// partners can drop duplicates.
-func messageID(partner, user string, version uint64, hash string) string {
-	sum := sha256.Sum256([]byte(partner + "\x00" + user + "\x00" + strconv.FormatUint(version, 10) + "\x00" + hash))
-	return "msg_" + hex.EncodeToString(sum[:12])
-}
 
 // The names below are the benchmark's until it moves to bench/ and uses
 // package webhook; they forward to it.
