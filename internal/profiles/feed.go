@@ -33,11 +33,24 @@ type Change struct {
 	msg     jetstream.Msg
 }
 
-// Ack tells the feed the change is handled; Nak hands it back after delay;
-// Term drops it for good. Only changes from Follow have them.
-func (c *Change) Ack() error                    { return c.msg.Ack() }
-func (c *Change) Nak(delay time.Duration) error { return c.msg.NakWithDelay(delay) }
-func (c *Change) Term() error                   { return c.msg.Term() }
+// errNotFollowed: a change LatestChange read has nobody to answer.
+var errNotFollowed = errors.New("profiles: the change was read, not followed: nothing to acknowledge")
+
+// Ack tells the feed the change is handled.
+func (c *Change) Ack() error {
+	if c.msg == nil {
+		return errNotFollowed
+	}
+	return c.msg.Ack()
+}
+
+// Nak hands the change back to the feed, to come again after delay.
+func (c *Change) Nak(delay time.Duration) error {
+	if c.msg == nil {
+		return errNotFollowed
+	}
+	return c.msg.NakWithDelay(delay)
+}
 
 // Follower is a durable reader of the change feed: processes that follow
 // under the same name share its changes, each handed to one of them. It
@@ -54,7 +67,7 @@ type Follower struct {
 }
 
 // Follow hands every change of the feed to fn, opened, until the returned
-// context is stopped or drained. fn acks, naks or terminates each change.
+// context is stopped or drained. fn acks or naks each change.
 func (r *Reader) Follow(ctx context.Context, f Follower, fn func(*Change)) (jetstream.ConsumeContext, error) {
 	if f.OnError == nil {
 		f.OnError = func(error) {}
