@@ -450,7 +450,7 @@ func (r *Registry) update(ctx context.Context, id string, fn func(p *Partner) er
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		return Partner{}, ErrNotFound
 	case errors.Is(err, bus.ErrConflict):
-		return Partner{}, fmt.Errorf("syndication: update partner %s: concurrent updates", id)
+		return Partner{}, fmt.Errorf("syndication: update partner %s: %w", id, err)
 	case err != nil:
 		return Partner{}, err
 	}
