@@ -2,6 +2,7 @@ package profiles
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/adsyn/adsyn/internal/auth"
@@ -73,6 +74,17 @@ func (h *Handler) gpcFirst(next http.HandlerFunc) http.HandlerFunc {
 			}
 		}
 		next(w, r)
+	}
+}
+
+// gpcAlone honours GPC of the data subject when their request is refused
+// otherwise; the refusal is the answer, so a failure here is only logged.
+func (h *Handler) gpcAlone(r *http.Request, id string) {
+	if !subjectGPC(r, id) {
+		return
+	}
+	if _, err := h.store.HonourGPC(r.Context(), id, nil, ""); err != nil && !errors.Is(err, ErrNotFound) {
+		h.log.Error("profiles: Global Privacy Control not honoured", "user", id, "err", err)
 	}
 }
 

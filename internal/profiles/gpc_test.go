@@ -2,10 +2,12 @@ package profiles_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/adsyn/adsyn/internal/auth"
+	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/profiles"
 )
 
@@ -84,5 +86,37 @@ func TestGPCPatchIsOneWrite(t *testing.T) {
 	}
 	if p, err := store.Get(ctx, id); err != nil || p.Version != before {
 		t.Errorf("GET with GPC and nothing to withdraw wrote: revision %d, was %d (%v)", p.Version, before, err)
+	}
+}
+
+// A PATCH that is refused still has its GPC honoured, in one write.
+func TestGPCHonouredWhenPatchRefused(t *testing.T) {
+	ctx, conn, keys, store, c := startAPI(t)
+	admin, _, _ := keys.Create(ctx, auth.Admin, "", "root")
+	kv, err := conn.JS.KeyValue(ctx, bus.BucketProfiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ body, code string }{
+		{`{"extra":1}`, "400"},
+		{`{"visibility":{"email":"public"}}`, "400"},
+		{`{"consents":{"syndication":true}}`, "409"},
+	} {
+		user, key := c.register(admin, `{"name":"Ida","consents":{"syndication":true,"personalized_ads":true}}`)
+		code, body := c.do("PATCH", "/v1/users/"+user.ID, key, []byte(tc.body), "Sec-GPC", "1")
+		if strconv.Itoa(code) != tc.code {
+			t.Errorf("%s: %d %s, want %s", tc.body, code, body, tc.code)
+		}
+		p, err := store.Get(ctx, user.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Consented(profiles.Syndication) || p.Consented(profiles.PersonalizedAds) {
+			t.Errorf("%s: GPC not honoured: %+v", tc.body, p.ConsentState())
+		}
+		hist, err := kv.History(ctx, user.ID)
+		if err != nil || len(hist) != 2 {
+			t.Errorf("%s: %d revisions (%v), want the registration and one withdrawal", tc.body, len(hist), err)
+		}
 	}
 }

@@ -134,20 +134,18 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 	api.WriteJSON(w, http.StatusOK, owner(p))
 }
 
+// patch applies a PATCH body. With GPC from the data subject, the
+// withdrawal goes into the same write; a body that is refused still has GPC
+// honoured, in a write of its own.
 func (h *Handler) patch(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
 	var pt Patch
 	if !api.DecodeJSON(w, r, &pt, bodyLimit) {
+		h.gpcAlone(r, id)
 		return
 	}
-	id := r.PathValue("id")
 	if purpose, ok := grantsGPCPurpose(r, &pt); ok {
-		if subjectGPC(r, id) {
-			// Refused, though GPC is still honoured, in a write of its own.
-			if _, err := h.store.HonourGPC(r.Context(), id, nil, ""); err != nil {
-				h.fail(w, err)
-				return
-			}
-		}
+		h.gpcAlone(r, id)
 		api.WriteError(w, http.StatusConflict, "gpc_conflict", "consents."+string(purpose)+
 			": this browser sends Global Privacy Control (Sec-GPC: 1), which asks not to share your data; grant it from a browser without it")
 		return
@@ -155,7 +153,9 @@ func (h *Handler) patch(w http.ResponseWriter, r *http.Request) {
 	var p *Profile
 	var err error
 	if subjectGPC(r, id) {
-		p, err = h.store.HonourGPC(r.Context(), id, &pt, source(r))
+		if p, err = h.store.HonourGPC(r.Context(), id, &pt, source(r)); err != nil {
+			h.gpcAlone(r, id)
+		}
 	} else {
 		p, err = h.store.Patch(r.Context(), id, &pt, source(r))
 	}
