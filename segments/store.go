@@ -11,6 +11,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/dgraph-io/ristretto/v2"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/ids"
@@ -178,6 +179,31 @@ func (s *KVStore) Delete(ctx context.Context, visitor string) error {
 		return fmt.Errorf("segments: delete record: %w: %w", ErrUnavailable, err)
 	}
 	return nil
+}
+
+// Export returns the visitor's record as stored, decoded generically so a
+// data subject's export shows whatever it holds (the bytes, when they do
+// not decode); nil when there is none. With Delete it is what profiles
+// need of the record a user linked (profiles.Visitors).
+func (s *KVStore) Export(ctx context.Context, visitor string) (any, error) {
+	if !ValidVisitor(visitor) {
+		return nil, ErrInvalidVisitor
+	}
+	ctx, cancel := withTimeout(ctx, s.o.timeout)
+	defer cancel()
+	e, err := s.kv.Get(ctx, visitor)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted):
+		return nil, nil
+	case err != nil:
+		s.loadErrors.Inc()
+		return nil, fmt.Errorf("segments: export record: %w: %w", ErrUnavailable, err)
+	}
+	var rec any
+	if msgpack.Unmarshal(e.Value(), &rec) != nil {
+		return e.Value(), nil
+	}
+	return rec, nil
 }
 
 // Cached reports whether the cache holds an entry for visitor, positive or

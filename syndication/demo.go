@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/adsyn/adsyn/internal/profiles"
+	"github.com/adsyn/adsyn/syndication/webhook"
 )
 
 // DemoID is the id of the demo partner.
@@ -73,7 +74,7 @@ func DemoSetup(ctx context.Context, reg *Registry, baseURL string, log *slog.Log
 	if p.Secret == "" { // lost a creation race: read what the other process made
 		p, _ = reg.Get(DemoID)
 	}
-	key, err := ParseSecret(p.Secret)
+	key, err := webhook.ParseSecret(p.Secret)
 	if err != nil {
 		return nil, fmt.Errorf("syndication: demo partner: %w", err)
 	}
@@ -98,7 +99,7 @@ func (d *Demo) receive(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
 		return
 	}
-	if err := Verify(d.key, r.Header, body, time.Now()); err != nil {
+	if err := webhook.Verify(d.key, r.Header, body, time.Now()); err != nil {
 		d.mu.Lock()
 		d.rejected++
 		d.mu.Unlock()
@@ -111,7 +112,7 @@ func (d *Demo) receive(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unexpected body", http.StatusBadRequest)
 		return
 	}
-	id := r.Header.Get(HeaderID)
+	id := r.Header.Get(webhook.HeaderID)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.verified++

@@ -1,12 +1,14 @@
 // Package syndication sends users' consented public profile data to partner
 // sites and takes it back when consent goes: the partner registry, the one
-// pure function that builds what a partner may see (Build), Standard Webhooks
-// signing, the delivery worker, the pull feed, the delivery log and the demo
-// partner.
+// pure function that builds what a partner may see (Build), the delivery
+// worker, the pull feed, the delivery log and the demo partner. Standard
+// Webhooks signing is the pure subpackage webhook.
 //
-// The adsyn_profiles bucket is the source of truth. Workers share the durable
-// consumer "adsyn_synd" on its change feed and turn each change into one task
-// per partner in the work queue ADSYN_SYND_OUT (adsyn.synd.out.<partner>.<shard>);
+// The adsyn_profiles bucket, which package profiles owns, is the source of
+// truth; syndication reads it only through a profiles.Reader. Workers
+// follow its change feed as "adsyn_synd" (profiles.Reader.Follow) and turn
+// each change into one task per partner in the work queue ADSYN_SYND_OUT
+// (adsyn.synd.out.<partner>.<shard>);
 // the change is acknowledged only once every task is stored. A task means
 // "bring this partner up to date on this user, at least to this version": the
 // lane builds the view of the newest profile, compares its hash with
@@ -27,6 +29,11 @@
 // them and Build copies from an allowlist (P2, P5). Tasks, dead letters and
 // the delivery log carry ids, versions and field names, never profile values;
 // only the pull feed holds views, exactly what pull partners may read.
+//
+// The worker's files follow a change: fanout.go (one task per partner),
+// lane.go and lease.go (one task at a time per shard), delivery.go (what to
+// send), request.go (the signed HTTP request and its retries), outcome.go
+// (recording and settling), recent.go (the profiles seen on the feed).
 //
 // A Worker's Run is called once; run one Worker per process (its metrics go
 // to one registry) and as many processes as wanted.

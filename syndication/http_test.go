@@ -15,6 +15,7 @@ import (
 	"github.com/adsyn/adsyn/internal/auth"
 	"github.com/adsyn/adsyn/internal/profiles"
 	"github.com/adsyn/adsyn/syndication"
+	"github.com/adsyn/adsyn/syndication/webhook"
 )
 
 type api struct {
@@ -74,7 +75,7 @@ func TestPartnerAPI(t *testing.T) {
 	}
 	var created struct{ Secret string }
 	_ = json.Unmarshal([]byte(body), &created)
-	if _, err := syndication.ParseSecret(created.Secret); err != nil {
+	if _, err := webhook.ParseSecret(created.Secret); err != nil {
 		t.Errorf("secret: %v", err)
 	}
 	for _, path := range []string{"/v1/partners", "/v1/partners/acme"} {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/profiles"
+	"github.com/adsyn/adsyn/syndication/webhook"
 )
 
 // state is what a partner last received about a user (adsyn_synd_state,
@@ -163,7 +164,7 @@ func (l *Ledger) deadLetter(ctx context.Context, d DeadLetter) error {
 // for the same user are dropped by the stream (one per subject).
 func (l *Ledger) publishFeed(ctx context.Context, partner, user, id string, body []byte) error {
 	m := nats.NewMsg(subjectFeed + partner + "." + user)
-	m.Header.Set(HeaderID, id)
+	m.Header.Set(webhook.HeaderID, id)
 	m.Data = body
 	if _, err := l.js.PublishMsg(ctx, m); err != nil {
 		return fmt.Errorf("syndication: feed: %w", err)
@@ -339,7 +340,7 @@ func (l *Ledger) Feed(ctx context.Context, partner string, cursor uint64, limit 
 	for _, m := range msgs {
 		var env envelope
 		if json.Unmarshal(m.Data(), &env) == nil {
-			out = append(out, FeedItem{Cursor: seqOf(m), ID: m.Headers().Get(HeaderID), Type: env.Type, Timestamp: env.Timestamp, Data: env.Data})
+			out = append(out, FeedItem{Cursor: seqOf(m), ID: m.Headers().Get(webhook.HeaderID), Type: env.Type, Timestamp: env.Timestamp, Data: env.Data})
 		}
 		cursor = seqOf(m)
 	}

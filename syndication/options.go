@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/adsyn/adsyn/internal/keyring"
 	"github.com/adsyn/adsyn/internal/metrics"
 	"github.com/adsyn/adsyn/internal/profiles"
@@ -39,20 +41,20 @@ type options struct {
 	publicURL string
 	shards    int
 	replicas  int
-	decode    Decoder
+	profiles  *profiles.Reader
 	ring      *keyring.Keyring // seals partners' webhook secrets at rest
 	// allowPrivate lets partner endpoints be loopback or private addresses;
 	// link-local and metadata addresses stay refused.
 	allowPrivate bool
 }
 
-// Decoder opens a stored profile record, contact fields left sealed; the
-// profile store's Reader.Decode, which holds the users' data keys.
+// Decoder opens a stored profile record.
+//
+// Deprecated: profiles are read through a profiles.Reader (WithProfiles).
 type Decoder func(ctx context.Context, data []byte) (*profiles.Profile, error)
 
 func defaults() options {
-	return options{timeout: 15 * time.Second, ackWait: 10 * time.Second, backoff: DefaultBackoff, shards: 8, replicas: 1,
-		decode: func(_ context.Context, data []byte) (*profiles.Profile, error) { return profiles.Decode(data) }}
+	return options{timeout: 15 * time.Second, ackWait: 10 * time.Second, backoff: DefaultBackoff, shards: 8, replicas: 1}
 }
 
 func apply(opts []Option) (options, error) {
@@ -71,16 +73,46 @@ func apply(opts []Option) (options, error) {
 	return o, nil
 }
 
-// WithDecoder sets how the worker opens profile records; without it, only
-// records that need no key open (the others are left as partners have them).
+// WithDecoder is kept for the benchmark until it moves to bench/; it checks
+// fn and changes nothing.
+//
+// Deprecated: the worker opens records with its profiles.Reader
+// (WithProfiles, or one opened with the keyring).
 func WithDecoder(fn Decoder) Option {
 	return func(o *options) error {
 		if fn == nil {
 			return errors.New("syndication: nil decoder")
 		}
-		o.decode = fn
 		return nil
 	}
+}
+
+// WithProfiles sets the profile reader the registry and the worker read
+// users, their change feed and their newest profiles through; without it,
+// each opens one with the keyring (WithKeyring).
+func WithProfiles(r *profiles.Reader) Option {
+	return func(o *options) error {
+		if r == nil {
+			return errors.New("syndication: nil profile reader")
+		}
+		o.profiles = r
+		return nil
+	}
+}
+
+// profileReader returns the reader WithProfiles set, or opens one.
+func (o *options) profileReader(ctx context.Context, js jetstream.JetStream) (*profiles.Reader, error) {
+	if o.profiles != nil {
+		return o.profiles, nil
+	}
+	if o.ring == nil {
+		return nil, errors.New("syndication: profiles are read with WithProfiles or the keyring (WithKeyring)")
+	}
+	r, err := profiles.NewReader(ctx, js, o.ring)
+	if err != nil {
+		return nil, fmt.Errorf("syndication: %w", err)
+	}
+	return r, nil
 }
 
 // WithLogger sets the logger.

@@ -18,6 +18,7 @@ import (
 	"github.com/adsyn/adsyn/internal/ids"
 	"github.com/adsyn/adsyn/internal/keyring"
 	"github.com/adsyn/adsyn/internal/profiles"
+	"github.com/adsyn/adsyn/syndication/webhook"
 )
 
 var (
@@ -186,7 +187,7 @@ func (r *Registry) decode(id string, b []byte) (p Partner, clear bool, err error
 type Registry struct {
 	js   jetstream.JetStream
 	kv   jetstream.KeyValue
-	prof jetstream.KeyValue
+	prof *profiles.Reader
 	o    options
 
 	mu   sync.RWMutex
@@ -226,8 +227,8 @@ func NewRegistry(ctx context.Context, js jetstream.JetStream, opts ...Option) (*
 	if n > 0 {
 		o.log.Warn("syndication: webhook secrets found in clear were sealed; their old revisions are destroyed", "partners", n)
 	}
-	if r.prof, err = js.KeyValue(ctx, bus.BucketProfiles); err != nil {
-		return nil, fmt.Errorf("syndication: open %s: %w", bus.BucketProfiles, err)
+	if r.prof, err = o.profileReader(ctx, js); err != nil {
+		return nil, err
 	}
 	w, err := r.kv.WatchAll(ctx)
 	if err != nil {
@@ -316,7 +317,7 @@ func (r *Registry) List() []Partner {
 // Create registers a partner with a fresh secret, creates its lanes and
 // queues its first sync of every user. The secret is returned once here.
 func (r *Registry) Create(ctx context.Context, s *Spec) (Partner, error) {
-	p := Partner{ID: s.ID, State: StateActive, Shards: r.o.shards, Secret: NewSecret(), Fields: []profiles.Field{}}
+	p := Partner{ID: s.ID, State: StateActive, Shards: r.o.shards, Secret: webhook.NewSecret(), Fields: []profiles.Field{}}
 	if p.ID == "" {
 		var b [4]byte
 		_, _ = rand.Read(b[:])
@@ -430,37 +431,33 @@ func (r *Registry) load(ctx context.Context, id string) (Partner, error) {
 	return p, err
 }
 
+// update changes a partner with a compare-and-set on its record (bus.Update).
 func (r *Registry) update(ctx context.Context, id string, fn func(p *Partner) error) (Partner, error) {
 	if !ValidID(id) {
 		return Partner{}, ErrNotFound
 	}
-	for attempt := 0; attempt < 5; attempt++ {
-		e, err := r.kv.Get(ctx, id)
-		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
-			return Partner{}, ErrNotFound
-		}
-		if err != nil {
-			return Partner{}, fmt.Errorf("syndication: read partner %s: %w", id, err)
-		}
-		p, _, err := r.decode(id, e.Value())
-		if err != nil {
-			return Partner{}, err
+	var p Partner
+	_, err := bus.Update(ctx, r.kv, id, func(e jetstream.KeyValueEntry) ([]byte, error) {
+		var err error
+		if p, _, err = r.decode(id, e.Value()); err != nil {
+			return nil, err
 		}
 		if err := fn(&p); err != nil {
-			return Partner{}, err
+			return nil, err
 		}
 		p.Updated = time.Now().UTC().Truncate(time.Second)
-		_, err = r.kv.Update(ctx, id, r.encode(&p), e.Revision())
-		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
-			continue
-		}
-		if err != nil {
-			return Partner{}, fmt.Errorf("syndication: update partner %s: %w", id, err)
-		}
-		r.cache(&p)
-		return p, nil
+		return r.encode(&p), nil
+	})
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return Partner{}, ErrNotFound
+	case errors.Is(err, bus.ErrConflict):
+		return Partner{}, fmt.Errorf("syndication: update partner %s: %w", id, err)
+	case err != nil:
+		return Partner{}, err
 	}
-	return Partner{}, fmt.Errorf("syndication: update partner %s: concurrent updates", id)
+	r.cache(&p)
+	return p, nil
 }
 
 // Resync queues a sync of every user for a partner: after its creation or a
@@ -470,10 +467,6 @@ func (r *Registry) Resync(ctx context.Context, id string) (int, error) {
 	if !ok {
 		return 0, ErrNotFound
 	}
-	keys, err := r.prof.ListKeys(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("syndication: list users: %w", err)
-	}
 	var futures []jetstream.PubAckFuture
 	n := 0
 	flush := func() error {
@@ -481,23 +474,20 @@ func (r *Registry) Resync(ctx context.Context, id string) (int, error) {
 		futures = futures[:0]
 		return err
 	}
-	for user := range keys.Keys() {
-		if !profiles.ValidID(user) {
-			continue
-		}
+	err := r.prof.EachUser(ctx, func(user string) error {
 		f, err := enqueue(r.js, &p, user, 0)
 		if err != nil {
-			_ = keys.Stop()
-			return n, err
+			return err
 		}
 		futures = append(futures, f)
 		n++
 		if len(futures) == 1000 {
-			if err := flush(); err != nil {
-				_ = keys.Stop()
-				return n, err
-			}
+			return flush()
 		}
+		return nil
+	})
+	if err != nil {
+		return n, err
 	}
 	if err := flush(); err != nil {
 		return n, err

@@ -16,6 +16,7 @@ import (
 	"github.com/adsyn/adsyn/internal/keyring"
 	"github.com/adsyn/adsyn/internal/profiles"
 	"github.com/adsyn/adsyn/syndication"
+	"github.com/adsyn/adsyn/syndication/webhook"
 )
 
 // holding returns the files under dir whose bytes contain needle.
@@ -57,7 +58,7 @@ func TestSecretsSealedAtRest(t *testing.T) {
 	if got, _ := reg.Get("p1"); got.Secret != p.Secret || got.Name != name {
 		t.Fatalf("a new process reads p1 as %q %q", got.Name, got.Secret)
 	}
-	for _, needle := range []string{p.Secret, pull.Secret, syndication.SecretPrefix} {
+	for _, needle := range []string{p.Secret, pull.Secret, webhook.SecretPrefix} {
 		if files := holding(e.srv.Dir, []byte(needle)); len(files) > 0 {
 			t.Errorf("%.12q… is in %v", needle, files)
 		}
@@ -76,7 +77,7 @@ func TestClearSecretsAreSealed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	secrets := map[string]string{"old1": syndication.NewSecret(), "old2": syndication.NewSecret()}
+	secrets := map[string]string{"old1": webhook.NewSecret(), "old2": webhook.NewSecret()}
 	for id, secret := range secrets {
 		for rev := range 3 {
 			rec := fmt.Sprintf(`{"id":%q,"name":"Old %d","secret":%q,"fields":["name"],"state":"active","shards":2,"created":"2026-01-01T00:00:00Z","updated":"2026-01-01T00:00:00Z"}`, id, rev, secret)
@@ -86,7 +87,7 @@ func TestClearSecretsAreSealed(t *testing.T) {
 		}
 	}
 	eventually(t, 10*time.Second, "clear secrets on disk", func() (bool, string) {
-		return len(holding(srv.Dir, []byte(syndication.SecretPrefix))) > 0, "not flushed yet"
+		return len(holding(srv.Dir, []byte(webhook.SecretPrefix))) > 0, "not flushed yet"
 	})
 	ring, err := keyring.Parse(keyring.NewKeyLine(time.Now()))
 	if err != nil {
@@ -108,7 +109,7 @@ func TestClearSecretsAreSealed(t *testing.T) {
 	}
 	srv.Restart(t)
 	eventually(t, 15*time.Second, "no whsec_ in any file", func() (bool, string) {
-		files := holding(srv.Dir, []byte(syndication.SecretPrefix))
+		files := holding(srv.Dir, []byte(webhook.SecretPrefix))
 		return len(files) == 0, fmt.Sprint(files)
 	})
 	// A process with another keyring cannot use them: it fails, it does not

@@ -8,8 +8,6 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/adsyn/adsyn/internal/bus"
 )
 
 // Streams this package owns, beyond bus's table (the lead may move the names
@@ -31,9 +29,6 @@ const (
 	// ChangeConsumer is the durable consumer the workers share on the
 	// profile change feed.
 	ChangeConsumer = "adsyn_synd"
-
-	profilesStream  = "KV_" + bus.BucketProfiles
-	profilesSubject = "$KV." + bus.BucketProfiles + "."
 )
 
 // Provision creates this package's streams; it is idempotent.

@@ -1,8 +1,6 @@
 package syndication
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/json"
 	"testing"
 
@@ -28,26 +26,5 @@ func BenchmarkBuildBaseline(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		sink, _ = json.Marshal(p)
-	}
-}
-
-// BenchmarkSign signs a typical body; its baseline is the bare HMAC.
-func BenchmarkSign(b *testing.B) {
-	key, _ := ParseSecret(NewSecret())
-	body := []byte(`{"type":"profile.upserted","timestamp":"2025-01-01T00:00:00Z","data":{"id":"u_0123456789abcdef0123","version":42,"name":"Ada Lovelace","city":"Lyon"}}`)
-	b.ReportAllocs()
-	for b.Loop() {
-		sink = Sign(key, "msg_0123456789abcdef01234567", 1700000000, body)
-	}
-}
-
-func BenchmarkSignBaseline(b *testing.B) {
-	key, _ := ParseSecret(NewSecret())
-	body := []byte(`{"type":"profile.upserted","timestamp":"2025-01-01T00:00:00Z","data":{"id":"u_0123456789abcdef0123","version":42,"name":"Ada Lovelace","city":"Lyon"}}`)
-	b.ReportAllocs()
-	for b.Loop() {
-		m := hmac.New(sha256.New, key)
-		m.Write(body)
-		sink = m.Sum(nil)
 	}
 }

@@ -1,142 +1,37 @@
 package syndication
 
 import (
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
-	"errors"
-	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/adsyn/adsyn/syndication/webhook"
 )
 
-// Standard Webhooks (v1.0.0): headers, secret format and signature.
+// The names below are the benchmark's until it moves to bench/ and uses
+// package webhook; they forward to it.
+//
+// Deprecated: use package webhook.
 const (
-	HeaderID        = "webhook-id"
-	HeaderTimestamp = "webhook-timestamp"
-	HeaderSignature = "webhook-signature"
-
-	SecretPrefix = "whsec_"
-
-	// Tolerance is how far a receiver accepts a timestamp from its clock.
-	Tolerance = 5 * time.Minute
+	HeaderID        = webhook.HeaderID
+	HeaderTimestamp = webhook.HeaderTimestamp
+	HeaderSignature = webhook.HeaderSignature
 )
 
-var (
-	ErrSecret    = errors.New("syndication: invalid webhook secret")
-	ErrHeaders   = errors.New("syndication: missing or malformed webhook headers")
-	ErrTimestamp = errors.New("syndication: webhook timestamp outside the tolerance")
-	ErrSignature = errors.New("syndication: no matching webhook signature")
-)
+// ParseSecret forwards to webhook.ParseSecret.
+//
+// Deprecated: use package webhook.
+func ParseSecret(s string) ([]byte, error) { return webhook.ParseSecret(s) }
 
-// NewSecret returns a fresh endpoint secret: whsec_ and 32 random bytes in
-// standard base64.
-func NewSecret() string {
-	var b [32]byte
-	_, _ = rand.Read(b[:])
-	return SecretPrefix + base64.StdEncoding.EncodeToString(b[:])
-}
-
-// ParseSecret returns the key of a whsec_ secret (24-64 bytes).
-func ParseSecret(s string) ([]byte, error) {
-	if !strings.HasPrefix(s, SecretPrefix) || len(s) > 200 {
-		return nil, fmt.Errorf("%w: want %s and base64", ErrSecret, SecretPrefix)
-	}
-	key, err := base64.StdEncoding.DecodeString(s[len(SecretPrefix):])
-	if err != nil || len(key) < 24 || len(key) > 64 {
-		return nil, fmt.Errorf("%w: want 24-64 bytes of standard base64 after %s", ErrSecret, SecretPrefix)
-	}
-	return key, nil
-}
-
-// Sign returns the webhook-signature value for a message:
-// "v1," + base64(HMAC-SHA256(key, id.timestamp.body)).
+// Sign forwards to webhook.Sign.
+//
+// Deprecated: use package webhook.
 func Sign(key []byte, id string, timestamp int64, body []byte) string {
-	return "v1," + base64.StdEncoding.EncodeToString(mac(key, id, timestamp, body))
+	return webhook.Sign(key, id, timestamp, body)
 }
 
-func mac(key []byte, id string, timestamp int64, body []byte) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(id))
-	m.Write([]byte{'.'})
-	m.Write(strconv.AppendInt(nil, timestamp, 10))
-	m.Write([]byte{'.'})
-	m.Write(body)
-	return m.Sum(nil)
-}
-
-// Limits of the signature header a receiver accepts.
-const (
-	maxSignatureHeader = 4096
-	maxSignatures      = 16
-)
-
-// ParseSignatures returns the v1 signatures of a webhook-signature header
-// (space-separated "version,base64" entries; other versions are skipped).
-func ParseSignatures(header string) ([][]byte, error) {
-	if header == "" || len(header) > maxSignatureHeader {
-		return nil, fmt.Errorf("%w: signature header empty or over %d bytes", ErrHeaders, maxSignatureHeader)
-	}
-	var sigs [][]byte
-	for i, entry := range strings.Fields(header) {
-		if i >= maxSignatures {
-			return nil, fmt.Errorf("%w: more than %d signatures", ErrHeaders, maxSignatures)
-		}
-		version, b64, ok := strings.Cut(entry, ",")
-		if !ok {
-			return nil, fmt.Errorf("%w: signature entry without a version", ErrHeaders)
-		}
-		if version != "v1" {
-			continue
-		}
-		sig, err := base64.StdEncoding.DecodeString(b64)
-		if err != nil || len(sig) != sha256.Size {
-			continue // a malformed entry matches nothing; others may still match
-		}
-		sigs = append(sigs, sig)
-	}
-	if len(sigs) == 0 {
-		return nil, fmt.Errorf("%w: no v1 signature", ErrHeaders)
-	}
-	return sigs, nil
-}
-
-// Verify checks a received webhook as a receiver should: headers present,
-// timestamp within Tolerance of now, and one v1 signature matching, compared
-// in constant time.
+// Verify forwards to webhook.Verify.
+//
+// Deprecated: use package webhook.
 func Verify(key []byte, h http.Header, body []byte, now time.Time) error {
-	id, ts := h.Get(HeaderID), h.Get(HeaderTimestamp)
-	if id == "" || len(id) > 256 || ts == "" || len(ts) > 20 {
-		return fmt.Errorf("%w: %s and %s are required", ErrHeaders, HeaderID, HeaderTimestamp)
-	}
-	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return fmt.Errorf("%w: %s is not an integer", ErrHeaders, HeaderTimestamp)
-	}
-	if d := now.Sub(time.Unix(sec, 0)); d > Tolerance || d < -Tolerance {
-		return ErrTimestamp
-	}
-	sigs, err := ParseSignatures(h.Get(HeaderSignature))
-	if err != nil {
-		return err
-	}
-	want := mac(key, id, sec, body)
-	for _, sig := range sigs {
-		if hmac.Equal(sig, want) {
-			return nil
-		}
-	}
-	return ErrSignature
-}
-
-// messageID is the webhook-id: stable for a (partner, user, version) and the
-// content sent at it, so retries and redeliveries carry the same id and
-// partners can drop duplicates.
-func messageID(partner, user string, version uint64, hash string) string {
-	sum := sha256.Sum256([]byte(partner + "\x00" + user + "\x00" + strconv.FormatUint(version, 10) + "\x00" + hash))
-	return "msg_" + hex.EncodeToString(sum[:12])
+	return webhook.Verify(key, h, body, now)
 }

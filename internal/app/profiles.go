@@ -2,10 +2,8 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/adsyn/adsyn/internal/config"
 	"github.com/adsyn/adsyn/internal/cookie"
+	"github.com/adsyn/adsyn/internal/demo"
 	"github.com/adsyn/adsyn/internal/keyring"
 	"github.com/adsyn/adsyn/internal/profiles"
 	"github.com/adsyn/adsyn/pixel"
@@ -76,7 +75,7 @@ func (a *App) wireProfiles(ctx context.Context) error {
 	if !api && !synd {
 		return nil
 	}
-	reg, err := syndication.NewRegistry(ctx, a.conn.JS, a.syndOptions()...)
+	reg, err := syndication.NewRegistry(ctx, a.conn.JS, append(a.syndOptions(), syndication.WithProfiles(reader))...)
 	if err != nil {
 		return err
 	}
@@ -85,7 +84,7 @@ func (a *App) wireProfiles(ctx context.Context) error {
 		return err
 	}
 	if synd {
-		w, err := syndication.NewWorker(ctx, a.conn.JS, reg, led, append(a.syndOptions(), syndication.WithPublicURL(a.apiURL()), syndication.WithDecoder(reader.Decode))...)
+		w, err := syndication.NewWorker(ctx, a.conn.JS, reg, led, append(a.syndOptions(), syndication.WithPublicURL(a.apiURL()), syndication.WithProfiles(reader))...)
 		if err != nil {
 			return err
 		}
@@ -94,7 +93,7 @@ func (a *App) wireProfiles(ctx context.Context) error {
 	if !api {
 		return nil
 	}
-	store, err := profiles.NewStore(ctx, a.conn.JS, a.ring, profiles.WithLogger(a.log), profiles.WithMetrics(a.reg), profiles.WithRecipients(led.Recipients))
+	store, err := profiles.NewStore(ctx, a.conn.JS, a.ring, profiles.WithLogger(a.log), profiles.WithMetrics(a.reg), profiles.WithRecipients(led.Recipients), profiles.WithVisitors(a.visitors))
 	if err != nil {
 		return err
 	}
@@ -112,7 +111,7 @@ func (a *App) wireProfiles(ctx context.Context) error {
 		}
 		a.mux.Handle("/demo/partner", d)
 		a.mux.Handle("/demo/partner/", d)
-		if err := demoUsers(ctx, store, a.log); err != nil {
+		if err := demo.Users(ctx, store, a.log); err != nil {
 			return err
 		}
 	}
@@ -132,42 +131,4 @@ func (a *App) syndOptions() []syndication.Option {
 	return []syndication.Option{syndication.WithLogger(a.log), syndication.WithMetrics(a.reg), syndication.WithReplicas(a.cfg.Replicas), syndication.WithKeyring(a.ring),
 		// The demo partner receives on the API port, on loopback.
 		syndication.WithPrivatePartners(a.cfg.AllowPrivatePartners || a.cfg.Demo)}
-}
-
-// latestProfiles gives the edge the users' latest profiles for profile
-// creatives (adserver.ProfileSource); it stands in until internal/profiles
-// exposes Latest itself.
-type latestProfiles struct{ r *profiles.Reader }
-
-func (l latestProfiles) Latest(ctx context.Context, userID string) (*profiles.Profile, error) {
-	return l.r.Get(ctx, userID)
-}
-
-// demoUsers registers sample users with different consents, once: Anna
-// syndicates her public profile and lets it advertise; Boris keeps his to
-// himself.
-var demoUserBodies = []string{
-	`{"name":"Anna Petrova","email":"anna@example.org","phone":"+7 495 123-45-67","city":"Moscow",
-	  "competence":["plumbing","heating"],"price":{"amount":"40","currency":"EUR"},"language":"ru",
-	  "visibility":{"name":"public","city":"public","competence":"public","price":"public"},
-	  "consents":{"syndication":true,"ad_profile":true},"consent_source":"demo"}`,
-	`{"name":"Boris Ivanov","email":"boris@example.org","city":"Kazan","competence":["tutoring","mathematics"],
-	  "visibility":{"name":"public","city":"public"},"consents":{"syndication":false},"consent_source":"demo"}`,
-}
-
-func demoUsers(ctx context.Context, store *profiles.Store, log *slog.Logger) error {
-	if len(store.Search(profiles.Query{Name: "Anna Petrova"})) > 0 {
-		return nil
-	}
-	for _, body := range demoUserBodies {
-		var pt profiles.Patch
-		if err := json.Unmarshal([]byte(body), &pt); err != nil {
-			return fmt.Errorf("app: demo user: %w", err)
-		}
-		if _, err := store.Create(ctx, &pt, "demo"); err != nil {
-			return fmt.Errorf("app: demo user: %w", err)
-		}
-	}
-	log.Info("demo users registered", "users", len(demoUserBodies))
-	return nil
 }

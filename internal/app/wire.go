@@ -17,6 +17,7 @@ import (
 	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/config"
 	"github.com/adsyn/adsyn/internal/consent"
+	"github.com/adsyn/adsyn/internal/demo"
 	"github.com/adsyn/adsyn/internal/device"
 	"github.com/adsyn/adsyn/pixel"
 	"github.com/adsyn/adsyn/segments"
@@ -175,8 +176,6 @@ func (a *App) edgeID() string {
 	return strconv.FormatUint(xxhash.Sum64String(host+"|"+dir+"|"+a.cfg.HTTPAddr), 36)
 }
 
-const demoPixel = `<img alt="" width="1" height="1" style="position:absolute" src="/p.gif?site=demo&amp;c=home-repair,plumbing">`
-
 func (a *App) wireEdge(ctx context.Context) error {
 	px := pixel.New(a.pub, pixel.Options{
 		Consent:        a.consentPolicy(),
@@ -218,8 +217,8 @@ func (a *App) wireEdge(ctx context.Context) error {
 		adserver.WithConsent(a.requestConsent),
 		adserver.WithClientIP(a.clientIP),
 		adserver.WithCookies(&cookies),
-		adserver.WithPixel(demoPixel),
-		adserver.WithProfileSource(latestProfiles{a.profileReader}, a.apiURL()),
+		adserver.WithPixel(demo.Pixel),
+		adserver.WithProfileSource(a.profileReader, a.apiURL()),
 		adserver.WithVisitorCeiling(a.cfg.AdVisitorCeiling),
 	}
 	if a.geo != nil {

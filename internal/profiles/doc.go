@@ -12,7 +12,8 @@
 // the consent history (proof of consent, Art. 7(1) GDPR, and what P4/P5 are
 // checked against, pseudonymous without the rest) and its two dates.
 // Erasure deletes the media (their chunks overwritten), the linked visitor
-// record and the profile (a purge: syndication sees it and tells partners),
+// record (through Visitors, which segments' store provides: profiles never
+// open adsyn_segments) and the profile (a purge: syndication sees it and tells partners),
 // then destroys the key: a secure delete (jetstream.Stream.SecureDeleteMsg,
 // which overwrites the message in the block file) of every message of the
 // key's subject, then a purge. adsyn_user_keys is provisioned as a stream by
@@ -35,5 +36,10 @@
 // the signed-in user that carries Global Privacy Control (Sec-GPC: 1)
 // withdraws syndication and personalized ads, recorded with source "gpc";
 // it is not an erasure, and the same browser cannot grant them back (409
-// gpc_conflict).
+// gpc_conflict). gpc.go decides it, outside the auth guard; a PATCH
+// carries the withdrawal in its own write.
+//
+// Others read profiles through Reader: Latest (the newest profile), Follow
+// and LatestChange (the change feed, with versions: syndication) and
+// EachUser. Nobody else opens adsyn_profiles.
 package profiles

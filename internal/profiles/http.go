@@ -35,15 +35,17 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 	user := h.keys.Require(auth.User)
 	userOrStaff := h.keys.Require(auth.User, auth.Support)
 	mux.Handle("POST /v1/users", admin(http.HandlerFunc(h.create)))
-	mux.Handle("GET /v1/users/{id}", userOrStaff(h.guard(readAccess, h.get)))
+	// Global Privacy Control: PATCH folds it into its own write; erasure
+	// outdoes it; every other request of the data subject honours it first.
+	mux.Handle("GET /v1/users/{id}", userOrStaff(h.guard(readAccess, h.gpcFirst(h.get))))
 	mux.Handle("PATCH /v1/users/{id}", user(h.guard(writeAccess, h.patch)))
 	mux.Handle("DELETE /v1/users/{id}", user(h.guard(writeAccess, h.erase)))
-	mux.Handle("GET /v1/users/{id}/export", user(h.guard(subjectOnly, h.export)))
-	mux.Handle("POST /v1/users/{id}/link", user(h.guard(subjectOnly, h.issueLink)))
+	mux.Handle("GET /v1/users/{id}/export", user(h.guard(subjectOnly, h.gpcFirst(h.export))))
+	mux.Handle("POST /v1/users/{id}/link", user(h.guard(subjectOnly, h.gpcFirst(h.issueLink))))
 	for _, k := range []Kind{KindPhoto, KindResume} {
-		mux.Handle("PUT /v1/users/{id}/"+string(k), user(h.guard(writeAccess, h.putMedia(k))))
-		mux.Handle("DELETE /v1/users/{id}/"+string(k), user(h.guard(writeAccess, h.deleteMedia(k))))
-		mux.Handle("GET /v1/users/{id}/"+string(k), userOrStaff(h.guard(readAccess, h.getMedia(k))))
+		mux.Handle("PUT /v1/users/{id}/"+string(k), user(h.guard(writeAccess, h.gpcFirst(h.putMedia(k)))))
+		mux.Handle("DELETE /v1/users/{id}/"+string(k), user(h.guard(writeAccess, h.gpcFirst(h.deleteMedia(k)))))
+		mux.Handle("GET /v1/users/{id}/"+string(k), userOrStaff(h.guard(readAccess, h.gpcFirst(h.getMedia(k)))))
 	}
 	mux.HandleFunc("GET /v1/profiles", h.search)
 	mux.HandleFunc("GET /v1/profiles/{id}", h.public)
@@ -66,9 +68,7 @@ func (h *Handler) guard(a access, next http.HandlerFunc) http.Handler {
 		id := r.PathValue("id")
 		switch {
 		case p.Role == auth.User && p.Owner == id:
-			if h.honourGPC(w, r, id) {
-				next(w, r)
-			}
+			next(w, r)
 			return
 		case p.Role == auth.Admin && a != subjectOnly, p.Role == auth.Support && a == readAccess:
 			if err := h.keys.Audit().Read(r.Context(), p, r.Method, r.URL.Path, []string{id}); err != nil {
@@ -81,43 +81,6 @@ func (h *Handler) guard(a access, next http.HandlerFunc) http.Handler {
 		}
 		h.keys.Forbid(w, r, r.Method+" "+r.URL.Path)
 	})
-}
-
-// gpcPurposes are what Global Privacy Control opts out of: sharing the
-// person's data with partners and ads targeted across contexts.
-var gpcPurposes = []Purpose{Syndication, PersonalizedAds}
-
-// gpc reports whether r carries Global Privacy Control (exactly "1").
-func gpc(r *http.Request) bool { return r.Header.Get("Sec-GPC") == "1" }
-
-// honourGPC turns a request of the data subject that carries Global Privacy
-// Control into the withdrawal of gpcPurposes, recorded with source "gpc"
-// (so partners get their deletions, P5). It is not an erasure. It reports
-// false when it answered the request itself.
-func (h *Handler) honourGPC(w http.ResponseWriter, r *http.Request, id string) bool {
-	if !gpc(r) {
-		return true
-	}
-	p, err := h.store.Get(r.Context(), id)
-	if err != nil {
-		h.fail(w, err)
-		return false
-	}
-	withdraw := map[Purpose]bool{}
-	for _, purpose := range gpcPurposes {
-		if p.Consented(purpose) {
-			withdraw[purpose] = false
-		}
-	}
-	if len(withdraw) == 0 {
-		return true
-	}
-	if _, err := h.store.Patch(r.Context(), id, &Patch{Consents: withdraw, ConsentSource: "gpc"}, "gpc"); err != nil {
-		h.fail(w, err)
-		return false
-	}
-	h.log.Info("profiles: Global Privacy Control withdrew consents", "user", id, "purposes", len(withdraw))
-	return true
 }
 
 func source(r *http.Request) string {
@@ -171,21 +134,31 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 	api.WriteJSON(w, http.StatusOK, owner(p))
 }
 
+// patch applies a PATCH body. With GPC from the data subject, the
+// withdrawal goes into the same write; a body that is refused still has GPC
+// honoured, in a write of its own.
 func (h *Handler) patch(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
 	var pt Patch
 	if !api.DecodeJSON(w, r, &pt, bodyLimit) {
+		h.gpcAlone(r, id)
 		return
 	}
-	if gpc(r) {
-		for _, purpose := range gpcPurposes {
-			if pt.Consents[purpose] {
-				api.WriteError(w, http.StatusConflict, "gpc_conflict", "consents."+string(purpose)+
-					": this browser sends Global Privacy Control (Sec-GPC: 1), which asks not to share your data; grant it from a browser without it")
-				return
-			}
-		}
+	if purpose, ok := grantsGPCPurpose(r, &pt); ok {
+		h.gpcAlone(r, id)
+		api.WriteError(w, http.StatusConflict, "gpc_conflict", "consents."+string(purpose)+
+			": this browser sends Global Privacy Control (Sec-GPC: 1), which asks not to share your data; grant it from a browser without it")
+		return
 	}
-	p, err := h.store.Patch(r.Context(), r.PathValue("id"), &pt, source(r))
+	var p *Profile
+	var err error
+	if subjectGPC(r, id) {
+		if p, err = h.store.HonourGPC(r.Context(), id, &pt, source(r)); err != nil {
+			h.gpcAlone(r, id)
+		}
+	} else {
+		p, err = h.store.Patch(r.Context(), id, &pt, source(r))
+	}
 	if err != nil {
 		h.fail(w, err)
 		return

@@ -23,6 +23,7 @@ import (
 	"github.com/adsyn/adsyn/internal/bus/bustest"
 	"github.com/adsyn/adsyn/internal/keyring"
 	"github.com/adsyn/adsyn/internal/profiles"
+	"github.com/adsyn/adsyn/segments"
 )
 
 const (
@@ -97,7 +98,12 @@ func startAPI(t *testing.T, opts ...profiles.Option) (context.Context, *bus.Conn
 	recipients := func(ctx context.Context, user string) ([]profiles.Recipient, error) {
 		return []profiles.Recipient{{Partner: "p1", Name: "Partner One", Holds: true}}, nil
 	}
-	store, err := profiles.NewStore(ctx, conn.JS, ring, append([]profiles.Option{profiles.WithRecipients(recipients)}, opts...)...)
+	visitors, err := segments.NewKVStore(ctx, conn.JS, segments.WithCache(1<<20, time.Minute, time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(visitors.Close)
+	store, err := profiles.NewStore(ctx, conn.JS, ring, append([]profiles.Option{profiles.WithRecipients(recipients), profiles.WithVisitors(visitors)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,11 +15,13 @@ import (
 // (syndication, the edge's profile creatives): it holds the keyring and reads
 // the users' data keys. It never opens contact fields.
 type Reader struct {
+	js   jetstream.JetStream
 	kv   jetstream.KeyValue
+	feed jetstream.Stream // the bucket's stream: the change feed
 	keys *dataKeys
 }
 
-// NewReader opens adsyn_profiles and the users' data keys.
+// NewReader opens adsyn_profiles, its change feed and the users' data keys.
 func NewReader(ctx context.Context, js jetstream.JetStream, ring *keyring.Keyring) (*Reader, error) {
 	if ring == nil {
 		return nil, fmt.Errorf("%w: nil keyring", keyring.ErrKeyring)
@@ -28,11 +30,15 @@ func NewReader(ctx context.Context, js jetstream.JetStream, ring *keyring.Keyrin
 	if err != nil {
 		return nil, fmt.Errorf("profiles: open %s: %w", bus.BucketProfiles, err)
 	}
+	feed, err := js.Stream(ctx, feedStream)
+	if err != nil {
+		return nil, fmt.Errorf("profiles: open %s: %w", feedStream, err)
+	}
 	keys, err := openDataKeys(ctx, js, ring)
 	if err != nil {
 		return nil, err
 	}
-	return &Reader{kv: kv, keys: keys}, nil
+	return &Reader{js: js, kv: kv, feed: feed, keys: keys}, nil
 }
 
 // Decode opens a stored record, contact fields left sealed. A record whose
@@ -52,9 +58,10 @@ func (r *Reader) Decode(ctx context.Context, data []byte) (*Profile, error) {
 	return rec.sealed(key)
 }
 
-// Get reads a profile, contact fields left sealed. An absent user, and one
+// Latest returns the latest profile of a user, contact fields left sealed:
+// what the ad server's profile creatives read. An absent user, and one
 // whose data key is destroyed, give ErrNotFound.
-func (r *Reader) Get(ctx context.Context, id string) (*Profile, error) {
+func (r *Reader) Latest(ctx context.Context, id string) (*Profile, error) {
 	if !ValidID(id) {
 		return nil, ErrNotFound
 	}
@@ -65,6 +72,11 @@ func (r *Reader) Get(ctx context.Context, id string) (*Profile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("profiles: get %s: %w", id, err)
 	}
+	return r.fromEntry(ctx, e)
+}
+
+// fromEntry opens a bucket entry as Latest does.
+func (r *Reader) fromEntry(ctx context.Context, e jetstream.KeyValueEntry) (*Profile, error) {
 	p, err := r.Decode(ctx, e.Value())
 	if errors.Is(err, ErrShredded) {
 		return nil, fmt.Errorf("%w: %w", ErrNotFound, err)

@@ -14,7 +14,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/keyring"
@@ -33,6 +32,21 @@ type Recipient struct {
 // RecipientsFunc lists the recipients of a user's data; syndication provides it.
 type RecipientsFunc func(ctx context.Context, user string) ([]Recipient, error)
 
+// Visitors holds the visitor records users link to their account, in
+// adsyn_segments; segments' store provides it, so its cache forgets an
+// erased record too.
+type Visitors interface {
+	// Delete erases a visitor's record, every revision.
+	Delete(ctx context.Context, visitor string) error
+	// Export returns a visitor's record as the data subject's export shows
+	// it; nil when there is none.
+	Export(ctx context.Context, visitor string) (any, error)
+}
+
+// ErrNoVisitors: a user has a linked visitor record and the store was given
+// no Visitors to erase or export it; nothing is done rather than half.
+var ErrNoVisitors = errors.New("profiles: no visitor store to reach the linked visitor record")
+
 // Option configures a Store.
 type Option func(*options) error
 
@@ -40,6 +54,7 @@ type options struct {
 	log        *slog.Logger
 	metrics    *metrics.Registry
 	recipients RecipientsFunc
+	visitors   Visitors
 	now        func() time.Time
 }
 
@@ -76,6 +91,18 @@ func WithRecipients(fn RecipientsFunc) Option {
 	}
 }
 
+// WithVisitors sets where erasure and export reach a user's linked visitor
+// record. Without it, erasing or exporting a user who linked one fails.
+func WithVisitors(v Visitors) Option {
+	return func(o *options) error {
+		if v == nil {
+			return errors.New("profiles: nil visitors")
+		}
+		o.visitors = v
+		return nil
+	}
+}
+
 // WithClock sets the clock, for tests.
 func WithClock(now func() time.Time) Option {
 	return func(o *options) error {
@@ -94,7 +121,6 @@ type Store struct {
 	*Reader
 	media      jetstream.ObjectStore
 	mediaChunk jetstream.Stream
-	visitors   jetstream.KeyValue
 	ring       *keyring.Keyring
 	opts       options
 	index      *index
@@ -125,9 +151,6 @@ func NewStore(ctx context.Context, js jetstream.JetStream, ring *keyring.Keyring
 		return nil, err
 	}
 	s := &Store{Reader: r, ring: ring, opts: o}
-	if s.visitors, err = js.KeyValue(ctx, bus.BucketSegments); err != nil {
-		return nil, fmt.Errorf("profiles: open %s: %w", bus.BucketSegments, err)
-	}
 	if s.media, err = js.ObjectStore(ctx, bus.ObjectMedia); err != nil {
 		return nil, fmt.Errorf("profiles: open %s: %w", bus.ObjectMedia, err)
 	}
@@ -177,7 +200,9 @@ func (s *Store) Create(ctx context.Context, pt *Patch, source string) (*Profile,
 }
 
 // load reads and decodes a profile without opening its contact fields.
-func (s *Store) load(ctx context.Context, id string) (*Profile, error) { return s.Reader.Get(ctx, id) }
+func (s *Store) load(ctx context.Context, id string) (*Profile, error) {
+	return s.Reader.Latest(ctx, id)
+}
 
 // Get returns the whole profile, contact fields opened: for the data subject
 // and audited staff reads only.
@@ -186,16 +211,22 @@ func (s *Store) Get(ctx context.Context, id string) (*Profile, error) {
 	if err != nil {
 		return nil, err
 	}
-	var key cipher.AEAD
-	if len(p.sealedContact) > 0 {
-		if key, err = s.keys.get(ctx, id); err != nil {
-			return nil, err
-		}
-	}
-	if err := p.openContact(key, s.ring); err != nil {
+	if err := s.openContact(ctx, p); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// openContact opens the contact fields of p in place.
+func (s *Store) openContact(ctx context.Context, p *Profile) error {
+	var key cipher.AEAD
+	if len(p.sealedContact) > 0 {
+		var err error
+		if key, err = s.keys.get(ctx, p.ID); err != nil {
+			return err
+		}
+	}
+	return p.openContact(key, s.ring)
 }
 
 // GetPublic returns the public fields of a profile (the Site's public page).
@@ -208,14 +239,21 @@ func (s *Store) GetPublic(ctx context.Context, id string) (Public, error) {
 }
 
 // update applies fn to a copy of the current profile and writes it with a
-// compare-and-set on the revision, retrying a few times under contention.
+// compare-and-set on the revision (bus.Update).
 func (s *Store) update(ctx context.Context, id string, fn func(p *Profile) error) (*Profile, error) {
-	for attempt := 0; attempt < 5; attempt++ {
-		cur, err := s.Get(ctx, id)
+	if !ValidID(id) {
+		return nil, ErrNotFound
+	}
+	var next *Profile
+	rev, err := bus.Update(ctx, s.kv, id, func(e jetstream.KeyValueEntry) ([]byte, error) {
+		cur, err := s.fromEntry(ctx, e)
 		if err != nil {
 			return nil, err
 		}
-		next := cur.clone()
+		if err := s.openContact(ctx, cur); err != nil {
+			return nil, err
+		}
+		next = cur.clone()
 		if err := fn(next); err != nil {
 			return nil, err
 		}
@@ -225,22 +263,19 @@ func (s *Store) update(ctx context.Context, id string, fn func(p *Profile) error
 		if err != nil {
 			return nil, err
 		}
-		b, err := next.encode(key)
-		if err != nil {
-			return nil, err
-		}
-		rev, err := s.kv.Update(ctx, id, b, cur.Version)
-		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("profiles: update %s: %w", id, err)
-		}
-		next.Version = rev
-		s.updated.Inc()
-		return next, nil
+		return next.encode(key)
+	})
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return nil, ErrNotFound
+	case errors.Is(err, bus.ErrConflict):
+		return nil, ErrConflict
+	case err != nil:
+		return nil, err
 	}
-	return nil, ErrConflict
+	next.Version = rev
+	s.updated.Inc()
+	return next, nil
 }
 
 // Patch applies a PATCH body.
@@ -419,13 +454,16 @@ func (s *Store) Erase(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	if p.LinkedVisitor != "" && s.opts.visitors == nil {
+		return fmt.Errorf("profiles: erase %s: %w", id, ErrNoVisitors) // before anything is gone
+	}
 	for _, k := range []Kind{KindPhoto, KindResume} {
 		if err := s.deleteObject(ctx, objectName(k, id)); err != nil {
 			return fmt.Errorf("profiles: erase %s of %s: %w", k, id, err)
 		}
 	}
 	if p.LinkedVisitor != "" {
-		if err := s.visitors.Purge(ctx, p.LinkedVisitor); err != nil {
+		if err := s.opts.visitors.Delete(ctx, p.LinkedVisitor); err != nil {
 			return fmt.Errorf("profiles: erase visitor record of %s: %w", id, err)
 		}
 	}
@@ -453,10 +491,9 @@ type Export struct {
 	Profile   *Profile  `json:"profile"`
 	Photo     *File     `json:"photo,omitempty"`
 	Resume    *File     `json:"resume,omitempty"`
-	// The linked visitor record of adsyn_segments, decoded generically so the
-	// export shows whatever it holds (a segments.Record today).
+	// The linked visitor record of adsyn_segments, as Visitors.Export
+	// gives it (a segments.Record).
 	Visitor    any                  `json:"linked_visitor_record,omitempty"`
-	VisitorRaw []byte               `json:"linked_visitor_record_raw,omitempty"` // when it did not decode
 	Recipients []Recipient          `json:"recipients"`
 	Settings   map[Purpose]bool     `json:"consents_in_force"`
 	Visibility map[Field]Visibility `json:"visibility"`
@@ -485,19 +522,14 @@ func (s *Store) Export(ctx context.Context, id string) (*Export, error) {
 		}
 	}
 	if p.LinkedVisitor != "" {
-		e, err := s.visitors.Get(ctx, p.LinkedVisitor)
-		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted):
-		case err != nil:
-			return nil, fmt.Errorf("profiles: export visitor record of %s: %w", id, err)
-		default:
-			var rec any
-			if msgpack.Unmarshal(e.Value(), &rec) == nil {
-				x.Visitor = rec
-			} else {
-				x.VisitorRaw = e.Value()
-			}
+		if s.opts.visitors == nil {
+			return nil, fmt.Errorf("profiles: export %s: %w", id, ErrNoVisitors)
 		}
+		rec, err := s.opts.visitors.Export(ctx, p.LinkedVisitor)
+		if err != nil {
+			return nil, fmt.Errorf("profiles: export visitor record of %s: %w", id, err)
+		}
+		x.Visitor = rec
 	}
 	if s.opts.recipients != nil {
 		r, err := s.opts.recipients(ctx, id)

@@ -416,6 +416,7 @@ func benchQuery(ctx context.Context, conn *bus.Conn, run string, o *BenchOptions
 	if err != nil {
 		return err
 	}
+	rep.Totals.Reach = nil // the bench's impressions carry no visitor
 	if rep.Totals != MetricsOf(want) || len(rep.Series) != hours {
 		return fmt.Errorf("stats bench: query returned %+v over %d points, want %+v over %d", rep.Totals, len(rep.Series), MetricsOf(want), hours)
 	}

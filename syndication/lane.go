@@ -1,0 +1,185 @@
+package syndication
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/adsyn/adsyn/internal/profiles"
+)
+
+// lane delivers the tasks of one shard of one partner, one at a time.
+func (w *Worker) lane(ctx context.Context, r *run, shard int) {
+	defer r.done.Done()
+	w.lanes.Add(1)
+	defer w.lanes.Add(-1)
+	id := r.partner.Load().ID
+	for ctx.Err() == nil {
+		cons, err := w.js.CreateOrUpdateConsumer(ctx, StreamOut, laneConfig(id, shard, w.o.laneAckWait()))
+		var it jetstream.MessagesContext
+		if err == nil {
+			// One message is in flight per lane (MaxAckPending 1); a larger
+			// pull batch only saves a pull request per message. Missing
+			// heartbeats end the iterator, so a lane whose consumer vanished
+			// (its state is in memory: a restarted server) is recreated.
+			it, err = cons.Messages(jetstream.PullMaxMessages(16), jetstream.PullExpiry(10*time.Second),
+				jetstream.PullHeartbeat(3*time.Second), jetstream.WithMessagesErrOnMissingHeartbeat(true))
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				w.o.log.Warn("syndication: lane not started; retrying", "partner", id, "shard", shard, "err", err)
+				sleep(ctx, time.Second)
+			}
+			continue
+		}
+		for {
+			m, err := it.Next(jetstream.NextContext(ctx))
+			if err != nil {
+				if ctx.Err() != nil {
+					w.handBack(it)
+				} else if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+					w.o.log.Warn("syndication: lane restarts", "partner", id, "shard", shard, "err", err)
+				}
+				break
+			}
+			w.process(ctx, r, m)
+		}
+		it.Stop()
+	}
+}
+
+// handBack requeues what a stopping lane has buffered at once, rather than
+// leaving it to the ack wait. The waits are bounded: a drain can hang on a
+// connection that came back from a server restart.
+func (w *Worker) handBack(it jetstream.MessagesContext) {
+	it.Drain()
+	for {
+		m, err := it.Next(jetstream.NextMaxWait(100 * time.Millisecond))
+		if err != nil {
+			return
+		}
+		_ = m.Nak()
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func (w *Worker) process(ctx context.Context, r *run, m jetstream.Msg) {
+	var t task
+	if err := json.Unmarshal(m.Data(), &t); err != nil || !profiles.ValidID(t.User) {
+		w.o.log.Error("syndication: malformed task dropped", "subject", m.Subject())
+		_ = m.Term()
+		return
+	}
+	l := w.lease(m)
+	if ctx.Err() != nil {
+		w.requeue(ctx, l, "", ctx.Err())
+		return
+	}
+	// A task delivered before may have been sent without its outcome being
+	// recorded (a crash, a stop, a lost lease): the state is not trusted then.
+	md, err := m.Metadata()
+	redelivered := err != nil || md.NumDelivered > 1
+	p := r.partner.Load()
+	if fresh, ok := w.reg.Get(p.ID); ok {
+		p = &fresh // the registry's newest: a contract or state change applies at once
+	}
+	var d *delivery
+	for {
+		pctx, cancel := l.within(ctx, 0)
+		d, err = w.prepare(pctx, p, t, redelivered)
+		cancel()
+		if err != nil {
+			w.requeue(ctx, l, p.ID, err)
+			return
+		}
+		// prepare may have read a profile changed after p was looked up: if the
+		// partner was disabled or its contract changed meanwhile, that change
+		// applies to this data too.
+		cur, ok := w.reg.Get(p.ID)
+		if !ok || (cur.State == p.State && slices.Equal(cur.Fields, p.Fields)) {
+			break
+		}
+		p = &cur
+	}
+	if d != nil && d.typ == TypeUpserted && p.State != StateActive {
+		// New data for a disabled partner waits for the resync at its return.
+		// The record is read back first: the resync may already be under way
+		// while this process has not yet seen the partner enabled.
+		rctx, cancel := l.within(ctx, 0)
+		fresh, err := w.reg.load(rctx, p.ID)
+		cancel()
+		if err != nil {
+			w.requeue(ctx, l, p.ID, err)
+			return
+		}
+		if fresh.State != StateActive {
+			d = nil
+		}
+	}
+	if d == nil {
+		w.skipped.Inc()
+		w.settle(l, p.ID, func() error { return m.Ack() })
+		return
+	}
+	if d.typ == TypeUpserted && !d.prev.Holds {
+		// A first delivery: record first that the partner may hold data from
+		// now on, so an erasure after a crash still reaches it.
+		intent := d.prev
+		intent.Pending, intent.Holds = d.id, true
+		ictx, cancel := l.within(ctx, 0)
+		d.prevRev, err = w.led.putState(ictx, p.ID, d.user, intent, d.prevRev)
+		cancel()
+		if err != nil {
+			w.requeue(ctx, l, p.ID, err)
+			return
+		}
+	}
+	start := time.Now()
+	var res result
+	if p.Pull() {
+		res = result{class: classOK, attempts: 1}
+		fctx, cancel := l.within(ctx, 0)
+		if err := w.led.publishFeed(fctx, p.ID, d.user, d.id, d.body); err != nil {
+			res = result{class: classLocal, err: err.Error()}
+		}
+		cancel()
+	} else {
+		res = w.send(ctx, r, l, d)
+	}
+	w.finish(ctx, r, l, d, res, time.Since(start))
+}
+
+// settle acks or naks the task if the lease is still held; otherwise the
+// task belongs to another worker now and is left alone.
+func (w *Worker) settle(l *lease, partner string, do func() error) {
+	if !l.held() {
+		w.lost.Inc()
+		w.o.log.Warn("syndication: lease on a task lost; another worker takes it over", "partner", partner)
+		return
+	}
+	_ = do()
+}
+
+func (w *Worker) requeue(ctx context.Context, l *lease, partner string, err error) {
+	w.reqd.Inc()
+	if ctx.Err() != nil {
+		w.settle(l, partner, func() error { return l.m.Nak() })
+		return
+	}
+	w.o.log.Warn("syndication: task requeued", "partner", partner, "err", err)
+	w.settle(l, partner, func() error { return l.m.NakWithDelay(time.Second) })
+}

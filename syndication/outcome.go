@@ -1,0 +1,140 @@
+package syndication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// finish records the outcome and settles the task.
+func (w *Worker) finish(ctx context.Context, r *run, l *lease, d *delivery, res result, took time.Duration) {
+	p := r.partner.Load()
+	now := time.Now().UTC()
+	entry := Delivery{Time: now, Partner: p.ID, User: d.user, WebhookID: d.id, Type: d.typ, Version: d.version,
+		Fields: d.fields, Status: res.status, Answer: res.answer, Error: res.err, Attempts: res.attempts, DurationMS: took.Milliseconds()}
+	switch res.class {
+	case classOK:
+		s := state{Version: d.version, Hash: d.hash, Holds: d.typ == TypeUpserted, First: d.prev.First, Last: now, Type: d.typ, ID: d.id}
+		if s.Holds && s.First.IsZero() {
+			s.First = now
+		}
+		sctx, cancel := l.within(ctx, 0)
+		_, err := w.led.putState(sctx, p.ID, d.user, s, d.prevRev)
+		cancel()
+		if err != nil {
+			// Sent but not recorded: the task runs again and resends with the
+			// same webhook-id (at least once), or finds the state moved on.
+			w.requeue(ctx, l, p.ID, err)
+			return
+		}
+		entry.Outcome = OutcomeDelivered
+		if p.Pull() {
+			entry.Outcome = OutcomePublished
+			w.published.Inc()
+		} else {
+			w.delivered.Inc()
+		}
+	case classGone:
+		entry.Outcome = OutcomeDisabled
+		if err := w.recordGone(ctx, p.ID, d, entry); err != nil {
+			w.requeue(ctx, l, p.ID, err)
+			return
+		}
+		w.disabled.Inc()
+		w.o.log.Warn("syndication: partner disabled: its endpoint answered 410", "partner", p.ID)
+		// The task waits in the queue for the partner's return.
+		w.settle(l, p.ID, func() error { return l.m.NakWithDelay(w.o.ackWait) })
+		return
+	case classRefused, classExhausted:
+		reason := res.err
+		if res.status != 0 {
+			reason = "answered " + strconv.Itoa(res.status)
+			if res.status >= 300 && res.status < 400 {
+				reason += " (redirects are not followed)"
+			}
+		}
+		if res.class == classExhausted {
+			reason = fmt.Sprintf("retries exhausted after %d attempts; last: %s", res.attempts, reason)
+		}
+		dl := DeadLetter{Time: now, Partner: p.ID, User: d.user, Version: d.version, Type: d.typ, WebhookID: d.id, Reason: reason, Status: res.status, Attempts: res.attempts}
+		dctx, cancel := l.within(ctx, 0)
+		err := w.led.deadLetter(dctx, dl)
+		cancel()
+		if err != nil {
+			w.requeue(ctx, l, p.ID, err)
+			return
+		}
+		entry.Outcome, entry.Error = OutcomeDeadLetter, reason
+		w.dead.Inc()
+		w.o.log.Warn("syndication: delivery dead-lettered", "partner", p.ID, "user", d.user, "reason", reason)
+	case classLost:
+		w.settle(l, p.ID, func() error { return nil })
+		return
+	default: // stopped, or our side failed
+		if res.retryIn > 0 {
+			w.reqd.Inc()
+			w.settle(l, p.ID, func() error { return l.m.NakWithDelay(res.retryIn) })
+			return
+		}
+		w.requeue(ctx, l, p.ID, errors.New(res.err))
+		return
+	}
+	w.log(ctx, entry)
+	w.settle(l, p.ID, func() error { return l.m.Ack() })
+}
+
+// recordGone records a 410 and then disables the partner. The order
+// matters: disabling stops the partner's lanes, this one included, and
+// cancels ctx, so whatever comes after it may never be written. The writes
+// outlive ctx for that reason.
+func (w *Worker) recordGone(ctx context.Context, partner string, d *delivery, entry Delivery) error {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if d.typ == TypeUpserted && !d.prev.Holds {
+		// The intent of a first delivery said the partner may hold data
+		// from now on; it refused it, so it holds what it held before.
+		if _, err := w.led.putState(rctx, partner, d.user, d.prev, d.prevRev); err != nil {
+			return err
+		}
+	}
+	f, err := w.led.recordAsync(entry)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-f.Ok():
+	case err := <-f.Err():
+		return fmt.Errorf("syndication: delivery log: %w", err)
+	case <-rctx.Done():
+		return fmt.Errorf("syndication: delivery log: %w", rctx.Err())
+	}
+	if _, err := w.reg.Gone(rctx, partner); err != nil {
+		return err
+	}
+	return nil
+}
+
+// log appends to the delivery log without waiting; drainLog checks the acks.
+func (w *Worker) log(_ context.Context, d Delivery) {
+	f, err := w.led.recordAsync(d)
+	if err != nil {
+		w.logErrors.Inc()
+		w.o.log.Error("syndication: delivery log", "partner", d.Partner, "err", err)
+		return
+	}
+	w.logq <- f
+}
+
+func (w *Worker) drainLog(done chan struct{}) {
+	defer close(done)
+	for f := range w.logq {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			w.logErrors.Inc()
+			w.o.log.Error("syndication: delivery log", "err", err)
+		}
+	}
+}
