@@ -2,30 +2,9 @@ package decision
 
 import (
 	"math"
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
 )
-
-// TestPure holds the core to its promise: nothing it imports, however
-// indirectly, reaches the network stack or the rest of adserver.
-func TestPure(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", ".").Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	deps := strings.Fields(string(out))
-	if len(deps) < 5 {
-		t.Fatalf("go list found only %v", deps)
-	}
-	for _, d := range deps {
-		if strings.Contains(d, "github.com/nats-io/") || strings.Contains(d, "github.com/valyala/fasthttp") ||
-			d == "net" || d == "net/http" || strings.HasSuffix(d, "/adsyn/adserver") || strings.Contains(d, "/adsyn/segments") {
-			t.Errorf("adserver/decision depends on %s", d)
-		}
-	}
-}
 
 // TestSplitmix: the reference outputs of splitmix64 for seed 1234567
 // (Rosetta Code, "Pseudo-random numbers/Splitmix64") and seed 0.
