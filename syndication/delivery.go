@@ -22,7 +22,8 @@ type delivery struct {
 	fields  []profiles.Field
 	body    []byte
 	prev    state
-	prevRev uint64 // revision of the state record to replace; 0 when absent
+	prevRev uint64    // revision of the state record to replace; 0 when absent
+	changed time.Time // when the profile changed (zero for an erasure), for the lag
 }
 
 // prepare reads what the partner has and the newest profile, and returns
@@ -64,6 +65,9 @@ func (w *Worker) build(p *Partner, user string, version uint64, prof *profiles.P
 	}
 	view := Build(prof, p.Contract(), w.o.publicURL)
 	d := &delivery{user: t.User, version: version, prev: prev, prevRev: prevRev}
+	if prof != nil {
+		d.changed = prof.Updated
+	}
 	known := prev.Pending == "" && !redelivered // else a request may have landed unrecorded
 	var data []byte
 	if view.Empty() {

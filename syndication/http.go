@@ -43,6 +43,7 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 	mux.Handle("POST /v1/partners/{id}/resync", admin(http.HandlerFunc(h.resync)))
 	mux.Handle("GET /v1/partners/{id}/deliveries", partner(http.HandlerFunc(h.deliveries)))
 	mux.Handle("GET /v1/partners/{id}/dead-letters", partner(http.HandlerFunc(h.deadLetters)))
+	mux.Handle("GET /v1/partners/{id}/stats", partner(http.HandlerFunc(h.partnerStats)))
 	mux.Handle("GET /v1/feed", partner(http.HandlerFunc(h.feed)))
 	mux.Handle("GET /v1/users/{id}/recipients", h.keys.Require(auth.User, auth.Support)(http.HandlerFunc(h.recipients)))
 }

@@ -65,6 +65,8 @@ type Delivery struct {
 	Error      string           `json:"error,omitempty"`
 	Attempts   int              `json:"attempts"`
 	DurationMS int64            `json:"duration_ms"`
+	First      bool             `json:"first,omitempty"`  // the partner did not hold the user's data before
+	LagMS      int64            `json:"lag_ms,omitempty"` // from the profile's change to this answer
 }
 
 // DeadLetter is a delivery that was refused or exhausted its retries. It

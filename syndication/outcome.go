@@ -13,7 +13,11 @@ func (w *Worker) finish(ctx context.Context, r *run, l *lease, d *delivery, res 
 	p := r.partner.Load()
 	now := time.Now().UTC()
 	entry := Delivery{Time: now, Partner: p.ID, User: d.user, WebhookID: d.id, Type: d.typ, Version: d.version,
-		Fields: d.fields, Status: res.status, Answer: res.answer, Error: res.err, Attempts: res.attempts, DurationMS: took.Milliseconds()}
+		Fields: d.fields, Status: res.status, Answer: res.answer, Error: res.err, Attempts: res.attempts, DurationMS: took.Milliseconds(),
+		First: d.typ == TypeUpserted && !d.prev.Holds}
+	if !d.changed.IsZero() {
+		entry.LagMS = max(now.Sub(d.changed).Milliseconds(), 0)
+	}
 	switch res.class {
 	case classOK:
 		s := state{Version: d.version, Hash: d.hash, Holds: d.typ == TypeUpserted, First: d.prev.First, Last: now, Type: d.typ, ID: d.id}
