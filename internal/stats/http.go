@@ -71,7 +71,7 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /v1/campaigns/{id}/stats", h.keys.Require(auth.Marketer)(h.stats(ScopeCampaign)))
 	mux.Handle("GET /v1/sites/{id}/stats", h.keys.Require(auth.Publisher)(h.stats(ScopeSite)))
 	mux.Handle("GET /v1/sites/{id}/realtime", h.keys.Require(auth.Publisher)(http.HandlerFunc(h.realtime)))
-	mux.Handle("GET /v1/stats/summary", h.keys.Require(auth.Marketer, auth.Publisher)(http.HandlerFunc(h.summary)))
+	mux.Handle("GET /v1/stats/summary", h.keys.Require(auth.Marketer, auth.Publisher, auth.Partner)(http.HandlerFunc(h.summary)))
 	// Admin keys only until auth has a role for telephony providers.
 	mux.Handle("POST /v1/events/call", h.keys.Require(auth.Telephony)(http.HandlerFunc(h.call)))
 	mux.HandleFunc("GET /dashboard", serveDashboard)
@@ -175,6 +175,9 @@ type Summary struct {
 	Campaigns []Entry   `json:"campaigns"`
 	Sites     []Entry   `json:"sites"`
 	Truncated bool      `json:"truncated,omitempty"`
+	// Partner is a partner key's own id: its figures are the feed's,
+	// at /v1/partners/{id}/stats.
+	Partner string `json:"partner,omitempty"`
 }
 
 // maxSummary bounds the entries of one summary.
@@ -196,6 +199,11 @@ func (h *Handler) summary(w http.ResponseWriter, r *http.Request) {
 	}
 	p, _ := auth.FromContext(r.Context())
 	out := Summary{Role: string(p.Role), From: hourTime(from), To: hourTime(to), Campaigns: []Entry{}, Sites: []Entry{}}
+	if p.Role == auth.Partner {
+		out.Partner = p.Owner
+		api.WriteJSON(w, http.StatusOK, out)
+		return
+	}
 	owner := p.Owner
 	if p.Role == auth.Admin {
 		owner = ""
