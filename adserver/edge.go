@@ -5,21 +5,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/netip"
 	"sync"
 	"unsafe"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/valyala/fasthttp"
 
 	"github.com/adsyn/adsyn/internal/consent"
-	"github.com/adsyn/adsyn/internal/cookie"
 	"github.com/adsyn/adsyn/internal/device"
 	"github.com/adsyn/adsyn/internal/event"
-	"github.com/adsyn/adsyn/internal/ids"
 	"github.com/adsyn/adsyn/internal/metrics"
-	"github.com/adsyn/adsyn/segments"
 )
 
 // Edge serves /ad, /tag.js, /click and /imp (and /demo) on the fasthttp
@@ -200,189 +195,6 @@ func (e *Edge) recoverFault(ctx *fasthttp.RequestCtx, where string) {
 	}
 }
 
-// Ad answers GET /ad?site=&slot=[&u=visitor][&c=cat1,cat2][&lang=][&url=page]
-// [&fmt=json|html][&cred=1] with the chosen ad, or 204 when there is none.
-// The consent of the request (WithConsent) decides what is used: nothing
-// without contextual consent, no visitor id (u or the cookie) without
-// consent to store on device or with the opt-out cookie, no segments without
-// consent to personalize (P3). A cross-origin request from a page that is
-// not on the site's domains gets no credentialed CORS and no visitor id
-// (the tag's credentialed try, cred=1, gets a 204). fmt=html is served
-// sandboxed (CSP): the creative runs in an opaque origin.
-func (e *Edge) Ad(ctx *fasthttp.RequestCtx) {
-	defer e.recoverFault(ctx, "ad")
-	ctx.Response.Header.Set("Cache-Control", "no-store")
-	ctx.Response.Header.SetCanonical(headerCORP, crossOrigin)
-	args := ctx.QueryArgs()
-	site, slot := args.Peek("site"), args.Peek("slot")
-	if !ids.Valid(site) || !ids.Valid(slot) {
-		e.badReq.Inc()
-		e.cors(ctx, nil)
-		ctx.SetStatusCode(fasthttp.StatusBadRequest)
-		ctx.SetBodyString("site and slot must be ids (1-64 of A-Z a-z 0-9 _ -)\n")
-		return
-	}
-	withCookies := e.cors(ctx, site)
-	if !withCookies && len(args.Peek("cred")) > 0 {
-		// The tag's credentialed try from a page of no registered domain:
-		// the browser refuses this answer and the tag asks again without
-		// cookies. Deciding now would count the impression twice.
-		e.uncredentialed.Inc()
-		ctx.SetStatusCode(fasthttp.StatusNoContent)
-		return
-	}
-	cs := e.cfg.consent(ctx)
-	if cookie.OptedOut(ctx) {
-		cs = withoutPersonal(cs) // P3 holds whatever the consent source says
-	}
-	if !cs.Allow(consent.Contextual) {
-		e.noConsent.Inc()
-		ctx.SetStatusCode(fasthttp.StatusNoContent)
-		return
-	}
-	a := e.pool.Get().(*adReq)
-	defer e.pool.Put(a)
-	r := &a.req
-	*r = Request{
-		Now:         e.cfg.now().UnixMilli(),
-		Site:        b2s(site),
-		Slot:        b2s(slot),
-		Personalize: cs.Allow(consent.Personalize) && cs.Allow(consent.StoreOnDevice),
-		Rand:        rand.Uint64(),
-	}
-	ev := &a.ev
-	ev.Reset()
-	e.cfg.device(ctx, &ev.Device)
-	r.Device = ev.Device.Type
-	if r.Device == device.TypeBot && !e.cfg.bots {
-		// Crawlers and headless tools would spend advertisers' budgets.
-		e.bots.Inc()
-		ctx.SetStatusCode(fasthttp.StatusNoContent)
-		return
-	}
-	var visitor []byte
-	if cs.Allow(consent.StoreOnDevice) && withCookies {
-		visitor = args.Peek("u")
-		if len(visitor) == 0 {
-			visitor = ctx.Request.Header.Cookie(cookie.Visitor)
-		}
-		if !ids.ValidVisitor(visitor) {
-			visitor = nil
-		}
-	}
-	var vhash uint64
-	if visitor != nil {
-		vhash = xxhash.Sum64(visitor)
-		if e.cfg.segments != nil {
-			// A copy: the store may keep the key in its cache.
-			rec, err := e.cfg.segments.Get(e.base, string(visitor))
-			if err != nil {
-				if !errors.Is(err, segments.ErrNotFound) {
-					e.storeErrs.Inc()
-				}
-			} else {
-				r.Record = rec
-			}
-		}
-		r.Recent = e.recent.get(vhash, a.recent[:0])
-	}
-	if l := args.Peek("lang"); len(l) > 0 {
-		r.Lang = device.PrimaryLanguage(l)
-	} else {
-		r.Lang = device.PrimaryLanguage(ctx.Request.Header.Peek("Accept-Language"))
-	}
-	r.Country, r.Region = e.cfg.geo.Lookup(e.cfg.clientIP(ctx))
-	r.Categories = splitCats(args.Peek("c"), a.cats[:0])
-
-	ix := e.cat.Index()
-	d, ok := ix.Decide(r)
-	if !ok {
-		e.empty.Inc()
-		ctx.SetStatusCode(fasthttp.StatusNoContent)
-		return
-	}
-	var card *ProfileCard
-	if d.Creative.Type == Profile {
-		c, ok := e.profile(d.Creative.ProfileUser)
-		if !ok {
-			e.profileGone.Inc()
-			ctx.SetStatusCode(fasthttp.StatusNoContent)
-			return
-		}
-		card = &c
-		if c.URL != "" && checkLanding("", c.URL, true) == nil {
-			d.Landing = c.URL
-		}
-	}
-	// Past the visitor's ceiling the ad is answered, and nothing of it counts.
-	isCharged := visitor == nil || e.ceiling.charge(vhash, r.Now)
-	if isCharged {
-		d.Pace.Charge(d.CPM)
-	}
-	if visitor != nil {
-		e.recent.add(vhash, Impression{Campaign: d.Hash, At: r.Now})
-	}
-
-	ev.ID = event.NewID()
-	if !isCharged {
-		e.uncharged[visitorCeiling].Inc()
-		e.counted.mark(trackedID(ev.ID, event.KindViewable), r.Now, visitorCeiling)
-		e.counted.mark(trackedID(ev.ID, event.KindClick), r.Now, visitorCeiling)
-	}
-	ev.TS = r.Now
-	ev.Kind = event.KindImpression
-	ev.Site, ev.Slot = r.Site, r.Slot
-	if !e.cat.SitePage(r.Site, &ctx.Request.Header) {
-		e.foreignPage.Inc() // served, but not the site's to count
-		ev.Site = ""
-	}
-	ev.Campaign, ev.Creative = d.Campaign.ID, d.Creative.ID
-	ev.Value = float64(d.CPM) / 1e9 // the price of this impression: CPM (micros) per thousand
-	ev.URL = pageURL(args.Peek("url"))
-	ev.Categories = append(ev.Categories[:0], r.Categories...)
-	ev.Lang, ev.Country = r.Lang, r.Country
-	ev.Consent = cs
-	if visitor != nil {
-		ev.Visitor = b2s(visitor)
-	}
-	tok := Token{Issued: r.Now / 1000, Imp: ev.ID, Consent: cs, Campaign: ev.Campaign, Creative: ev.Creative,
-		Site: ev.Site, Slot: ev.Slot, Visitor: ev.Visitor, Landing: d.Landing}
-	a.click = e.appendBase(a.click[:0], ctx)
-	a.click = append(a.click, "/click?t="...)
-	tok.Kind = TokenClick
-	a.click = e.sign.Append(a.click, &tok)
-	a.imp = e.appendBase(a.imp[:0], ctx)
-	a.imp = append(a.imp, "/imp?t="...)
-	tok.Kind = TokenImpression
-	a.imp = e.sign.Append(a.imp, &tok)
-
-	asHTML := string(args.Peek("fmt")) == "html"
-	switch {
-	case d.Doc == nil: // a profile card, rendered now
-		a.doc = appendDoc(a.doc[:0], d.Creative.Type, d.Content, d.W, d.H, card, a.click)
-	case asHTML:
-		a.doc = d.Doc.appendHTML(a.doc[:0], a.click)
-	default: // the template goes straight into the JSON; doc holds the click as HTML
-		a.doc = appendHTML(a.doc[:0], a.click)
-	}
-	if asHTML {
-		// A marketer's HTML on the edge's origin could set the edge's
-		// cookies: the sandbox gives it an opaque origin instead.
-		ctx.Response.Header.SetCanonical(headerCSP, htmlCSP)
-		ctx.Response.Header.SetCanonical(headerNoSniff, nosniff)
-		ctx.SetContentType("text/html; charset=utf-8")
-		ctx.SetBody(a.doc)
-	} else {
-		a.body = appendAdJSON(a.body[:0], ev.ID, &d, a.doc, a.click, a.imp)
-		ctx.SetContentType("application/json")
-		ctx.SetBody(a.body)
-	}
-	e.served.Inc()
-	if isCharged {
-		e.publish(ev)
-	}
-}
-
 func (e *Edge) profile(user string) (ProfileCard, bool) {
 	if e.cfg.profiles == nil {
 		return ProfileCard{}, false
@@ -435,8 +247,17 @@ func (e *Edge) appendBase(b []byte, ctx *fasthttp.RequestCtx) []byte {
 
 // appendAdJSON appends the /ad answer. doc is the creative's document or,
 // when d.Doc holds it as a template, only the click URL escaped for HTML.
-func appendAdJSON(b []byte, id event.ID, d *Decision, doc, click, imp []byte) []byte {
-	b = append(b, `{"id":"`...)
+// appendAdJSON appends an ad as JSON. With a slot (a many-slot answer) it
+// names the slot, and its html leaves out the document head the answer
+// gives once.
+func appendAdJSON(b []byte, id event.ID, d *Decision, doc, click, imp, slot []byte) []byte {
+	b = append(b, '{')
+	if slot != nil {
+		b = append(b, `"slot":`...)
+		b = appendJSON(b, b2s(slot))
+		b = append(b, ',')
+	}
+	b = append(b, `"id":"`...)
 	b = id.AppendHex(b)
 	b = append(b, `","campaign":`...)
 	b = appendJSON(b, d.Campaign.ID)
@@ -469,11 +290,16 @@ func appendAdJSON(b []byte, id event.ID, d *Decision, doc, click, imp []byte) []
 	if d.Doc != nil {
 		// doc is the click URL as HTML: the rest of the document is escaped already.
 		b = append(b, '"')
+		if slot == nil {
+			b = append(b, jsonDocHead...)
+		}
 		b = d.Doc.appendJSONText(b, doc)
 		b = append(b, '"')
 	} else if bytes.HasPrefix(doc, []byte(docHead)) {
 		b = append(b, '"')
-		b = append(b, jsonDocHead...)
+		if slot == nil {
+			b = append(b, jsonDocHead...)
+		}
 		b = appendJSONText(b, b2s(doc[len(docHead):]))
 		b = append(b, '"')
 	} else {

@@ -1,7 +1,6 @@
 package adserver
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -11,13 +10,6 @@ import (
 	"github.com/adsyn/adsyn/internal/keyring"
 	"github.com/adsyn/adsyn/internal/profiles"
 )
-
-// readerSource is how internal/app wires the profiles reader in.
-type readerSource struct{ r *profiles.Reader }
-
-func (s readerSource) Latest(ctx context.Context, id string) (*profiles.Profile, error) {
-	return s.r.Get(ctx, id)
-}
 
 // TestProfileSourceCards: profile creatives read real profiles from
 // adsyn_profiles. A user who allows advertising use shows their public
@@ -59,7 +51,7 @@ func TestProfileSourceCards(t *testing.T) {
 	snap := testSnap(camp("c1"))
 	cr := snap.Creatives["c1-cr"]
 	cr.Type, cr.ProfileUser, cr.Variants = Profile, anna, nil
-	env := newEdgeEnv(t, snap, WithProfileSource(readerSource{reader}, "https://api.example/"))
+	env := newEdgeEnv(t, snap, WithProfileSource(reader, "https://api.example/"))
 	code, ad := env.ad(t, "site=s1&slot=side")
 	if code != 200 || ad.Type != "profile" || !strings.Contains(ad.HTML, "Anna Petrova") || !strings.Contains(ad.HTML, "plumbing, heating") ||
 		!strings.Contains(ad.HTML, "40 EUR") {
@@ -76,12 +68,12 @@ func TestProfileSourceCards(t *testing.T) {
 
 	for name, user := range map[string]string{"no consent to advertising use": boris, "unknown user": "nobody", "not an id": "a.b"} {
 		cr.ProfileUser = user
-		env := newEdgeEnv(t, snap, WithProfileSource(readerSource{reader}, "https://api.example"))
+		env := newEdgeEnv(t, snap, WithProfileSource(reader, "https://api.example"))
 		if code, _ := env.ad(t, "site=s1&slot=side"); code != 204 {
 			t.Errorf("%s: %d, want 204", name, code)
 		}
 	}
-	if _, err := NewEdge(ctx, staticCatalog(Build(snap, t0, nil)), WithTokenKeys(testKey), WithProfileSource(readerSource{reader}, "javascript:alert(1)")); err == nil {
+	if _, err := NewEdge(ctx, staticCatalog(Build(snap, t0, nil)), WithTokenKeys(testKey), WithProfileSource(reader, "javascript:alert(1)")); err == nil {
 		t.Error("a profile URL that is no http(s) origin was accepted")
 	}
 }

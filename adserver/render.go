@@ -111,10 +111,9 @@ func (t *docTmpl) appendHTML(b, click []byte) []byte {
 	return b
 }
 
-// appendJSONText appends the document as JSON string text; htmlClick is the
-// click URL escaped for HTML.
+// appendJSONText appends the document after its head (jsonDocHead) as JSON
+// string text; htmlClick is the click URL escaped for HTML.
 func (t *docTmpl) appendJSONText(b, htmlClick []byte) []byte {
-	b = append(b, jsonDocHead...)
 	for i, p := range t.json {
 		if i > 0 {
 			b = appendJSONText(b, b2s(htmlClick))

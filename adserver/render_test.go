@@ -69,7 +69,7 @@ func FuzzDocTemplate(f *testing.F) {
 			if got := tm.appendHTML(nil, []byte(click)); string(got) != string(whole) {
 				t.Fatalf("%s html:\n got %q\nwant %q", typ, got, whole)
 			}
-			got := tm.appendJSONText(nil, appendHTML(nil, []byte(click)))
+			got := tm.appendJSONText([]byte(jsonDocHead), appendHTML(nil, []byte(click)))
 			if want := appendJSONText(nil, string(whole)); string(got) != string(want) {
 				t.Fatalf("%s json:\n got %q\nwant %q", typ, got, want)
 			}

@@ -24,7 +24,8 @@ import (
 // cookies, for a contextual ad), renders the ad in a sandboxed iframe (no
 // same-origin: the ad cannot touch the page), collapses the slot when there
 // is none, and sends the viewable beacon to /imp once at least half the ad
-// has been in view for one second. A later choice (the visitor accepts
+// has been in view for one second. The slots of one site go in one
+// request (slots=a,b; the ads share one document head). A later choice (the visitor accepts
 // after all) fills the slots still empty. With data-adsyn-pageview it also
 // sends the pageview to /p.gif, once the choice is known, carrying gdpr and
 // gdpr_consent, which a static <img> cannot. adsyn.refresh() fills slots
@@ -60,17 +61,24 @@ function empty(el){el.style.display="none";el.setAttribute("data-adsyn-done","em
 function ask(q){var c=cred;return fetch(base+"/ad?"+q+(c?"&cred=1":""),{credentials:c?"include":"omit",referrerPolicy:"origin"})
 .catch(function(e){if(!c)throw e;cred=0;return ask(q)})}
 function site(el){return (el&&el.getAttribute("data-adsyn-site"))||(s&&s.getAttribute("data-site"))||""}
-function load(el){var q="site="+enc(site(el))+"&slot="+enc(el.getAttribute("data-adsyn-slot")||"")+"&fmt=json&url="+enc(location.origin+location.pathname);
-var c=el.getAttribute("data-adsyn-cats");if(c)q+="&c="+enc(c);
-el.setAttribute("data-adsyn-done","asking");var my=sig;
-function none(){if(sig!==my)load(el);else empty(el)}
+function cats(els){for(var i=0;i<els.length;i++){var c=els[i].getAttribute("data-adsyn-cats");if(c)return c}return ""}
+function load(els){var my=sig,byslot={};
+var q="site="+enc(site(els[0]))+"&fmt=json&url="+enc(location.origin+location.pathname),c=cats(els);if(c)q+="&c="+enc(c);
+if(els.length===1)q+="&slot="+enc(els[0].getAttribute("data-adsyn-slot")||"");
+else q+="&slots="+els.map(function(el){return enc(el.getAttribute("data-adsyn-slot")||"")}).join(",");
+els.forEach(function(el){el.setAttribute("data-adsyn-done","asking");byslot[el.getAttribute("data-adsyn-slot")]=el});
+function none(el){if(sig!==my)load([el]);else empty(el)}
 ask(q+consentQ(my.g,my.t)).then(function(r){return r.status===200?r.json():null})
-.then(function(ad){if(ad&&ad.html)show(el,ad);else none()})
-.catch(none)}
+.then(function(a){var ads=a?(a.ads||[a]):[];ads.forEach(function(ad){var el=els.length===1?els[0]:byslot[ad.slot];
+if(el&&ad.html){if(a.head)ad.html=a.head+ad.html;show(el,ad);delete byslot[el.getAttribute("data-adsyn-slot")]}});
+els.forEach(function(el){if(el.getAttribute("data-adsyn-done")==="asking")none(el)})})
+.catch(function(){els.forEach(none)})}
 function pageview(){if(!sig||!s||!s.hasAttribute("data-adsyn-pageview"))return;var i=new Image();i.referrerPolicy="origin";
 i.src=base+"/p.gif?site="+enc(site(null))+"&u="+enc(location.href)+"&r="+enc(d.referrer)+consentQ(sig.g,sig.t)}
-function fill(again){if(!sig)return;var els=d.querySelectorAll("[data-adsyn-slot]");
-for(var i=0;i<els.length;i++){var st=els[i].getAttribute("data-adsyn-done");if(!st||again&&st==="empty")load(els[i])}}
+function fill(again){if(!sig)return;var els=d.querySelectorAll("[data-adsyn-slot]"),by={},order=[];
+for(var i=0;i<els.length;i++){var st=els[i].getAttribute("data-adsyn-done"),k=site(els[i]);
+if(!st||again&&st==="empty"){if(!by[k]){by[k]=[];order.push(k)}if(by[k].length<8)by[k].push(els[i])}}
+order.forEach(function(k){load(by[k])})}
 function start(){tcf(function(g,t){sig={g:g,t:t};if(!pvSent){pvSent=1;pageview()}fill(true)})}
 if(d.readyState==="loading")d.addEventListener("DOMContentLoaded",start);else start();
 var api=w.adsyn=w.adsyn||{};api.refresh=function(){fill(false)};api.pageview=pageview})();
