@@ -39,10 +39,6 @@ type Builder struct {
 	ready    chan struct{}
 	started  atomic.Bool
 	m        builderMetrics
-
-	// onWrite, when set (by the benchmark), sees the changes of each record
-	// written, from the worker goroutines.
-	onWrite func(changes []change)
 }
 
 type builderMetrics struct {
@@ -603,9 +599,6 @@ func (w *worker) settle(p *pendingWrite, timeout <-chan time.Time) (conflict boo
 	w.writes++
 	w.applied += uint64(p.applied)
 	w.dups += uint64(len(v.changes) - p.applied)
-	if w.b.onWrite != nil {
-		w.b.onWrite(v.changes)
-	}
 	return false
 }
 
