@@ -81,7 +81,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.Rounds, "rounds", 5, "alternating target/ceiling rounds (the ratio is their median)")
 	fs.Float64Var(&o.Rate, "rate", 0, "fixed-rate phase in req/s (0: half the throughput of the slower of adsyn and the ceiling)")
 	fs.StringVar(&o.Target, "target", "", "load a running adsyn edge (URL) instead of one started in process (pixel, ad)")
-	fs.StringVar(&o.NATS, "nats", "", "with --target, the NATS URL that edge uses; ad seeds its campaigns and records there (start the edge with --segment-cache-mb 1536)")
+	fs.StringVar(&o.NATS, "nats", "", "with --target, the NATS URL that edge uses; ad seeds its campaigns and records there (start the edge with --tcf-vendor-id 1001)")
 	fs.StringVar(&o.NATSNKey, "nats-nkey", "", "with --nats, the NKey seed file that NATS requires (the edge's DATA/nats-adsyn.nk)")
 	fs.StringVar(&o.Trace, "trace", "", "write a Go execution trace of this process during adsyn's first fixed-rate round (go tool trace FILE)")
 	asJSON := fs.Bool("json", false, "print one JSON object per scenario")
