@@ -41,8 +41,9 @@ type segmentsRun struct {
 // compare-and-set writes of records of the same size to the same bucket, with
 // as many writes in flight as the builder allows itself. Writes are compared
 // with writes; events per second are reported beside. In a builder round the
-// events are published as the edge publishes them, while the builder runs, so
-// it coalesces what live traffic lets it coalesce. A last phase publishes at a
+// events are published as the edge publishes them while the builder runs,
+// never more than maxLag ahead of it: it always has work but drains no
+// backlog, so it coalesces what live traffic at its limit lets it coalesce. A last phase publishes at a
 // fixed rate (o.Rate events/s, default half the measured events/s) and times
 // freshness: from an event's publication until the visitor's record, as
 // watched in the bucket from outside, reflects it.
@@ -167,12 +168,13 @@ type segRound struct {
 	cpuSeconds             float64
 }
 
-// builderRound publishes events for d, as fast as the publisher takes them,
-// while the builder runs, and waits until the builder has processed them all.
+// builderRound publishes events for d, as fast as the builder keeps up with
+// (at most maxLag ahead), and waits until the builder has processed them all.
 func (sr *segmentsRun) builderRound(ctx context.Context, d time.Duration) (segRound, error) {
 	before := sr.builder.Stats()
 	t0, cpu0 := time.Now(), cpuTime()
-	n, err := sr.g.publish(ctx, sr.conn, d, 0, false)
+	since := func() uint64 { return processed(sr.builder.Stats()) - processed(before) }
+	n, err := sr.g.publish(ctx, sr.conn, d, 0, false, since)
 	if err != nil {
 		return segRound{}, err
 	}
@@ -197,7 +199,7 @@ func (sr *segmentsRun) freshness(ctx context.Context, rate float64, d time.Durat
 	defer w.stop()
 	before := sr.builder.Stats()
 	t0 := time.Now()
-	n, err := sr.g.publish(ctx, sr.conn, d, rate, true)
+	n, err := sr.g.publish(ctx, sr.conn, d, rate, true, nil)
 	if err != nil {
 		return Phase{}, err
 	}
