@@ -29,13 +29,18 @@ const adVendorID = 1001
 type adMix struct {
 	campaigns, visitors, sites int
 	seed                       uint64
-	cold                       int // visitors [visitors-cold, visitors) are asked for once each, never cached
-	tcGrant, tcRefuse          string
+	// Visitors [0, warm) are asked for with a Zipf-like popularity; their
+	// records reach the edge's cache through its watch. Visitors [warm,
+	// visitors) are asked for once each: their records are in the bucket,
+	// and the edge never read them.
+	warm              int
+	tcGrant, tcRefuse string
 }
 
 // Shares of requests, in percent (they are stated in the result).
 const (
 	adColdPct     = 20 // a visitor whose record the edge has never read
+	adWarmPct     = 20 // of the visitors, those whose records the edge caches (200,000 of the default 1,000,000 fit its default cache)
 	adGPCPct      = 10 // Sec-GPC: 1, outside GDPR scope
 	adTCGrantPct  = 40 // gdpr=1 with a TC string granting purposes 1-10 to adsyn
 	adTCRefusePct = 10 // gdpr=1 with a TC string granting nothing to adsyn
@@ -43,7 +48,7 @@ const (
 )
 
 func newAdMix(campaigns, visitors int) (*adMix, error) {
-	m := &adMix{campaigns: campaigns, visitors: visitors, sites: 100, seed: 0, cold: visitors * adColdPct / 100}
+	m := &adMix{campaigns: campaigns, visitors: visitors, sites: 100, warm: visitors * adWarmPct / 100}
 	created := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
 	grant := consent.TCString{Created: created, LastUpdated: created, CmpID: 7, CmpVersion: 1, ConsentLanguage: "EN",
 		VendorListVersion: 100, TcfPolicyVersion: 5, IsServiceSpecific: true, PublisherCC: "DE",
@@ -98,9 +103,9 @@ func (m *adMix) request(i uint64, req *fasthttp.Request) {
 // cold visitors, each asked for once (while requests are fewer than them),
 // and the others with a Zipf-like (s=1) popularity, as real traffic has.
 func (m *adMix) visitor(i, r uint64) uint64 {
-	warm := uint64(m.visitors - m.cold)
-	if m.cold > 0 && splitmix(r)%100 < adColdPct {
-		return warm + i%uint64(m.cold)
+	warm, cold := uint64(m.warm), uint64(m.visitors-m.warm)
+	if cold > 0 && splitmix(r)%100 < adColdPct {
+		return warm + i%cold
 	}
 	// Log-uniform rank: P(rank <= k) = ln(k)/ln(n), i.e. Zipf with s = 1.
 	u := float64(r>>20&(1<<40-1)) / (1 << 40)
@@ -112,12 +117,11 @@ func appendVisitor(dst []byte, i uint64) []byte {
 	return strconv.AppendUint(dst, i, 10)
 }
 
-// load writes the model into adsyn_campaigns and, with records, a record
-// for every visitor into adsyn_segments. Advertisers and sites go through
-// adserver's store; campaigns and creatives, tens of thousands, are
-// published asynchronously under the bucket's documented keys
+// loadModel writes the model into adsyn_campaigns. Advertisers and sites
+// go through adserver's store; campaigns and creatives, tens of thousands,
+// are published asynchronously under the bucket's documented keys
 // (camp.<id>, crea.<id>), as JSON like the store writes.
-func (m *adMix) load(ctx context.Context, conn *bus.Conn, records bool, progress io.Writer) (*adserver.Snapshot, error) {
+func (m *adMix) loadModel(ctx context.Context, conn *bus.Conn, progress io.Writer) (*adserver.Snapshot, error) {
 	st, err := adserver.NewStore(ctx, conn.JS)
 	if err != nil {
 		return nil, err
@@ -148,18 +152,20 @@ func (m *adMix) load(ctx context.Context, conn *bus.Conn, records bool, progress
 			}
 		}
 	}, bus.BucketCampaigns)
-	if err != nil || !records {
-		return snap, err
-	}
-	fmt.Fprintf(progress, "ad: writing %d visitor records to %s\n", m.visitors, bus.BucketSegments)
+	return snap, err
+}
+
+// loadRecords writes the records of visitors [from, to) into adsyn_segments.
+func (m *adMix) loadRecords(ctx context.Context, conn *bus.Conn, from, to int, progress io.Writer) error {
+	fmt.Fprintf(progress, "ad: writing %d visitor records to %s\n", to-from, bus.BucketSegments)
 	now := time.Now().UnixMilli()
 	shapes := make([]segments.Record, 4096)
 	for i := range shapes {
 		shapes[i] = adRecord(splitmix(m.seed^uint64(i)+1), now)
 	}
-	return snap, publishAll(ctx, conn.JS, func(yield func(string, []byte) bool) {
+	return publishAll(ctx, conn.JS, func(yield func(string, []byte) bool) {
 		var buf []byte
-		for i := range m.visitors {
+		for i := from; i < to; i++ {
 			id := string(appendVisitor(nil, uint64(i)))
 			r := shapes[splitmix(uint64(i))%uint64(len(shapes))]
 			r.Visitor = id
@@ -167,7 +173,7 @@ func (m *adMix) load(ctx context.Context, conn *bus.Conn, records bool, progress
 			if !yield(id, append([]byte(nil), buf...)) {
 				return
 			}
-			if i > 0 && i%200000 == 0 {
+			if i > from && (i-from)%200000 == 0 {
 				fmt.Fprintf(progress, "ad: %d records\n", i)
 			}
 		}

@@ -249,7 +249,8 @@ func (g *segGen) ceiling(ctx context.Context, conn *bus.Conn, round int, d time.
 	}
 	rec := segments.Record{Visitor: "x", Segments: []segments.Score{{ID: "home.plumbing", Score: 1, At: 1, Rule: "keyword:plumber*"}, {ID: "home", Score: 0.5, At: 1, Rule: "keyword:plumber*"}}, Langs: []string{"ru"}, LastSeen: 1, Events: 3, Applied: []uint64{1, 2}}
 	val := rec.AppendMsgpack(nil)
-	prefix := "$KV." + bus.BucketSegments + "." + g.prefix + "ceiling." + strconv.Itoa(round) + "."
+	// Apart from the visitors' keys, so that reading those back is not slowed.
+	prefix := "$KV." + bus.BucketSegments + "." + g.ceilingPrefix + strconv.Itoa(round) + "."
 	sem := make(chan struct{}, builderInflight)
 	futs := make(chan jetstream.PubAckFuture, cap(sem))
 	var failed error
@@ -304,8 +305,10 @@ func (g *segGen) cleanup(conn *bus.Conn) {
 		}
 	}
 	s, err := conn.JS.Stream(ctx, "KV_"+bus.BucketSegments)
-	if err == nil {
-		err = s.Purge(ctx, jetstream.WithPurgeSubject("$KV."+bus.BucketSegments+"."+g.prefix+">"))
+	for _, p := range []string{g.prefix, g.ceilingPrefix} {
+		if err == nil {
+			err = s.Purge(ctx, jetstream.WithPurgeSubject("$KV."+bus.BucketSegments+"."+p+">"))
+		}
 	}
 	if err != nil {
 		g.log.Warn("segments bench: cleanup", "err", err)

@@ -24,15 +24,17 @@ import (
 // segGen makes the segments scenario's events: searches and page views that
 // fire segments, impressions, some without consent and some sensitive.
 type segGen struct {
-	log      *slog.Logger
-	run      string
-	prefix   string // of every key of the run: "bench.<run>."
-	rng      *rand.Rand
-	visitors []string
-	queries  []string
-	paths    []string
-	marker   string // in every query: no record may hold it
-	dropped  uint64 // events the publisher dropped
+	log    *slog.Logger
+	run    string
+	prefix string // of every visitor of the run: "bench.<run>."
+	// ceilingPrefix is that of the ceiling's keys: "benchceiling.<run>.".
+	ceilingPrefix string
+	rng           *rand.Rand
+	visitors      []string
+	queries       []string
+	paths         []string
+	marker        string // in every query: no record may hold it
+	dropped       uint64 // events the publisher dropped
 
 	mu sync.Mutex
 	// due holds, per visitor, the publication time (unix ns) of each of its
@@ -48,7 +50,7 @@ type segGen struct {
 }
 
 func newSegGen(so SegmentsOptions, run string, o Options) *segGen {
-	g := &segGen{log: o.Log, run: run, prefix: "bench." + run + ".", rng: rand.New(rand.NewPCG(so.Seed, 0x5e6)), marker: "zq" + run + "q"}
+	g := &segGen{log: o.Log, run: run, prefix: "bench." + run + ".", ceilingPrefix: "benchceiling." + run + ".", rng: rand.New(rand.NewPCG(so.Seed, 0x5e6)), marker: "zq" + run + "q"}
 	g.visitors = make([]string, so.Visitors)
 	for i := range g.visitors {
 		g.visitors[i] = g.prefix + strconv.Itoa(i)
@@ -301,51 +303,45 @@ func (g *segGen) verify(ctx context.Context, conn *bus.Conn) (segVerify, error) 
 		return res, fmt.Errorf("segments: verify: %w", err)
 	}
 	prefix := "$KV." + bus.BucketSegments + "." + g.prefix
-	info, err := s.Info(ctx, jetstream.WithSubjectFilter(prefix+">"))
-	if err != nil {
-		return res, fmt.Errorf("segments: verify: %w", err)
-	}
 	got := make([]uint64, len(g.visitors))
 	tax := segments.Default()
 	rules := ruleLabels(tax)
 	marker := []byte(g.marker)
-	if info.State.Msgs > 0 {
-		c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-			FilterSubjects: []string{prefix + ">"},
-			DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
-		})
+	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{prefix + ">"},
+		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
+	})
+	if err != nil {
+		return res, fmt.Errorf("segments: verify: %w", err)
+	}
+	for {
+		batch, err := c.Fetch(4096, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
 			return res, fmt.Errorf("segments: verify: %w", err)
 		}
-		for {
-			batch, err := c.Fetch(4096, jetstream.FetchMaxWait(time.Second))
-			if err != nil {
-				return res, fmt.Errorf("segments: verify: %w", err)
-			}
-			k := 0
-			for m := range batch.Messages() {
-				k++
-				md, _ := m.Metadata()
-				i := g.visitorOf(strings.TrimPrefix(m.Subject(), "$KV."+bus.BucketSegments+"."))
-				if i >= 0 && len(m.Data()) > 0 {
-					var r segments.Record
-					if err := segments.DecodeRecord(m.Data(), &r); err != nil {
-						return res, fmt.Errorf("segments: verify: %w", err)
-					}
-					res.records++
-					got[i] = r.Events
-					if bytes.Contains(m.Data(), marker) || !recordAllowed(&r, tax, rules) {
-						res.leaks++
-					}
+		k := 0
+		for m := range batch.Messages() {
+			k++
+			md, _ := m.Metadata()
+			i := g.visitorOf(strings.TrimPrefix(m.Subject(), "$KV."+bus.BucketSegments+"."))
+			if i >= 0 && len(m.Data()) > 0 {
+				var r segments.Record
+				if err := segments.DecodeRecord(m.Data(), &r); err != nil {
+					return res, fmt.Errorf("segments: verify: %w", err)
 				}
-				if md != nil && md.NumPending == 0 {
-					k = -1
-					break
+				res.records++
+				got[i] = r.Events
+				if bytes.Contains(m.Data(), marker) || !recordAllowed(&r, tax, rules) {
+					res.leaks++
 				}
 			}
-			if k <= 0 {
+			if md != nil && md.NumPending == 0 {
+				k = -1
 				break
 			}
+		}
+		if k <= 0 {
+			break
 		}
 	}
 	g.mu.Lock()

@@ -126,7 +126,7 @@ func TestAdMix(t *testing.T) {
 		case tc == m.tcRefuse:
 			refuse++
 		}
-		if k, err := strconv.Atoi(v[1:]); err == nil && k >= 80_000 {
+		if k, err := strconv.Atoi(v[1:]); err == nil && k >= 20_000 {
 			cold++
 			if seen[v] {
 				t.Fatalf("cold visitor %s asked for twice", v)
