@@ -1,173 +1,193 @@
 package bench
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/url"
 	"os"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/adsyn/adsyn/adserver"
 	"github.com/adsyn/adsyn/internal/app"
 	"github.com/adsyn/adsyn/internal/bus"
+	"github.com/adsyn/adsyn/internal/config"
 	"github.com/adsyn/adsyn/internal/event"
-	"github.com/adsyn/adsyn/segments"
 )
 
-// Ad loads GET /ad on an edge holding 10,000 campaigns, with 1,000,000
-// visitor records in adsyn_segments read through the segments store, and
-// checks that every served ad's impression event was stored. With
-// o.Target the edge is a running adsyn (`serve --roles edge --nats URL`),
-// on other cores or another machine, and o.NATS its NATS: the campaigns
-// and records are seeded there and its impressions counted there.
+// Ad loads GET /ad on the edge that `serve` builds with its default settings
+// (the edge role, TCF vendor id set so that TC strings can grant), holding
+// 10,000 campaigns and 1,000,000 visitor records in adsyn_segments: 800,000
+// written before the edge started, 200,000 after, which its watch caches.
+// 20% of requests come from visitors it has never read (their records are
+// read from the bucket), the others from a Zipf-like popularity over the
+// 200,000. The consent
+// signals are a mix (see the result). Only 200s (an ad) count, on both sides:
+// the ceiling answers every request with a served ad's bytes. Every served
+// ad's impression event must be stored. With o.Target the edge is a running
+// adsyn (`serve --roles edge --nats URL --tcf-vendor-id 1001`) and o.NATS
+// its NATS: the campaigns and records are seeded there and its impressions
+// counted there; its cache is as warm as it is.
 func Ad(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 	o.defaults()
+	campaigns, visitors := o.AdCampaigns, o.AdVisitors
+	if campaigns <= 0 {
+		campaigns = 10000
+	}
+	if visitors <= 0 {
+		visitors = 1000000
+	}
+	mix, err := newAdMix(campaigns, visitors)
+	if err != nil {
+		return Result{}, err
+	}
 	var e *adEdge
-	var err error
 	if o.Target != "" {
-		e, err = remoteAdEdge(ctx, o, progress)
+		e, err = remoteAdEdge(ctx, o, mix, progress)
 	} else {
-		e, err = localAdEdge(ctx, o, progress)
+		e, err = localAdEdge(ctx, o, mix, progress)
 	}
 	if err != nil {
 		return Result{}, err
 	}
 	defer e.close()
-	b := e.bench
 
-	request := func(i uint64, req *fasthttp.Request) {
-		var buf [160]byte
-		req.SetRequestURIBytes(b.AppendURI(buf[:0], i))
-		req.Header.Set("User-Agent", adserver.BenchUserAgent)
-		req.Header.Set("Accept-Language", "ru-RU,ru;q=0.9,en;q=0.8")
-	}
 	first, err := lastSeq(ctx, e.conn)
 	if err != nil {
 		return Result{}, err
 	}
 	// The ceiling answers what a served ad looks like, byte for byte.
-	sample, err := e.sample(ctx, request)
+	sample, err := e.sample(ctx, mix.request)
 	if err != nil {
 		return Result{}, err
 	}
-	ceil, err := StartCeiling(Answer(fasthttp.StatusOK, "application/json", sample))
+	ceil, err := StartCeiling(sample.handler())
 	if err != nil {
 		return Result{}, err
 	}
 	defer ceil.Close()
-	var served atomic.Int64
+	var served, noFill atomic.Int64
 	served.Add(1) // the sample
-	answered := func(res *fasthttp.Response) bool {
-		switch res.StatusCode() {
-		case fasthttp.StatusOK:
-			served.Add(1)
-			return true
-		case fasthttp.StatusNoContent:
-			return true
-		}
-		return false
+	target := &Load{Addr: e.addr, Conns: o.Conns, Request: mix.request,
+		OK:   func(res *fasthttp.Response) bool { return res.StatusCode() == fasthttp.StatusOK },
+		Skip: func(res *fasthttp.Response) bool { return res.StatusCode() == fasthttp.StatusNoContent },
 	}
-	target := &Load{Addr: e.addr, Conns: o.Conns, Request: request, OK: answered}
-	ceiling := &Load{Addr: ceil.Addr(), Conns: o.Conns, Request: request}
-	fmt.Fprintf(progress, "ad: %s in %d rounds, %d connections, against a bare fasthttp ceiling\n", o.Duration, o.Rounds, o.Conns)
+	ceiling := &Load{Addr: ceil.Addr(), Conns: o.Conns, Request: mix.request,
+		OK: func(res *fasthttp.Response) bool { return res.StatusCode() == fasthttp.StatusOK }}
+	fmt.Fprintf(progress, "ad: %s in %d rounds, %d connections, against a bare fasthttp server answering a served ad\n", o.Duration, o.Rounds, o.Conns)
 	var seq atomic.Uint64
 	cmp := Compare(ctx, target, ceiling, o, &seq, progress)
 	r := FromComparison("ad", cmp)
+	r.CeilingName = "bare fasthttp, ad bytes"
+	served.Add(target.Answered.Load())
+	noFill.Add(target.Skipped.Load())
 	stored, err := e.stored(ctx, first, served.Load())
 	if err != nil {
 		return r, err
 	}
 	r.Lost = served.Load() - int64(stored)
-	r.Extra["campaigns"] = b.Catalog.Index().Len()
-	r.Extra["visitor_records"] = o.visitors()
-	r.Extra["visitor_mix"] = "zipf s=1"
+	r.Extra["ops_are"] = "200s (a served ad) on both sides; 204s (no ad) are not counted"
+	r.Extra["campaigns"] = campaigns
+	r.Extra["visitor_records"] = visitors
+	r.Extra["visitor_mix"] = fmt.Sprintf("%d%% visitors the edge never read (%d records written before it started), %d%% zipf s=1 over %d visitors whose records its watch cached",
+		adColdPct, visitors-mix.warm, 100-adColdPct, mix.warm)
+	r.Extra["consent_mix"] = fmt.Sprintf("%d%% Sec-GPC, %d%% gdpr=1 granting TC string, %d%% gdpr=1 refusing TC string, %d%% no signal outside GDPR scope",
+		adGPCPct, adTCGrantPct, adTCRefusePct, 100-adGPCPct-adTCGrantPct-adTCRefusePct)
 	r.Extra["served"] = served.Load()
+	r.Extra["no_ad_204"] = noFill.Load()
+	r.Extra["fill_share"] = round(float64(served.Load())/float64(max(served.Load()+noFill.Load(), 1)), 3)
 	r.Extra["impressions_stored"] = stored
-	if e.store != nil {
-		if hits, misses := e.store.CacheStats(); hits+misses > 0 {
-			r.Extra["record_cache_hit_ratio"] = round(float64(hits)/float64(hits+misses), 3)
+	if e.app != nil {
+		hits, misses := gauge(e.app, "adsyn_segments_cache_hits"), gauge(e.app, "adsyn_segments_cache_misses")
+		if hits+misses > 0 {
+			r.Extra["record_cache_hit_ratio"] = round(hits/(hits+misses), 3)
 		}
 	}
 	return r, nil
 }
 
-// adBench sizes the ad scenario; records is the local edge's store, if any.
-func (o *Options) adBench(records *segments.KVStore) adserver.BenchOptions {
-	bo := adserver.BenchOptions{Campaigns: o.AdCampaigns, Visitors: o.AdVisitors, WriteRecords: true, Zipf: true}
-	if records != nil {
-		bo.Records = records
+// gauge reads one unlabelled series of a's metrics.
+func gauge(a *app.App, name string) float64 {
+	var b strings.Builder
+	a.Metrics().WriteText(&b)
+	sc := bufio.NewScanner(strings.NewReader(b.String()))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
 	}
-	return bo
-}
-
-func (o *Options) visitors() int {
-	if o.AdVisitors > 0 {
-		return o.AdVisitors
-	}
-	return 1000000
+	return 0
 }
 
 // adEdge is the edge under load and the NATS behind it.
 type adEdge struct {
 	conn  *bus.Conn
-	bench *adserver.Bench // the seeded model; its own edge serves only a local run
 	addr  string
-	store *segments.KVStore // a local run's record store
-	pub   *bus.Publisher    // a local run's impressions
+	app   *app.App // a local run's
 	close func()
 }
 
-// localAdEdge seeds an embedded NATS and serves the bench's edge on loopback.
-func localAdEdge(ctx context.Context, o Options, progress io.Writer) (e *adEdge, err error) {
-	nats, cleanup, err := startNATS(ctx)
+// adConfig is serve's default configuration on loopback ports in dir,
+// with the edge role and the scenario's TCF vendor id.
+func adConfig(dir string) config.Config {
+	cfg := config.Default()
+	cfg.DataDir = dir
+	cfg.HTTPAddr, cfg.APIAddr, cfg.NATSListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Roles = []string{config.RoleEdge}
+	cfg.TCFVendorID = adVendorID
+	return cfg
+}
+
+// localAdEdge seeds an in-process adsyn, then restarts it on the same data
+// so that its record cache is cold.
+func localAdEdge(ctx context.Context, o Options, mix *adMix, progress io.Writer) (e *adEdge, err error) {
+	dir, err := os.MkdirTemp("", "adsyn-bench-")
 	if err != nil {
 		return nil, err
 	}
-	e = &adEdge{conn: nats.conn, close: cleanup}
+	e = &adEdge{close: func() { os.RemoveAll(dir) }}
 	defer func() {
 		if err != nil {
 			e.close()
 		}
 	}()
-	c := nats.conn
-	if e.pub, err = bus.NewPublisher(c.NC, bus.PublisherOptions{}); err != nil {
-		return nil, err
-	}
-	e.store, err = segments.NewKVStore(ctx, c.JS, segments.WithCache(1<<30, 10*time.Minute, time.Minute), segments.WithWarmCache(true))
+	fmt.Fprintln(progress, "ad: starting adsyn (edge role, embedded NATS) and seeding it (this takes a little while)")
+	seeder, stop, err := startApp(ctx, adConfig(dir), o.Log)
 	if err != nil {
 		return nil, err
 	}
-	e.onClose(e.store.Close)
-	fmt.Fprintln(progress, "ad: seeding campaigns and visitor records (this takes a little while)")
-	b, err := adserver.SetupBench(ctx, c, o.adBench(e.store), progress, adserver.WithPublisher(e.pub))
+	snap, err := mix.loadModel(ctx, seeder.Conn(), progress)
+	if err == nil {
+		err = mix.loadRecords(ctx, seeder.Conn(), mix.warm, mix.visitors, progress)
+	}
+	stop()
 	if err != nil {
 		return nil, err
 	}
-	e.bench = b
-	e.onClose(b.Close)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	fmt.Fprintln(progress, "ad: restarting adsyn: the records written so far are not in its cache")
+	a, stop, err := startApp(ctx, adConfig(dir), o.Log)
 	if err != nil {
 		return nil, err
 	}
-	srv := app.NewEdgeServer(func(ctx *fasthttp.RequestCtx) {
-		if !b.Edge.Route(ctx) {
-			ctx.SetStatusCode(fasthttp.StatusNotFound)
-		}
-	}, nil)
-	go srv.Serve(ln)
-	e.onClose(func() { _ = srv.Shutdown() })
-	e.addr = ln.Addr().String()
-	return e, nil
+	e.onClose(stop)
+	e.app, e.conn, e.addr = a, a.Conn(), a.EdgeAddr()
+	// The warm visitors' records, written now, reach its cache through its
+	// watch, as a builder's writes do.
+	if err := mix.loadRecords(ctx, a.Conn(), 0, mix.warm, progress); err != nil {
+		return nil, err
+	}
+	return e, waitCatalog(ctx, a.Conn(), snap)
 }
 
 // remoteAdEdge seeds the NATS of a running edge.
-func remoteAdEdge(ctx context.Context, o Options, progress io.Writer) (e *adEdge, err error) {
+func remoteAdEdge(ctx context.Context, o Options, mix *adMix, progress io.Writer) (e *adEdge, err error) {
 	if o.NATS == "" {
 		return nil, errors.New("--target needs --nats, the NATS URL that edge uses: the campaigns and visitor records are seeded there and its impressions counted there")
 	}
@@ -189,15 +209,14 @@ func remoteAdEdge(ctx context.Context, o Options, progress io.Writer) (e *adEdge
 		return nil, err
 	}
 	fmt.Fprintf(progress, "ad: seeding campaigns and visitor records into %s for %s (this takes a little while)\n", o.NATS, o.Target)
-	// The local catalog only tells when the model is in; records are read
-	// by the target's own store, so none are kept here.
-	b, err := adserver.SetupBench(ctx, c, o.adBench(nil), progress)
+	snap, err := mix.loadModel(ctx, c, progress)
+	if err == nil {
+		err = mix.loadRecords(ctx, c, 0, mix.visitors, progress)
+	}
 	if err != nil {
 		return nil, err
 	}
-	e.bench = b
-	e.onClose(b.Close)
-	return e, nil
+	return e, waitCatalog(ctx, c, snap)
 }
 
 func (e *adEdge) onClose(f func()) {
@@ -206,17 +225,17 @@ func (e *adEdge) onClose(f func()) {
 }
 
 // sample returns a served ad; a remote edge gets up to a minute to load
-// the campaigns.
-func (e *adEdge) sample(ctx context.Context, request Request) ([]byte, error) {
+// the campaigns. The sampling's ads are not in served: only the one kept.
+func (e *adEdge) sample(ctx context.Context, request Request) (answer, error) {
 	deadline := time.Now().Add(time.Minute)
 	for {
-		body, err := sampleAd(e.addr, request)
-		if err == nil || e.pub != nil || time.Now().After(deadline) {
-			return body, err
+		a, _, err := sampleAnswer(e.addr, request, fasthttp.StatusOK)
+		if err == nil || e.app != nil || time.Now().After(deadline) {
+			return a, err
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return answer{}, ctx.Err()
 		case <-time.After(time.Second):
 		}
 	}
@@ -227,8 +246,8 @@ func (e *adEdge) sample(ctx context.Context, request Request) ([]byte, error) {
 func (e *adEdge) stored(ctx context.Context, first uint64, served int64) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if e.pub != nil {
-		if err := e.pub.Stop(ctx); err != nil {
+	if e.app != nil {
+		if err := e.app.Publisher().Stop(ctx); err != nil {
 			return 0, err
 		}
 	}
@@ -239,7 +258,7 @@ func (e *adEdge) stored(ctx context.Context, first uint64, served int64) (int, e
 			}
 			return nil
 		})
-		if err != nil || int64(stored) >= served || e.pub != nil {
+		if err != nil || int64(stored) >= served || e.app != nil {
 			return stored, err
 		}
 		select {
@@ -248,26 +267,6 @@ func (e *adEdge) stored(ctx context.Context, first uint64, served int64) (int, e
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-// sampleAd fetches served ads until one answers 200 and returns its body.
-func sampleAd(addr string, request Request) ([]byte, error) {
-	req, res := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(res)
-	for i := uint64(1 << 40); i < 1<<40+1000; i++ {
-		req.Reset()
-		request(i, req)
-		req.SetHost(addr)
-		req.URI().SetHost(addr)
-		if err := fasthttp.DoTimeout(req, res, 5*time.Second); err != nil {
-			return nil, err
-		}
-		if res.StatusCode() == fasthttp.StatusOK {
-			return append([]byte(nil), res.Body()...), nil
-		}
-	}
-	return nil, fmt.Errorf("ad: no request of 1000 got an ad")
 }
 
 type natsHarness struct {

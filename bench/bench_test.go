@@ -17,22 +17,29 @@ import (
 )
 
 // TestPixelScenario runs a short pixel benchmark: it must finish, measure
-// both sides and lose nothing. It asserts no speed: tests do not time things.
+// both sides of both mixes and lose nothing. It asserts no speed: tests do
+// not time things.
 func TestPixelScenario(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var progress strings.Builder
 	traceFile := filepath.Join(t.TempDir(), "fixed.trace")
-	r, err := bench.Pixel(ctx, bench.Options{Duration: 600 * time.Millisecond, Rounds: 1, Conns: 4, Trace: traceFile}, &progress)
+	rs, err := bench.Pixel(ctx, bench.Options{Duration: 600 * time.Millisecond, Rounds: 1, Conns: 4, Trace: traceFile}, &progress)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Ops == 0 || r.Ceiling == 0 || r.Ratio <= 0 {
-		t.Fatalf("nothing measured: %+v", r)
+	if len(rs) != 2 || rs[0].Extra["cookieless_share"] != 0.2 || rs[1].Extra["cookieless_share"] != 1.0 {
+		t.Fatalf("want a returning-visitor mix with 20%% cookieless hits and a 100%% cookieless one: %+v", rs)
 	}
-	if r.Lost != 0 {
-		t.Fatalf("lost %d events: %+v", r.Lost, r.Extra)
+	for _, r := range rs {
+		if r.Ops == 0 || r.Ceiling == 0 || r.Ratio <= 0 {
+			t.Fatalf("nothing measured: %+v", r)
+		}
+		if r.Lost != 0 {
+			t.Fatalf("lost %d events: %+v", r.Lost, r.Extra)
+		}
 	}
+	r := rs[0]
 	if p99s, _ := r.Extra["p99_rounds_ms"].([]float64); len(p99s) != 1 || p99s[0] <= 0 {
 		t.Errorf("p99 of the one fixed round: %v", r.Extra["p99_rounds_ms"])
 	}

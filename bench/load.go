@@ -26,8 +26,12 @@ type Load struct {
 	Request Request
 	// OK reports whether a response counts as answered (default: any 2xx).
 	OK func(res *fasthttp.Response) bool
-	// Answered counts every answered request of every phase, warm-ups too.
-	Answered atomic.Int64
+	// Skip reports whether a response is answered but not counted, neither
+	// as an op nor as an error (the ad's 204: no ad). Default: none.
+	Skip func(res *fasthttp.Response) bool
+	// Answered counts every answered request of every phase, warm-ups too;
+	// Skipped every skipped one.
+	Answered, Skipped atomic.Int64
 }
 
 // Phase is what one load phase measured.
@@ -139,6 +143,10 @@ func (l *Load) run(ctx context.Context, d time.Duration, hz float64, seq *atomic
 				l.Request(seq.Add(1)-1, req)
 				req.SetHost(l.Addr)
 				err := c.DoTimeout(req, res, 10*time.Second)
+				if err == nil && l.Skip != nil && l.Skip(res) {
+					l.Skipped.Add(1)
+					continue
+				}
 				if err != nil || !l.ok(res) {
 					if bad.Add(1) == 1 {
 						if err == nil {

@@ -52,9 +52,20 @@ func (o *Options) defaults() {
 
 const benchUA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"
 
-// pixelRequest is a realistic pixel hit: one of 10,000 returning visitors,
-// one of 100 pages, every tenth a search.
-func pixelRequest(i uint64, req *fasthttp.Request) {
+// pixelMix is a pixel load: one of 100 pages, every tenth a search, from
+// one of 10,000 returning visitors (their cookie sent) or, for
+// cookielessPct of the hits, from a browser that sends no cookie (it blocks
+// third-party cookies, or it is a first visit).
+type pixelMix struct{ cookielessPct uint64 }
+
+func (m pixelMix) name() string {
+	if m.cookielessPct == 100 {
+		return "100% cookieless"
+	}
+	return fmt.Sprintf("returning visitors, %d%% cookieless", m.cookielessPct)
+}
+
+func (m pixelMix) request(i uint64, req *fasthttp.Request) {
 	page := i % 100
 	if i%10 == 0 {
 		req.SetRequestURI("/p.gif?site=bench-site&e=search&q=plumber&c=home,repair&u=https%3A%2F%2Fpub.example%2Fsearch")
@@ -66,6 +77,9 @@ func pixelRequest(i uint64, req *fasthttp.Request) {
 	}
 	req.Header.Set("User-Agent", benchUA)
 	req.Header.Set("Accept-Language", "ru-RU,ru;q=0.9,en;q=0.8")
+	if splitmix(i)%100 < m.cookielessPct {
+		return
+	}
 	var id [pixel.VisitorIDLen]byte
 	visitorID(i%10000, &id)
 	req.Header.SetCookieBytesKV([]byte(pixel.CookieName), id[:])
@@ -81,6 +95,22 @@ func visitorID(n uint64, dst *[pixel.VisitorIDLen]byte) {
 	}
 }
 
+// startApp runs an in-process adsyn with cfg; stop stops it and keeps its data.
+func startApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app.App, func(), error) {
+	a, err := app.New(cfg, log, io.Discard)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := a.Start(ctx); err != nil {
+		return nil, nil, err
+	}
+	return a, func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = a.Stop(stopCtx)
+	}, nil
+}
+
 // startAdsyn runs an in-process adsyn with the given roles on loopback ports.
 func startAdsyn(ctx context.Context, roles []string, log *slog.Logger) (*app.App, func(), error) {
 	dir, err := os.MkdirTemp("", "adsyn-bench-")
@@ -91,83 +121,120 @@ func startAdsyn(ctx context.Context, roles []string, log *slog.Logger) (*app.App
 	cfg.DataDir = dir
 	cfg.HTTPAddr, cfg.APIAddr, cfg.NATSListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Roles = roles
-	a, err := app.New(cfg, log, io.Discard)
+	a, stop, err := startApp(ctx, cfg, log)
 	if err != nil {
-		os.RemoveAll(dir)
-		return nil, nil, err
-	}
-	if err := a.Start(ctx); err != nil {
 		os.RemoveAll(dir)
 		return nil, nil, err
 	}
 	return a, func() {
-		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = a.Stop(stopCtx)
+		stop()
 		os.RemoveAll(dir)
 	}, nil
 }
 
-// Pixel loads GET /p.gif and checks that the stream grew by exactly the
-// number of answered requests.
-func Pixel(ctx context.Context, o Options, progress io.Writer) (Result, error) {
+// Pixel loads GET /p.gif twice, with a returning-visitor mix and with 100%
+// cookieless hits, each against a bare fasthttp server answering the same
+// bytes (the GIF and its headers, and the visitor cookie the edge sets on a
+// hit without one), and checks that the stream grew by exactly the number
+// of answered requests.
+func Pixel(ctx context.Context, o Options, progress io.Writer) ([]Result, error) {
 	o.defaults()
-	ceil, err := StartCeiling(Answer(fasthttp.StatusOK, "image/gif", pixel.GIF,
-		"Cache-Control", "no-store, max-age=0",
-		"Accept-CH", "Sec-CH-UA-Platform-Version, Sec-CH-UA-Model, Sec-CH-UA-Full-Version-List"))
-	if err != nil {
-		return Result{}, err
-	}
-	defer ceil.Close()
-
 	var (
 		a     *app.App
 		addr  = o.Target
 		first uint64
+		err   error
 	)
 	if addr == "" {
 		fmt.Fprintln(progress, "pixel: starting adsyn (edge role, embedded NATS)")
 		var stop func()
 		a, stop, err = startAdsyn(ctx, []string{config.RoleEdge}, o.Log)
 		if err != nil {
-			return Result{}, err
+			return nil, err
 		}
 		defer stop()
 		addr = a.EdgeAddr()
 		first, err = lastSeq(ctx, a.Conn())
 		if err != nil {
-			return Result{}, err
+			return nil, err
 		}
 	} else if u, err := url.Parse(addr); err == nil && u.Host != "" {
 		addr = u.Host
 	}
+	ceil, samples, err := pixelCeiling(addr)
+	if err != nil {
+		return nil, err
+	}
+	defer ceil.Close()
 	gif := func(res *fasthttp.Response) bool { return res.StatusCode() == 200 && len(res.Body()) == len(pixel.GIF) }
-	target := &Load{Addr: addr, Conns: o.Conns, Request: pixelRequest, OK: gif}
-	ceiling := &Load{Addr: ceil.Addr(), Conns: o.Conns, Request: pixelRequest, OK: gif}
-	fmt.Fprintf(progress, "pixel: %s in %d rounds, %d connections, against a bare fasthttp ceiling\n", o.Duration, o.Rounds, o.Conns)
-	var seq atomic.Uint64
-	cmp := Compare(ctx, target, ceiling, o, &seq, progress)
-	r := FromComparison("pixel", cmp)
-	r.Lost = -1
+	var results []Result
+	var answered int64 = samples
+	for _, mix := range []pixelMix{{cookielessPct: 20}, {cookielessPct: 100}} {
+		target := &Load{Addr: addr, Conns: o.Conns, Request: mix.request, OK: gif}
+		ceiling := &Load{Addr: ceil.Addr(), Conns: o.Conns, Request: mix.request, OK: gif}
+		fmt.Fprintf(progress, "pixel (%s): %s in %d rounds, %d connections, against a bare fasthttp ceiling\n", mix.name(), o.Duration, o.Rounds, o.Conns)
+		var seq atomic.Uint64
+		cmp := Compare(ctx, target, ceiling, o, &seq, progress)
+		r := FromComparison("pixel", cmp)
+		r.CeilingName = "bare fasthttp, same bytes"
+		r.Lost = -1
+		r.Extra["mix"] = mix.name()
+		r.Extra["cookieless_share"] = float64(mix.cookielessPct) / 100
+		answered += target.Answered.Load()
+		results = append(results, r)
+	}
 	if a != nil {
 		fmt.Fprintln(progress, "pixel: draining and counting stored events")
 		stopCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		if err := a.Publisher().Stop(stopCtx); err != nil {
-			return r, err
+			return results, err
 		}
 		stored, err := bus.ReadEvents(stopCtx, a.Conn().JS, first+1, func(uint64, *event.Event) error { return nil })
 		if err != nil {
-			return r, err
+			return results, err
 		}
-		answered := target.Answered.Load()
-		r.Lost = answered - int64(stored)
 		st := a.Publisher().Stats()
-		r.Extra["answered"] = answered
-		r.Extra["stored"] = stored
-		r.Extra["dropped"] = st.Dropped
+		// Both mixes run on one edge: what was lost is the runs' together.
+		for i := range results {
+			results[i].Lost = answered - int64(stored)
+			results[i].Extra["answered_both_mixes"] = answered
+			results[i].Extra["stored_both_mixes"] = stored
+			results[i].Extra["dropped"] = st.Dropped
+		}
 	}
-	return r, nil
+	return results, nil
+}
+
+// pixelCeiling samples the edge's answer to a returning visitor and to a
+// hit without a cookie, and serves them: the GIF with the edge's headers,
+// plus its Set-Cookie when the request has no visitor cookie. samples is
+// how many hits the sampling made.
+func pixelCeiling(addr string) (c *Ceiling, samples int64, err error) {
+	returning, n1, err := sampleAnswer(addr, pixelMix{cookielessPct: 0}.request, fasthttp.StatusOK)
+	if err != nil {
+		return nil, 0, err
+	}
+	fresh, n2, err := sampleAnswer(addr, pixelMix{cookielessPct: 100}.request, fasthttp.StatusOK)
+	if err != nil {
+		return nil, 0, err
+	}
+	var setCookie []string
+	for i := 0; i+1 < len(fresh.headers); i += 2 {
+		if fresh.headers[i] == fasthttp.HeaderSetCookie {
+			setCookie = append(setCookie, fresh.headers[i+1])
+		}
+	}
+	base := returning.handler()
+	c, err = StartCeiling(func(ctx *fasthttp.RequestCtx) {
+		base(ctx)
+		if len(ctx.Request.Header.Cookie(pixel.CookieName)) == 0 {
+			for _, v := range setCookie {
+				ctx.Response.Header.Add(fasthttp.HeaderSetCookie, v)
+			}
+		}
+	})
+	return c, n1 + n2, err
 }
 
 func lastSeq(ctx context.Context, c *bus.Conn) (uint64, error) {

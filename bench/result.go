@@ -22,7 +22,9 @@ type Result struct {
 	CeilP50, CeilP99, CeilP999 float64
 	Ratio                      float64
 	Lost                       int64 // answered but not stored; -1 when not checked
-	Extra                      map[string]any
+	// NoP999: too few latency samples for a p99.9; JSON says null.
+	NoP999 bool
+	Extra  map[string]any
 }
 
 // FromComparison fills a result from a target/ceiling comparison.
@@ -79,6 +81,9 @@ func (r Result) JSON(w io.Writer) error {
 		"ratio":             round(r.Ratio, 3),
 		"lost":              r.Lost,
 	}
+	if r.NoP999 {
+		m["p999_ms"] = nil
+	}
 	for k, v := range r.Extra {
 		if _, taken := m[k]; !taken {
 			m[k] = v
@@ -96,7 +101,11 @@ func (r Result) JSON(w io.Writer) error {
 func (r Result) Table(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "scenario\t\tops/s\tp50 ms\tp99 ms\tp99.9 ms\t\n")
-	fmt.Fprintf(tw, "%s\tadsyn\t%.0f\t%.3f\t%.3f\t%.3f\t\n", r.Scenario, r.OpsPerS, r.P50, r.P99, r.P999)
+	p999 := strconv.FormatFloat(r.P999, 'f', 3, 64)
+	if r.NoP999 {
+		p999 = "-"
+	}
+	fmt.Fprintf(tw, "%s\tadsyn\t%.0f\t%.3f\t%.3f\t%s\t\n", r.Scenario, r.OpsPerS, r.P50, r.P99, p999)
 	name := r.CeilingName
 	if name == "" {
 		name = "bare fasthttp"

@@ -250,7 +250,7 @@ func startSoak(ctx context.Context, o Options, progress io.Writer) (*soak, error
 		s.users = append(s.users, u)
 	}
 	gif := func(res *fasthttp.Response) bool { return res.StatusCode() == 200 && len(res.Body()) == len(pixel.GIF) }
-	s.pixel = &Load{Addr: a.EdgeAddr(), Conns: o.Conns, Request: pixelRequest, OK: gif}
+	s.pixel = &Load{Addr: a.EdgeAddr(), Conns: o.Conns, Request: pixelMix{cookielessPct: 20}.request, OK: gif} // the pixel scenario's returning-visitor mix
 	s.ad = &Load{Addr: a.EdgeAddr(), Conns: o.Conns, Request: soakAdRequest, OK: func(res *fasthttp.Response) bool {
 		switch res.StatusCode() {
 		case fasthttp.StatusOK:

@@ -48,11 +48,6 @@ type options struct {
 	allowPrivate bool
 }
 
-// Decoder opens a stored profile record.
-//
-// Deprecated: profiles are read through a profiles.Reader (WithProfiles).
-type Decoder func(ctx context.Context, data []byte) (*profiles.Profile, error)
-
 func defaults() options {
 	return options{timeout: 15 * time.Second, ackWait: 10 * time.Second, backoff: DefaultBackoff, shards: 8, replicas: 1}
 }
@@ -71,20 +66,6 @@ func apply(opts []Option) (options, error) {
 		o.metrics = metrics.NewRegistry()
 	}
 	return o, nil
-}
-
-// WithDecoder is kept for the benchmark until it moves to bench/; it checks
-// fn and changes nothing.
-//
-// Deprecated: the worker opens records with its profiles.Reader
-// (WithProfiles, or one opened with the keyring).
-func WithDecoder(fn Decoder) Option {
-	return func(o *options) error {
-		if fn == nil {
-			return errors.New("syndication: nil decoder")
-		}
-		return nil
-	}
 }
 
 // WithProfiles sets the profile reader the registry and the worker read

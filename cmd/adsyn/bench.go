@@ -18,15 +18,54 @@ import (
 	"github.com/adsyn/adsyn/bench"
 )
 
-type scenario func(ctx context.Context, o bench.Options, progress io.Writer) (bench.Result, error)
+type scenario func(ctx context.Context, o bench.Options, progress io.Writer) ([]bench.Result, error)
+
+func one(f func(context.Context, bench.Options, io.Writer) (bench.Result, error)) scenario {
+	return func(ctx context.Context, o bench.Options, progress io.Writer) ([]bench.Result, error) {
+		r, err := f(ctx, o, progress)
+		return []bench.Result{r}, err
+	}
+}
 
 var scenarios = map[string]scenario{
 	"pixel":       bench.Pixel,
-	"ad":          bench.Ad,
-	"segments":    bench.Segments,
-	"syndication": bench.Syndication,
-	"stats":       bench.Stats,
-	"soak":        bench.Soak, // every load at once, for --duration; not in "all"
+	"ad":          one(bench.Ad),
+	"segments":    one(bench.Segments),
+	"syndication": one(bench.Syndication),
+	"stats":       one(bench.Stats),
+	"soak":        one(bench.Soak), // every load at once, for --duration; not in "all"
+}
+
+// honours lists the flags each scenario acts on; any other flag set on the
+// command line is refused rather than silently ignored.
+var honours = map[string][]string{
+	"pixel":       {"duration", "conns", "rounds", "rate", "target", "trace"},
+	"ad":          {"duration", "conns", "rounds", "rate", "target", "nats", "nats-nkey", "trace"},
+	"segments":    {"duration", "rounds", "rate"},
+	"syndication": {"duration", "rounds", "rate"},
+	"stats":       {"rounds"},
+	"soak":        {"duration", "rate"},
+}
+
+// common flags every scenario takes.
+var common = []string{"json", "cpuprofile"}
+
+// refuseUnhonoured returns an error naming the first flag set on the
+// command line that one of names does not act on.
+func refuseUnhonoured(fs *flag.FlagSet, names []string) error {
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		if err != nil || slices.Contains(common, f.Name) {
+			return
+		}
+		for _, n := range names {
+			if !slices.Contains(honours[n], f.Name) {
+				err = fmt.Errorf("--%s: the %s scenario does not use it (it takes --%s)", f.Name, n, strings.Join(honours[n], ", --"))
+				return
+			}
+		}
+	})
+	return err
 }
 
 // targetScenarios can load a running edge (--target).
@@ -44,7 +83,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.Rounds, "rounds", 5, "alternating target/ceiling rounds (the ratio is their median)")
 	fs.Float64Var(&o.Rate, "rate", 0, "fixed-rate phase in req/s (0: half the throughput of the slower of adsyn and the ceiling)")
 	fs.StringVar(&o.Target, "target", "", "load a running adsyn edge (URL) instead of one started in process (pixel, ad)")
-	fs.StringVar(&o.NATS, "nats", "", "with --target, the NATS URL that edge uses; ad seeds its campaigns and records there (start the edge with --segment-cache-mb 1536)")
+	fs.StringVar(&o.NATS, "nats", "", "with --target, the NATS URL that edge uses; ad seeds its campaigns and records there (start the edge with --tcf-vendor-id 1001)")
 	fs.StringVar(&o.NATSNKey, "nats-nkey", "", "with --nats, the NKey seed file that NATS requires (the edge's DATA/nats-adsyn.nk)")
 	fs.StringVar(&o.Trace, "trace", "", "write a Go execution trace of this process during adsyn's first fixed-rate round (go tool trace FILE)")
 	asJSON := fs.Bool("json", false, "print one JSON object per scenario")
@@ -79,6 +118,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if o.Target != "" && !slices.Contains(targetScenarios, name) {
 		return fmt.Errorf("--target loads a running edge: scenarios %s only", strings.Join(targetScenarios, ", "))
 	}
+	if err := refuseUnhonoured(fs, names); err != nil {
+		return err
+	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -94,16 +136,18 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	for _, n := range names {
-		r, err := scenarios[n](ctx, o, stderr)
+		rs, err := scenarios[n](ctx, o, stderr)
 		if err != nil {
 			return fmt.Errorf("bench %s: %w", n, err)
 		}
-		if *asJSON {
-			if err := r.JSON(stdout); err != nil {
-				return err
+		for _, r := range rs {
+			if *asJSON {
+				if err := r.JSON(stdout); err != nil {
+					return err
+				}
+			} else {
+				r.Table(stdout)
 			}
-		} else {
-			r.Table(stdout)
 		}
 	}
 	return nil

@@ -1,13 +1,11 @@
 package stats
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"github.com/adsyn/adsyn/internal/stats/tally"
 
-	"github.com/adsyn/adsyn/internal/bus/bustest"
 	"github.com/adsyn/adsyn/internal/event"
 )
 
@@ -65,27 +63,4 @@ func BenchmarkTally(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
-}
-
-// BenchmarkAggregator runs `adsyn bench stats` on an embedded server: a
-// million impressions and clicks of 1,000 campaigns on 100 sites, then a
-// 30-day hourly query. BenchmarkTally above is its in-memory ceiling.
-func BenchmarkAggregator(b *testing.B) {
-	conn := bustest.Start(b)
-	var events, secs, p50, p99 float64
-	for b.Loop() {
-		res, err := RunBench(context.Background(), conn, BenchOptions{Queries: 100}, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if res.Lost != 0 {
-			b.Fatalf("lost %d events", res.Lost)
-		}
-		events += float64(res.Counted)
-		secs += res.Seconds
-		p50, p99 = max(p50, res.QueryP50Ms), max(p99, res.QueryP99Ms)
-	}
-	b.ReportMetric(events/secs, "events/s")
-	b.ReportMetric(p50, "query-p50-ms")
-	b.ReportMetric(p99, "query-p99-ms")
 }

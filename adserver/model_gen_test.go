@@ -1,6 +1,8 @@
 package adserver
 
 import (
+	"context"
+	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -162,4 +164,84 @@ func cmpStr(a, b string) int {
 		return 1
 	}
 	return 0
+}
+
+// Bench is the edge and traffic mix of the edge's timing tests (the ad
+// scenario itself lives in bench/).
+type Bench struct {
+	Edge *Edge
+	opts BenchOptions
+}
+
+// BenchOptions size the traffic mix.
+type BenchOptions struct {
+	Campaigns, Visitors, Sites int
+	Seed                       uint64
+	Zipf                       bool
+}
+
+// BenchUserAgent is a browser's User-Agent for load generators: requests
+// without one are bots and get no ad (see WithBots).
+const BenchUserAgent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+
+// AppendURI appends the request URI of the i-th request of the traffic mix:
+// a site and slot, a visitor among Visitors, and page categories.
+func (b *Bench) AppendURI(dst []byte, i uint64) []byte {
+	r := splitmix(i ^ b.opts.Seed)
+	dst = append(dst, "/ad?site=s"...)
+	dst = strconv.AppendUint(dst, r%uint64(b.opts.Sites), 10)
+	if r>>8&1 == 0 {
+		dst = append(dst, "&slot=top"...)
+	} else {
+		dst = append(dst, "&slot=side"...)
+	}
+	dst = append(dst, "&u="...)
+	dst = appendVisitor(dst, b.visitor(r>>10))
+	dst = append(dst, "&c="...)
+	dst = append(dst, benchCats[(r>>40)%uint64(len(benchCats))]...)
+	dst = append(dst, ',')
+	dst = append(dst, benchCats[(r>>48)%uint64(len(benchCats))]...)
+	return append(dst, "&fmt=json"...)
+}
+
+// visitor picks the visitor of a request from random bits r.
+func (b *Bench) visitor(r uint64) uint64 {
+	n := uint64(b.opts.Visitors)
+	if !b.opts.Zipf {
+		return r % n
+	}
+	// Log-uniform rank: P(rank <= k) = ln(k)/ln(n), i.e. Zipf with s = 1.
+	u := float64(r&(1<<40-1)) / (1 << 40)
+	return min(uint64(math.Exp(u*math.Log(float64(n)))), n) - 1
+}
+
+func appendVisitor(dst []byte, i uint64) []byte {
+	dst = append(dst, 'v')
+	return strconv.AppendUint(dst, i, 10)
+}
+
+// syntheticRecords answers every visitor with one of a few thousand record
+// shapes, without I/O or allocation.
+type syntheticRecords struct{ shapes []segments.Record }
+
+func newSyntheticRecords(seed uint64) *syntheticRecords {
+	s := &syntheticRecords{shapes: make([]segments.Record, 4096)}
+	now := time.Now().UnixMilli()
+	for i := range s.shapes {
+		s.shapes[i] = benchRecord(splitmix(seed^uint64(i)+1), now)
+	}
+	return s
+}
+
+func (s *syntheticRecords) shape(visitor string) *segments.Record {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(visitor); i++ {
+		h = (h ^ uint64(visitor[i])) * 1099511628211
+	}
+	return &s.shapes[h%uint64(len(s.shapes))]
+}
+
+// Get implements Records.
+func (s *syntheticRecords) Get(_ context.Context, visitor string) (*segments.Record, error) {
+	return s.shape(visitor), nil
 }

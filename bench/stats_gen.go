@@ -1,9 +1,7 @@
-package stats
+package bench
 
 import (
 	"context"
-	crand "crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,17 +15,16 @@ import (
 	"sync"
 	"time"
 
-	"github.com/adsyn/adsyn/internal/stats/tally"
-
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/adsyn/adsyn/internal/auth"
 	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/event"
+	"github.com/adsyn/adsyn/internal/stats"
 )
 
-// BenchOptions size `adsyn bench stats`.
-type BenchOptions struct {
+// statsOptions size `adsyn bench stats`.
+type statsOptions struct {
 	Events     int     // impression and click events to aggregate (default 1,000,000)
 	Campaigns  int     // default 1,000, three creatives each
 	Sites      int     // default 100, two slots each
@@ -40,7 +37,7 @@ type BenchOptions struct {
 	Log        *slog.Logger
 }
 
-func (o *BenchOptions) defaults() {
+func (o *statsOptions) defaults() {
 	def := func(v *int, d int) {
 		if *v <= 0 {
 			*v = d
@@ -62,117 +59,7 @@ func (o *BenchOptions) defaults() {
 	}
 }
 
-// BenchResult holds the figures of one run.
-type BenchResult struct {
-	Events         int64   // published and acknowledged by JetStream
-	Counted        int64   // found in the records afterwards
-	Lost           int64   // Events - Counted
-	Seconds        float64 // from the aggregator's start until every event was applied
-	EventsPerS     float64
-	PublishPerS    float64 // the load generator's publishing rate, for scale
-	RecordWrites   int     // hourly record writes (one record is written once per flush it changes in)
-	Flushes        uint64
-	QueryHours     int
-	QueryRecords   int
-	Queries        int
-	QueryP50Ms     float64
-	QueryP99Ms     float64
-	QueryMaxMs     float64
-	QueryBodyBytes int
-}
-
-const benchCPM = 2.0
-
-// RunBench measures the aggregator's throughput on conn (publish Events
-// impression and click events, run an aggregator of its own from the
-// stream's current end until all are applied, check the records hold every
-// one) and the stats API answering an hourly query over QueryDays. Campaign
-// and site ids are fresh per run; the run's consumers and a temporary admin
-// key are removed at the end, its records stay.
-func RunBench(ctx context.Context, conn *bus.Conn, opts BenchOptions, progress io.Writer) (BenchResult, error) {
-	opts.defaults()
-	if progress == nil {
-		progress = io.Discard
-	}
-	var res BenchResult
-	var rid [4]byte
-	_, _ = crand.Read(rid[:])
-	run := "b" + hex.EncodeToString(rid[:])
-	stream, err := conn.JS.Stream(ctx, bus.StreamEvents)
-	if err != nil {
-		return res, fmt.Errorf("stats bench: %w", err)
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		return res, fmt.Errorf("stats bench: %w", err)
-	}
-	startSeq := info.State.LastSeq + 1
-
-	fmt.Fprintf(progress, "stats: publishing %d events (%d campaigns, %d sites, %d hours)\n", opts.Events, opts.Campaigns, opts.Sites, opts.Hours)
-	pubStart := time.Now()
-	acked, err := benchPublish(ctx, conn, run, &opts)
-	if err != nil {
-		return res, err
-	}
-	res.Events = int64(acked)
-	res.PublishPerS = float64(acked) / time.Since(pubStart).Seconds()
-	fmt.Fprintf(progress, "stats: published %d events at %.0f/s\n", acked, res.PublishPerS)
-
-	agg, err := New(conn.JS, WithConsumer("bench_"+run), WithStartSequence(startSeq), WithPartitions(opts.Partitions),
-		WithCPM(func(string) (float64, bool) { return benchCPM, true }), WithLogger(opts.Log))
-	if err != nil {
-		return res, err
-	}
-	t0 := time.Now()
-	if err := agg.Start(ctx); err != nil {
-		return res, err
-	}
-	cleanup := func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		_ = agg.Stop(cctx)
-		for p := range opts.Partitions {
-			_ = stream.DeleteConsumer(cctx, agg.ConsumerName(p))
-			_ = agg.kv.Purge(cctx, agg.checkpointKey(p))
-		}
-	}
-	deadline := time.Now().Add(time.Minute + time.Duration(opts.Events/10_000)*time.Second)
-	last := time.Now()
-	for agg.Applied() < uint64(acked) {
-		if err := ctx.Err(); err != nil {
-			cleanup()
-			return res, err
-		}
-		if time.Now().After(deadline) {
-			break
-		}
-		if time.Since(last) >= 2*time.Second {
-			last = time.Now()
-			fmt.Fprintf(progress, "stats: applied %d of %d\n", agg.Applied(), acked)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	res.Seconds = time.Since(t0).Seconds()
-	res.EventsPerS = float64(agg.Applied()) / res.Seconds
-	res.Flushes = agg.m.flushes.Load()
-	res.RecordWrites = int(agg.m.writes.Load())
-	cleanup()
-	fmt.Fprintf(progress, "stats: aggregated %d events in %.2fs: %.0f events/s\n", agg.Applied(), res.Seconds, res.EventsPerS)
-
-	counted, err := benchCount(ctx, conn.JS, run, &opts)
-	if err != nil {
-		return res, err
-	}
-	res.Counted = counted
-	res.Lost = res.Events - counted
-
-	if err := benchQuery(ctx, conn, run, &opts, &res, progress); err != nil {
-		return res, err
-	}
-	return res, nil
-}
-
-func benchIDs(run string, n int, kind string) []string {
+func statsIDs(run string, n int, kind string) []string {
 	out := make([]string, n)
 	for i := range out {
 		out[i] = run + kind + strconv.Itoa(i)
@@ -180,19 +67,19 @@ func benchIDs(run string, n int, kind string) []string {
 	return out
 }
 
-func benchPublish(ctx context.Context, conn *bus.Conn, run string, o *BenchOptions) (uint64, error) {
+func statsPublish(ctx context.Context, conn *bus.Conn, run string, o *statsOptions) (uint64, error) {
 	pub, err := bus.NewPublisher(conn.NC, bus.PublisherOptions{Partitions: o.Partitions, Log: o.Log})
 	if err != nil {
 		return 0, fmt.Errorf("stats bench: publisher: %w", err)
 	}
-	camps, sites := benchIDs(run, o.Campaigns, "c"), benchIDs(run, o.Sites, "s")
+	camps, sites := statsIDs(run, o.Campaigns, "c"), statsIDs(run, o.Sites, "s")
 	creatives := make([][3]string, o.Campaigns)
 	for i, c := range camps {
 		for j := range 3 {
 			creatives[i][j] = c + "-" + strconv.Itoa(j)
 		}
 	}
-	visitors := benchIDs("v", o.Visitors, "")
+	visitors := statsIDs("v", o.Visitors, "")
 	langs := []string{"en", "ru", "de", "fr", "es", "it", "pl", "tr"}
 	countries := []string{"RU", "DE", "US", "FR", "ES", "IT", "PL", "TR", "GB", "NL", "UA", "KZ", "BY", "AT", "CH", "BE", "SE", "NO", "FI", "CZ"}
 	devices := []string{"desktop", "mobile", "tablet", "tv"}
@@ -242,16 +129,16 @@ func benchPublish(ctx context.Context, conn *bus.Conn, run string, o *BenchOptio
 	return st.Acked, nil
 }
 
-// benchCount sums impressions and clicks of the run's campaigns, and checks
+// statsCount sums impressions and clicks of the run's campaigns, and checks
 // its sites agree.
-func benchCount(ctx context.Context, js jetstream.JetStream, run string, o *BenchOptions) (int64, error) {
+func statsCount(ctx context.Context, js jetstream.JetStream, run string, o *statsOptions) (int64, error) {
 	kv, err := js.KeyValue(ctx, bus.BucketStats)
 	if err != nil {
 		return 0, err
 	}
 	now := time.Now().Unix() / 3600
 	from, to := now-int64(o.Hours)-1, now+2
-	sum := func(s Scope, ids []string) (int64, error) {
+	sum := func(s stats.Scope, ids []string) (int64, error) {
 		var (
 			mu    sync.Mutex
 			total int64
@@ -264,7 +151,7 @@ func benchCount(ctx context.Context, js jetstream.JetStream, run string, o *Benc
 			go func() {
 				defer wg.Done()
 				for id := range next {
-					recs, err := readRange(ctx, kv, s, id, from, to, 0)
+					recs, err := stats.ReadRange(ctx, kv, s, id, from, to, 0)
 					mu.Lock()
 					if err != nil && first == nil {
 						first = err
@@ -283,11 +170,11 @@ func benchCount(ctx context.Context, js jetstream.JetStream, run string, o *Benc
 		wg.Wait()
 		return total, first
 	}
-	camps, err := sum(ScopeCampaign, benchIDs(run, o.Campaigns, "c"))
+	camps, err := sum(stats.ScopeCampaign, statsIDs(run, o.Campaigns, "c"))
 	if err != nil {
 		return 0, err
 	}
-	sites, err := sum(ScopeSite, benchIDs(run, o.Sites, "s"))
+	sites, err := sum(stats.ScopeSite, statsIDs(run, o.Sites, "s"))
 	if err != nil {
 		return 0, err
 	}
@@ -297,14 +184,14 @@ func benchCount(ctx context.Context, js jetstream.JetStream, run string, o *Benc
 	return camps, nil
 }
 
-// benchRecord is a realistic hour of a busy campaign.
-func benchRecord(r *rand.Rand) *Record {
-	rec := &Record{Seq: make([]uint64, event.DefaultPartitions)}
-	add := func(d Dim, vals []string) {
-		rec.Dims[d] = map[string]Counters{}
+// statsRecord is a realistic hour of a busy campaign.
+func statsRecord(r *rand.Rand) *stats.Record {
+	rec := &stats.Record{Seq: make([]uint64, event.DefaultPartitions)}
+	add := func(d stats.Dim, vals []string) {
+		rec.Dims[d] = map[string]stats.Counters{}
 		left := rec.Totals
 		for i, v := range vals {
-			c := Counters{Impressions: left.Impressions / 2, Clicks: left.Clicks / 2, SpendMicros: left.SpendMicros / 2}
+			c := stats.Counters{Impressions: left.Impressions / 2, Clicks: left.Clicks / 2, SpendMicros: left.SpendMicros / 2}
 			if i == len(vals)-1 {
 				c = left
 			}
@@ -314,35 +201,44 @@ func benchRecord(r *rand.Rand) *Record {
 			rec.Dims[d][v] = c
 		}
 	}
-	rec.Totals = Counters{Impressions: 1000 + r.Int64N(9000), Viewable: 500, Conversions: 3}
+	rec.Totals = stats.Counters{Impressions: 1000 + r.Int64N(9000), Viewable: 500, Conversions: 3}
 	rec.Totals.Clicks = rec.Totals.Impressions / 20
 	rec.Totals.SpendMicros = rec.Totals.Impressions * 2000
 	for i := range rec.Seq {
 		rec.Seq[i] = r.Uint64N(1 << 30)
 	}
-	add(DimCreative, []string{"cr-1", "cr-2", "cr-3"})
-	add(DimSite, benchIDs("site", 50, ""))
-	add(DimSlot, []string{"top", "side"})
-	add(DimLanguage, []string{"en", "ru", "de", "fr", "es", "it", "pl", "tr"})
-	add(DimCountry, benchIDs("C", 20, ""))
-	add(DimDevice, []string{"desktop", "mobile", "tablet", "tv"})
+	add(stats.DimCreative, []string{"cr-1", "cr-2", "cr-3"})
+	add(stats.DimSite, statsIDs("site", 50, ""))
+	add(stats.DimSlot, []string{"top", "side"})
+	add(stats.DimLanguage, []string{"en", "ru", "de", "fr", "es", "it", "pl", "tr"})
+	add(stats.DimCountry, statsIDs("C", 20, ""))
+	add(stats.DimDevice, []string{"desktop", "mobile", "tablet", "tv"})
 	return rec
 }
 
-func benchQuery(ctx context.Context, conn *bus.Conn, run string, o *BenchOptions, res *BenchResult, progress io.Writer) error {
+// statsQueryResult is what timing the stats API found.
+type statsQueryResult struct {
+	Hours, Records, Queries, BodyBytes int
+	P50, P99, Max                      float64 // ms
+}
+
+// statsQuery writes QueryDays of busy hourly records of one campaign and
+// times the stats API answering an hourly query over them, one query at a
+// time.
+func statsQuery(ctx context.Context, conn *bus.Conn, run string, o *statsOptions, progress io.Writer) (res statsQueryResult, err error) {
 	kv, err := conn.JS.KeyValue(ctx, bus.BucketStats)
 	if err != nil {
-		return err
+		return res, err
 	}
 	id := run + "q"
 	hours := o.QueryDays * 24
 	now := time.Now().Unix() / 3600
 	r := rand.New(rand.NewPCG(3, 4))
-	var want Counters
+	var want stats.Counters
 	recs := make([][]byte, hours)
 	for i := range recs {
-		rec := benchRecord(r)
-		want.Add(&rec.Totals)
+		rec := statsRecord(r)
+		addCounters(&want, &rec.Totals)
 		recs[i] = rec.AppendMsgpack(nil)
 	}
 	var wg sync.WaitGroup
@@ -352,7 +248,7 @@ func benchQuery(ctx context.Context, conn *bus.Conn, run string, o *BenchOptions
 		go func() {
 			defer wg.Done()
 			for i := w; i < hours; i += 16 {
-				if _, err := kv.Put(ctx, tally.KeyOf(ScopeCampaign, id, now-int64(hours)+1+int64(i)), recs[i]); err != nil {
+				if _, err := kv.Put(ctx, stats.Key(stats.ScopeCampaign, id, time.Unix((now-int64(hours)+1+int64(i))*3600, 0)), recs[i]); err != nil {
 					errs <- err
 					return
 				}
@@ -362,28 +258,28 @@ func benchQuery(ctx context.Context, conn *bus.Conn, run string, o *BenchOptions
 	wg.Wait()
 	close(errs)
 	if err := <-errs; err != nil {
-		return fmt.Errorf("stats bench: write query records: %w", err)
+		return res, fmt.Errorf("stats bench: write query records: %w", err)
 	}
-	res.QueryRecords = hours
+	res.Records = hours
 
 	keys, err := auth.NewKeys(ctx, conn.JS, nil)
 	if err != nil {
-		return err
+		return res, err
 	}
 	secret, p, err := keys.Create(ctx, auth.Admin, "", "stats bench "+run)
 	if err != nil {
-		return err
+		return res, err
 	}
 	defer func() { _ = keys.Revoke(context.WithoutCancel(ctx), p.KeyID) }()
-	h, err := NewHandler(ctx, conn.JS, keys, WithLogger(o.Log))
+	h, err := stats.NewHandler(ctx, conn.JS, keys, stats.WithLogger(o.Log))
 	if err != nil {
-		return err
+		return res, err
 	}
 	mux := http.NewServeMux()
 	h.Routes(mux)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return err
+		return res, err
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
@@ -393,34 +289,34 @@ func benchQuery(ctx context.Context, conn *bus.Conn, run string, o *BenchOptions
 	from := to.Add(-time.Duration(hours) * time.Hour)
 	url := fmt.Sprintf("http://%s/v1/campaigns/%s/stats?by=hour&from=%s&to=%s", ln.Addr(), id, from.Format(time.RFC3339), to.Format(time.RFC3339))
 	client := &http.Client{Timeout: 30 * time.Second}
-	get := func() (Report, int, error) {
+	get := func() (stats.Report, int, error) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		req.Header.Set("Authorization", "Bearer "+secret)
 		resp, err := client.Do(req)
 		if err != nil {
-			return Report{}, 0, err
+			return stats.Report{}, 0, err
 		}
 		defer resp.Body.Close()
 		body, err := io.ReadAll(resp.Body)
 		if err != nil {
-			return Report{}, 0, err
+			return stats.Report{}, 0, err
 		}
 		if resp.StatusCode != http.StatusOK {
-			return Report{}, 0, fmt.Errorf("stats bench: query: %d %s", resp.StatusCode, body)
+			return stats.Report{}, 0, fmt.Errorf("stats bench: query: %d %s", resp.StatusCode, body)
 		}
-		var rep Report
+		var rep stats.Report
 		err = json.Unmarshal(body, &rep)
 		return rep, len(body), err
 	}
 	rep, n, err := get()
 	if err != nil {
-		return err
+		return res, err
 	}
 	rep.Totals.Reach = nil // the bench's impressions carry no visitor
-	if rep.Totals != MetricsOf(want) || len(rep.Series) != hours {
-		return fmt.Errorf("stats bench: query returned %+v over %d points, want %+v over %d", rep.Totals, len(rep.Series), MetricsOf(want), hours)
+	if rep.Totals != stats.MetricsOf(want) || len(rep.Series) != hours {
+		return res, fmt.Errorf("stats bench: query returned %+v over %d points, want %+v over %d", rep.Totals, len(rep.Series), stats.MetricsOf(want), hours)
 	}
-	res.QueryHours, res.QueryBodyBytes = hours, n
+	res.Hours, res.BodyBytes = hours, n
 	if progress != nil {
 		fmt.Fprintf(progress, "stats: timing %d queries of %d hourly records\n", o.Queries, hours)
 	}
@@ -428,13 +324,22 @@ func benchQuery(ctx context.Context, conn *bus.Conn, run string, o *BenchOptions
 	for range o.Queries {
 		t := time.Now()
 		if _, _, err := get(); err != nil {
-			return err
+			return res, err
 		}
 		lat = append(lat, float64(time.Since(t).Microseconds())/1000)
 	}
 	slices.Sort(lat)
 	res.Queries = len(lat)
 	q := func(f float64) float64 { return lat[min(len(lat)-1, int(f*float64(len(lat))))] }
-	res.QueryP50Ms, res.QueryP99Ms, res.QueryMaxMs = q(0.5), q(0.99), lat[len(lat)-1]
-	return nil
+	res.P50, res.P99, res.Max = q(0.5), q(0.99), lat[len(lat)-1]
+	return res, nil
+}
+
+func addCounters(c, d *stats.Counters) {
+	c.Impressions += d.Impressions
+	c.Viewable += d.Viewable
+	c.Clicks += d.Clicks
+	c.Conversions += d.Conversions
+	c.Calls += d.Calls
+	c.SpendMicros += d.SpendMicros
 }

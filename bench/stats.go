@@ -1,0 +1,240 @@
+package bench
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/adsyn/adsyn/internal/bus"
+	"github.com/adsyn/adsyn/internal/event"
+	"github.com/adsyn/adsyn/internal/metrics"
+	"github.com/adsyn/adsyn/internal/stats"
+)
+
+// Stats measures the aggregator, events from the stream to hourly counters
+// exactly once, in rounds: each round publishes its share of the events,
+// then an aggregator of its own applies them and the ceiling reads and
+// decodes the same events with the same parallelism (one reader per
+// partition, as the aggregator has one puller per partition), in alternating
+// order. It then times the stats API answering a 30-day hourly query, one
+// query at a time: its p50, p99 and slowest (not a p99.9: there are too few
+// queries for one).
+func Stats(ctx context.Context, o Options, progress io.Writer) (Result, error) {
+	o.defaults()
+	nats, cleanup, err := startNATS(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	defer cleanup()
+	return runStats(ctx, nats.conn, o, statsOptions{Log: o.Log}, progress)
+}
+
+func runStats(ctx context.Context, conn *bus.Conn, o Options, so statsOptions, progress io.Writer) (Result, error) {
+	so.defaults()
+	res := Result{Scenario: "stats", CeilingName: "parallel read+decode", NoP999: true, Extra: map[string]any{}}
+	var rid [4]byte
+	_, _ = crand.Read(rid[:])
+	run := "b" + hex.EncodeToString(rid[:])
+	perRound := so
+	perRound.Events = max(so.Events/o.Rounds, 1)
+	fmt.Fprintf(progress, "stats: %d rounds of %d events (%d campaigns, %d sites, %d hours), %d partitions\n",
+		o.Rounds, perRound.Events, so.Campaigns, so.Sites, so.Hours, so.Partitions)
+	var aggRounds, ceilRounds, ratios []float64
+	var acked uint64
+	var flushes, writes float64
+	for r := range o.Rounds {
+		first, err := lastSeq(ctx, conn)
+		if err != nil {
+			return res, err
+		}
+		n, err := statsPublish(ctx, conn, run, &perRound)
+		if err != nil {
+			return res, err
+		}
+		acked += n
+		var agg aggRound
+		var ceil float64
+		aggFirst := r%2 == 1
+		if aggFirst {
+			if agg, err = aggregate(ctx, conn, run, r, first+1, n, &so); err != nil {
+				return res, err
+			}
+		}
+		if ceil, err = readParallel(ctx, conn, first+1, so.Partitions); err != nil {
+			return res, err
+		}
+		if !aggFirst {
+			if agg, err = aggregate(ctx, conn, run, r, first+1, n, &so); err != nil {
+				return res, err
+			}
+		}
+		fmt.Fprintf(progress, "  round %d/%d: aggregator %.0f events/s, parallel read %.0f events/s (%.2f)\n", r+1, o.Rounds, agg.perS, ceil, agg.perS/ceil)
+		aggRounds, ceilRounds, ratios = append(aggRounds, agg.perS), append(ceilRounds, ceil), append(ratios, agg.perS/ceil)
+		flushes += agg.flushes
+		writes += agg.writes
+	}
+	res.Ops = int64(acked)
+	res.OpsPerS, res.Ceiling, res.Ratio = median(aggRounds), median(ceilRounds), median(ratios)
+	counted, err := statsCount(ctx, conn.JS, run, &so)
+	// Under load a whole count once read nothing (go test -race): a second
+	// read tells a slow read from a lost event.
+	for try := 0; err == nil && counted < int64(acked) && try < 2; try++ {
+		fmt.Fprintf(progress, "stats: the records count %d of %d events; reading them again\n", counted, acked)
+		time.Sleep(time.Second)
+		counted, err = statsCount(ctx, conn.JS, run, &so)
+	}
+	if err != nil {
+		return res, err
+	}
+	res.Lost = int64(acked) - counted
+	fmt.Fprintf(progress, "stats: the records count %d of the %d events published\n", counted, acked)
+	q, err := statsQuery(ctx, conn, run, &so, progress)
+	if err != nil {
+		return res, err
+	}
+	res.P50, res.P99 = q.P50, q.P99
+	res.Extra["rounds"] = ratios
+	res.Extra["latency_is"] = "the stats API answering a 30-day hourly query, one at a time"
+	res.Extra["query_max_ms"] = q.Max
+	res.Extra["query_hours"] = q.Hours
+	res.Extra["query_records"] = q.Records
+	res.Extra["queries"] = q.Queries
+	res.Extra["query_body_bytes"] = q.BodyBytes
+	res.Extra["record_writes"] = writes
+	res.Extra["flushes"] = flushes
+	res.Extra["partitions"] = so.Partitions
+	return res, nil
+}
+
+// statsCPM is every campaign's price per thousand impressions.
+const statsCPM = 2.0
+
+// aggRound is what one aggregator round measured.
+type aggRound struct {
+	perS, flushes, writes float64
+}
+
+// aggregate runs an aggregator of its own from stream sequence first until
+// it has applied n events, and stops it.
+func aggregate(ctx context.Context, conn *bus.Conn, run string, round int, first, n uint64, so *statsOptions) (aggRound, error) {
+	reg := metrics.NewRegistry()
+	agg, err := stats.New(conn.JS, stats.WithConsumer(fmt.Sprintf("bench_%s_%d", run, round)), stats.WithStartSequence(first),
+		stats.WithPartitions(so.Partitions), stats.WithCPM(func(string) (float64, bool) { return statsCPM, true }),
+		stats.WithLogger(so.Log), stats.WithMetrics(reg))
+	if err != nil {
+		return aggRound{}, err
+	}
+	t0 := time.Now()
+	if err := agg.Start(ctx); err != nil {
+		return aggRound{}, err
+	}
+	deadline := time.Now().Add(time.Minute + time.Duration(n/10_000)*time.Second)
+	for agg.Applied() < n && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(2 * time.Millisecond)
+	}
+	el := time.Since(t0).Seconds()
+	applied := agg.Applied()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := agg.Stop(sctx); err != nil {
+		return aggRound{}, err
+	}
+	if applied < n {
+		return aggRound{}, fmt.Errorf("stats: the aggregator applied %d of %d events", applied, n)
+	}
+	return aggRound{perS: float64(applied) / el, flushes: counter(reg, "adsyn_stats_flushes_total"), writes: counter(reg, "adsyn_stats_record_writes_total")}, nil
+}
+
+// counter reads one unlabelled series of reg.
+func counter(reg *metrics.Registry, name string) float64 {
+	var b strings.Builder
+	reg.WriteText(&b)
+	for _, line := range strings.Split(b.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			var f float64
+			_, _ = fmt.Sscan(v, &f)
+			return f
+		}
+	}
+	return 0
+}
+
+// readParallel reads and decodes the events from stream sequence first to
+// the stream's end with one reader per partition, and returns events per
+// second: what the aggregator's pullers would reach if counting, writing
+// and acknowledging were free.
+func readParallel(ctx context.Context, conn *bus.Conn, first uint64, partitions int) (float64, error) {
+	s, err := conn.JS.Stream(ctx, bus.StreamEvents)
+	if err != nil {
+		return 0, err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	last := info.State.LastSeq
+	var total atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, partitions)
+	t0 := time.Now()
+	for p := range partitions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := readPartition(ctx, s, p, first, last, &total); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(t0).Seconds()
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, err
+	}
+	return float64(total.Load()) / el, nil
+}
+
+func readPartition(ctx context.Context, s jetstream.Stream, p int, first, last uint64, total *atomic.Int64) error {
+	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{event.SubjectFilter(p)},
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    first,
+	})
+	if err != nil {
+		return fmt.Errorf("stats: ceiling read: %w", err)
+	}
+	for {
+		batch, err := c.Fetch(1024, jetstream.FetchMaxWait(200*time.Millisecond))
+		if err != nil {
+			return fmt.Errorf("stats: ceiling read: %w", err)
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			md, err := m.Metadata()
+			if err != nil {
+				return err
+			}
+			n, err := event.DecodeBatch(m.Data(), func(*event.Event) error { return nil })
+			total.Add(int64(n))
+			if err != nil {
+				return err
+			}
+			if md.Sequence.Stream >= last || md.NumPending == 0 {
+				return nil
+			}
+		}
+		if got == 0 {
+			return nil // nothing of this partition in the range
+		}
+	}
+}
