@@ -105,6 +105,7 @@ func (tr *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	var in *openapi3filter.RequestValidationInput
 	var reqErr error
 	if routeErr == nil {
+		defaultContentType(check, route.Operation, len(reqBody) > 0)
 		in = &openapi3filter.RequestValidationInput{
 			Request: check, PathParams: params, Route: route,
 			Options: &openapi3filter.Options{AuthenticationFunc: bearer, RejectWhenRequestBodyNotSpecified: true},
@@ -143,6 +144,21 @@ func (tr *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		tr.t.Errorf("openapi: the answer %d to %s does not match the document: %v\nbody: %.500s", res.StatusCode, what, err, resBody)
 	}
 	return res, nil
+}
+
+// defaultContentType gives a body sent without Content-Type the type the
+// server reads it as: JSON bodies are decoded as JSON, uploads sniffed from
+// their bytes (the document's info says so).
+func defaultContentType(req *http.Request, op *openapi3.Operation, hasBody bool) {
+	if !hasBody || req.Header.Get("Content-Type") != "" || op.RequestBody == nil || op.RequestBody.Value == nil {
+		return
+	}
+	for _, ct := range []string{"application/json", "application/octet-stream"} {
+		if op.RequestBody.Value.Content.Get(ct) != nil {
+			req.Header.Set("Content-Type", ct)
+			return
+		}
+	}
 }
 
 // bearer checks that a bearer key was sent; whether it is good is the
