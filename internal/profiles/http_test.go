@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/adsyn/adsyn/internal/api"
 	"github.com/adsyn/adsyn/internal/api/apitest"
 	"github.com/adsyn/adsyn/internal/auth"
 	"github.com/adsyn/adsyn/internal/bus"
@@ -104,6 +105,7 @@ func startAPI(t *testing.T, opts ...profiles.Option) (context.Context, *bus.Conn
 	}
 	mux := http.NewServeMux()
 	profiles.NewHandler(store, keys, nil).Routes(mux)
+	mux.HandleFunc("/", api.NotFound) // as the app does: unknown paths get the JSON 404
 	hs := httptest.NewServer(mux)
 	t.Cleanup(hs.Close)
 	return ctx, conn, keys, store, client{t, hs.URL}
