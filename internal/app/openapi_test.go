@@ -11,10 +11,6 @@ import (
 	"github.com/adsyn/adsyn/internal/api/apitest"
 )
 
-// notInDocument are the API port's patterns that are not the JSON API: the
-// JSON 404 for every other path, and the demo's stand-in partner site.
-var notInDocument = []string{"/", "/demo/partner", "/demo/partner/"}
-
 // TestRoutesMatchOpenAPI walks the routes a process with every role (and the
 // demo) registers and holds them to the OpenAPI document, both ways.
 func TestRoutesMatchOpenAPI(t *testing.T) {
@@ -34,7 +30,7 @@ func TestRoutesMatchOpenAPI(t *testing.T) {
 	}
 	registered := map[string]bool{}
 	for _, p := range a.APIRoutes() {
-		if slices.Contains(notInDocument, p) {
+		if slices.Contains(apitest.NotTheAPI, p) {
 			continue
 		}
 		if !strings.Contains(p, " ") {

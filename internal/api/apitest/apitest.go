@@ -25,6 +25,13 @@ import (
 	"github.com/adsyn/adsyn/internal/api"
 )
 
+// NotTheAPI are the API port's patterns that are not the JSON API, and so
+// not in the document: the JSON 404 for every other path, and the demo's
+// stand-in partner site (--demo), which Transport lets through unchecked.
+var NotTheAPI = []string{"/", demoPartner, demoPartner + "/"}
+
+const demoPartner = "/demo/partner"
+
 var (
 	loadOnce sync.Once
 	router   routers.Router
@@ -84,6 +91,9 @@ type transport struct {
 }
 
 func (tr *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Path == demoPartner || strings.HasPrefix(req.URL.Path, demoPartner+"/") {
+		return tr.next.RoundTrip(req)
+	}
 	rt, err := load()
 	if err != nil {
 		tr.t.Errorf("%v", err)
