@@ -69,7 +69,7 @@ func (h *Handler) Close() {
 }
 
 // Routes registers the handler's routes on mux.
-func (h *Handler) Routes(mux *http.ServeMux) {
+func (h *Handler) Routes(mux api.Mux) {
 	ads := h.keys.Require(auth.Marketer)
 	sites := h.keys.Require(auth.Marketer, auth.Publisher)
 	isAdmin := func(p auth.Principal) bool { return p.Role == auth.Admin }
@@ -146,7 +146,7 @@ type resource[T any] struct {
 	inUse        func(*Snapshot, *T) string // what still refers to it
 }
 
-func register[T any](h *Handler, mux *http.ServeMux, guard func(http.Handler) http.Handler, res resource[T]) {
+func register[T any](h *Handler, mux api.Mux, guard func(http.Handler) http.Handler, res resource[T]) {
 	if res.canDelete == nil {
 		res.canDelete = res.canWrite
 	}

@@ -39,7 +39,7 @@ func NewHandler(store Store, live *taxonomy.Live, keys *auth.Keys, opts ...Optio
 //	GET /v1/visitors/{id}/segments  what is held about a visitor, and why
 //	GET /v1/taxonomy                the taxonomy in force
 //	PUT /v1/taxonomy                replace it (validated: 400 names the refused segment)
-func (h *Handler) Routes(mux *http.ServeMux) {
+func (h *Handler) Routes(mux api.Mux) {
 	admin := h.keys.Require(auth.Admin)
 	mux.Handle("GET /v1/visitors/{id}/segments", admin(http.HandlerFunc(h.visitor)))
 	mux.Handle("GET /v1/taxonomy", admin(http.HandlerFunc(h.getTaxonomy)))

@@ -32,7 +32,7 @@ func NewHandler(reg *Registry, led *Ledger, keys *auth.Keys, log *slog.Logger) *
 }
 
 // Routes registers the endpoints on mux.
-func (h *Handler) Routes(mux *http.ServeMux) {
+func (h *Handler) Routes(mux api.Mux) {
 	admin := h.keys.Require(auth.Admin)
 	partner := h.keys.Require(auth.Partner)
 	mux.Handle("POST /v1/partners", admin(http.HandlerFunc(h.create)))

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/adsyn/adsyn/internal/api/apitest"
 	"github.com/adsyn/adsyn/internal/auth"
 	"github.com/adsyn/adsyn/internal/profiles"
 	"github.com/adsyn/adsyn/syndication"
@@ -58,7 +59,7 @@ func (a *api) do(method, path, key, body string) (int, string) {
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := apitest.Client(a.t).Do(req)
 	if err != nil {
 		a.t.Fatal(err)
 	}

@@ -49,7 +49,7 @@ type App struct {
 	edgeLn, apiLn net.Listener
 	edge          *fasthttp.Server
 	api           *http.Server
-	mux           *http.ServeMux
+	mux           *api.Router
 	routes        map[string]fasthttp.RequestHandler
 	adEdge        *adserver.Edge
 	catalog       *adserver.Catalog
@@ -94,6 +94,14 @@ func (a *App) Conn() *bus.Conn { return a.conn }
 
 // Publisher is the edge's event publisher (after Start, with the edge role).
 func (a *App) Publisher() *bus.Publisher { return a.pub }
+
+// APIRoutes lists the patterns registered on the API port (after Start).
+func (a *App) APIRoutes() []string {
+	if a.mux == nil {
+		return nil
+	}
+	return a.mux.Patterns()
+}
 
 // EdgeAddr is the edge's listening address (after Start).
 func (a *App) EdgeAddr() string { return addr(a.edgeLn) }
@@ -140,7 +148,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 	if a.ring, err = a.keyring(); err != nil {
 		return err
 	}
-	a.mux = http.NewServeMux()
+	a.mux = api.NewRouter()
 	// Listen first: wiring needs the real addresses (the demo partner
 	// receives on the API port); serve once everything is wired.
 	if err := a.listen(); err != nil {
@@ -368,6 +376,7 @@ func (a *App) coreRoutes() {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		a.reg.WriteText(w)
 	})
+	a.mux.HandleFunc("GET /v1/openapi.json", api.ServeOpenAPI)
 	a.mux.HandleFunc("/", api.NotFound)
 	a.keys.Routes(a.mux)
 }

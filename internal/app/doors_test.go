@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/adsyn/adsyn/internal/api/apitest"
 )
 
 func adminKey(out string) string {
@@ -86,7 +88,7 @@ func TestOneOffHitLeavesNoRecord(t *testing.T) {
 	segments := func() int {
 		req, _ := http.NewRequest("GET", "http://"+a.APIAddr()+"/v1/visitors/"+id+"/segments", nil)
 		req.Header.Set("Authorization", "Bearer "+admin)
-		res, err := http.DefaultClient.Do(req)
+		res, err := apitest.Client(t).Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/adsyn/adsyn/internal/api/apitest"
 )
 
 // TestPixelToSegments follows one visitor through the whole process: pixel
@@ -39,7 +41,7 @@ func TestPixelToSegments(t *testing.T) {
 	for {
 		req, _ := http.NewRequest("GET", "http://"+a.APIAddr()+"/v1/visitors/"+visitor+"/segments", nil)
 		req.Header.Set("Authorization", "Bearer "+admin)
-		res, err := http.DefaultClient.Do(req)
+		res, err := apitest.Client(t).Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +61,7 @@ func TestPixelToSegments(t *testing.T) {
 	}
 	req, _ := http.NewRequest("GET", "http://"+a.APIAddr()+"/v1/audit", nil)
 	req.Header.Set("Authorization", "Bearer "+admin)
-	res, err := http.DefaultClient.Do(req)
+	res, err := apitest.Client(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/adsyn/adsyn/internal/api/apitest"
 	"github.com/adsyn/adsyn/internal/keyring"
 )
 
@@ -31,7 +32,7 @@ func callAPI(t *testing.T, method, url, key string, body []byte) (int, []byte) {
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := apitest.Client(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/adsyn/adsyn/internal/api/apitest"
 )
 
 // TestAPIRateLimit runs the limit as wired: a key over its rate gets 429 with
@@ -61,7 +63,7 @@ func callAPIHeader(t *testing.T, url, key string) (*http.Response, string) {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+key)
-	res, err := http.DefaultClient.Do(req)
+	res, err := apitest.Client(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

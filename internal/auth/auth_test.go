@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/adsyn/adsyn/internal/api/apitest"
 	"github.com/adsyn/adsyn/internal/auth"
 	"github.com/adsyn/adsyn/internal/bus/bustest"
 )
@@ -41,7 +42,7 @@ func TestKeysAndAudit(t *testing.T) {
 		if key != "" {
 			req.Header.Set("Authorization", "Bearer "+key)
 		}
-		res, err := http.DefaultClient.Do(req)
+		res, err := apitest.Client(t).Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,7 +9,7 @@ import (
 )
 
 // Routes registers key management and the audit log (admin only).
-func (k *Keys) Routes(mux *http.ServeMux) {
+func (k *Keys) Routes(mux api.Mux) {
 	admin := k.Require(Admin)
 	mux.Handle("POST /v1/keys", admin(http.HandlerFunc(k.createKey)))
 	mux.Handle("GET /v1/keys", admin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -30,7 +30,7 @@ func NewHandler(store *Store, keys *auth.Keys, log *slog.Logger) *Handler {
 }
 
 // Routes registers the endpoints on mux.
-func (h *Handler) Routes(mux *http.ServeMux) {
+func (h *Handler) Routes(mux api.Mux) {
 	admin := h.keys.Require(auth.Admin)
 	user := h.keys.Require(auth.User)
 	userOrStaff := h.keys.Require(auth.User, auth.Support)

@@ -18,6 +18,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/adsyn/adsyn/internal/api"
+	"github.com/adsyn/adsyn/internal/api/apitest"
 	"github.com/adsyn/adsyn/internal/auth"
 	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/bus/bustest"
@@ -53,7 +55,7 @@ func (c client) do(method, path, key string, body []byte, headers ...string) (in
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := apitest.Client(c.t).Do(req)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -109,6 +111,7 @@ func startAPI(t *testing.T, opts ...profiles.Option) (context.Context, *bus.Conn
 	}
 	mux := http.NewServeMux()
 	profiles.NewHandler(store, keys, nil).Routes(mux)
+	mux.HandleFunc("/", api.NotFound) // as the app does: unknown paths get the JSON 404
 	hs := httptest.NewServer(mux)
 	t.Cleanup(hs.Close)
 	return ctx, conn, keys, store, client{t, hs.URL}

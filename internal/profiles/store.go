@@ -178,7 +178,7 @@ func (s *Store) Create(ctx context.Context, pt *Patch, source string) (*Profile,
 		return nil, invalid("name", "is required")
 	}
 	now := s.now()
-	p := &Profile{ID: NewID(), Created: now, Public: []Field{}}
+	p := &Profile{ID: NewID(), Created: now, Public: []Field{}, Consents: []Consent{}}
 	if err := pt.Apply(p, now, source); err != nil {
 		return nil, err
 	}

@@ -67,7 +67,7 @@ func NewHandler(ctx context.Context, js jetstream.JetStream, keys *auth.Keys, op
 }
 
 // Routes registers the endpoints on mux.
-func (h *Handler) Routes(mux *http.ServeMux) {
+func (h *Handler) Routes(mux api.Mux) {
 	mux.Handle("GET /v1/campaigns/{id}/stats", h.keys.Require(auth.Marketer)(h.stats(ScopeCampaign)))
 	mux.Handle("GET /v1/sites/{id}/stats", h.keys.Require(auth.Publisher)(h.stats(ScopeSite)))
 	mux.Handle("GET /v1/sites/{id}/realtime", h.keys.Require(auth.Publisher)(http.HandlerFunc(h.realtime)))
