@@ -73,7 +73,7 @@ func New(pub Publisher, opts Options) *Handler {
 		bots:    r.Counter(name, help, "outcome", "bot"),
 		invalid: r.Counter(name, help, "outcome", "invalid"),
 		faults:  r.Counter("adsyn_edge_faults_total", "Internal faults answered without breaking the page.", "route", "pixel"),
-		latency: r.Histogram("adsyn_pixel_latency_seconds", "Pixel handler latency.", metrics.LatencyBuckets),
+		latency: r.Histogram("adsyn_pixel_latency_seconds", "Pixel handler latency.", metrics.EdgeBuckets),
 	}
 }
 
