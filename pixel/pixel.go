@@ -85,7 +85,7 @@ func New(pub Publisher, opts Options) *Handler {
 		invalid: r.Counter(name, help, "outcome", "invalid"),
 		faults:  r.Counter("adsyn_edge_faults_total", "Internal faults answered without breaking the page.", "route", "pixel"),
 		foreign: r.Counter(ForeignPageMetric, ForeignPageHelp, "door", "pixel"),
-		latency: r.Histogram("adsyn_pixel_latency_seconds", "Pixel handler latency.", metrics.LatencyBuckets),
+		latency: r.Histogram("adsyn_pixel_latency_seconds", "Pixel handler latency.", metrics.EdgeBuckets),
 	}
 }
 

@@ -86,8 +86,8 @@ func NewKVStore(ctx context.Context, js jetstream.JetStream, opts ...Option) (*K
 	s := &KVStore{kv: kv, cache: cache, o: o, stamps: make([]atomic.Uint32, stampCount), stop: stop, done: make(chan struct{})}
 	reg := o.reg
 	s.loadErrors = reg.Counter("adsyn_segments_store_errors_total", "Visitor record reads or deletes that failed.")
-	reg.Gauge("adsyn_segments_cache_hits", "Store.Get answered from the cache.", func() float64 { return float64(cache.Metrics.Hits()) })
-	reg.Gauge("adsyn_segments_cache_misses", "Store.Get that read the bucket.", func() float64 { return float64(cache.Metrics.Misses()) })
+	reg.CounterFunc("adsyn_segments_cache_hits_total", "Store.Get answered from the cache.", func() float64 { return float64(cache.Metrics.Hits()) })
+	reg.CounterFunc("adsyn_segments_cache_misses_total", "Store.Get that read the bucket.", func() float64 { return float64(cache.Metrics.Misses()) })
 	go s.watch(w)
 	return s, nil
 }

@@ -78,7 +78,7 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, reg *Registry, led *
 	}
 	w.attemptsOK, w.attemptsRetry, w.attemptsRefused = attempt("ok"), attempt("retry"), attempt("refused")
 	w.lost = m.Counter("adsyn_synd_leases_lost_total", "Tasks a stalled worker left to another (a worker overloaded or cut off from NATS).")
-	w.latency = m.Histogram("adsyn_synd_request_seconds", "Webhook request duration.", metrics.LatencyBuckets)
+	w.latency = m.Histogram("adsyn_synd_request_seconds", "Webhook request duration.", metrics.DeliveryBuckets)
 	m.Gauge("adsyn_synd_lanes", "Partner lanes running in this process.", func() float64 { return float64(w.lanes.Load()) })
 	return w, nil
 }

@@ -80,7 +80,7 @@ func New(cfg config.Config, log *slog.Logger, out io.Writer) (*App, error) {
 	if out == nil {
 		out = io.Discard
 	}
-	reg := metrics.NewRegistry()
+	reg := metrics.NewProcessRegistry()
 	b := buildinfo.Read()
 	reg.BuildInfo(b.Version, b.Revision, b.GoVersion)
 	return &App{cfg: cfg, log: log, out: out, reg: reg, routes: map[string]fasthttp.RequestHandler{}, serving: make(chan error, 2)}, nil
@@ -198,8 +198,8 @@ func (a *App) startNATS(ctx context.Context) error {
 		}
 		return 0
 	})
-	a.reg.Gauge("adsyn_nats_reconnects", "NATS reconnections since start.", func() float64 { return float64(a.conn.NC.Stats().Reconnects) })
-	a.reg.Gauge("adsyn_nats_disconnections", "NATS connection losses since start.", func() float64 { return float64(a.conn.Disconnections()) })
+	a.reg.CounterFunc("adsyn_nats_reconnects_total", "NATS reconnections since start.", func() float64 { return float64(a.conn.NC.Stats().Reconnects) })
+	a.reg.CounterFunc("adsyn_nats_disconnections_total", "NATS connection losses since start.", func() float64 { return float64(a.conn.Disconnections()) })
 	a.reg.Gauge("adsyn_nats_down_seconds", "How long the NATS connection has been down; 0 while it is up.", func() float64 { return a.conn.Down().Seconds() })
 	return nil
 }
@@ -372,10 +372,7 @@ func (a *App) coreRoutes() {
 			api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 		}
 	})
-	a.mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		a.reg.WriteText(w)
-	})
+	a.mux.Handle("GET /metrics", a.reg.Handler())
 	a.mux.HandleFunc("GET /v1/openapi.json", api.ServeOpenAPI)
 	a.mux.HandleFunc("/", api.NotFound)
 	a.keys.Routes(a.mux)

@@ -52,7 +52,8 @@ func get(t *testing.T, url string) (int, string) {
 }
 
 // TestServeAndStop runs the whole process: health, metrics, pixel hits, and a
-// graceful stop after which every answered hit is in the stream.
+// graceful stop by App.Stop alone, after which every answered hit and every
+// event pending at Stop is in the stream.
 func TestServeAndStop(t *testing.T) {
 	cfg := testConfig(t)
 	a, out := start(t, cfg)
@@ -81,28 +82,38 @@ func TestServeAndStop(t *testing.T) {
 	if code, body := get(t, "http://"+a.EdgeAddr()+"/.well-known/gpc.json"); code != 200 || !strings.Contains(body, `"gpc": true`) {
 		t.Errorf("gpc.json: %d %s", code, body)
 	}
-	_, metrics := get(t, api+"/metrics")
-	for _, want := range []string{`adsyn_events_total{stage="accepted"} `, "adsyn_nats_connected 1", "# TYPE adsyn_pixel_latency_seconds histogram"} {
-		if !strings.Contains(metrics, want) {
-			t.Errorf("metrics lack %q", want)
+	scrapeMetrics(t, api, hits)
+	// Events handed to the publisher just before Stop, still unacknowledged
+	// when it is called: App.Stop itself must drain them before it closes
+	// the connection and the embedded server.
+	published := 0
+	for a.Publisher().Stats().Inflight == 0 {
+		if published >= 100_000 {
+			t.Fatal("no event was ever pending: the test would not show Stop's drain")
 		}
-	}
-	conn := a.Conn()
-	// Stop drains the publisher; read the stream through a second connection
-	// before the embedded server goes.
-	if err := a.Publisher().Stop(ctx); err != nil {
-		t.Fatal(err)
-	}
-	n, err := bus.ReadEvents(ctx, conn.JS, 1, func(uint64, *event.Event) error { return nil })
-	if err != nil || n != hits {
-		t.Fatalf("stored %d events (%v), want %d", n, err, hits)
+		for range 100 {
+			e := event.Event{ID: event.NewID(), TS: time.Now().UnixMilli(), Kind: event.KindPageview, Site: "s", Visitor: "StopOrderVisitor000001"}
+			if !a.Publisher().Publish(&e) {
+				t.Fatal("event dropped before Stop")
+			}
+			published++
+		}
 	}
 	if err := a.Stop(ctx); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
+	if s := a.Publisher().Stats(); s.Dropped != 0 || s.Acked != s.Accepted {
+		t.Errorf("after Stop: %+v, want every accepted event acknowledged", s)
+	}
 	// A second start on the same data keeps the keys and prints none.
-	if _, out := start(t, cfg); strings.Contains(out.String(), "adsyn_") {
+	again, out := start(t, cfg)
+	if strings.Contains(out.String(), "adsyn_") {
 		t.Error("a restart must not print new keys")
+	}
+	// What Stop drained is on disk: the restarted process reads it back.
+	n, err := bus.ReadEvents(ctx, again.Conn().JS, 1, func(uint64, *event.Event) error { return nil })
+	if err != nil || n != hits+published {
+		t.Fatalf("stored %d events (%v), want %d pixel hits + %d published just before Stop", n, err, hits, published)
 	}
 }
 
@@ -111,5 +122,38 @@ func TestBadConfigIsRefused(t *testing.T) {
 	cfg.Roles = []string{"edge", "nonsense"}
 	if _, err := app.New(cfg, nil, nil); err == nil || !strings.Contains(err.Error(), "--roles") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// TestStopDrainsPendingEvents checks App.Stop's own order with nothing else
+// to stop (edge role only), so the publisher's drain is all that stands
+// between events still in their batches and a closed connection.
+func TestStopDrainsPendingEvents(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Roles = []string{"edge"}
+	a, _ := start(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	published := 0
+	for published < 1000 || a.Publisher().Stats().Inflight == 0 {
+		if published >= 100_000 {
+			t.Fatal("no event was ever pending: the test would not show Stop's drain")
+		}
+		e := event.Event{ID: event.NewID(), TS: time.Now().UnixMilli(), Kind: event.KindPageview, Site: "s", Visitor: "StopOrderVisitor000001"}
+		if !a.Publisher().Publish(&e) {
+			t.Fatal("event dropped before Stop")
+		}
+		published++
+	}
+	if err := a.Stop(ctx); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if s := a.Publisher().Stats(); s.Dropped != 0 || s.Acked != uint64(published) {
+		t.Errorf("after Stop: %+v, want all %d published events acknowledged", s, published)
+	}
+	again, _ := start(t, cfg)
+	n, err := bus.ReadEvents(ctx, again.Conn().JS, 1, func(uint64, *event.Event) error { return nil })
+	if err != nil || n != published {
+		t.Fatalf("stored %d events (%v), want the %d published just before Stop", n, err, published)
 	}
 }

@@ -209,11 +209,12 @@ func poll(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// /metrics says what the binary was built from.
+// /metrics says what the binary was built from (labels in the client's
+// sorted order).
 func TestBuildInfoMetric(t *testing.T) {
 	a, _ := start(t, testConfig(t))
 	_, metrics := get(t, "http://"+a.APIAddr()+"/metrics")
-	re := regexp.MustCompile(`(?m)^adsyn_build_info\{version="[^"]+",revision="[^"]+",goversion="` + regexp.QuoteMeta(runtime.Version()) + `"\} 1$`)
+	re := regexp.MustCompile(`(?m)^adsyn_build_info\{goversion="` + regexp.QuoteMeta(runtime.Version()) + `",revision="[^"]+",version="[^"]+"\} 1$`)
 	if !re.MatchString(metrics) {
 		t.Errorf("no adsyn_build_info with goversion %s in\n%s", runtime.Version(), metrics)
 	}

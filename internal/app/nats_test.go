@@ -150,8 +150,8 @@ func TestNATSRestartUnderAProcess(t *testing.T) {
 		hc, hb := get(t, api+"/healthz")
 		return rc == 200 && hc == 200, rb + hb
 	})
-	if metric(a, "adsyn_nats_connected") != 1 || metric(a, "adsyn_nats_disconnections") != 1 {
-		t.Errorf("connected %v, disconnections %v", metric(a, "adsyn_nats_connected"), metric(a, "adsyn_nats_disconnections"))
+	if metric(a, "adsyn_nats_connected") != 1 || metric(a, "adsyn_nats_disconnections_total") != 1 {
+		t.Errorf("connected %v, disconnections %v", metric(a, "adsyn_nats_connected"), metric(a, "adsyn_nats_disconnections_total"))
 	}
 
 	searches(t, a.EdgeAddr(), "AfterRestartVisitor001")

@@ -3,170 +3,198 @@ package metrics
 import (
 	"fmt"
 	"io"
-	"math"
-	"sort"
-	"strconv"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
+)
+
+// Bucket sets, in seconds, fitted to what each histogram times.
+var (
+	// EdgeBuckets suit the edge's handlers (pixel, ad): 5µs to 50ms.
+	EdgeBuckets = []float64{5e-6, 10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3}
+	// LatencyBuckets suit work that makes NATS round trips (flushes, index
+	// builds, queries): 100µs to 10s.
+	LatencyBuckets = []float64{100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1, 2.5, 5, 10}
+	// DeliveryBuckets suit deliveries to partners over the network, slow
+	// partners and timeouts included: 1ms to 5 minutes.
+	DeliveryBuckets = []float64{1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1, 2.5, 5, 10, 30, 60, 120, 300}
 )
 
 // Registry holds every series of one process.
 type Registry struct {
+	prom *prometheus.Registry
+
 	mu     sync.Mutex
-	series map[string]*family
+	funcs  map[string]*summed    // counters and gauges, by name and labels
+	histos map[string]*Histogram // by name and labels
 }
 
-type family struct {
-	name, help, typ string
-	series          []writer
+// summed is one exposed series whose value is the sum of every source
+// registered under its name and labels: two components of one process that
+// register the same series (two builders, say) show as one.
+type summed struct {
+	mu      sync.Mutex
+	sources []func() float64
 }
 
-type writer interface {
-	write(w io.Writer, name string)
+func (s *summed) add(fn func() float64) {
+	s.mu.Lock()
+	s.sources = append(s.sources, fn)
+	s.mu.Unlock()
+}
+
+func (s *summed) value() float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var v float64
+	for _, fn := range s.sources {
+		v += fn()
+	}
+	return v
 }
 
 // NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{series: map[string]*family{}} }
+func NewRegistry() *Registry {
+	return &Registry{prom: prometheus.NewRegistry(), funcs: map[string]*summed{}, histos: map[string]*Histogram{}}
+}
 
-func (r *Registry) add(name, help, typ string, s writer) {
+// NewProcessRegistry returns the registry of a whole process: the Go
+// runtime (go_*) and process (process_*) series included.
+func NewProcessRegistry() *Registry {
+	r := NewRegistry()
+	r.prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return r
+}
+
+// constLabels turns k, v pairs into labels and a key naming the series.
+func constLabels(name string, kv []string) (prometheus.Labels, string) {
+	if len(kv)%2 != 0 {
+		panic(fmt.Sprintf("metrics: %s: odd number of label arguments", name))
+	}
+	if len(kv) == 0 {
+		return nil, name
+	}
+	l := make(prometheus.Labels, len(kv)/2)
+	var key strings.Builder
+	key.WriteString(name)
+	for i := 0; i < len(kv); i += 2 {
+		l[kv[i]] = kv[i+1]
+		fmt.Fprintf(&key, "\x00%s\x00%s", kv[i], kv[i+1])
+	}
+	return l, key.String()
+}
+
+func checkName(name string, counter bool) {
+	if strings.HasSuffix(name, "_total") != counter {
+		if counter {
+			panic(fmt.Sprintf("metrics: counter %s must end in _total", name))
+		}
+		panic(fmt.Sprintf("metrics: gauge %s must not end in _total", name))
+	}
+}
+
+// register adds fn as a source of the counter or gauge name{labels}.
+func (r *Registry) register(name, help string, counter bool, fn func() float64, labels []string) {
+	checkName(name, counter)
+	l, key := constLabels(name, labels)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	f, ok := r.series[name]
-	if !ok {
-		f = &family{name: name, help: help, typ: typ}
-		r.series[name] = f
+	if s, ok := r.funcs[key]; ok {
+		s.add(fn)
+		return
 	}
-	if f.typ != typ {
-		panic(fmt.Sprintf("metrics: %s registered as %s and %s", name, f.typ, typ))
+	s := &summed{sources: []func() float64{fn}}
+	opts := prometheus.Opts{Name: name, Help: help, ConstLabels: l}
+	var c prometheus.Collector
+	if counter {
+		c = prometheus.NewCounterFunc(prometheus.CounterOpts(opts), s.value)
+	} else {
+		c = prometheus.NewGaugeFunc(prometheus.GaugeOpts(opts), s.value)
 	}
-	f.series = append(f.series, s)
+	if err := r.prom.Register(c); err != nil {
+		panic(fmt.Sprintf("metrics: %s: %v", name, err))
+	}
+	r.funcs[key] = s
 }
 
-// labelString renders k,v pairs as {k="v",...}.
-func labelString(kv []string) string {
-	if len(kv) == 0 {
-		return ""
-	}
-	if len(kv)%2 != 0 {
-		panic("metrics: odd number of label arguments")
-	}
-	var b strings.Builder
-	b.WriteByte('{')
-	for i := 0; i < len(kv); i += 2 {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(kv[i])
-		b.WriteString(`="`)
-		b.WriteString(strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(kv[i+1]))
-		b.WriteByte('"')
-	}
-	b.WriteByte('}')
-	return b.String()
-}
-
-// Counter is a monotonically increasing count.
-type Counter struct {
-	v      atomic.Uint64
-	labels string
-}
+// Counter is a monotonically increasing count. It is a plain atomic, exposed
+// through a client_golang CounterFunc, so the hot path pays one atomic add
+// and Load stays exact and cheap.
+type Counter struct{ v atomic.Uint64 }
 
 // Counter registers a counter; labels are key, value pairs.
 func (r *Registry) Counter(name, help string, labels ...string) *Counter {
-	c := &Counter{labels: labelString(labels)}
-	r.add(name, help, "counter", c)
+	c := &Counter{}
+	r.register(name, help, true, func() float64 { return float64(c.v.Load()) }, labels)
 	return c
 }
 
 func (c *Counter) Inc()         { c.v.Add(1) }
 func (c *Counter) Add(n uint64) { c.v.Add(n) }
 func (c *Counter) Load() uint64 { return c.v.Load() }
-func (c *Counter) write(w io.Writer, name string) {
-	fmt.Fprintf(w, "%s%s %d\n", name, c.labels, c.v.Load())
-}
 
-type gauge struct {
-	fn     func() float64
-	labels string
+// CounterFunc registers a counter whose running total another component
+// keeps (a cache's hits, a connection's reconnects), read at scrape time.
+func (r *Registry) CounterFunc(name, help string, fn func() float64, labels ...string) {
+	r.register(name, help, true, fn, labels)
 }
 
 // Gauge registers a value read at scrape time.
 func (r *Registry) Gauge(name, help string, fn func() float64, labels ...string) {
-	r.add(name, help, "gauge", &gauge{fn: fn, labels: labelString(labels)})
-}
-
-func (g *gauge) write(w io.Writer, name string) {
-	fmt.Fprintf(w, "%s%s %s\n", name, g.labels, formatFloat(g.fn()))
+	r.register(name, help, false, fn, labels)
 }
 
 // Histogram counts observations into fixed buckets.
-type Histogram struct {
-	bounds []float64
-	counts []atomic.Uint64 // one per bound, plus +Inf
-	sum    atomic.Uint64   // float64 bits
-	labels []string
-}
+type Histogram struct{ h prometheus.Histogram }
 
-// LatencyBuckets suit request latencies in seconds, from 25µs to 2.5s.
-var LatencyBuckets = []float64{25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1, 2.5}
-
-// Histogram registers a histogram with the given upper bounds.
+// Histogram registers a histogram with the given upper bounds (one of the
+// bucket sets above). Registering the same name and labels again returns
+// the same histogram.
 func (r *Registry) Histogram(name, help string, bounds []float64, labels ...string) *Histogram {
-	b := append([]float64(nil), bounds...)
-	sort.Float64s(b)
-	h := &Histogram{bounds: b, counts: make([]atomic.Uint64, len(b)+1), labels: labels}
-	labelString(labels) // validate now
-	r.add(name, help, "histogram", h)
+	checkName(name, false)
+	l, key := constLabels(name, labels)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if h, ok := r.histos[key]; ok {
+		return h
+	}
+	h := &Histogram{h: prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: name, Help: help, ConstLabels: l, Buckets: append([]float64(nil), bounds...),
+	})}
+	if err := r.prom.Register(h.h); err != nil {
+		panic(fmt.Sprintf("metrics: %s: %v", name, err))
+	}
+	r.histos[key] = h
 	return h
 }
 
 // Observe records v.
-func (h *Histogram) Observe(v float64) {
-	i := sort.SearchFloat64s(h.bounds, v)
-	h.counts[i].Add(1)
-	for {
-		old := h.sum.Load()
-		if h.sum.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+v)) {
-			return
-		}
-	}
-}
-
-func (h *Histogram) write(w io.Writer, name string) {
-	var cum uint64
-	for i, b := range h.bounds {
-		cum += h.counts[i].Load()
-		fmt.Fprintf(w, "%s_bucket%s %d\n", name, labelString(append(h.labels[:len(h.labels):len(h.labels)], "le", formatFloat(b))), cum)
-	}
-	cum += h.counts[len(h.bounds)].Load()
-	fmt.Fprintf(w, "%s_bucket%s %d\n", name, labelString(append(h.labels[:len(h.labels):len(h.labels)], "le", "+Inf")), cum)
-	l := labelString(h.labels)
-	fmt.Fprintf(w, "%s_sum%s %s\n", name, l, formatFloat(math.Float64frombits(h.sum.Load())))
-	fmt.Fprintf(w, "%s_count%s %d\n", name, l, cum)
-}
-
-func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+func (h *Histogram) Observe(v float64) { h.h.Observe(v) }
 
 // WriteText writes every series in the Prometheus text exposition format.
-func (r *Registry) WriteText(w io.Writer) {
-	r.mu.Lock()
-	names := make([]string, 0, len(r.series))
-	for n := range r.series {
-		names = append(names, n)
+func (r *Registry) WriteText(w io.Writer) error {
+	mfs, err := r.prom.Gather()
+	if err != nil {
+		return fmt.Errorf("metrics: gather: %w", err)
 	}
-	sort.Strings(names)
-	fams := make([]*family, len(names))
-	for i, n := range names {
-		fams[i] = r.series[n]
-	}
-	r.mu.Unlock()
-	for _, f := range fams {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", f.name, f.help, f.name, f.typ)
-		for _, s := range f.series {
-			s.write(w, f.name)
+	for _, mf := range mfs {
+		if _, err := expfmt.MetricFamilyToText(w, mf); err != nil {
+			return fmt.Errorf("metrics: write: %w", err)
 		}
 	}
+	return nil
+}
+
+// Handler serves the registry for a Prometheus scrape, in whichever format
+// the scraper asks for.
+func (r *Registry) Handler() http.Handler {
+	return promhttp.HandlerFor(r.prom, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
 // BuildInfo registers adsyn_build_info, always 1, whose labels say what the
