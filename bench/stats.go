@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -83,19 +84,34 @@ func runStats(ctx context.Context, conn *bus.Conn, o Options, so statsOptions, p
 	}
 	res.Ops = int64(acked)
 	res.OpsPerS, res.Ceiling, res.Ratio = median(aggRounds), median(ceilRounds), median(ratios)
-	counted, err := statsCount(ctx, conn.JS, run, &so)
+	counted, visitors, err := statsCount(ctx, conn.JS, run, &so)
 	// Under load a whole count once read nothing (go test -race): a second
 	// read tells a slow read from a lost event.
 	for try := 0; err == nil && counted < int64(acked) && try < 2; try++ {
 		fmt.Fprintf(progress, "stats: the records count %d of %d events; reading them again\n", counted, acked)
 		time.Sleep(time.Second)
-		counted, err = statsCount(ctx, conn.JS, run, &so)
+		counted, visitors, err = statsCount(ctx, conn.JS, run, &so)
 	}
 	if err != nil {
 		return res, err
 	}
 	res.Lost = int64(acked) - counted
 	fmt.Fprintf(progress, "stats: the records count %d of the %d events published\n", counted, acked)
+	// The visitors' sketches against the known set the generator used.
+	known := 0
+	for _, v := range so.seen {
+		if v {
+			known++
+		}
+	}
+	if visitors != nil && known > 0 {
+		est := visitors.Estimate()
+		res.Extra["visitors_known"] = known
+		res.Extra["visitors_estimated"] = est
+		res.Extra["visitors_error_pct"] = math.Round(10000*math.Abs(float64(est)-float64(known))/float64(known)) / 100
+	}
+	res.Extra["mix"] = fmt.Sprintf("%.0f%% pageviews, %.0f%% searches, the rest ad events (%.0f%% clicks, %.0f%% conversions among them); %.0f%% with a visitor id",
+		100*statsPageviews, 100*statsSearches, 100*so.ClickRate, 100*statsConversionRate, 100*statsIdentified)
 	q, err := statsQuery(ctx, conn, run, &so, progress)
 	if err != nil {
 		return res, err

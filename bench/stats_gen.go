@@ -21,20 +21,23 @@ import (
 	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/event"
 	"github.com/adsyn/adsyn/internal/stats"
+	"github.com/adsyn/adsyn/internal/stats/audience"
 )
 
 // statsOptions size `adsyn bench stats`.
 type statsOptions struct {
-	Events     int     // impression and click events to aggregate (default 1,000,000)
+	Events     int     // events to aggregate, in the mix of statsPublish (default 1,000,000)
 	Campaigns  int     // default 1,000, three creatives each
 	Sites      int     // default 100, two slots each
 	Visitors   int     // default 100,000
 	Hours      int     // events spread over this many past hours (default 3)
-	ClickRate  float64 // share of clicks among the events (default 0.1)
+	ClickRate  float64 // share of clicks among the ad events (default 0.1)
 	QueryDays  int     // span of the hourly query (default 30)
 	Queries    int     // timed queries (default 200)
 	Partitions int     // default event.DefaultPartitions
 	Log        *slog.Logger
+
+	seen []bool // visitors of the published pageviews and searches, by number
 }
 
 func (o *statsOptions) defaults() {
@@ -57,6 +60,9 @@ func (o *statsOptions) defaults() {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	if len(o.seen) != o.Visitors {
+		o.seen = make([]bool, o.Visitors)
+	}
 }
 
 func statsIDs(run string, n int, kind string) []string {
@@ -67,6 +73,17 @@ func statsIDs(run string, n int, kind string) []string {
 	return out
 }
 
+// The mix of statsPublish: mostly pageviews, as a publisher's traffic is.
+const (
+	statsPageviews      = 0.78 // of all events
+	statsSearches       = 0.04 // of all events; the rest are ad events
+	statsConversionRate = 0.02 // of the ad events, beside ClickRate
+	statsIdentified     = 0.7  // events with a visitor id (consented)
+)
+
+// statsPublish publishes o.Events events of the mix and marks in o.seen the
+// visitors of the pageviews and searches (the known set the sketches must
+// count).
 func statsPublish(ctx context.Context, conn *bus.Conn, run string, o *statsOptions) (uint64, error) {
 	pub, err := bus.NewPublisher(conn.NC, bus.PublisherOptions{Partitions: o.Partitions, Log: o.Log})
 	if err != nil {
@@ -83,6 +100,10 @@ func statsPublish(ctx context.Context, conn *bus.Conn, run string, o *statsOptio
 	langs := []string{"en", "ru", "de", "fr", "es", "it", "pl", "tr"}
 	countries := []string{"RU", "DE", "US", "FR", "ES", "IT", "PL", "TR", "GB", "NL", "UA", "KZ", "BY", "AT", "CH", "BE", "SE", "NO", "FI", "CZ"}
 	devices := []string{"desktop", "mobile", "tablet", "tv"}
+	pages := statsIDs("https://pub.example/page/", 300, "")
+	referrers := []string{"", "", "", "https://www.search.example/", "https://news.example/a", "https://social.example/", "https://mail.example/"}
+	browsers := []string{"Chrome", "Safari", "Firefox", "Edge", "Yandex", "Samsung Internet"}
+	oses := []string{"Windows", "Android", "iOS", "macOS", "Linux"}
 	r := rand.New(rand.NewPCG(1, 2))
 	now := time.Now()
 	var e event.Event
@@ -95,23 +116,41 @@ func statsPublish(ctx context.Context, conn *bus.Conn, run string, o *statsOptio
 				time.Sleep(time.Millisecond) // the generator outruns NATS: wait, do not drop
 			}
 		}
-		e = event.Event{ID: event.NewID(), Kind: event.KindImpression}
-		if r.Float64() < o.ClickRate {
-			e.Kind = event.KindClick
-		}
-		c := r.IntN(o.Campaigns)
-		e.Campaign, e.Creative = camps[c], creatives[c][r.IntN(3)]
-		e.Site = sites[r.IntN(o.Sites)]
-		e.Slot = "top"
-		if r.IntN(2) == 1 {
-			e.Slot = "side"
-		}
-		e.Visitor = visitors[r.IntN(o.Visitors)]
+		e = event.Event{ID: event.NewID(), Site: sites[r.IntN(o.Sites)]}
 		e.Lang, e.Country = langs[r.IntN(len(langs))], countries[r.IntN(len(countries))]
-		e.Device.Type = devices[r.IntN(len(devices))]
+		e.Device = event.Device{Type: devices[r.IntN(len(devices))], OS: oses[r.IntN(len(oses))], Browser: browsers[r.IntN(len(browsers))]}
 		e.TS = now.Add(-time.Duration(r.Int64N(int64(o.Hours) * int64(time.Hour)))).UnixMilli()
-		if e.Kind == event.KindImpression && r.IntN(2) == 0 {
-			e.Value = 0.002
+		v := r.IntN(o.Visitors)
+		switch x := r.Float64(); {
+		case x < statsPageviews: // most of the traffic: a publisher's pages
+			e.Kind = event.KindPageview
+			e.URL = pages[int(r.ExpFloat64()*30)%len(pages)] + "?utm_source=mail"
+			e.Referrer = referrers[r.IntN(len(referrers))]
+		case x < statsPageviews+statsSearches:
+			e.Kind, e.Query = event.KindSearch, "plumber"
+		default: // an ad event of a campaign
+			e.Kind = event.KindImpression
+			switch y := r.Float64(); {
+			case y < o.ClickRate:
+				e.Kind = event.KindClick
+			case y < o.ClickRate+statsConversionRate:
+				e.Kind = event.KindConversion
+			}
+			c := r.IntN(o.Campaigns)
+			e.Campaign, e.Creative = camps[c], creatives[c][r.IntN(3)]
+			e.Slot = "top"
+			if r.IntN(2) == 1 {
+				e.Slot = "side"
+			}
+			if e.Kind == event.KindImpression && r.IntN(2) == 0 {
+				e.Value = 0.002
+			}
+		}
+		if r.Float64() < statsIdentified { // the rest did not consent to an id
+			e.Visitor = visitors[v]
+			if e.Kind == event.KindPageview || e.Kind == event.KindSearch {
+				o.seen[v] = true
+			}
 		}
 		for !pub.Publish(&e) {
 			return 0, errors.New("stats bench: the publisher dropped events")
@@ -129,19 +168,16 @@ func statsPublish(ctx context.Context, conn *bus.Conn, run string, o *statsOptio
 	return st.Acked, nil
 }
 
-// statsCount sums impressions and clicks of the run's campaigns, and checks
-// its sites agree.
-func statsCount(ctx context.Context, js jetstream.JetStream, run string, o *statsOptions) (int64, error) {
-	kv, err := js.KeyValue(ctx, bus.BucketStats)
-	if err != nil {
-		return 0, err
-	}
+// statsCount sums what the run's records count: the campaigns' ad events,
+// and the sites' pageviews and searches (their ad events must equal the
+// campaigns'). It also merges the sites' visitor sketches.
+func statsCount(ctx context.Context, js jetstream.JetStream, run string, o *statsOptions) (int64, *audience.Visitors, error) {
 	now := time.Now().Unix() / 3600
 	from, to := now-int64(o.Hours)-1, now+2
-	sum := func(s stats.Scope, ids []string) (int64, error) {
+	visitors := &audience.Visitors{}
+	sum := func(s stats.Scope, ids []string) (ads, aud int64, err error) {
 		var (
 			mu    sync.Mutex
-			total int64
 			first error
 			wg    sync.WaitGroup
 			next  = make(chan string)
@@ -151,13 +187,19 @@ func statsCount(ctx context.Context, js jetstream.JetStream, run string, o *stat
 			go func() {
 				defer wg.Done()
 				for id := range next {
-					recs, err := stats.ReadRange(ctx, kv, s, id, from, to, 0)
+					recs, err := stats.ReadRange(ctx, js, s, id, from, to)
 					mu.Lock()
 					if err != nil && first == nil {
 						first = err
 					}
 					for _, r := range recs {
-						total += r.Totals.Impressions + r.Totals.Clicks
+						ads += r.Totals.Impressions + r.Totals.Clicks + r.Totals.Conversions
+						if a := r.Audience; a != nil {
+							aud += int64(a.Pageviews + a.Searches)
+							if err := visitors.Merge(&a.Visitors); err != nil && first == nil {
+								first = err
+							}
+						}
 					}
 					mu.Unlock()
 				}
@@ -168,20 +210,20 @@ func statsCount(ctx context.Context, js jetstream.JetStream, run string, o *stat
 		}
 		close(next)
 		wg.Wait()
-		return total, first
+		return ads, aud, first
 	}
-	camps, err := sum(stats.ScopeCampaign, statsIDs(run, o.Campaigns, "c"))
+	camps, _, err := sum(stats.ScopeCampaign, statsIDs(run, o.Campaigns, "c"))
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	sites, err := sum(stats.ScopeSite, statsIDs(run, o.Sites, "s"))
+	sites, aud, err := sum(stats.ScopeSite, statsIDs(run, o.Sites, "s"))
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if sites != camps {
-		return camps, fmt.Errorf("stats bench: campaigns count %d events, sites %d", camps, sites)
+		return camps, nil, fmt.Errorf("stats bench: campaigns count %d ad events, sites %d", camps, sites)
 	}
-	return camps, nil
+	return camps + aud, visitors, nil
 }
 
 // statsRecord is a realistic hour of a busy campaign.

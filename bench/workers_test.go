@@ -66,6 +66,11 @@ func TestStatsScenario(t *testing.T) {
 	if len(r.Extra["rounds"].([]float64)) != 2 || !r.NoP999 || r.Extra["query_max_ms"].(float64) < r.P99 {
 		t.Errorf("rounds or latency fields: %+v", r)
 	}
+	// The mix's visitors, counted by the sketches, against the set the
+	// generator used.
+	if e, ok := r.Extra["visitors_error_pct"].(float64); !ok || e > 2 || r.Extra["visitors_known"].(int) < 1000 {
+		t.Errorf("visitors: %v known, %v estimated, error %v%%", r.Extra["visitors_known"], r.Extra["visitors_estimated"], r.Extra["visitors_error_pct"])
+	}
 	var js strings.Builder
 	if err := r.JSON(&js); err != nil || !strings.Contains(js.String(), `"p999_ms":null`) {
 		t.Errorf("JSON %s: %v", js.String(), err)

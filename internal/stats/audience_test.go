@@ -179,14 +179,11 @@ func TestCampaignReach(t *testing.T) {
 	startAggregator(t, conn.JS)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	kv, err := conn.JS.KeyValue(ctx, bus.BucketStats)
-	if err != nil {
-		t.Fatal(err)
-	}
 	hour := tally.FloorDiv(base.Unix(), 3600)
+	var err error
 	var recs map[int64]*Record
 	waitUntil(t, 30*time.Second, "every impression counted", func() bool {
-		recs, err = readRange(ctx, kv, ScopeCampaign, "c0", hour, hour+1, tally.WithAudience)
+		recs, err = readRange(ctx, conn.JS, ScopeCampaign, "c0", hour, hour+1, tally.WithAudience)
 		return err == nil && recs[hour] != nil && recs[hour].Totals.Impressions == 280
 	})
 	q, err := ParseQuery(ScopeCampaign, "c0", url.Values{}, base.Add(time.Hour))

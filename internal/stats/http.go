@@ -131,7 +131,7 @@ func (h *Handler) stats(s Scope) http.Handler {
 
 		ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
 		defer cancel()
-		recs, err := readRange(ctx, h.kv, s, id, q.From, q.To, want)
+		recs, err := readRange(ctx, h.js, s, id, q.From, q.To, want)
 		if err != nil {
 			h.unavailable(w, r, err)
 			return
@@ -256,7 +256,7 @@ func (h *Handler) totals(ctx context.Context, s Scope, entries []Entry, from, to
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				recs, err := readRange(ctx, h.kv, s, entries[i].ID, from, to, 0)
+				recs, err := readRange(ctx, h.js, s, entries[i].ID, from, to, 0)
 				if err != nil {
 					mu.Lock()
 					firstErr = cmp.Or(firstErr, err)

@@ -14,9 +14,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/stats/audience"
 	"github.com/adsyn/adsyn/internal/stats/tally"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -478,48 +480,68 @@ func csvSafe(s string) string {
 }
 
 // ReadRange returns the records of scope and id for hours [from, to),
-// decoding only the dimensions in want, through one KV watch that stops
-// after the initial values. Its cost grows with the id's whole history.
-func ReadRange(ctx context.Context, kv jetstream.KeyValue, s Scope, id string, from, to int64, want ...Dim) (map[int64]*Record, error) {
-	var mask tally.DimMask
+// decoding only the dimensions in want (and a site's audience, a
+// campaign's reach), the newest revision of each. Its cost grows with the
+// id's number of hours.
+func ReadRange(ctx context.Context, js jetstream.JetStream, s Scope, id string, from, to int64, want ...Dim) (map[int64]*Record, error) {
+	mask := tally.WithAudience
 	for _, d := range want {
 		mask |= tally.MaskOf(d)
 	}
-	return readRange(ctx, kv, s, id, from, to, mask)
+	return readRange(ctx, js, s, id, from, to, mask)
 }
 
-func readRange(ctx context.Context, kv jetstream.KeyValue, s Scope, id string, from, to int64, want tally.DimMask) (map[int64]*Record, error) {
+func readRange(ctx context.Context, js jetstream.JetStream, s Scope, id string, from, to int64, want tally.DimMask) (map[int64]*Record, error) {
 	if !ValidID(id) {
 		return nil, ErrBadID
 	}
-	// One wildcard watch on the id's keys, filtered here by hour: a watch on
-	// the range's exact keys costs the server a check of every pair of
-	// filter subjects, ten times slower for a month.
-	w, err := kv.Watch(ctx, s.Prefix()+"."+id+".*", jetstream.IgnoreDeletes())
+	// The newest revision of each of the id's keys, filtered here by hour:
+	// a filter on the range's exact keys costs the server a check of every
+	// pair of filter subjects, ten times slower for a month. An ordered
+	// consumer read until the server has nothing pending, not a KV watch: a
+	// watch under load may end its initial values on a timer, with keys
+	// missing (nats.go sends its nil marker when no key came for a while).
+	prefix := "$KV." + bus.BucketStats + "."
+	c, err := js.OrderedConsumer(ctx, bus.KVStream(bus.BucketStats), jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{prefix + s.Prefix() + "." + id + ".*"},
+		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("stats: watch %s %s: %w", s.Prefix(), id, err)
+		return nil, fmt.Errorf("stats: read %s %s: %w", s.Prefix(), id, err)
 	}
-	defer func() { _ = w.Stop() }()
 	out := map[int64]*Record{}
 	for {
-		select {
-		case e, ok := <-w.Updates():
-			if !ok {
-				return nil, fmt.Errorf("stats: watch %s %s ended early", s.Prefix(), id)
+		batch, err := c.FetchNoWait(256)
+		if err != nil {
+			return nil, fmt.Errorf("stats: read %s %s: %w", s.Prefix(), id, err)
+		}
+		got, done := 0, false
+		for m := range batch.Messages() {
+			got++
+			if md, err := m.Metadata(); err == nil && md.NumPending == 0 {
+				done = true
 			}
-			if e == nil {
-				return out, nil
+			if op := m.Headers().Get("KV-Operation"); op != "" || len(m.Data()) == 0 {
+				continue // deleted or purged
 			}
-			h, ok := tally.ParseHour(e.Key())
+			key := strings.TrimPrefix(m.Subject(), prefix)
+			h, ok := tally.ParseHour(key)
 			if !ok || h < from || h >= to {
 				continue
 			}
-			rec, err := tally.DecodeRecordDims(e.Value(), want)
+			rec, err := tally.DecodeRecordDims(m.Data(), want)
 			if err != nil {
-				return nil, fmt.Errorf("stats: %s: %w", e.Key(), err)
+				return nil, fmt.Errorf("stats: %s: %w", key, err)
 			}
 			out[h] = rec
-		case <-ctx.Done():
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) {
+			return nil, fmt.Errorf("stats: read %s %s: %w", s.Prefix(), id, err)
+		}
+		if got == 0 || done {
+			return out, nil
+		}
+		if ctx.Err() != nil {
 			return nil, fmt.Errorf("stats: read %s %s: %w", s.Prefix(), id, ctx.Err())
 		}
 	}
