@@ -75,9 +75,8 @@ func runSyndication(ctx context.Context, conn *bus.Conn, o Options, so Syndicati
 	}
 	mreg := metrics.NewRegistry()
 	// The receivers are on loopback.
-	wopts := []syndication.Option{syndication.WithLogger(o.Log), syndication.WithShards(so.Shards), syndication.WithPublicURL("http://127.0.0.1"),
-		syndication.WithMetrics(mreg), syndication.WithKeyring(ring), syndication.WithPrivatePartners(true)}
-	reg, err := syndication.NewRegistry(ctx, conn.JS, wopts...)
+	reg, err := syndication.NewRegistry(ctx, conn.JS, syndication.WithLogger(o.Log), syndication.WithShards(so.Shards),
+		syndication.WithKeyring(ring), syndication.WithPrivatePartners(true))
 	if err != nil {
 		return res, err
 	}
@@ -102,7 +101,8 @@ func runSyndication(ctx context.Context, conn *bus.Conn, o Options, so Syndicati
 		key, _ := webhook.ParseSecret(p.Secret)
 		recv[i].key = key
 	}
-	w, err := syndication.NewWorker(ctx, conn.JS, reg, led, wopts...)
+	w, err := syndication.NewWorker(ctx, conn.JS, reg, led, syndication.WithLogger(o.Log), syndication.WithPublicURL("http://127.0.0.1"),
+		syndication.WithMetrics(mreg), syndication.WithKeyring(ring), syndication.WithPrivatePartners(true))
 	if err != nil {
 		return res, err
 	}

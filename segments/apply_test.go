@@ -130,7 +130,7 @@ func TestPolicyValidate(t *testing.T) {
 	if p.Validate() == nil {
 		t.Error("zero half-life accepted")
 	}
-	if _, err := buildOptions([]Option{WithHalfLife(time.Second)}); err == nil {
+	if _, err := buildOptions([]BuilderOption{WithHalfLife(time.Second)}, BuilderOption.builder); err == nil {
 		t.Error("WithHalfLife(1s) accepted")
 	}
 }

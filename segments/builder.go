@@ -67,11 +67,11 @@ type BuilderStats struct {
 // taxonomy. Options: WithPartitions, WithWindow, WithMaxInflight,
 // WithPolicy/WithHalfLife, WithConsumer, WithStartSequence, WithRecordTTL,
 // WithLogger, WithMetrics.
-func NewBuilder(conn *bus.Conn, live *taxonomy.Live, opts ...Option) (*Builder, error) {
+func NewBuilder(conn *bus.Conn, live *taxonomy.Live, opts ...BuilderOption) (*Builder, error) {
 	if conn == nil || conn.NC == nil || live == nil {
 		return nil, errors.New("segments: builder needs a connection and a taxonomy")
 	}
-	o, err := buildOptions(opts)
+	o, err := buildOptions(opts, BuilderOption.builder)
 	if err != nil {
 		return nil, err
 	}

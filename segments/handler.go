@@ -23,11 +23,11 @@ type Handler struct {
 
 // NewHandler returns the API handler. Options: WithPolicy/WithHalfLife (to
 // decay scores to now), WithLogger.
-func NewHandler(store Store, live *taxonomy.Live, keys *auth.Keys, opts ...Option) (*Handler, error) {
+func NewHandler(store Store, live *taxonomy.Live, keys *auth.Keys, opts ...HandlerOption) (*Handler, error) {
 	if store == nil || live == nil || keys == nil {
 		return nil, errors.New("segments: handler needs a store, a taxonomy and the keys")
 	}
-	o, err := buildOptions(opts)
+	o, err := buildOptions(opts, HandlerOption.handler)
 	if err != nil {
 		return nil, err
 	}

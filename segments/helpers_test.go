@@ -74,7 +74,7 @@ func eventually(tb testing.TB, d time.Duration, what string, cond func() bool) {
 }
 
 // startBuilder runs a builder until the test ends.
-func startBuilder(tb testing.TB, conn *bus.Conn, live *taxonomy.Live, opts ...Option) *Builder {
+func startBuilder(tb testing.TB, conn *bus.Conn, live *taxonomy.Live, opts ...BuilderOption) *Builder {
 	tb.Helper()
 	b, err := NewBuilder(conn, live, opts...)
 	if err != nil {

@@ -76,14 +76,14 @@ func duration(d time.Duration) string {
 // or 204 with ?format=none. If the deletion fails it answers 503 with the
 // cookies set, so the person can retry. Nothing from the request outlives
 // the handler. Options: WithTimeout, WithLogger, WithMetrics.
-func OptOut(store Store, cookies *cookie.Policy, retention time.Duration, opts ...Option) (fasthttp.RequestHandler, error) {
+func OptOut(store Store, cookies *cookie.Policy, retention time.Duration, opts ...OptOutOption) (fasthttp.RequestHandler, error) {
 	if store == nil || cookies == nil {
 		return nil, errors.New("segments: opt-out needs a store and a cookie policy")
 	}
 	if retention <= 0 {
 		return nil, fmt.Errorf("segments: opt-out retention %s must be positive", retention)
 	}
-	o, err := buildOptions(opts)
+	o, err := buildOptions(opts, OptOutOption.optOut)
 	if err != nil {
 		return nil, err
 	}

@@ -58,8 +58,8 @@ const (
 // NewKVStore opens the store on the adsyn_segments bucket and starts its
 // watch. Close stops it. Options: WithCache, WithTimeout, WithLogger,
 // WithMetrics.
-func NewKVStore(ctx context.Context, js jetstream.JetStream, opts ...Option) (*KVStore, error) {
-	o, err := buildOptions(opts)
+func NewKVStore(ctx context.Context, js jetstream.JetStream, opts ...StoreOption) (*KVStore, error) {
+	o, err := buildOptions(opts, StoreOption.store)
 	if err != nil {
 		return nil, err
 	}

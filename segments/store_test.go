@@ -12,7 +12,7 @@ import (
 	"github.com/adsyn/adsyn/segments/taxonomy"
 )
 
-func newStore(tb testing.TB, conn *bus.Conn, opts ...Option) *KVStore {
+func newStore(tb testing.TB, conn *bus.Conn, opts ...StoreOption) *KVStore {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -232,12 +232,13 @@ type env struct {
 	ring   *keyring.Keyring
 	reg    *syndication.Registry
 	led    *syndication.Ledger
-	opts   []syndication.Option
+	opts   []syndication.RegistryOption
+	wopts  []syndication.WorkerOption
 	public string
 	regs   []*syndication.Registry // the workers' registries
 }
 
-func newEnv(t *testing.T, extra ...syndication.Option) *env {
+func newEnv(t *testing.T, extra ...syndication.SharedOption) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -252,15 +253,20 @@ func newEnv(t *testing.T, extra ...syndication.Option) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, srv: srv, conn: conn, ctx: ctx, store: store, ring: ring, public: "https://api.example.test"}
-	e.opts = append([]syndication.Option{
-		syndication.WithShards(4),
+	shared := append([]syndication.SharedOption{
 		syndication.WithTimeout(300 * time.Millisecond),
-		syndication.WithBackoff(syndication.Backoff{Base: 5 * time.Millisecond, Max: 40 * time.Millisecond, Attempts: 8}),
-		syndication.WithPublicURL(e.public),
 		syndication.WithTakeover(time.Second),
 		syndication.WithKeyring(ring),
 		syndication.WithPrivatePartners(true), // the receivers are on loopback
 	}, extra...)
+	e.opts = []syndication.RegistryOption{syndication.WithShards(4)}
+	e.wopts = []syndication.WorkerOption{
+		syndication.WithBackoff(syndication.Backoff{Base: 5 * time.Millisecond, Max: 40 * time.Millisecond, Attempts: 8}),
+		syndication.WithPublicURL(e.public),
+	}
+	for _, o := range shared {
+		e.opts, e.wopts = append(e.opts, o), append(e.wopts, o)
+	}
 	if e.reg, err = syndication.NewRegistry(ctx, conn.JS, e.opts...); err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +295,7 @@ func (e *env) worker() (stop func()) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	w, err := syndication.NewWorker(ctx, conn.JS, reg, led, append(slices.Clone(e.opts), syndication.WithProfiles(profs))...)
+	w, err := syndication.NewWorker(ctx, conn.JS, reg, led, append(slices.Clone(e.wopts), syndication.WithProfiles(profs))...)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -28,9 +28,29 @@ type Backoff struct {
 // DefaultBackoff retries for about 17 minutes (10 attempts) before giving up.
 var DefaultBackoff = Backoff{Base: time.Second, Max: 10 * time.Minute, Attempts: 10}
 
-// Option configures the registry, the worker, the ledger and the handler;
-// each takes the options that concern it.
-type Option func(*options) error
+// Each constructor takes its own option type, so an option it would not
+// read does not compile (as in adserver, after nats.go's jetstream).
+type (
+	// RegistryOption configures NewRegistry.
+	RegistryOption interface{ registry(*options) error }
+	// WorkerOption configures NewWorker.
+	WorkerOption interface{ worker(*options) error }
+)
+
+// SharedOption is read by NewRegistry and NewWorker alike: a registry and
+// the workers over it should agree on the lanes' timing, private endpoints
+// and the keyring.
+type SharedOption func(*options) error
+
+type (
+	registryOption func(*options) error
+	workerOption   func(*options) error
+)
+
+func (o SharedOption) registry(c *options) error   { return o(c) }
+func (o SharedOption) worker(c *options) error     { return o(c) }
+func (o registryOption) registry(c *options) error { return o(c) }
+func (o workerOption) worker(c *options) error     { return o(c) }
 
 type options struct {
 	log       *slog.Logger
@@ -52,10 +72,11 @@ func defaults() options {
 	return options{timeout: 15 * time.Second, ackWait: 10 * time.Second, backoff: DefaultBackoff, shards: 8, replicas: 1}
 }
 
-func apply(opts []Option) (options, error) {
+// apply applies opts with set, the option type's own method.
+func apply[O any](opts []O, set func(O, *options) error) (options, error) {
 	o := defaults()
 	for _, opt := range opts {
-		if err := opt(&o); err != nil {
+		if err := set(opt, &o); err != nil {
 			return o, err
 		}
 	}
@@ -71,7 +92,7 @@ func apply(opts []Option) (options, error) {
 // WithProfiles sets the profile reader the registry and the worker read
 // users, their change feed and their newest profiles through; without it,
 // each opens one with the keyring (WithKeyring).
-func WithProfiles(r *profiles.Reader) Option {
+func WithProfiles(r *profiles.Reader) SharedOption {
 	return func(o *options) error {
 		if r == nil {
 			return errors.New("syndication: nil profile reader")
@@ -97,7 +118,7 @@ func (o *options) profileReader(ctx context.Context, js jetstream.JetStream) (*p
 }
 
 // WithLogger sets the logger.
-func WithLogger(l *slog.Logger) Option {
+func WithLogger(l *slog.Logger) SharedOption {
 	return func(o *options) error {
 		if l == nil {
 			return errors.New("syndication: nil logger")
@@ -108,18 +129,18 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithMetrics registers series on r.
-func WithMetrics(r *metrics.Registry) Option {
-	return func(o *options) error {
+func WithMetrics(r *metrics.Registry) WorkerOption {
+	return workerOption(func(o *options) error {
 		if r == nil {
 			return errors.New("syndication: nil metrics registry")
 		}
 		o.metrics = r
 		return nil
-	}
+	})
 }
 
 // WithTimeout bounds one delivery attempt (default 15 s).
-func WithTimeout(d time.Duration) Option {
+func WithTimeout(d time.Duration) SharedOption {
 	return func(o *options) error {
 		if d <= 0 || d > 5*time.Minute {
 			return fmt.Errorf("syndication: timeout %v out of (0, 5m]", d)
@@ -133,7 +154,7 @@ func WithTimeout(d time.Duration) Option {
 // another worker takes it over (default 10 s): the change consumer's ack
 // wait, and a lane's beyond the attempt timeout. Workers signal progress
 // well within it while they work.
-func WithTakeover(d time.Duration) Option {
+func WithTakeover(d time.Duration) SharedOption {
 	return func(o *options) error {
 		if d < 100*time.Millisecond || d > 5*time.Minute {
 			return fmt.Errorf("syndication: takeover %v out of [100ms, 5m]", d)
@@ -148,56 +169,56 @@ func WithTakeover(d time.Duration) Option {
 func (o *options) laneAckWait() time.Duration { return o.timeout + o.ackWait }
 
 // WithBackoff sets the retry schedule.
-func WithBackoff(b Backoff) Option {
-	return func(o *options) error {
+func WithBackoff(b Backoff) WorkerOption {
+	return workerOption(func(o *options) error {
 		if b.Base <= 0 || b.Max < b.Base || b.Attempts < 1 || b.Attempts > 100 {
 			return fmt.Errorf("syndication: backoff %+v: need 0 < Base <= Max and 1-100 attempts", b)
 		}
 		o.backoff = b
 		return nil
-	}
+	})
 }
 
 // WithPublicURL sets the API's public base URL, which partner views use to
 // point at public photos ("https://api.example.com").
-func WithPublicURL(base string) Option {
-	return func(o *options) error {
+func WithPublicURL(base string) WorkerOption {
+	return workerOption(func(o *options) error {
 		u, err := url.Parse(base)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("syndication: public URL %q must be http(s)://host", base)
 		}
 		o.publicURL = strings.TrimRight(base, "/")
 		return nil
-	}
+	})
 }
 
 // WithShards sets how many ordered lanes a new partner gets (default 8):
 // its delivery concurrency. A partner keeps the count it was created with.
-func WithShards(n int) Option {
-	return func(o *options) error {
+func WithShards(n int) RegistryOption {
+	return registryOption(func(o *options) error {
 		if n < 1 || n > 256 {
 			return fmt.Errorf("syndication: shards %d out of 1-256", n)
 		}
 		o.shards = n
 		return nil
-	}
+	})
 }
 
 // WithReplicas sets the replica count of the streams this package creates.
-func WithReplicas(n int) Option {
-	return func(o *options) error {
+func WithReplicas(n int) RegistryOption {
+	return registryOption(func(o *options) error {
 		if n < 1 || n > 5 {
 			return fmt.Errorf("syndication: replicas %d out of 1-5", n)
 		}
 		o.replicas = n
 		return nil
-	}
+	})
 }
 
 // WithPrivatePartners lets partner endpoints be on loopback, private and
 // reserved addresses (a deliverer on the operator's own network, the demo
 // partner). Link-local and cloud metadata addresses stay refused.
-func WithPrivatePartners(allow bool) Option {
+func WithPrivatePartners(allow bool) SharedOption {
 	return func(o *options) error {
 		o.allowPrivate = allow
 		return nil

@@ -134,7 +134,7 @@ func applySpec(p *Partner, s *Spec, allowPrivate bool) error {
 
 // WithKeyring seals partners' webhook secrets at rest with ring; the
 // registry needs it, and every process of a deployment the same one.
-func WithKeyring(ring *keyring.Keyring) Option {
+func WithKeyring(ring *keyring.Keyring) SharedOption {
 	return func(o *options) error {
 		if ring == nil {
 			return errors.New("syndication: nil keyring")
@@ -197,8 +197,8 @@ type Registry struct {
 
 // NewRegistry provisions this package's streams, opens the registry and
 // follows it until ctx ends.
-func NewRegistry(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Registry, error) {
-	o, err := apply(opts)
+func NewRegistry(ctx context.Context, js jetstream.JetStream, opts ...RegistryOption) (*Registry, error) {
+	o, err := apply(opts, RegistryOption.registry)
 	if err != nil {
 		return nil, err
 	}

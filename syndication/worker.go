@@ -39,8 +39,8 @@ type Worker struct {
 }
 
 // NewWorker prepares a worker; Run starts it.
-func NewWorker(ctx context.Context, js jetstream.JetStream, reg *Registry, led *Ledger, opts ...Option) (*Worker, error) {
-	o, err := apply(opts)
+func NewWorker(ctx context.Context, js jetstream.JetStream, reg *Registry, led *Ledger, opts ...WorkerOption) (*Worker, error) {
+	o, err := apply(opts, WorkerOption.worker)
 	if err != nil {
 		return nil, err
 	}

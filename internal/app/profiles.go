@@ -75,7 +75,8 @@ func (a *App) wireProfiles(ctx context.Context) error {
 	if !api && !synd {
 		return nil
 	}
-	reg, err := syndication.NewRegistry(ctx, a.conn.JS, append(a.syndOptions(), syndication.WithProfiles(reader))...)
+	reg, err := syndication.NewRegistry(ctx, a.conn.JS, syndication.WithLogger(a.log), syndication.WithReplicas(a.cfg.Replicas), syndication.WithKeyring(a.ring),
+		a.privatePartners(), syndication.WithProfiles(reader))
 	if err != nil {
 		return err
 	}
@@ -84,7 +85,8 @@ func (a *App) wireProfiles(ctx context.Context) error {
 		return err
 	}
 	if synd {
-		w, err := syndication.NewWorker(ctx, a.conn.JS, reg, led, append(a.syndOptions(), syndication.WithPublicURL(a.apiURL()), syndication.WithProfiles(reader))...)
+		w, err := syndication.NewWorker(ctx, a.conn.JS, reg, led, syndication.WithLogger(a.log), syndication.WithMetrics(a.reg), syndication.WithKeyring(a.ring),
+			a.privatePartners(), syndication.WithPublicURL(a.apiURL()), syndication.WithProfiles(reader))
 		if err != nil {
 			return err
 		}
@@ -127,8 +129,7 @@ func visitorCookie(ctx *fasthttp.RequestCtx) (string, bool) {
 	return string(id), true
 }
 
-func (a *App) syndOptions() []syndication.Option {
-	return []syndication.Option{syndication.WithLogger(a.log), syndication.WithMetrics(a.reg), syndication.WithReplicas(a.cfg.Replicas), syndication.WithKeyring(a.ring),
-		// The demo partner receives on the API port, on loopback.
-		syndication.WithPrivatePartners(a.cfg.AllowPrivatePartners || a.cfg.Demo)}
+func (a *App) privatePartners() syndication.SharedOption {
+	// The demo partner receives on the API port, on loopback.
+	return syndication.WithPrivatePartners(a.cfg.AllowPrivatePartners || a.cfg.Demo)
 }

@@ -88,9 +88,9 @@ func (a *App) wireSegments(ctx context.Context) error {
 	if a.cfg.Has(config.RoleEdge) || a.cfg.Has(config.RoleAPI) {
 		// An edge's cache is filled by the watch too, so a visitor's record
 		// is in memory by the time their next ad request comes.
-		store, err := segments.NewKVStore(ctx, a.conn.JS, a.segOptions(
+		store, err := segments.NewKVStore(ctx, a.conn.JS, segments.WithLogger(a.log), segments.WithMetrics(a.reg),
 			segments.WithCache(int64(a.cfg.SegmentCacheMB)<<20, 10*time.Minute, time.Minute),
-			segments.WithWarmCache(a.cfg.Has(config.RoleEdge)))...)
+			segments.WithWarmCache(a.cfg.Has(config.RoleEdge)))
 		if err != nil {
 			return err
 		}
@@ -98,14 +98,15 @@ func (a *App) wireSegments(ctx context.Context) error {
 		a.stops = append(a.stops, func(context.Context) error { store.Close(); return nil })
 	}
 	if a.cfg.Has(config.RoleSegments) {
-		b, err := segments.NewBuilder(a.conn, a.taxonomy, a.segOptions(segments.WithPartitions(a.cfg.Partitions), segments.WithRecordTTL(a.cfg.SegmentTTL))...)
+		b, err := segments.NewBuilder(a.conn, a.taxonomy, segments.WithLogger(a.log), segments.WithMetrics(a.reg),
+			segments.WithPartitions(a.cfg.Partitions), segments.WithRecordTTL(a.cfg.SegmentTTL))
 		if err != nil {
 			return err
 		}
 		a.startWorker("segments builder", b.Run)
 	}
 	if a.cfg.Has(config.RoleAPI) {
-		h, err := segments.NewHandler(a.visitors, a.taxonomy, a.keys, a.segOptions(segments.WithSharedTaxonomy(shared))...)
+		h, err := segments.NewHandler(a.visitors, a.taxonomy, a.keys, segments.WithLogger(a.log), segments.WithSharedTaxonomy(shared))
 		if err != nil {
 			return err
 		}
@@ -129,10 +130,6 @@ func (a *App) loadTaxonomy(ctx context.Context, shared *segments.Shared) error {
 		return fmt.Errorf("--taxonomy: %w", err)
 	}
 	return nil
-}
-
-func (a *App) segOptions(more ...segments.Option) []segments.Option {
-	return append([]segments.Option{segments.WithLogger(a.log), segments.WithMetrics(a.reg)}, more...)
 }
 
 // checkTarget refuses campaign targeting of a taxonomy segment that is
@@ -200,7 +197,7 @@ func (a *App) wireEdge(ctx context.Context) error {
 	}
 
 	cookies := a.cookies()
-	optout, err := segments.OptOut(a.visitors, &cookies, a.cfg.Retention, a.segOptions()...)
+	optout, err := segments.OptOut(a.visitors, &cookies, a.cfg.Retention, segments.WithLogger(a.log), segments.WithMetrics(a.reg))
 	if err != nil {
 		return err
 	}
