@@ -199,6 +199,22 @@ func TestCampaignReach(t *testing.T) {
 		t.Errorf("a campaign has no audience: %+v", rep.Totals.Audience)
 	}
 	t.Logf("280 impressions, 250 to 100 identifiable visitors: reach %+v", *r)
+
+	// Reads leave no consumer behind: the server bounds them.
+	st, err := conn.JS.Stream(ctx, bus.KVStream(bus.BucketStats))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := st.Info(ctx)
+	for range 50 {
+		if _, err := readRange(ctx, conn.JS, ScopeCampaign, "c0", hour, hour+1, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, _ := st.Info(ctx)
+	if after.State.Consumers > before.State.Consumers {
+		t.Errorf("%d consumers after 50 reads, %d before", after.State.Consumers, before.State.Consumers)
+	}
 }
 
 // TestRealtime: the pageviews of the last five minutes and their visitors,

@@ -501,14 +501,24 @@ func readRange(ctx context.Context, js jetstream.JetStream, s Scope, id string, 
 	// consumer read until the server has nothing pending, not a KV watch: a
 	// watch under load may end its initial values on a timer, with keys
 	// missing (nats.go sends its nil marker when no key came for a while).
-	prefix := "$KV." + bus.BucketStats + "."
-	c, err := js.OrderedConsumer(ctx, bus.KVStream(bus.BucketStats), jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{prefix + s.Prefix() + "." + id + ".*"},
-		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
+	prefix, stream := "$KV."+bus.BucketStats+".", bus.KVStream(bus.BucketStats)
+	c, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
+		FilterSubjects:    []string{prefix + s.Prefix() + "." + id + ".*"},
+		DeliverPolicy:     jetstream.DeliverLastPerSubjectPolicy,
+		InactiveThreshold: 10 * time.Second, // if the delete below is lost
 	})
 	if err != nil {
 		return nil, fmt.Errorf("stats: read %s %s: %w", s.Prefix(), id, err)
 	}
+	// Gone at once: reads come by the thousand (a summary, the dashboard)
+	// and the server bounds the consumers.
+	defer func() {
+		if info := c.CachedInfo(); info != nil {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_ = js.DeleteConsumer(dctx, stream, info.Name)
+			cancel()
+		}
+	}()
 	out := map[int64]*Record{}
 	for {
 		batch, err := c.FetchNoWait(256)
