@@ -184,13 +184,16 @@ func TestAggregatorsResumeAfterClusterRestart(t *testing.T) {
 	for i := range c.Nodes() {
 		c.Start(i)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	// On a loaded machine the raft groups take a while to elect leaders.
+	healthy, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if err := c.WaitHealthy(ctx); err != nil {
+	if err := c.WaitHealthy(healthy); err != nil {
 		t.Fatal(err)
 	}
 	// Publishing may meet the stream before it has a leader again.
-	waitUntil(t, 60*time.Second, "the stream to take events again", func() bool {
+	waitUntil(t, 2*time.Minute, "the stream to take events again", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
 		_, err := pub.JS.Publish(ctx, event.Subject(event.KindPageview, 0), nil)
 		return err == nil
 	})
@@ -198,8 +201,10 @@ func TestAggregatorsResumeAfterClusterRestart(t *testing.T) {
 	waitTotals(t, pub.JS, map[string]Counters{
 		campaign: {Impressions: 128, SpendMicros: 320000},
 		site:     {Impressions: 128, SpendMicros: 320000},
-	}, 60*time.Second)
-	waitUntil(t, 60*time.Second, "every stats consumer to be drained", func() bool {
+	}, 2*time.Minute)
+	waitUntil(t, time.Minute, "every stats consumer to be drained", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
 		pending, err := bustest.Pending(ctx, pub.JS, bus.StreamEvents)
 		if err != nil {
 			return false
