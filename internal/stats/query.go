@@ -14,9 +14,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/adsyn/adsyn/internal/stats/tally"
-
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/adsyn/adsyn/internal/stats/tally"
 )
 
 // Range limits, in hours.
