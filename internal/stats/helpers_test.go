@@ -167,17 +167,28 @@ func publishMsgs(t testing.TB, js jetstream.JetStream, msgs []*nats.Msg) {
 // breakdown adds up to its record's total.
 func records(t testing.TB, js jetstream.JetStream) map[string]Counters {
 	t.Helper()
+	out, err := readRecords(t, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// readRecords is records, returning the errors of reading: right after a
+// cluster restart the bucket may not answer yet.
+func readRecords(t testing.TB, js jetstream.JetStream) (map[string]Counters, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	kv, err := js.KeyValue(ctx, bus.BucketStats)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	out := map[string]Counters{}
 	for _, pattern := range []string{"camp.*.*", "site.*.*"} {
 		w, err := kv.Watch(ctx, pattern, jetstream.IgnoreDeletes())
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		for e := range w.Updates() {
 			if e == nil {
@@ -201,7 +212,7 @@ func records(t testing.TB, js jetstream.JetStream) map[string]Counters {
 		}
 		_ = w.Stop()
 	}
-	return out
+	return out, nil
 }
 
 // waitTotals polls until the records equal want.
@@ -210,8 +221,10 @@ func waitTotals(t testing.TB, js jetstream.JetStream, want map[string]Counters, 
 	deadline := time.Now().Add(timeout)
 	var got map[string]Counters
 	for time.Now().Before(deadline) {
-		got = records(t, js)
-		if maps.Equal(got, want) {
+		var err error
+		if got, err = readRecords(t, js); err != nil {
+			t.Logf("read records: %v", err)
+		} else if maps.Equal(got, want) {
 			return
 		}
 		time.Sleep(200 * time.Millisecond)
