@@ -8,23 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/adsyn/adsyn/internal/stats/tally"
-
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/bus/bustest"
 	"github.com/adsyn/adsyn/internal/event"
+	"github.com/adsyn/adsyn/internal/stats/tally"
 )
-
-func addTo(dst, src map[string]Counters) {
-	for k, v := range src {
-		c := dst[k]
-		c.Add(&v)
-		dst[k] = c
-	}
-}
 
 func decodeMsg(t *testing.T, m *nats.Msg) []event.Event {
 	t.Helper()
@@ -48,9 +39,24 @@ func TestDuplicatesCountedOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	base := time.Now().UTC()
-	events := makeEvents(3000, 20, 5, 1, base)
-	msgs := publishEvents(t, conn.JS, events, 50)
-	want := expected(events)
+	msgs := publishEvents(t, conn.JS, eventsOf(1, base,
+		mix{camp: "c1", site: "s1", hoursAgo: 0, imps: 400, priced: 100, viewable: 300, clicks: 60, convs: 20, calls: 10},
+		mix{camp: "c2", site: "s1", hoursAgo: 1, imps: 300, viewable: 200, clicks: 40, convs: 10},
+		mix{camp: "c3", site: "s2", hoursAgo: 2, imps: 200, priced: 50, viewable: 100, clicks: 30, convs: 5, calls: 5},
+		mix{camp: "c1", site: "s2", hoursAgo: 4, imps: 100, viewable: 50, clicks: 10},
+	), 50)
+	// A call is a conversion too; spend is 2,500 micros an impression at
+	// the test CPM, 4,000 a priced one.
+	c1h0 := Counters{Impressions: 500, Viewable: 300, Clicks: 60, Conversions: 30, Calls: 10, SpendMicros: 1_400_000}
+	c2h1 := Counters{Impressions: 300, Viewable: 200, Clicks: 40, Conversions: 10, SpendMicros: 750_000}
+	c3h2 := Counters{Impressions: 250, Viewable: 100, Clicks: 30, Conversions: 10, Calls: 5, SpendMicros: 700_000}
+	c1h4 := Counters{Impressions: 100, Viewable: 50, Clicks: 10, SpendMicros: 250_000}
+	want := map[string]Counters{
+		campKey("c1", base, 0): c1h0, siteKey("s1", base, 0): c1h0,
+		campKey("c2", base, 1): c2h1, siteKey("s1", base, 1): c2h1,
+		campKey("c3", base, 2): c3h2, siteKey("s2", base, 2): c3h2,
+		campKey("c1", base, 4): c1h4, siteKey("s2", base, 4): c1h4,
+	}
 
 	for _, m := range msgs[:10] {
 		again := nats.NewMsg(m.Subject)
@@ -63,31 +69,22 @@ func TestDuplicatesCountedOnce(t *testing.T) {
 			t.Fatalf("same Nats-Msg-Id stored twice (seq %d)", ack.Sequence)
 		}
 	}
-	republished := nats.NewMsg(msgs[10].Subject)
-	republished.Data = msgs[10].Data
-	republished.Header = nats.Header{}
-	republished.Header.Set(jetstream.MsgIDHeader, event.NewID().String())
-	republished.Header.Set(event.HeaderCount, msgs[10].Header.Get(event.HeaderCount))
-	if ack, err := conn.JS.PublishMsg(ctx, republished); err != nil || ack.Duplicate {
-		t.Fatalf("republish under a new id: %v %+v", err, ack)
-	}
-	// Its clicks are not counted again: a click's id is its token's.
-	var again []event.Event
-	for _, e := range decodeMsg(t, msgs[10]) {
-		if e.Kind != event.KindClick {
-			again = append(again, e)
+	// 3 impressions and 2 clicks of c5 on s5, published, then published
+	// again under new ids: the impressions count twice, the clicks once (a
+	// click's id is its token's).
+	for _, m := range publishEvents(t, conn.JS, eventsOf(2, base, mix{camp: "c5", site: "s5", imps: 3, clicks: 2}), 50) {
+		republished := nats.NewMsg(m.Subject)
+		republished.Data = m.Data
+		republished.Header = nats.Header{}
+		republished.Header.Set(jetstream.MsgIDHeader, event.NewID().String())
+		republished.Header.Set(event.HeaderCount, m.Header.Get(event.HeaderCount))
+		if ack, err := conn.JS.PublishMsg(ctx, republished); err != nil || ack.Duplicate {
+			t.Fatalf("republish under a new id: %v %+v", err, ack)
 		}
 	}
-	addTo(want, expected(again))
+	c5 := Counters{Impressions: 6, Clicks: 2, SpendMicros: 15_000}
+	want[campKey("c5", base, 0)], want[siteKey("s5", base, 0)] = c5, c5
 
-	hours := map[int64]bool{}
-	for k := range want {
-		h, _ := tally.ParseHour(k)
-		hours[h] = true
-	}
-	if len(hours) < 3 {
-		t.Fatalf("test data spans %d hours, want late events over several", len(hours))
-	}
 	a := startAggregator(t, conn.JS)
 	waitTotals(t, conn.JS, want, 30*time.Second)
 	if a.m.bad.Load() != 0 {
@@ -114,12 +111,24 @@ func TestRedeliveriesCountedOnce(t *testing.T) {
 		}
 		return a
 	}
+	// Each wave is 2,000 events with these records.
+	wave := func(seed uint64) []event.Event {
+		return eventsOf(seed, base,
+			mix{camp: "c1", site: "s1", hoursAgo: 0, imps: 600, priced: 200, viewable: 400, clicks: 100, convs: 50, calls: 20},
+			mix{camp: "c2", site: "s1", hoursAgo: 2, imps: 400, viewable: 200, clicks: 30},
+		)
+	}
+	c1 := Counters{Impressions: 800, Viewable: 400, Clicks: 100, Conversions: 70, Calls: 20, SpendMicros: 2_300_000}
+	c2 := Counters{Impressions: 400, Viewable: 200, Clicks: 30, SpendMicros: 1_000_000}
+	oneWave := map[string]Counters{
+		campKey("c1", base, 0): c1, siteKey("s1", base, 0): c1,
+		campKey("c2", base, 2): c2, siteKey("s1", base, 2): c2,
+	}
 
 	// 1. The first messages are nakked after their records are written:
 	// JetStream delivers them again at once.
-	ev1 := makeEvents(2000, 10, 4, 2, base)
-	publishEvents(t, conn.JS, ev1, 40)
-	want := expected(ev1)
+	publishEvents(t, conn.JS, wave(2), 40)
+	want := oneWave
 	var naks atomic.Int64
 	a := start(func(m jetstream.Msg) error {
 		if naks.Add(1) <= 30 {
@@ -133,9 +142,8 @@ func TestRedeliveriesCountedOnce(t *testing.T) {
 	waitTotals(t, conn.JS, want, 5*time.Second)
 
 	// 2. An aggregator writes but never acknowledges, then stops.
-	ev2 := makeEvents(2000, 10, 4, 3, base)
-	publishEvents(t, conn.JS, ev2, 40)
-	addTo(want, expected(ev2))
+	publishEvents(t, conn.JS, wave(3), 40)
+	want = plus(want, oneWave)
 	b := start(func(jetstream.Msg) error { return nil })
 	waitTotals(t, conn.JS, want, 30*time.Second)
 	stopAggregator(t, b)
@@ -155,9 +163,8 @@ func TestRedeliveriesCountedOnce(t *testing.T) {
 
 	// 3. More events; the next aggregator gets the unacknowledged ones again
 	// after the ack wait, with the new ones, in flushes of its own.
-	ev3 := makeEvents(2000, 10, 4, 4, base)
-	publishEvents(t, conn.JS, ev3, 40)
-	addTo(want, expected(ev3))
+	publishEvents(t, conn.JS, wave(4), 40)
+	want = plus(want, oneWave)
 	c := start(nil)
 	defer stopAggregator(t, c)
 	waitTotals(t, conn.JS, want, 40*time.Second)
@@ -210,10 +217,44 @@ func fullRecords(t *testing.T, js jetstream.JetStream) map[string]*Record {
 // stops, and the records equal those of a single aggregator.
 func TestTwoAggregatorsMatchOne(t *testing.T) {
 	base := time.Now().UTC()
-	waves := [][]event.Event{
-		makeEvents(6000, 30, 6, 10, base),
-		makeEvents(3000, 30, 6, 11, base),
-		makeEvents(3000, 30, 6, 12, base),
+	// Three waves (6,000, 3,000 and 3,000 events) and a filler of 300
+	// published while the aggregators find each other, each with the records
+	// it adds, worked out by hand.
+	waves := []struct {
+		events []event.Event
+		adds   map[string]Counters
+	}{
+		{eventsOf(10, base,
+			mix{camp: "c1", site: "s1", hoursAgo: 0, imps: 1500, priced: 500, viewable: 1500, clicks: 300, convs: 150, calls: 50},
+			mix{camp: "c2", site: "s2", hoursAgo: 1, imps: 1000, viewable: 800, clicks: 150, convs: 50},
+		), map[string]Counters{
+			campKey("c1", base, 0): {Impressions: 2000, Viewable: 1500, Clicks: 300, Conversions: 200, Calls: 50, SpendMicros: 5_750_000},
+			siteKey("s1", base, 0): {Impressions: 2000, Viewable: 1500, Clicks: 300, Conversions: 200, Calls: 50, SpendMicros: 5_750_000},
+			campKey("c2", base, 1): {Impressions: 1000, Viewable: 800, Clicks: 150, Conversions: 50, SpendMicros: 2_500_000},
+			siteKey("s2", base, 1): {Impressions: 1000, Viewable: 800, Clicks: 150, Conversions: 50, SpendMicros: 2_500_000},
+		}},
+		{eventsOf(11, base,
+			mix{camp: "c3", site: "s1", hoursAgo: 2, imps: 1000, priced: 200, viewable: 600, clicks: 150, convs: 40, calls: 10},
+			mix{camp: "c1", site: "s2", hoursAgo: 0, imps: 600, viewable: 300, clicks: 100},
+		), map[string]Counters{
+			campKey("c3", base, 2): {Impressions: 1200, Viewable: 600, Clicks: 150, Conversions: 50, Calls: 10, SpendMicros: 3_300_000},
+			siteKey("s1", base, 2): {Impressions: 1200, Viewable: 600, Clicks: 150, Conversions: 50, Calls: 10, SpendMicros: 3_300_000},
+			campKey("c1", base, 0): {Impressions: 600, Viewable: 300, Clicks: 100, SpendMicros: 1_500_000},
+			siteKey("s2", base, 0): {Impressions: 600, Viewable: 300, Clicks: 100, SpendMicros: 1_500_000},
+		}},
+		{eventsOf(12, base,
+			mix{camp: "c2", site: "s2", hoursAgo: 1, imps: 1500, viewable: 1000, clicks: 300, convs: 100, calls: 100},
+		), map[string]Counters{
+			campKey("c2", base, 1): {Impressions: 1500, Viewable: 1000, Clicks: 300, Conversions: 200, Calls: 100, SpendMicros: 3_750_000},
+			siteKey("s2", base, 1): {Impressions: 1500, Viewable: 1000, Clicks: 300, Conversions: 200, Calls: 100, SpendMicros: 3_750_000},
+		}},
+	}
+	filler := func(seed uint64) []event.Event {
+		return eventsOf(seed, base, mix{camp: "c4", site: "s3", hoursAgo: 3, imps: 200, viewable: 80, clicks: 20})
+	}
+	fillerAdds := map[string]Counters{
+		campKey("c4", base, 3): {Impressions: 200, Viewable: 80, Clicks: 20, SpendMicros: 500_000},
+		siteKey("s3", base, 3): {Impressions: 200, Viewable: 80, Clicks: 20, SpendMicros: 500_000},
 	}
 	single := bustest.StartServer(t).Connect(t)
 	pair := bustest.StartServer(t)
@@ -223,12 +264,12 @@ func TestTwoAggregatorsMatchOne(t *testing.T) {
 	b := startAggregator(t, pb.JS)
 
 	want := map[string]Counters{}
-	publish := func(ev []event.Event) {
+	publish := func(ev []event.Event, adds map[string]Counters) {
 		publishEvents(t, single.JS, ev, 25)
 		publishEvents(t, pa.JS, ev, 25)
-		addTo(want, expected(ev))
+		want = plus(want, adds)
 	}
-	publish(waves[0])
+	publish(waves[0].events, waves[0].adds)
 	// Both aggregators get partitions once they see each other; a partition
 	// is pinned when a message is delivered, so keep events flowing.
 	seed := uint64(100)
@@ -237,18 +278,18 @@ func TestTwoAggregatorsMatchOne(t *testing.T) {
 			return true
 		}
 		seed++
-		publish(makeEvents(300, 30, 6, seed, base))
+		publish(filler(seed), fillerAdds)
 		time.Sleep(200 * time.Millisecond)
 		return false
 	})
 	t.Logf("owned: %d and %d of %d partitions", a.ownedCount(), b.ownedCount(), event.DefaultPartitions)
-	publish(waves[1])
+	publish(waves[1].events, waves[1].adds)
 	waitTotals(t, single.JS, want, 30*time.Second)
 	waitTotals(t, pa.JS, want, 30*time.Second)
 
 	// One stops; the other takes its partitions.
 	stopAggregator(t, a)
-	publish(waves[2])
+	publish(waves[2].events, waves[2].adds)
 	waitTotals(t, single.JS, want, 30*time.Second)
 	waitTotals(t, pb.JS, want, 30*time.Second)
 	if b.ownedCount() != event.DefaultPartitions {
@@ -288,8 +329,7 @@ func TestCountsVisibleSoon(t *testing.T) {
 	ctx := context.Background()
 	kv, _ := conn.JS.KeyValue(ctx, bus.BucketStats)
 	for i := range 3 {
-		ev := makeEvents(1, 1, 1, uint64(50+i), time.Now())
-		ev[0].TS = time.Now().UnixMilli()
+		ev := []event.Event{{ID: event.NewID(), TS: time.Now().UnixMilli(), Kind: event.KindImpression, Campaign: "c0", Site: "s0", Visitor: "v" + strconv.Itoa(i)}}
 		key := Key(ScopeCampaign, ev[0].Campaign, time.UnixMilli(ev[0].TS))
 		before := int64(0)
 		if e, err := kv.Get(ctx, key); err == nil {
@@ -316,9 +356,14 @@ func TestConsumersMadeAgain(t *testing.T) {
 	conn := bustest.Start(t)
 	ctx := context.Background()
 	base := time.Now().UTC()
-	ev1 := makeEvents(1000, 5, 2, 60, base)
-	publishEvents(t, conn.JS, ev1, 20)
-	want := expected(ev1)
+	// 1,000 events in each of two waves.
+	wave := func(seed uint64) []event.Event {
+		return eventsOf(seed, base, mix{camp: "c1", site: "s1", hoursAgo: 0, imps: 500, viewable: 300, clicks: 100, convs: 50, calls: 50})
+	}
+	c1 := Counters{Impressions: 500, Viewable: 300, Clicks: 100, Conversions: 100, Calls: 50, SpendMicros: 1_250_000}
+	oneWave := map[string]Counters{campKey("c1", base, 0): c1, siteKey("s1", base, 0): c1}
+	publishEvents(t, conn.JS, wave(60), 20)
+	want := oneWave
 	a := startAggregator(t, conn.JS)
 	waitTotals(t, conn.JS, want, 30*time.Second)
 	s, err := conn.JS.Stream(ctx, bus.StreamEvents)
@@ -330,9 +375,8 @@ func TestConsumersMadeAgain(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ev2 := makeEvents(1000, 5, 2, 61, base)
-	publishEvents(t, conn.JS, ev2, 20)
-	addTo(want, expected(ev2))
+	publishEvents(t, conn.JS, wave(61), 20)
+	want = plus(want, oneWave)
 	waitTotals(t, conn.JS, want, 40*time.Second)
 }
 

@@ -221,7 +221,7 @@ func TestCampaignReach(t *testing.T) {
 // from every aggregator's memory; an hour-old pageview is not live, and a
 // publisher cannot see another's site.
 func TestRealtime(t *testing.T) {
-	w := newWorld(t, 0)
+	w := newWorld(t, false)
 	now := time.Now().UTC()
 	var evs []event.Event
 	for i := range 120 {

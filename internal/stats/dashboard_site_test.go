@@ -18,7 +18,7 @@ import (
 // A publisher's site view in headless Chromium: its audience's cards,
 // charts and top values agree with the API, on a desktop and on a phone.
 func TestDashboardSiteInChromium(t *testing.T) {
-	w := newWorld(t, 0)
+	w := newWorld(t, false)
 	base := time.Now().UTC().Add(-time.Hour)
 	publishEvents(t, w.conn.JS, audienceEvents(base), 40)
 	startAggregator(t, w.conn.JS, append(owners(), WithFlush(100*time.Millisecond, 50000))...)

@@ -20,7 +20,7 @@ import (
 // The dashboard in headless Chromium: sign in with a marketer's key, pick a
 // campaign, see the chart and the numbers the API returns.
 func TestDashboardInChromium(t *testing.T) {
-	w := newWorld(t, 3000)
+	w := newWorld(t, true)
 	page := browsertest.Start(t, chromedp.WindowSize(1200, 900))
 	browsertest.Run(t, page, "open the dashboard", chromedp.Navigate(w.srv.URL+"/dashboard"))
 	browsertest.Wait(t, page, "the sign-in form", 20*time.Second, `document.getElementById("signin-form") && !document.getElementById("signin").hidden`)

@@ -15,6 +15,10 @@
 // Membership heartbeats (agg.<consumer>.m.<instance>) let aggregators split
 // the partitions evenly.
 //
+// The counting itself (records, their wire form, the tally of events into
+// what each record gains) is the pure core in internal/stats/tally; this
+// package adds the consumers, the writes and the API around it.
+//
 // Spend is kept in millionths of the currency unit: an impression's own
 // price (Event.Value) when it has one, else the campaign's CPM/1000.
 //

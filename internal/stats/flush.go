@@ -8,9 +8,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/adsyn/adsyn/internal/stats/tally"
-
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/adsyn/adsyn/internal/stats/tally"
 )
 
 // cached is a record as last written or read by this aggregator.

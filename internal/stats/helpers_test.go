@@ -2,7 +2,6 @@ package stats
 
 import (
 	"context"
-	"fmt"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -22,78 +21,84 @@ const testCPM = 2.5
 
 func cpmOf(string) (float64, bool) { return testCPM, true }
 
-// makeEvents returns n counted events of campaigns c0..c<camps-1> and sites
-// s0..s<sites-1> over the hours before base, from a seeded generator so two
-// servers get the same stream.
-func makeEvents(n, camps, sites int, seed uint64, base time.Time) []event.Event {
+// mix is one campaign's events on one site in one hour, hoursAgo before
+// the test's base hour: how many of each kind. Priced impressions carry a
+// price of 0.004 (4,000 micros); the others are priced by testCPM (2,500
+// micros). A call counts as a conversion too. Tests write the records they
+// expect by hand from their mixes.
+type mix struct {
+	camp, site                                   string
+	hoursAgo                                     int
+	imps, priced, viewable, clicks, convs, calls int
+}
+
+// eventsOf returns the events of mixes, shuffled by seed, with breakdown
+// values and visitors drawn from it so they spread over every partition.
+func eventsOf(seed uint64, base time.Time, mixes ...mix) []event.Event {
 	r := rand.New(rand.NewPCG(seed, 42))
-	kinds := []event.Kind{event.KindImpression, event.KindImpression, event.KindImpression, event.KindImpression,
-		event.KindViewable, event.KindViewable, event.KindClick, event.KindConversion, event.KindCall}
 	langs := []string{"en", "ru", "de", "fr"}
 	countries := []string{"RU", "DE", "US", "FR", ""}
 	devices := []string{"desktop", "mobile", "tablet"}
-	out := make([]event.Event, n)
-	for i := range out {
-		e := &out[i]
-		for j := range e.ID {
-			e.ID[j] = byte(r.Uint32())
-		}
-		e.Kind = kinds[r.IntN(len(kinds))]
-		c := r.IntN(camps)
-		e.Campaign = "c" + strconv.Itoa(c)
-		e.Creative = fmt.Sprintf("cr%d-%d", c, r.IntN(3))
-		e.Site = "s" + strconv.Itoa(r.IntN(sites))
-		e.Slot = []string{"top", "side"}[r.IntN(2)]
-		e.Visitor = "v" + strconv.Itoa(r.IntN(5000))
-		e.Lang = langs[r.IntN(len(langs))]
-		e.Country = countries[r.IntN(len(countries))]
-		e.Device.Type = devices[r.IntN(len(devices))]
-		// Late events: up to 5 hours before base.
-		e.TS = base.Add(-time.Duration(r.IntN(5*3600)) * time.Second).UnixMilli()
-		if e.Kind == event.KindImpression && r.IntN(2) == 0 {
-			e.Value = 0.004
-		}
-		if e.Kind == event.KindCall {
-			e.Value = 42
-			e.Name = "inbound"
-			e.Area = "+7 495"
-			e.Visitor = ""
+	var out []event.Event
+	for _, m := range mixes {
+		hour := hourAt(base, m.hoursAgo)
+		for _, k := range []struct {
+			kind  event.Kind
+			n     int
+			value float64
+		}{
+			{event.KindImpression, m.imps, 0}, {event.KindImpression, m.priced, 0.004},
+			{event.KindViewable, m.viewable, 0}, {event.KindClick, m.clicks, 0},
+			{event.KindConversion, m.convs, 0}, {event.KindCall, m.calls, 42},
+		} {
+			for range k.n {
+				e := event.Event{
+					Kind: k.kind, Value: k.value, Campaign: m.camp, Site: m.site,
+					TS:       hour.Add(time.Duration(r.IntN(3600)) * time.Second).UnixMilli(),
+					Creative: m.camp + "-cr" + strconv.Itoa(r.IntN(3)),
+					Slot:     []string{"top", "side"}[r.IntN(2)],
+					Visitor:  "v" + strconv.Itoa(r.IntN(5000)),
+					Lang:     langs[r.IntN(len(langs))],
+					Country:  countries[r.IntN(len(countries))],
+				}
+				for j := range e.ID {
+					e.ID[j] = byte(r.Uint32())
+				}
+				e.Device.Type = devices[r.IntN(len(devices))]
+				if k.kind == event.KindCall {
+					e.Name, e.Area, e.Visitor = "inbound", "+7 495", ""
+				}
+				out = append(out, e)
+			}
 		}
 	}
+	r.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
 	return out
 }
 
-// expected sums events the way the records should: per record key, in the
-// hour of each event's own timestamp.
-func expected(events []event.Event) map[string]Counters {
+// hourAt is the start of the hour hoursAgo before base's.
+func hourAt(base time.Time, hoursAgo int) time.Time {
+	return base.UTC().Truncate(time.Hour).Add(-time.Duration(hoursAgo) * time.Hour)
+}
+
+// campKey and siteKey name the records of a campaign or site hoursAgo
+// before base's hour.
+func campKey(id string, base time.Time, hoursAgo int) string {
+	return Key(ScopeCampaign, id, hourAt(base, hoursAgo))
+}
+
+func siteKey(id string, base time.Time, hoursAgo int) string {
+	return Key(ScopeSite, id, hourAt(base, hoursAgo))
+}
+
+// plus adds tables key by key.
+func plus(tables ...map[string]Counters) map[string]Counters {
 	out := map[string]Counters{}
-	for i := range events {
-		e := &events[i]
-		var c Counters
-		switch e.Kind {
-		case event.KindImpression:
-			c.Impressions = 1
-			if e.Value > 0 {
-				c.SpendMicros = int64(e.Value*1e6 + 0.5)
-			} else {
-				c.SpendMicros = int64(testCPM * 1000)
-			}
-		case event.KindViewable:
-			c.Viewable = 1
-		case event.KindClick:
-			c.Clicks = 1
-		case event.KindConversion:
-			c.Conversions = 1
-		case event.KindCall:
-			c.Calls, c.Conversions = 1, 1
-		default:
-			continue
-		}
-		ts := time.UnixMilli(e.TS)
-		for _, k := range []string{Key(ScopeCampaign, e.Campaign, ts), Key(ScopeSite, e.Site, ts)} {
-			cur := out[k]
-			cur.Add(&c)
-			out[k] = cur
+	for _, t := range tables {
+		for k, v := range t {
+			c := out[k]
+			c.Add(&v)
+			out[k] = c
 		}
 	}
 	return out
@@ -162,17 +167,28 @@ func publishMsgs(t testing.TB, js jetstream.JetStream, msgs []*nats.Msg) {
 // breakdown adds up to its record's total.
 func records(t testing.TB, js jetstream.JetStream) map[string]Counters {
 	t.Helper()
+	out, err := readRecords(t, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// readRecords is records, returning the errors of reading: right after a
+// cluster restart the bucket may not answer yet.
+func readRecords(t testing.TB, js jetstream.JetStream) (map[string]Counters, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	kv, err := js.KeyValue(ctx, bus.BucketStats)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	out := map[string]Counters{}
 	for _, pattern := range []string{"camp.*.*", "site.*.*"} {
 		w, err := kv.Watch(ctx, pattern, jetstream.IgnoreDeletes())
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		for e := range w.Updates() {
 			if e == nil {
@@ -196,7 +212,7 @@ func records(t testing.TB, js jetstream.JetStream) map[string]Counters {
 		}
 		_ = w.Stop()
 	}
-	return out
+	return out, nil
 }
 
 // waitTotals polls until the records equal want.
@@ -205,8 +221,10 @@ func waitTotals(t testing.TB, js jetstream.JetStream, want map[string]Counters, 
 	deadline := time.Now().Add(timeout)
 	var got map[string]Counters
 	for time.Now().Before(deadline) {
-		got = records(t, js)
-		if maps.Equal(got, want) {
+		var err error
+		if got, err = readRecords(t, js); err != nil {
+			t.Logf("read records: %v", err)
+		} else if maps.Equal(got, want) {
 			return
 		}
 		time.Sleep(200 * time.Millisecond)

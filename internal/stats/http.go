@@ -13,8 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/adsyn/adsyn/internal/stats/tally"
-
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/adsyn/adsyn/internal/api"
@@ -22,6 +20,7 @@ import (
 	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/metrics"
 	"github.com/adsyn/adsyn/internal/privacy"
+	"github.com/adsyn/adsyn/internal/stats/tally"
 )
 
 // Handler serves the statistics API, the call tracking webhook and the

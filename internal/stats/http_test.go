@@ -86,7 +86,7 @@ func owners() []Option {
 	}
 }
 
-func newWorld(t *testing.T, events int) *world {
+func newWorld(t *testing.T, withEvents bool) *world {
 	t.Helper()
 	conn := bustest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -111,11 +111,11 @@ func newWorld(t *testing.T, events int) *world {
 		return s
 	}
 	w.admin, w.m1, w.m2, w.p1 = mk(auth.Admin, ""), mk(auth.Marketer, "a1"), mk(auth.Marketer, "a2"), mk(auth.Publisher, "p1")
-	if events > 0 {
-		w.events = makeEvents(events, 10, 4, 5, w.base)
+	if withEvents {
+		w.events = eventsOf(5, w.base, worldMixes...)
 		publishEvents(t, conn.JS, w.events, 50)
-		startAggregator(t, conn.JS, append(owners(), WithFlush(100*time.Millisecond, 50000))...)
-		waitTotals(t, conn.JS, expected(w.events), 30*time.Second)
+		a := startAggregator(t, conn.JS, append(owners(), WithFlush(100*time.Millisecond, 50000))...)
+		waitUntil(t, 30*time.Second, "the world's 2,900 events to be applied", func() bool { return a.Applied() == 2900 })
 	}
 	return w
 }
@@ -141,15 +141,30 @@ func (w *world) do(t *testing.T, method, path, key, body string) (int, string, h
 	return res.StatusCode, string(b), res.Header
 }
 
-// sum adds the expected counters of one scope and id over all hours.
-func sumOf(want map[string]Counters, s Scope, id string) Counters {
-	var c Counters
-	for k, v := range want {
-		if strings.HasPrefix(k, s.Prefix()+"."+id+".") {
-			c.Add(&v)
-		}
-	}
-	return c
+// worldMixes are the world's events: each campaign on one site in one of
+// the last three hours, 2,900 events in all.
+var worldMixes = []mix{
+	{camp: "c0", site: "s0", hoursAgo: 0, imps: 300, priced: 100, viewable: 200, clicks: 40, convs: 20, calls: 10},
+	{camp: "c1", site: "s1", hoursAgo: 1, imps: 200, viewable: 100, clicks: 20, convs: 10},
+	{camp: "c2", site: "s2", hoursAgo: 2, imps: 100, viewable: 50, clicks: 10},
+	{camp: "c3", site: "s3", hoursAgo: 0, imps: 150, priced: 50, clicks: 15, convs: 5},
+	{camp: "c4", site: "s0", hoursAgo: 1, imps: 250, viewable: 120, clicks: 25, calls: 5},
+	{camp: "c5", site: "s1", hoursAgo: 2, imps: 100, viewable: 60, clicks: 10},
+	{camp: "c6", site: "s2", hoursAgo: 0, imps: 100, viewable: 60, clicks: 10},
+	{camp: "c7", site: "s3", hoursAgo: 1, imps: 100, viewable: 60, clicks: 10},
+	{camp: "c8", site: "s0", hoursAgo: 2, imps: 200, priced: 100, viewable: 100, clicks: 30, convs: 10},
+	{camp: "c9", site: "s1", hoursAgo: 0, imps: 100, viewable: 60, clicks: 10},
+}
+
+// worldTotals are what the world's mixes add up to over all hours, worked
+// out by hand: a1's campaigns and p1's site s0 (c0, c4 and c8).
+var worldTotals = map[string]Counters{
+	"c0": {Impressions: 400, Viewable: 200, Clicks: 40, Conversions: 30, Calls: 10, SpendMicros: 1_150_000},
+	"c1": {Impressions: 200, Viewable: 100, Clicks: 20, Conversions: 10, SpendMicros: 500_000},
+	"c2": {Impressions: 100, Viewable: 50, Clicks: 10, SpendMicros: 250_000},
+	"c3": {Impressions: 200, Clicks: 15, Conversions: 5, SpendMicros: 575_000},
+	"c4": {Impressions: 250, Viewable: 120, Clicks: 25, Conversions: 5, Calls: 5, SpendMicros: 625_000},
+	"s0": {Impressions: 950, Viewable: 420, Clicks: 95, Conversions: 45, Calls: 15, SpendMicros: 2_675_000},
 }
 
 func (w *world) rangeQuery() string {
@@ -160,8 +175,7 @@ func (w *world) rangeQuery() string {
 }
 
 func TestStatsAPI(t *testing.T) {
-	w := newWorld(t, 4000)
-	want := expected(w.events)
+	w := newWorld(t, true)
 	q := w.rangeQuery()
 
 	code, body, _ := w.do(t, "GET", "/v1/campaigns/c0/stats?by=hour&"+q, w.m1, "")
@@ -176,8 +190,8 @@ func TestStatsAPI(t *testing.T) {
 		t.Error("a campaign's totals without reach")
 	}
 	rep.Totals.Reach = nil // TestCampaignReach's
-	if rep.Totals != MetricsOf(sumOf(want, ScopeCampaign, "c0")) {
-		t.Errorf("totals %+v, want %+v", rep.Totals, MetricsOf(sumOf(want, ScopeCampaign, "c0")))
+	if rep.Totals != MetricsOf(worldTotals["c0"]) {
+		t.Errorf("totals %+v, want %+v", rep.Totals, MetricsOf(worldTotals["c0"]))
 	}
 	if len(rep.Series) != 7 && len(rep.Series) != 8 {
 		t.Errorf("%d hourly points over 7 hours", len(rep.Series))
@@ -219,7 +233,7 @@ func TestStatsAPI(t *testing.T) {
 		_ = json.Unmarshal([]byte(body), &sr)
 		aud := sr.Totals.Audience // a site's own traffic: none in this set
 		sr.Totals.Audience = nil
-		if sr.Totals != MetricsOf(sumOf(want, ScopeSite, "s0")) || aud == nil || aud.Pageviews != 0 || aud.Visitors == nil {
+		if sr.Totals != MetricsOf(worldTotals["s0"]) || aud == nil || aud.Pageviews != 0 || aud.Visitors == nil {
 			t.Errorf("site totals %+v, audience %+v", sr.Totals, aud)
 		}
 	}
@@ -232,7 +246,7 @@ func TestStatsAPI(t *testing.T) {
 }
 
 func TestStatsAccessDenied(t *testing.T) {
-	w := newWorld(t, 0)
+	w := newWorld(t, false)
 	ctx := context.Background()
 	me, err := w.keys.Authenticate(w.m1)
 	if err != nil {
@@ -278,7 +292,7 @@ func TestStatsAccessDenied(t *testing.T) {
 }
 
 func TestStatsBadParameters(t *testing.T) {
-	w := newWorld(t, 0)
+	w := newWorld(t, false)
 	cases := []struct {
 		query, code string
 	}{
@@ -311,8 +325,7 @@ func TestStatsBadParameters(t *testing.T) {
 }
 
 func TestSummary(t *testing.T) {
-	w := newWorld(t, 3000)
-	want := expected(w.events)
+	w := newWorld(t, true)
 	q := w.rangeQuery()
 	var s Summary
 	code, body, _ := w.do(t, "GET", "/v1/stats/summary?"+q, w.m1, "")
@@ -324,14 +337,14 @@ func TestSummary(t *testing.T) {
 		t.Fatalf("marketer summary: %+v", s)
 	}
 	for _, e := range s.Campaigns {
-		if e.Totals != MetricsOf(sumOf(want, ScopeCampaign, e.ID)) {
+		if e.Totals != MetricsOf(worldTotals[e.ID]) {
 			t.Errorf("%s: %+v", e.ID, e.Totals)
 		}
 	}
 	code, body, _ = w.do(t, "GET", "/v1/stats/summary?"+q, w.p1, "")
 	s = Summary{}
 	_ = json.Unmarshal([]byte(body), &s)
-	if code != 200 || len(s.Sites) != 2 || len(s.Campaigns) != 0 || s.Sites[0].Totals != MetricsOf(sumOf(want, ScopeSite, "s0")) {
+	if code != 200 || len(s.Sites) != 2 || len(s.Campaigns) != 0 || s.Sites[0].Totals != MetricsOf(worldTotals["s0"]) {
 		t.Errorf("publisher summary: %d %s", code, body)
 	}
 	code, body, _ = w.do(t, "GET", "/v1/stats/summary?"+q, w.admin, "")
@@ -343,7 +356,7 @@ func TestSummary(t *testing.T) {
 }
 
 func TestCallWebhook(t *testing.T) {
-	w := newWorld(t, 0)
+	w := newWorld(t, false)
 	a := startAggregator(t, w.conn.JS, owners()...)
 	start := w.base.Add(-10 * time.Minute).Truncate(time.Second).Format(time.RFC3339)
 	body := `{"tracking_number":"+7 (495) 000-11-22","start":"` + start + `","duration_s":93.5,"call_type":"inbound","caller_number":"+7 916 123-45-67"}`
@@ -417,7 +430,7 @@ func TestCallWebhook(t *testing.T) {
 }
 
 func TestDashboardServed(t *testing.T) {
-	w := newWorld(t, 0)
+	w := newWorld(t, false)
 	code, body, hdr := w.do(t, "GET", "/dashboard", "", "")
 	if code != 200 || !strings.Contains(body, "<svg") || !strings.HasPrefix(hdr.Get("Content-Type"), "text/html") {
 		t.Fatalf("dashboard: %d %v", code, hdr)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/adsyn/adsyn/internal/bus"
+	"github.com/adsyn/adsyn/internal/bus/bustest"
 	"github.com/adsyn/adsyn/internal/event"
 )
 
@@ -156,4 +158,62 @@ func TestPartitionsResumeAfterUnansweredPulls(t *testing.T) {
 	if a.Applied() != 64 {
 		t.Errorf("applied %d events, want 64", a.Applied())
 	}
+}
+
+// Two aggregators against a three-node cluster (replicas 3) that goes away
+// as a whole and comes back on its stores: every partition resumes, whatever
+// a pull request met while the consumers had no leaders yet.
+func TestAggregatorsResumeAfterClusterRestart(t *testing.T) {
+	c := bustest.StartCluster(t, 3)
+	pub := c.Connect(t)
+	startAggregator(t, c.Connect(t).JS)
+	startAggregator(t, c.Connect(t).JS)
+	ts := time.Now().UnixMilli()
+	hour := time.UnixMilli(ts)
+	campaign, site := Key(ScopeCampaign, "c1", hour), Key(ScopeSite, "s1", hour)
+	publishEvents(t, pub.JS, impressionsInEveryPartition(64, ts), 4)
+	// 64 impressions at 2,500 micros each.
+	waitTotals(t, pub.JS, map[string]Counters{
+		campaign: {Impressions: 64, SpendMicros: 160000},
+		site:     {Impressions: 64, SpendMicros: 160000},
+	}, 60*time.Second)
+
+	for i := range c.Nodes() {
+		c.Stop(i)
+	}
+	for i := range c.Nodes() {
+		c.Start(i)
+	}
+	// On a loaded machine the raft groups take a while to elect leaders.
+	healthy, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := c.WaitHealthy(healthy); err != nil {
+		t.Fatal(err)
+	}
+	// Publishing may meet the stream before it has a leader again.
+	waitUntil(t, 2*time.Minute, "the stream to take events again", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := pub.JS.Publish(ctx, event.Subject(event.KindPageview, 0), nil)
+		return err == nil
+	})
+	publishEvents(t, pub.JS, impressionsInEveryPartition(64, ts), 4)
+	waitTotals(t, pub.JS, map[string]Counters{
+		campaign: {Impressions: 128, SpendMicros: 320000},
+		site:     {Impressions: 128, SpendMicros: 320000},
+	}, 2*time.Minute)
+	waitUntil(t, time.Minute, "every stats consumer to be drained", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		pending, err := bustest.Pending(ctx, pub.JS, bus.StreamEvents)
+		if err != nil {
+			return false
+		}
+		for name, p := range pending {
+			if strings.HasPrefix(name, "adsyn_stats") && p != [2]uint64{} {
+				return false
+			}
+		}
+		return len(pending) > 0
+	})
 }

@@ -8,12 +8,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/adsyn/adsyn/internal/stats/tally"
-
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/adsyn/adsyn/internal/event"
+	"github.com/adsyn/adsyn/internal/stats/tally"
 )
 
 // pinHeader carries the id of the client a pinned consumer delivers to.
@@ -113,17 +112,20 @@ func (a *Aggregator) pullLoop(ctx context.Context, p *partition) {
 		case err == nil:
 			fails = 0
 			u.take(m)
-		case errors.Is(err, nats.ErrTimeout):
+		case errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoHeartbeat):
+			if errors.Is(err, jetstream.ErrNoHeartbeat) {
+				// The iterator has forgotten its request and pulls again.
+				a.m.heartbeatMisses.Inc()
+				a.cfg.log.Debug("stats pull missed heartbeats, pulling again", "partition", p.n)
+			}
 			// Idle: are we still the pinned client, does the consumer exist?
+			// A pull on a deleted consumer is refused ("no responders"), so
+			// missing heartbeats are idle too, and must not skip this check.
 			if u.checkOwned(ctx) {
 				u.stop()
 				gone = true
 				continue
 			}
-		case errors.Is(err, jetstream.ErrNoHeartbeat):
-			// The iterator has forgotten its request and pulls again.
-			a.m.heartbeatMisses.Inc()
-			a.cfg.log.Debug("stats pull missed heartbeats, pulling again", "partition", p.n)
 		default:
 			fails++
 			a.m.fetchErrors.Inc()

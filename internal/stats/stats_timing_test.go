@@ -1,17 +1,24 @@
 package stats
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
-	"github.com/adsyn/adsyn/internal/stats/tally"
-
 	"github.com/adsyn/adsyn/internal/event"
+	"github.com/adsyn/adsyn/internal/stats/tally"
 )
 
 // benchMessages returns n events as messages of 512, the publisher's batch.
 func benchMessages(n int) [][]byte {
-	events := makeEvents(n, 1000, 100, 7, time.Now())
+	// 1,000 campaigns on 100 sites over 5 hours, as varied as a busy hour.
+	per := n/9000 + 1
+	mixes := make([]mix, 0, 1000)
+	for i := range 1000 {
+		mixes = append(mixes, mix{camp: "c" + strconv.Itoa(i), site: "s" + strconv.Itoa(i%100), hoursAgo: i % 5,
+			imps: 2 * per, priced: 2 * per, viewable: 2 * per, clicks: per, convs: per, calls: per})
+	}
+	events := eventsOf(7, time.Now(), mixes...)[:n]
 	var out [][]byte
 	for len(events) > 0 {
 		k := min(512, len(events))

@@ -111,7 +111,7 @@ const (
 //
 // Clicks holds the event ids of the hour's last MaxClickIDs clicks Counted,
 // oldest first, 16 bytes each. A click's id is fixed by its token, so a
-// replayed token (or a copy of the event published again) is Counted once
+// replayed token (or a copy of the event published again) is counted once
 // whichever message, partition or aggregator brings it; the sequences only
 // tell messages apart.
 type Record struct {
@@ -135,7 +135,7 @@ type Record struct {
 // it the oldest are forgotten, and a replay of one of those counts again.
 const MaxClickIDs = 8192
 
-// firstClick reports whether id was not Counted in r yet, and remembers it.
+// firstClick reports whether id was not counted in r yet, and remembers it.
 // A zero id (a click from an old producer) is always Counted.
 func (r *Record) firstClick(id event.ID) bool {
 	if id == (event.ID{}) {
@@ -159,7 +159,7 @@ func (r *Record) firstClick(id event.ID) bool {
 	return true
 }
 
-// applied reports the last sequence of partition p in r.
+// Applied reports the last sequence of partition p in r.
 func (r *Record) Applied(p int) uint64 {
 	if p < len(r.Seq) {
 		return r.Seq[p]
@@ -167,6 +167,7 @@ func (r *Record) Applied(p int) uint64 {
 	return 0
 }
 
+// SetApplied raises the last sequence of partition p in r to seq.
 func (r *Record) SetApplied(p int, seq uint64) {
 	for len(r.Seq) <= p {
 		r.Seq = append(r.Seq, 0)
@@ -189,7 +190,7 @@ func NewFold() *Fold {
 	return f
 }
 
-// merge adds d's counters to r, for the dimensions of scope s; n Names d's
+// Merge adds d's counters to r, for the dimensions of scope s; n names d's
 // breakdown values.
 func (r *Record) Merge(s Scope, d *Delta, n *Names, maxValues int, f *Fold) error {
 	if d.Reach != nil {

@@ -8,7 +8,7 @@ import (
 	"github.com/adsyn/adsyn/internal/stats/audience"
 )
 
-// RecKey Names a record: a scope, an id and a unix hour.
+// RecKey names a record: a scope, an id and a unix hour.
 type RecKey struct {
 	Scope Scope
 	ID    string
@@ -162,7 +162,7 @@ func (f *Fact) increment(cpm func(string) (float64, bool)) Counters {
 type SeqRange struct{ Min, Max uint64 }
 
 // Delta is what one flush adds to one record: its totals, and an entry per
-// event holding the event's breakdown values by number (Tally.intern). The
+// event holding the event's breakdown values by number (interner.id). The
 // breakdowns are summed when the record is written, one record at a time,
 // which keeps the hot path to appends.
 type Delta struct {
@@ -250,7 +250,7 @@ func packKey(s Scope, id uint32, hour int64) uint64 {
 	return uint64(s)<<63 | uint64(id&0x7fffffff)<<32 | uint64(uint32(hour))
 }
 
-// get returns the Delta of k, if any.
+// Get returns the Delta of k, if any.
 func (t *Tally) Get(k RecKey) *Delta {
 	dim := DimCampaign
 	if k.Scope == ScopeSite {
@@ -272,12 +272,12 @@ func (t *Tally) Names() *Names {
 	return &n
 }
 
-// Floor is, for the records it Names, the last sequence per partition
+// Floor is, for the records it names, the last sequence per partition
 // already applied: add counts only facts of later messages into them, and
 // nothing into other records.
 type Floor map[RecKey][]uint64
 
-// add counts f, from the message of partition p with stream sequence seq.
+// Add counts f, from the message of partition p with stream sequence seq.
 func (t *Tally) Add(f *Fact, p int, seq uint64, only Floor) {
 	if Audience(f.kind) {
 		if d := t.deltaFor(ScopeSite, f.site, t.vals[DimSite].id(f.site), f.Hour, p, seq, only); d != nil {
