@@ -18,18 +18,9 @@ func (a *App) wireStats(ctx context.Context) error {
 		return nil
 	}
 	a.numbers = stats.NewTrackingNumbers(a.snapshot, trackingNumbers)
-	opts := []stats.Option{
-		stats.WithLogger(a.log), stats.WithMetrics(a.reg), stats.WithPartitions(a.cfg.Partitions),
-		stats.WithCPM(a.campaignCPM),
-		stats.WithCampaignOwner(a.campaignOwner),
-		stats.WithSiteOwner(a.siteOwner),
-		stats.WithCampaigns(a.campaignsOf),
-		stats.WithSites(a.sitesOf),
-		stats.WithTrackingNumbers(a.numbers.Campaign),
-		stats.WithPrivacy(a.privacy()),
-	}
+	log, reg, parts := stats.WithLogger(a.log), stats.WithMetrics(a.reg), stats.WithPartitions(a.cfg.Partitions)
 	if a.cfg.Has(config.RoleStats) {
-		agg, err := stats.New(a.conn.JS, opts...)
+		agg, err := stats.New(a.conn.JS, log, reg, parts, stats.WithCPM(a.campaignCPM))
 		if err != nil {
 			return err
 		}
@@ -39,7 +30,13 @@ func (a *App) wireStats(ctx context.Context) error {
 		a.stops = append(a.stops, agg.Stop)
 	}
 	if a.cfg.Has(config.RoleAPI) {
-		h, err := stats.NewHandler(ctx, a.conn.JS, a.keys, opts...)
+		h, err := stats.NewHandler(ctx, a.conn.JS, a.keys, log, reg, parts,
+			stats.WithCampaignOwner(a.campaignOwner),
+			stats.WithSiteOwner(a.siteOwner),
+			stats.WithCampaigns(a.campaignsOf),
+			stats.WithSites(a.sitesOf),
+			stats.WithTrackingNumbers(a.numbers.Campaign),
+			stats.WithPrivacy(a.privacy()))
 		if err != nil {
 			return err
 		}

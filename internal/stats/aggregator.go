@@ -140,11 +140,11 @@ func (a *Aggregator) newBatch() *batch {
 }
 
 // New returns an aggregator reading ADSYN_EVENTS through js. Start runs it.
-func New(js jetstream.JetStream, opts ...Option) (*Aggregator, error) {
+func New(js jetstream.JetStream, opts ...AggregatorOption) (*Aggregator, error) {
 	if js == nil {
 		return nil, fmt.Errorf("%w: nil JetStream", ErrBadOption)
 	}
-	cfg, err := newConfig(opts)
+	cfg, err := newConfig(opts, AggregatorOption.aggregator)
 	if err != nil {
 		return nil, err
 	}

@@ -97,7 +97,7 @@ func TestDuplicatesCountedOnce(t *testing.T) {
 func TestRedeliveriesCountedOnce(t *testing.T) {
 	conn := bustest.Start(t)
 	base := time.Now().UTC()
-	opts := []Option{WithCPM(cpmOf), WithFlush(200*time.Millisecond, 50000), WithAckWait(time.Second, 2*time.Second)}
+	opts := []AggregatorOption{WithCPM(cpmOf), WithFlush(200*time.Millisecond, 50000), WithAckWait(time.Second, 2*time.Second)}
 	start := func(ackFn func(jetstream.Msg) error) *Aggregator {
 		a, err := New(conn.JS, opts...)
 		if err != nil {

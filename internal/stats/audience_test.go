@@ -230,8 +230,8 @@ func TestRealtime(t *testing.T) {
 	}
 	evs = append(evs, event.Event{ID: event.NewID(), TS: now.Add(-time.Hour).UnixMilli(), Kind: event.KindPageview, Site: "s0", Visitor: "old"})
 	publishEvents(t, w.conn.JS, evs, 20)
-	startAggregator(t, w.conn.JS, owners()...)
-	startAggregator(t, w.conn.JS, owners()...) // two: each answers for its partitions
+	startAggregator(t, w.conn.JS)
+	startAggregator(t, w.conn.JS) // two: each answers for its partitions
 	var rt Realtime
 	waitUntil(t, 30*time.Second, "the live pageviews", func() bool {
 		code, body, _ := w.do(t, "GET", "/v1/sites/s0/realtime", w.p1, "")

@@ -21,7 +21,7 @@ func TestDashboardSiteInChromium(t *testing.T) {
 	w := newWorld(t, false)
 	base := time.Now().UTC().Add(-time.Hour)
 	publishEvents(t, w.conn.JS, audienceEvents(base), 40)
-	startAggregator(t, w.conn.JS, append(owners(), WithFlush(100*time.Millisecond, 50000))...)
+	startAggregator(t, w.conn.JS, WithFlush(100*time.Millisecond, 50000))
 	q := url.Values{"from": {base.Add(-24 * time.Hour).Format(time.DateOnly)}, "to": {time.Now().UTC().Format(time.DateOnly)}, "by": {"hour"}}
 	var rep Report
 	waitUntil(t, 30*time.Second, "the site's pageviews", func() bool {

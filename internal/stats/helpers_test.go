@@ -245,9 +245,9 @@ func waitTotals(t testing.TB, js jetstream.JetStream, want map[string]Counters, 
 	t.Fatalf("records did not reach the expected totals within %s", timeout)
 }
 
-func startAggregator(t testing.TB, js jetstream.JetStream, opts ...Option) *Aggregator {
+func startAggregator(t testing.TB, js jetstream.JetStream, opts ...AggregatorOption) *Aggregator {
 	t.Helper()
-	a, err := New(js, append([]Option{WithCPM(cpmOf), WithFlush(200*time.Millisecond, 50000)}, opts...)...)
+	a, err := New(js, append([]AggregatorOption{WithCPM(cpmOf), WithFlush(200*time.Millisecond, 50000)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

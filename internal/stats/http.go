@@ -38,11 +38,11 @@ type Handler struct {
 }
 
 // NewHandler opens the stats bucket through js; keys guards the routes.
-func NewHandler(ctx context.Context, js jetstream.JetStream, keys *auth.Keys, opts ...Option) (*Handler, error) {
+func NewHandler(ctx context.Context, js jetstream.JetStream, keys *auth.Keys, opts ...HandlerOption) (*Handler, error) {
 	if js == nil || keys == nil {
 		return nil, fmt.Errorf("%w: nil JetStream or keys", ErrBadOption)
 	}
-	cfg, err := newConfig(opts)
+	cfg, err := newConfig(opts, HandlerOption.handler)
 	if err != nil {
 		return nil, err
 	}

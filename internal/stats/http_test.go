@@ -33,7 +33,7 @@ type world struct {
 	p1     string // publisher p1
 }
 
-func owners() []Option {
+func owners() []HandlerOption {
 	campOwner := func(id string) (string, bool) {
 		var n int
 		if _, err := fmt.Sscanf(id, "c%d", &n); err != nil || n < 0 || n > 9 {
@@ -53,7 +53,7 @@ func owners() []Option {
 		}
 		return "", false
 	}
-	return []Option{
+	return []HandlerOption{
 		WithCampaignOwner(campOwner),
 		WithSiteOwner(siteOwner),
 		WithCampaigns(func(adv string) []CampaignInfo {
@@ -82,7 +82,6 @@ func owners() []Option {
 			}
 			return "", false
 		}),
-		WithCPM(cpmOf),
 	}
 }
 
@@ -114,7 +113,7 @@ func newWorld(t *testing.T, withEvents bool) *world {
 	if withEvents {
 		w.events = eventsOf(5, w.base, worldMixes...)
 		publishEvents(t, conn.JS, w.events, 50)
-		a := startAggregator(t, conn.JS, append(owners(), WithFlush(100*time.Millisecond, 50000))...)
+		a := startAggregator(t, conn.JS, WithFlush(100*time.Millisecond, 50000))
 		waitUntil(t, 30*time.Second, "the world's 2,900 events to be applied", func() bool { return a.Applied() == 2900 })
 	}
 	return w
@@ -357,7 +356,7 @@ func TestSummary(t *testing.T) {
 
 func TestCallWebhook(t *testing.T) {
 	w := newWorld(t, false)
-	a := startAggregator(t, w.conn.JS, owners()...)
+	a := startAggregator(t, w.conn.JS)
 	start := w.base.Add(-10 * time.Minute).Truncate(time.Second).Format(time.RFC3339)
 	body := `{"tracking_number":"+7 (495) 000-11-22","start":"` + start + `","duration_s":93.5,"call_type":"inbound","caller_number":"+7 916 123-45-67"}`
 	code, resp, _ := w.do(t, "POST", "/v1/events/call", w.admin, body)

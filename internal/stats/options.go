@@ -29,9 +29,26 @@ type SiteInfo struct {
 	Name string `json:"name,omitempty"`
 }
 
-// Option configures an Aggregator or a Handler; each ignores the options
-// that do not concern it, so one list can serve both.
-type Option func(*config) error
+// Each constructor takes its own option type, so an option it would not
+// read does not compile (as nats.go's jetstream does with PullConsumeOpt
+// and its siblings); the options both read have a type of their own that
+// satisfies each.
+type (
+	// AggregatorOption configures New.
+	AggregatorOption interface{ aggregator(*config) error }
+	// HandlerOption configures NewHandler.
+	HandlerOption interface{ handler(*config) error }
+	// SharedOption (logger, metrics, partitions, clock) is read by both.
+	SharedOption func(*config) error
+
+	aggregatorOption func(*config) error
+	handlerOption    func(*config) error
+)
+
+func (o SharedOption) aggregator(c *config) error     { return o(c) }
+func (o SharedOption) handler(c *config) error        { return o(c) }
+func (o aggregatorOption) aggregator(c *config) error { return o(c) }
+func (o handlerOption) handler(c *config) error       { return o(c) }
 
 type config struct {
 	log        *slog.Logger
@@ -60,7 +77,7 @@ type config struct {
 	privacy       privacy.Options // the choke point's settings for call events
 }
 
-func newConfig(opts []Option) (config, error) {
+func newConfig[O any](opts []O, apply func(O, *config) error) (config, error) {
 	c := config{
 		partitions:   event.DefaultPartitions,
 		now:          time.Now,
@@ -74,10 +91,10 @@ func newConfig(opts []Option) (config, error) {
 		maxDimValues: 1000,
 	}
 	for _, o := range opts {
-		if o == nil {
+		if any(o) == nil {
 			continue
 		}
-		if err := o(&c); err != nil {
+		if err := apply(o, &c); err != nil {
 			return config{}, err
 		}
 	}
@@ -96,23 +113,23 @@ func bad(format string, args ...any) error {
 
 // WithPrivacy sets the choke point's options for the call events the
 // handler stores (default: the built-in guard, /24 and /48).
-func WithPrivacy(o privacy.Options) Option {
-	return func(c *config) error { c.privacy = o; return nil }
+func WithPrivacy(o privacy.Options) HandlerOption {
+	return handlerOption(func(c *config) error { c.privacy = o; return nil })
 }
 
 // WithLogger sets the logger (default: discard).
-func WithLogger(l *slog.Logger) Option {
+func WithLogger(l *slog.Logger) SharedOption {
 	return func(c *config) error { c.log = l; return nil }
 }
 
 // WithMetrics sets the registry (default: a private one).
-func WithMetrics(r *metrics.Registry) Option {
+func WithMetrics(r *metrics.Registry) SharedOption {
 	return func(c *config) error { c.reg = r; return nil }
 }
 
 // WithPartitions sets N of the event partition scheme (default
 // event.DefaultPartitions); it must match the publishers'.
-func WithPartitions(n int) Option {
+func WithPartitions(n int) SharedOption {
 	return func(c *config) error {
 		if n < 1 || n > 1024 {
 			return bad("partitions %d: want 1-1024", n)
@@ -123,7 +140,7 @@ func WithPartitions(n int) Option {
 }
 
 // WithClock replaces time.Now (tests).
-func WithClock(now func() time.Time) Option {
+func WithClock(now func() time.Time) SharedOption {
 	return func(c *config) error {
 		if now == nil {
 			return bad("nil clock")
@@ -138,20 +155,20 @@ func WithClock(now func() time.Time) Option {
 // Aggregators with the same name share the work; under another name an
 // aggregator reads the stream again into the same records, where the
 // sequence check drops what is already applied.
-func WithConsumer(name string) Option {
-	return func(c *config) error {
+func WithConsumer(name string) AggregatorOption {
+	return aggregatorOption(func(c *config) error {
 		if !ValidID(name) {
 			return bad("consumer name %q: want [A-Za-z0-9_-]{1,64}", name)
 		}
 		c.consumer = name
 		return nil
-	}
+	})
 }
 
 // WithStartSequence makes new consumers start at this stream sequence rather
 // than at the first message (benchmarks, replays).
-func WithStartSequence(seq uint64) Option {
-	return func(c *config) error { c.startSeq = seq; return nil }
+func WithStartSequence(seq uint64) AggregatorOption {
+	return aggregatorOption(func(c *config) error { c.startSeq = seq; return nil })
 }
 
 // WithFlush sets the longest pause between two writes of the counters
@@ -159,8 +176,8 @@ func WithStartSequence(seq uint64) Option {
 // eighth of this, so counts show within a fraction of a second when the
 // load is light) and how many buffered events force a write (default
 // 250,000; admission pauses at twice that).
-func WithFlush(every time.Duration, events int) Option {
-	return func(c *config) error {
+func WithFlush(every time.Duration, events int) AggregatorOption {
+	return aggregatorOption(func(c *config) error {
 		if every < 10*time.Millisecond || every > time.Minute {
 			return bad("flush interval %s: want 10ms-1m", every)
 		}
@@ -169,51 +186,51 @@ func WithFlush(every time.Duration, events int) Option {
 		}
 		c.flushEvery, c.flushEvents = every, events
 		return nil
-	}
+	})
 }
 
 // WithAckWait sets the consumers' ack wait (default 30s) and the pinned
 // client TTL (default 10s): an aggregator that stops pulling for the TTL
 // loses its partitions to another.
-func WithAckWait(ackWait, pinnedTTL time.Duration) Option {
-	return func(c *config) error {
+func WithAckWait(ackWait, pinnedTTL time.Duration) AggregatorOption {
+	return aggregatorOption(func(c *config) error {
 		if ackWait < time.Second || pinnedTTL < time.Second {
 			return bad("ack wait %s, pinned TTL %s: want >= 1s", ackWait, pinnedTTL)
 		}
 		c.ackWait, c.pinnedTTL = ackWait, pinnedTTL
 		return nil
-	}
+	})
 }
 
 // WithCPM gives the CPM in force for a campaign: the spend of an impression
 // event that carries no price of its own is CPM/1000.
-func WithCPM(fn func(campaignID string) (float64, bool)) Option {
-	return func(c *config) error { c.cpm = fn; return nil }
+func WithCPM(fn func(campaignID string) (float64, bool)) AggregatorOption {
+	return aggregatorOption(func(c *config) error { c.cpm = fn; return nil })
 }
 
 // WithCampaignOwner gives a campaign's advertiser: marketers read only the
 // statistics of their advertiser's campaigns.
-func WithCampaignOwner(fn func(campaignID string) (advertiserID string, ok bool)) Option {
-	return func(c *config) error { c.campaignOwner = fn; return nil }
+func WithCampaignOwner(fn func(campaignID string) (advertiserID string, ok bool)) HandlerOption {
+	return handlerOption(func(c *config) error { c.campaignOwner = fn; return nil })
 }
 
 // WithSiteOwner gives a site's publisher: publishers read only their sites.
-func WithSiteOwner(fn func(siteID string) (publisherID string, ok bool)) Option {
-	return func(c *config) error { c.siteOwner = fn; return nil }
+func WithSiteOwner(fn func(siteID string) (publisherID string, ok bool)) HandlerOption {
+	return handlerOption(func(c *config) error { c.siteOwner = fn; return nil })
 }
 
 // WithCampaigns lists an advertiser's campaigns ("" lists all) for the
 // summary and the dashboard.
-func WithCampaigns(fn func(advertiserID string) []CampaignInfo) Option {
-	return func(c *config) error { c.campaigns = fn; return nil }
+func WithCampaigns(fn func(advertiserID string) []CampaignInfo) HandlerOption {
+	return handlerOption(func(c *config) error { c.campaigns = fn; return nil })
 }
 
 // WithSites lists a publisher's sites ("" lists all).
-func WithSites(fn func(publisherID string) []SiteInfo) Option {
-	return func(c *config) error { c.sites = fn; return nil }
+func WithSites(fn func(publisherID string) []SiteInfo) HandlerOption {
+	return handlerOption(func(c *config) error { c.sites = fn; return nil })
 }
 
 // WithTrackingNumbers maps a call tracking number to its campaign.
-func WithTrackingNumbers(fn func(number string) (campaignID string, ok bool)) Option {
-	return func(c *config) error { c.tracking = fn; return nil }
+func WithTrackingNumbers(fn func(number string) (campaignID string, ok bool)) HandlerOption {
+	return handlerOption(func(c *config) error { c.tracking = fn; return nil })
 }
