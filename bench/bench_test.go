@@ -76,6 +76,7 @@ func TestAdScenario(t *testing.T) {
 		cfg.DataDir = t.TempDir()
 		cfg.HTTPAddr, cfg.APIAddr, cfg.NATSListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 		cfg.Roles = []string{config.RoleEdge}
+		cfg.AdVisitorCeiling = 0 // as adConfig: the load's visitors are not people
 		a, err := app.New(cfg, slog.New(slog.DiscardHandler), io.Discard)
 		if err != nil {
 			t.Fatal(err)
