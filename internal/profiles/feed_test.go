@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/bus/bustest"
 	"github.com/adsyn/adsyn/internal/keyring"
 	"github.com/adsyn/adsyn/internal/profiles"
@@ -17,17 +18,7 @@ import (
 // newest write or deletion with its revision, Follow hands out the same,
 // EachUser lists who is stored.
 func TestChangeFeed(t *testing.T) {
-	conn := bustest.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	ring, err := keyring.Parse(keyring.NewKeyLine(time.Now()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := profiles.NewStore(ctx, conn.JS, ring)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, _, store := newStore(t)
 	create := func(body string) *profiles.Profile {
 		t.Helper()
 		var pt profiles.Patch
@@ -107,4 +98,21 @@ func TestChangeFeed(t *testing.T) {
 	if c := seen[gone.ID]; !c.Deleted || c.Version != erasedAt {
 		t.Errorf("followed change of the erased user: %+v, want the deletion at %d", c, erasedAt)
 	}
+}
+
+// newStore opens a profiles store with a fresh keyring on an embedded NATS.
+func newStore(t *testing.T, opts ...profiles.Option) (context.Context, *bus.Conn, *profiles.Store) {
+	t.Helper()
+	conn := bustest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	ring, err := keyring.Parse(keyring.NewKeyLine(time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := profiles.NewStore(ctx, conn.JS, ring, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, conn, store
 }

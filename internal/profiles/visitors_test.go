@@ -99,17 +99,7 @@ func TestEraseThroughVisitors(t *testing.T) {
 // Without a visitor store, a user with a linked record is neither erased
 // nor exported by halves: both fail and nothing is deleted.
 func TestEraseWithoutVisitorsFailsClosed(t *testing.T) {
-	conn := bustest.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	ring, err := keyring.Parse(keyring.NewKeyLine(time.Now()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := profiles.NewStore(ctx, conn.JS, ring)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, conn, store := newStore(t)
 	const visitor = "vis_closed001"
 	id := linkedUser(t, ctx, conn, store, visitor)
 	if _, err := store.Export(ctx, id); !errors.Is(err, profiles.ErrNoVisitors) {

@@ -186,6 +186,8 @@ func New(js jetstream.JetStream, opts ...AggregatorOption) (*Aggregator, error) 
 		defer a.ownMu.Unlock()
 		return float64(len(a.owned))
 	})
+	reg.CounterFunc("adsyn_stats_realtime_dropped_total", "Pageviews left out of the realtime view: more sites live at once than it holds.",
+		func() float64 { return float64(a.live.Dropped()) })
 	reg.Gauge("adsyn_stats_aggregators", "Live aggregators sharing the partitions, as seen by this one.", func() float64 { return float64(a.members.Load()) })
 	return a, nil
 }
