@@ -520,9 +520,23 @@ func readRange(ctx context.Context, js jetstream.JetStream, s Scope, id string, 
 		}
 	}()
 	out := map[int64]*Record{}
+	// On a cluster a new consumer may have no leader yet for a moment: its
+	// first fetch meets no responders, and is tried again.
+	tries := 0
+	leaderless := func(err error) bool {
+		if errors.Is(err, nats.ErrNoResponders) && tries < 10 && ctx.Err() == nil {
+			tries++
+			time.Sleep(100 * time.Millisecond)
+			return true
+		}
+		return false
+	}
 	for {
 		batch, err := c.FetchNoWait(256)
 		if err != nil {
+			if leaderless(err) {
+				continue
+			}
 			return nil, fmt.Errorf("stats: read %s %s: %w", s.Prefix(), id, err)
 		}
 		got, done := 0, false
@@ -546,6 +560,9 @@ func readRange(ctx context.Context, js jetstream.JetStream, s Scope, id string, 
 			out[h] = rec
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) {
+			if got == 0 && leaderless(err) {
+				continue
+			}
 			return nil, fmt.Errorf("stats: read %s %s: %w", s.Prefix(), id, err)
 		}
 		if got == 0 || done {
