@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,8 @@ type Builder struct {
 	o        options
 	subjects string // "$KV.adsyn_segments."
 	inflight int    // record writes in flight per worker
+	writeID  string // prefix of the message ids of record writes, unique to the builder
+	writes   atomic.Uint64
 	ready    chan struct{}
 	started  atomic.Bool
 	m        builderMetrics
@@ -88,7 +91,8 @@ func NewBuilder(conn *bus.Conn, live *Live, opts ...Option) (*Builder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("segments: jetstream: %w", err)
 	}
-	b := &Builder{js: js, live: live, o: o, subjects: "$KV." + bus.BucketSegments + ".", inflight: inflight, ready: make(chan struct{})}
+	b := &Builder{js: js, live: live, o: o, subjects: "$KV." + bus.BucketSegments + ".", inflight: inflight, ready: make(chan struct{}),
+		writeID: strconv.FormatInt(time.Now().UnixNano(), 36) + strconv.FormatUint(rand.Uint64(), 36) + "-"}
 	reg := o.reg
 	const ev, evHelp = "adsyn_segments_events_total", "Events the segment builder read, by outcome."
 	b.m = builderMetrics{
@@ -439,6 +443,7 @@ func (w *worker) flush() {
 		}
 		todo = w.write(todo, tax)
 	}
+	var acks sync.WaitGroup
 	for i := range w.msgs {
 		bm := &w.msgs[i]
 		if bm.failed {
@@ -446,11 +451,10 @@ func (w *worker) flush() {
 			w.b.m.nacked.Inc()
 			continue
 		}
-		if err := bm.m.Ack(); err != nil {
-			w.b.o.log.Debug("segments: ack failed; the message will be redelivered", "partition", w.part, "err", err)
-		}
+		acks.Go(func() { w.ack(bm.m) })
 		w.b.m.acked.Inc()
 	}
+	acks.Wait()
 	w.b.m.writes.Add(w.writes)
 	w.b.m.applied.Add(w.applied)
 	w.b.m.duplicates.Add(w.dups)
@@ -536,7 +540,8 @@ func (w *worker) write(todo []int32, tax *Taxonomy) (conflicts []int32) {
 		*m = nats.Msg{
 			Subject: w.b.subjects + v.visitor,
 			Data:    w.arena[start:len(w.arena):len(w.arena)],
-			Header:  nats.Header{jetstream.ExpectedLastSubjSeqHeader: []string{strconv.FormatUint(h.rev, 10)}},
+			Header: nats.Header{jetstream.ExpectedLastSubjSeqHeader: []string{strconv.FormatUint(h.rev, 10)},
+				jetstream.MsgIDHeader: []string{w.b.writeID + strconv.FormatUint(w.b.writes.Add(1), 36)}},
 		}
 		if ttl := w.b.o.recordTTL; ttl > 0 {
 			m.Header.Set(jetstream.MsgTTLHeader, ttl.String())
@@ -589,6 +594,13 @@ func (w *worker) settle(p *pendingWrite, timeout <-chan time.Time) (conflict boo
 			w.expired, w.abandoned, err = true, true, errAckTimeout
 		}
 	}
+	if err != nil && !isConflict(err) {
+		// The write may be stored with its answer lost. Sent again under
+		// the same message id it is stored at most once, and the answer
+		// says which; a redelivery instead, later, would apply the events
+		// twice once the record's window of applied messages has moved on.
+		ack, err = w.resend(p.fut.Msg())
+	}
 	if err != nil {
 		delete(w.records, v.visitor)
 		if isConflict(err) {
@@ -608,6 +620,54 @@ func (w *worker) settle(p *pendingWrite, timeout <-chan time.Time) (conflict boo
 	}
 	return false
 }
+
+// resend publishes an unanswered record write again, retrying while NATS
+// is away, for up to resendTimeout.
+func (w *worker) resend(m *nats.Msg) (*jetstream.PubAck, error) {
+	deadline := time.Now().Add(resendTimeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ack, err := w.b.js.PublishMsg(ctx, m)
+		cancel()
+		var apiErr *jetstream.APIError
+		if err == nil || errors.As(err, &apiErr) || time.Now().After(deadline) {
+			return ack, err
+		}
+		select {
+		case <-w.stopping:
+			return nil, err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// ack acknowledges a message whose records are written and waits until the
+// server confirms it, retrying while NATS is away: an acknowledgement lost
+// with a node is redelivered after the ack wait, when the records' window
+// of applied messages may have moved on and its events would count twice.
+func (w *worker) ack(m jetstream.Msg) {
+	deadline := time.Now().Add(resendTimeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := m.DoubleAck(ctx)
+		cancel()
+		if err == nil || errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
+			return
+		}
+		if time.Now().After(deadline) {
+			w.b.o.log.Warn("segments: acknowledgement not confirmed; the message will be redelivered", "partition", w.part, "err", err)
+			return
+		}
+		select {
+		case <-w.stopping:
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// resendTimeout bounds the retries of one unanswered record write.
+const resendTimeout = 20 * time.Second
 
 func (w *worker) writeFailed(vi int32, err error) {
 	delete(w.records, w.visits[vi].visitor)
@@ -644,7 +704,7 @@ func (w *worker) reload(todo []int32) []int32 {
 			defer wg.Done()
 			for i := range next {
 				vi := todo[i]
-				h, err := w.read(w.visits[vi].visitor)
+				h, err := w.readRetry(w.visits[vi].visitor)
 				results[i] = result{vi: vi, h: h, err: err}
 			}
 		}()
@@ -662,6 +722,25 @@ func (w *worker) reload(todo []int32) []int32 {
 		out = append(out, r.vi)
 	}
 	return out
+}
+
+// readRetry is read, retried while NATS is away for up to resendTimeout:
+// messages given back for redelivery may have been applied to other
+// visitors' records, and the later the redelivery, the likelier those
+// records' window of applied messages has moved on.
+func (w *worker) readRetry(visitor string) (*held, error) {
+	deadline := time.Now().Add(resendTimeout)
+	for {
+		h, err := w.read(visitor)
+		if err == nil || time.Now().After(deadline) {
+			return h, err
+		}
+		select {
+		case <-w.stopping:
+			return nil, err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // read returns the stored record of visitor and its revision. An erased or

@@ -40,6 +40,7 @@ type Worker struct {
 	lanes    atomic.Int64
 	recent   recent                      // newest profiles seen on the change feed
 	known    map[string]bool             // partners reconcile has seen (its goroutine only)
+	purged   map[string]bool             // partners not delivering whose tasks were purged (reconcile's)
 	logq     chan jetstream.PubAckFuture // delivery log writes awaiting their ack
 
 	changes, changeErrors, logErrors                    *metrics.Counter
@@ -59,7 +60,7 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, reg *Registry, led *
 		return nil, fmt.Errorf("syndication: open %s: %w", profilesStream, err)
 	}
 	w := &Worker{js: js, reg: reg, led: led, profiles: s, o: o, fanout: make(chan struct{}, 512),
-		recent: recent{m: map[string]cached{}}, known: map[string]bool{}}
+		recent: recent{m: map[string]cached{}}, known: map[string]bool{}, purged: map[string]bool{}}
 	w.client = &http.Client{
 		Transport: &http.Transport{
 			// No proxy: the dial check must see the partner's own address.
@@ -215,6 +216,11 @@ func (w *Worker) reconcile(ctx context.Context, runs map[string]*run) {
 		case r != nil:
 			w.stopRun(runs, p.ID)
 		}
+		if p.delivers() {
+			delete(w.purged, p.ID)
+		} else if !w.purged[p.ID] {
+			w.purgeTasks(ctx, p.ID)
+		}
 	}
 	for id := range runs {
 		if !seen[id] {
@@ -250,6 +256,9 @@ func (w *Worker) onChange(ctx context.Context, m jetstream.Msg) {
 	partners := w.reg.List()
 	futures := make([]jetstream.PubAckFuture, 0, len(partners))
 	for i := range partners {
+		if !partners[i].delivers() {
+			continue // no lane would take it; enabling the partner resyncs
+		}
 		f, err := enqueue(w.js, &partners[i], user, md.Sequence.Stream)
 		if err != nil {
 			w.changeErrors.Inc()
@@ -667,7 +676,9 @@ func (w *Worker) attempt(ctx context.Context, l *lease, p *Partner, d *delivery)
 		// Registered before the check, or under a looser operator setting.
 		return result{class: classRefused, err: err.Error()}
 	}
-	actx, cancel := l.within(ctx, w.o.timeout)
+	// A request under way is answered even when the lane stops (a 410
+	// disables the partner and stops its lanes): the answer gets recorded.
+	actx, cancel := l.within(context.WithoutCancel(ctx), w.o.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, p.URL, bytes.NewReader(d.body))
 	if err != nil {
@@ -780,6 +791,15 @@ func (w *Worker) finish(ctx context.Context, r *run, l *lease, d *delivery, res 
 		w.settle(l, p.ID, func() error { return nil })
 		return
 	default: // stopped, or our side failed
+		if res.attempts == 0 && d.typ == TypeUpserted && !d.prev.Holds {
+			// Nothing was sent: the partner holds what it held before, not
+			// what the first delivery's intent said it might.
+			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			if _, err := w.led.putState(uctx, p.ID, d.user, d.prev, d.prevRev); err != nil {
+				w.o.log.Warn("syndication: intent of an unsent delivery left", "partner", p.ID, "user", d.user, "err", err)
+			}
+			cancel()
+		}
 		if res.retryIn > 0 {
 			w.reqd.Inc()
 			w.settle(l, p.ID, func() error { return l.m.NakWithDelay(res.retryIn) })
