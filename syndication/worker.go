@@ -819,10 +819,15 @@ func (w *Worker) finish(ctx context.Context, r *run, l *lease, d *delivery, res 
 func (w *Worker) recordGone(ctx context.Context, partner string, d *delivery, entry Delivery) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if d.typ == TypeUpserted && !d.prev.Holds {
+	prev := d.prev
+	if prev.Pending == d.id {
+		// The intent of this very delivery, left by an earlier try.
+		prev.Pending, prev.Holds = "", false
+	}
+	if d.typ == TypeUpserted && (!d.prev.Holds || d.prev.Pending == d.id) {
 		// The intent of a first delivery said the partner may hold data
 		// from now on; it refused it, so it holds what it held before.
-		if _, err := w.led.putState(rctx, partner, d.user, d.prev, d.prevRev); err != nil {
+		if _, err := w.led.putState(rctx, partner, d.user, prev, d.prevRev); err != nil {
 			return err
 		}
 	}

@@ -46,10 +46,10 @@ func (c *cluster) seedAds(t *testing.T, ctx context.Context) {
 	for _, cp := range []*adserver.Campaign{
 		{ID: "capped", Advertiser: "adv", Name: "Capped", Start: start, Priority: 4, CPM: 3,
 			Caps:      []adserver.FreqCap{{Count: capCount, Window: adserver.Duration(24 * time.Hour)}},
-			Targeting: adserver.Targeting{Slots: adserver.List{Include: []string{"capped"}}}},
+			Targeting: adserver.Targeting{Slots: adserver.List{Include: []string{"ads/capped"}}}},
 		{ID: "paced", Advertiser: "adv", Name: "Paced", Start: start, Priority: 4, CPM: 3,
 			Budget:    adserver.Budget{Unit: adserver.Impressions, Total: budgetImps},
-			Targeting: adserver.Targeting{Slots: adserver.List{Include: []string{"paced"}}}},
+			Targeting: adserver.Targeting{Slots: adserver.List{Include: []string{"ads/paced"}}}},
 		{ID: "house", Advertiser: "house", Name: "House", Start: start, Priority: 16},
 	} {
 		if err := st.PutCampaign(ctx, cp); err != nil {

@@ -176,7 +176,7 @@ func (c *cluster) check(t *testing.T, name string) {
 		partners string
 		err      error
 	)
-	deadline := time.Now().Add(settle)
+	deadline, waited := time.Now().Add(settle), time.Now()
 	for {
 		busy = busy[:0]
 		pending, err = bustest.PendingAll(ctx, c.conn.JS)
@@ -189,6 +189,11 @@ func (c *cluster) check(t *testing.T, name string) {
 		partners = c.parts.converged(t, ctx)
 		if err == nil && len(busy) == 0 && site.Conversions == st.conversions && partners == "" {
 			break
+		}
+		if time.Since(waited) > 5*time.Second {
+			waited = time.Now()
+			t.Logf("%s: still waiting: consumers with work %v %v; conversions stored %d, counted %d; partners: %s",
+				name, busy, err, st.conversions, site.Conversions, partners)
 		}
 		if time.Now().After(deadline) {
 			slices.Sort(busy)

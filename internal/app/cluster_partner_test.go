@@ -268,6 +268,13 @@ func (ps *partners) checkRecords(t *testing.T, ctx context.Context, name string,
 	}
 	for _, u := range ps.users {
 		code, body := callAPI(t, "GET", ps.api+"/v1/users/"+u.id+"/recipients", u.key, nil)
+		for try := 0; code == http.StatusServiceUnavailable && try < 50; try++ {
+			// Right after a fault a read may find no responder: the API
+			// says so and to retry.
+			t.Logf("%s: recipients of %s: %d %s; retrying", name, u.id, code, body)
+			time.Sleep(200 * time.Millisecond)
+			code, body = callAPI(t, "GET", ps.api+"/v1/users/"+u.id+"/recipients", u.key, nil)
+		}
 		var got struct {
 			Recipients []profiles.Recipient   `json:"recipients"`
 			Deliveries []syndication.Delivery `json:"deliveries"`
