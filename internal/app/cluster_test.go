@@ -144,12 +144,20 @@ func (c *cluster) underLoad(t *testing.T, fault func()) {
 	stop := make(chan struct{})
 	start := c.answered.Load()
 	done := c.load(t, stop)
-	waitFor(t, 30*time.Second, "load to start", func() bool { return c.answered.Load() > start+300 })
+	stopped := false
+	stopLoad := func() {
+		if !stopped {
+			stopped = true
+			close(stop)
+			done()
+		}
+	}
+	defer stopLoad() // also when a wait fails: the senders report to t
+	waitFor(t, time.Minute, "load to start", func() bool { return c.answered.Load() > start+300 })
 	fault()
 	after := c.answered.Load()
-	waitFor(t, 30*time.Second, "hits answered after the fault", func() bool { return c.answered.Load() > after+300 })
-	close(stop)
-	done()
+	waitFor(t, time.Minute, "hits answered after the fault", func() bool { return c.answered.Load() > after+300 })
+	stopLoad()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := c.nats.WaitHealthy(ctx); err != nil {
@@ -185,7 +193,7 @@ func TestClusterFaults(t *testing.T) {
 		c.underLoad(t, func() {
 			c.nats.Stop(n)
 			before := c.answered.Load()
-			waitFor(t, 30*time.Second, "hits answered with a node down", func() bool { return c.answered.Load() > before+500 })
+			waitFor(t, time.Minute, "hits answered with a node down", func() bool { return c.answered.Load() > before+500 })
 			c.nats.Start(n)
 		})
 		c.check(t, fmt.Sprintf("node %s (leading ADSYN_EVENTS) killed and restarted", c.nats.Nodes()[n].Name))
@@ -199,7 +207,7 @@ func TestClusterFaults(t *testing.T) {
 			cut := time.Now()
 			waitFor(t, 10*time.Second, "the edge to see NATS gone", func() bool { return !c.edges[1].Conn().Connected() })
 			before := c.answered.Load()
-			waitFor(t, 30*time.Second, "hits answered while cut off", func() bool { return c.answered.Load() > before+500 })
+			waitFor(t, time.Minute, "hits answered while cut off", func() bool { return c.answered.Load() > before+500 })
 			time.Sleep(time.Until(cut.Add(10 * time.Second))) // the fault's length, not a wait for a result
 			for _, p := range c.proxies {
 				p.Restore()
@@ -223,7 +231,7 @@ func TestClusterFaults(t *testing.T) {
 					c.procs[role].kill(t)
 				}
 				before := c.answered.Load()
-				waitFor(t, 30*time.Second, "hits answered with the workers dead", func() bool { return c.answered.Load() > before+300 })
+				waitFor(t, time.Minute, "hits answered with the workers dead", func() bool { return c.answered.Load() > before+300 })
 				for _, role := range roles {
 					c.procs[role].start(t)
 				}
