@@ -28,6 +28,7 @@ type partner struct {
 	srv      *httptest.Server
 	gone     bool        // answers 410 to everything
 	down     atomic.Bool // hangs up without an answer
+	refused  atomic.Int64 // requests hung up on while down
 	secret   atomic.Pointer[[]byte]
 	mu       sync.Mutex
 	holds    map[string]syndication.View // by user
@@ -48,6 +49,7 @@ func (p *partner) setDown(down bool) { p.down.Store(down) }
 
 func (p *partner) serve(w http.ResponseWriter, r *http.Request) {
 	if p.down.Load() {
+		p.refused.Add(1)
 		if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
 			conn.Close()
 		}

@@ -196,10 +196,11 @@ func TestClusterFaults(t *testing.T) {
 			waitFor(t, time.Minute, "hits answered with a node down", func() bool { return c.answered.Load() > before+500 })
 			c.nats.Start(n)
 		})
-		c.check(t, fmt.Sprintf("node %s (leading ADSYN_EVENTS) killed and restarted", c.nats.Nodes()[n].Name))
+		c.check(t, fmt.Sprintf("node %s (leading ADSYN_EVENTS) shut down at once and restarted", c.nats.Nodes()[n].Name))
 	})
 
 	phase("edge cut off", func(t *testing.T) {
+		losses := c.edges[1].Conn().Disconnections()
 		c.underLoad(t, func() {
 			for _, p := range c.proxies {
 				p.Cut()
@@ -213,6 +214,9 @@ func TestClusterFaults(t *testing.T) {
 				p.Restore()
 			}
 		})
+		if n := c.edges[1].Conn().Disconnections() - losses; n == 0 {
+			t.Fatal("edge 2 never lost its NATS connection")
+		}
 		c.check(t, "edge 2 cut off from NATS for 10 s")
 	})
 
@@ -245,11 +249,17 @@ func TestClusterFaults(t *testing.T) {
 		if faultTests {
 			down = 2 * time.Minute
 		}
+		refused := c.parts.flaky.refused.Load()
 		c.underLoad(t, func() {
 			c.parts.flaky.setDown(true)
 			time.Sleep(down) // the fault's length, not a wait for a result
 			c.parts.flaky.setDown(false)
 		})
+		n := c.parts.flaky.refused.Load() - refused
+		t.Logf("partner %s hung up on %d webhooks while down", c.parts.flaky.id, n)
+		if n == 0 {
+			t.Fatalf("partner %s was sent nothing while down: the fault was not exercised", c.parts.flaky.id)
+		}
 		c.check(t, fmt.Sprintf("partner %s down for %s", c.parts.flaky.id, down))
 	})
 
