@@ -26,8 +26,8 @@ type partner struct {
 	id       string
 	fields   []profiles.Field
 	srv      *httptest.Server
-	gone     bool        // answers 410 to everything
-	down     atomic.Bool // hangs up without an answer
+	gone     bool         // answers 410 to everything
+	down     atomic.Bool  // hangs up without an answer
 	refused  atomic.Int64 // requests hung up on while down
 	secret   atomic.Pointer[[]byte]
 	mu       sync.Mutex
