@@ -3,8 +3,10 @@ package syndication
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/nats-io/nats.go/jetstream"
@@ -120,4 +122,36 @@ func (w *Worker) purgeTasks(ctx context.Context, id string) {
 		return
 	}
 	w.purged[id] = true
+}
+
+// logAnswer writes a delivery to the log and waits for it, retrying while
+// NATS is away (up to half a minute): an answer whose state could not be
+// recorded is on the log all the same.
+func (w *Worker) logAnswer(ctx context.Context, d Delivery) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := func() error {
+			f, err := w.led.recordAsync(d)
+			if err != nil {
+				return err
+			}
+			select {
+			case <-f.Ok():
+				return nil
+			case err := <-f.Err():
+				return err
+			case <-time.After(5 * time.Second):
+				return errors.New("no acknowledgement")
+			}
+		}()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			w.logErrors.Inc()
+			w.o.log.Warn("syndication: delivery log", "partner", d.Partner, "user", d.User, "err", err)
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

@@ -744,6 +744,9 @@ func (w *Worker) finish(ctx context.Context, r *run, l *lease, d *delivery, res 
 		if err != nil {
 			// Sent but not recorded: the task runs again and resends with the
 			// same webhook-id (at least once), or finds the state moved on.
+			// The partner's answer goes on the log all the same.
+			entry.Outcome = OutcomeDelivered
+			w.logAnswer(ctx, entry)
 			w.requeue(ctx, l, p.ID, err)
 			return
 		}
