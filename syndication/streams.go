@@ -127,7 +127,7 @@ func (w *Worker) purgeTasks(ctx context.Context, id string) {
 // logAnswer writes a delivery to the log and waits for it, retrying while
 // NATS is away (up to half a minute): an answer whose state could not be
 // recorded is on the log all the same.
-func (w *Worker) logAnswer(ctx context.Context, d Delivery) {
+func (w *Worker) logAnswer(d Delivery) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		err := func() error {

@@ -746,7 +746,7 @@ func (w *Worker) finish(ctx context.Context, r *run, l *lease, d *delivery, res 
 			// same webhook-id (at least once), or finds the state moved on.
 			// The partner's answer goes on the log all the same.
 			entry.Outcome = OutcomeDelivered
-			w.logAnswer(ctx, entry)
+			w.logAnswer(entry)
 			w.requeue(ctx, l, p.ID, err)
 			return
 		}
