@@ -33,7 +33,7 @@ func DefaultPolicy() Policy {
 		MaxCampaigns: 32,
 		MaxCapTimes:  32,
 		CapWindow:    30 * 24 * time.Hour,
-		MaxApplied:   8,
+		MaxApplied:   64, // redeliveries come up to an ack wait (30 s) late: a busy visitor has had many messages since
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +36,8 @@ type Builder struct {
 	o        options
 	subjects string // "$KV.adsyn_segments."
 	inflight int    // record writes in flight per worker
+	writeID  string // prefix of the message ids of record writes, unique to the builder
+	writes   atomic.Uint64
 	ready    chan struct{}
 	started  atomic.Bool
 	m        builderMetrics
@@ -82,7 +86,8 @@ func NewBuilder(conn *bus.Conn, live *taxonomy.Live, opts ...BuilderOption) (*Bu
 	if err != nil {
 		return nil, fmt.Errorf("segments: jetstream: %w", err)
 	}
-	b := &Builder{js: js, live: live, o: o, subjects: "$KV." + bus.BucketSegments + ".", inflight: inflight, ready: make(chan struct{})}
+	b := &Builder{js: js, live: live, o: o, subjects: "$KV." + bus.BucketSegments + ".", inflight: inflight, ready: make(chan struct{}),
+		writeID: strconv.FormatInt(time.Now().UnixNano(), 36) + strconv.FormatUint(rand.Uint64(), 36) + "-"}
 	reg := o.reg
 	const ev, evHelp = "adsyn_segments_events_total", "Events the segment builder read, by outcome."
 	b.m = builderMetrics{
@@ -167,7 +172,7 @@ func (b *Builder) Run(ctx context.Context) error {
 			Description:   fmt.Sprintf("segment builder, partition %d of %d", p, b.o.partitions),
 			FilterSubject: event.SubjectFilter(p),
 			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       30 * time.Second,
+			AckWait:       b.o.ackWait,
 			MaxAckPending: max(1024, 4*b.o.pull),
 			MaxDeliver:    -1,
 		}

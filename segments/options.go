@@ -74,6 +74,7 @@ type options struct {
 	consumer    string
 	startSeq    uint64
 	recordTTL   time.Duration
+	ackWait     time.Duration
 	pull        int
 	maxCached   int
 
@@ -93,6 +94,7 @@ func defaultOptions() options {
 		flushEvents:  32768,
 		maxInflight:  4096,
 		consumer:     "segments",
+		ackWait:      30 * time.Second,
 		pull:         64,
 		maxCached:    1 << 20,
 		cacheMaxCost: 64 << 20,
@@ -231,6 +233,19 @@ func WithConsumer(prefix string) BuilderOption {
 // instead of the first event kept (existing consumers keep their place).
 func WithStartSequence(seq uint64) BuilderOption {
 	return builderOption(func(o *options) error { o.startSeq = seq; return nil })
+}
+
+// WithTakeover sets how long the events a crashed builder held wait before
+// another builder takes them over: the consumers' ack wait (default 30 s).
+// Policy.MaxApplied must cover the messages a busy visitor gets within it.
+func WithTakeover(d time.Duration) BuilderOption {
+	return builderOption(func(o *options) error {
+		if d < time.Second || d > 5*time.Minute {
+			return fmt.Errorf("segments: takeover %v out of [1s, 5m]", d)
+		}
+		o.ackWait = d
+		return nil
+	})
 }
 
 // WithRecordTTL gives each record write its own expiry (the Nats-TTL header)

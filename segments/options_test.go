@@ -25,6 +25,7 @@ func TestOptionsPerConstructor(t *testing.T) {
 		{"WithConsumer", WithConsumer("c"), []string{B}},
 		{"WithStartSequence", WithStartSequence(1), []string{B}},
 		{"WithRecordTTL", WithRecordTTL(0), []string{B}},
+		{"WithTakeover", WithTakeover(10 * time.Second), []string{B}},
 		{"WithCache", WithCache(1<<20, time.Second, time.Second), []string{S}},
 		{"WithWarmCache", WithWarmCache(true), []string{S}},
 		{"WithTimeout", WithTimeout(time.Second), []string{S, O}},

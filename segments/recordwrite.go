@@ -51,7 +51,8 @@ func (w *worker) write(todo []int32, tax *taxonomy.Taxonomy) (conflicts []int32)
 		*m = nats.Msg{
 			Subject: w.b.subjects + v.visitor,
 			Data:    w.arena[start:len(w.arena):len(w.arena)],
-			Header:  nats.Header{jetstream.ExpectedLastSubjSeqHeader: []string{strconv.FormatUint(h.rev, 10)}},
+			Header: nats.Header{jetstream.ExpectedLastSubjSeqHeader: []string{strconv.FormatUint(h.rev, 10)},
+				jetstream.MsgIDHeader: []string{w.b.writeID + strconv.FormatUint(w.b.writes.Add(1), 36)}},
 		}
 		if ttl := w.b.o.recordTTL; ttl > 0 {
 			m.Header.Set(jetstream.MsgTTLHeader, ttl.String())
@@ -103,6 +104,13 @@ func (w *worker) settle(p *pendingWrite, timeout <-chan time.Time) (conflict boo
 		case <-timeout:
 			w.expired, w.abandoned, err = true, true, errAckTimeout
 		}
+	}
+	if err != nil && !isConflict(err) {
+		// The write may be stored with its answer lost. Sent again under
+		// the same message id it is stored at most once, and the answer
+		// says which; a redelivery instead, later, would apply the events
+		// twice once the record's window of applied messages has moved on.
+		ack, err = w.resend(p.fut.Msg())
 	}
 	if err != nil {
 		delete(w.records, v.visitor)
@@ -156,7 +164,7 @@ func (w *worker) reload(todo []int32) []int32 {
 			defer wg.Done()
 			for i := range next {
 				vi := todo[i]
-				h, err := w.read(w.visits[vi].visitor)
+				h, err := w.readRetry(w.visits[vi].visitor)
 				results[i] = result{vi: vi, h: h, err: err}
 			}
 		}()

@@ -1,6 +1,7 @@
 package segments
 
 import (
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -236,6 +237,7 @@ func (w *worker) flush() {
 		}
 		todo = w.write(todo, tax)
 	}
+	var acks sync.WaitGroup
 	for i := range w.msgs {
 		bm := &w.msgs[i]
 		if bm.failed {
@@ -243,11 +245,10 @@ func (w *worker) flush() {
 			w.b.m.nacked.Inc()
 			continue
 		}
-		if err := bm.m.Ack(); err != nil {
-			w.b.o.log.Debug("segments: ack failed; the message will be redelivered", "partition", w.part, "err", err)
-		}
+		acks.Go(func() { w.ack(bm.m) })
 		w.b.m.acked.Inc()
 	}
+	acks.Wait()
 	w.b.m.writes.Add(w.writes)
 	w.b.m.applied.Add(w.applied)
 	w.b.m.duplicates.Add(w.dups)

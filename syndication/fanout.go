@@ -22,6 +22,9 @@ func (w *Worker) onChange(ctx context.Context, c *profiles.Change) {
 	partners := w.reg.List()
 	futures := make([]jetstream.PubAckFuture, 0, len(partners))
 	for i := range partners {
+		if !partners[i].delivers() {
+			continue // no lane would take it; enabling the partner resyncs
+		}
 		f, err := enqueue(w.js, &partners[i], user, c.Version)
 		if err != nil {
 			w.changeErrors.Inc()

@@ -30,6 +30,9 @@ func (w *Worker) finish(ctx context.Context, r *run, l *lease, d *delivery, res 
 		if err != nil {
 			// Sent but not recorded: the task runs again and resends with the
 			// same webhook-id (at least once), or finds the state moved on.
+			// The partner's answer goes on the log all the same.
+			entry.Outcome = OutcomeDelivered
+			w.logAnswer(entry)
 			w.requeue(ctx, l, p.ID, err)
 			return
 		}
@@ -77,6 +80,15 @@ func (w *Worker) finish(ctx context.Context, r *run, l *lease, d *delivery, res 
 		w.settle(l, p.ID, func() error { return nil })
 		return
 	default: // stopped, or our side failed
+		if res.attempts == 0 && d.typ == TypeUpserted && !d.prev.Holds {
+			// Nothing was sent: the partner holds what it held before, not
+			// what the first delivery's intent said it might.
+			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			if _, err := w.led.putState(uctx, p.ID, d.user, d.prev, d.prevRev); err != nil {
+				w.o.log.Warn("syndication: intent of an unsent delivery left", "partner", p.ID, "user", d.user, "err", err)
+			}
+			cancel()
+		}
 		if res.retryIn > 0 {
 			w.reqd.Inc()
 			w.settle(l, p.ID, func() error { return l.m.NakWithDelay(res.retryIn) })
@@ -96,10 +108,15 @@ func (w *Worker) finish(ctx context.Context, r *run, l *lease, d *delivery, res 
 func (w *Worker) recordGone(ctx context.Context, partner string, d *delivery, entry Delivery) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if d.typ == TypeUpserted && !d.prev.Holds {
+	prev := d.prev
+	if prev.Pending == d.id {
+		// The intent of this very delivery, left by an earlier try.
+		prev.Pending, prev.Holds = "", false
+	}
+	if d.typ == TypeUpserted && (!d.prev.Holds || d.prev.Pending == d.id) {
 		// The intent of a first delivery said the partner may hold data
 		// from now on; it refused it, so it holds what it held before.
-		if _, err := w.led.putState(rctx, partner, d.user, d.prev, d.prevRev); err != nil {
+		if _, err := w.led.putState(rctx, partner, d.user, prev, d.prevRev); err != nil {
 			return err
 		}
 	}
@@ -129,6 +146,38 @@ func (w *Worker) log(_ context.Context, d Delivery) {
 		return
 	}
 	w.logq <- f
+}
+
+// logAnswer writes a delivery to the log and waits for it, retrying while
+// NATS is away (up to half a minute): an answer whose state could not be
+// recorded is on the log all the same.
+func (w *Worker) logAnswer(d Delivery) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := func() error {
+			f, err := w.led.recordAsync(d)
+			if err != nil {
+				return err
+			}
+			select {
+			case <-f.Ok():
+				return nil
+			case err := <-f.Err():
+				return err
+			case <-time.After(5 * time.Second):
+				return errors.New("no acknowledgement")
+			}
+		}()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			w.logErrors.Inc()
+			w.o.log.Warn("syndication: delivery log", "partner", d.Partner, "user", d.User, "err", err)
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 func (w *Worker) drainLog(done chan struct{}) {

@@ -92,7 +92,9 @@ func (w *Worker) attempt(ctx context.Context, l *lease, p *Partner, d *delivery)
 		// Registered before the check, or under a looser operator setting.
 		return result{class: classRefused, err: err.Error()}
 	}
-	actx, cancel := l.within(ctx, w.o.timeout)
+	// A request under way is answered even when the lane stops (a 410
+	// disables the partner and stops its lanes): the answer gets recorded.
+	actx, cancel := l.within(context.WithoutCancel(ctx), w.o.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, p.URL, bytes.NewReader(d.body))
 	if err != nil {

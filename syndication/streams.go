@@ -102,3 +102,17 @@ func awaitAll(ctx context.Context, futures []jetstream.PubAckFuture) error {
 	}
 	return nil
 }
+
+// purgeTasks drops the queued tasks of a partner whose lanes do not run
+// (gone): nobody would take them, and enabling it again resyncs every user.
+func (w *Worker) purgeTasks(ctx context.Context, id string) {
+	s, err := w.js.Stream(ctx, StreamOut)
+	if err == nil {
+		err = s.Purge(ctx, jetstream.WithPurgeSubject(subjectOut+id+".>"))
+	}
+	if err != nil {
+		w.o.log.Warn("syndication: purge the tasks of a partner that does not deliver; retrying", "partner", id, "err", err)
+		return
+	}
+	w.purged[id] = true
+}

@@ -30,6 +30,7 @@ type Worker struct {
 	lanes    atomic.Int64
 	recent   recent                      // newest profiles seen on the change feed
 	known    map[string]bool             // partners reconcile has seen (its goroutine only)
+	purged   map[string]bool             // partners not delivering whose tasks were purged (reconcile's)
 	logq     chan jetstream.PubAckFuture // delivery log writes awaiting their ack
 
 	changes, changeErrors, logErrors                    *metrics.Counter
@@ -49,7 +50,7 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, reg *Registry, led *
 		return nil, err
 	}
 	w := &Worker{js: js, reg: reg, led: led, profiles: profs, o: o, fanout: make(chan struct{}, 512),
-		recent: recent{m: map[string]cached{}}, known: map[string]bool{}}
+		recent: recent{m: map[string]cached{}}, known: map[string]bool{}, purged: map[string]bool{}}
 	w.client = &http.Client{
 		Transport: &http.Transport{
 			// No proxy: the dial check must see the partner's own address.
@@ -194,6 +195,11 @@ func (w *Worker) reconcile(ctx context.Context, runs map[string]*run) {
 			r.limit.set(p.RateLimit)
 		case r != nil:
 			w.stopRun(runs, p.ID)
+		}
+		if p.delivers() {
+			delete(w.purged, p.ID)
+		} else if !w.purged[p.ID] {
+			w.purgeTasks(ctx, p.ID)
 		}
 	}
 	for id := range runs {

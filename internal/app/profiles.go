@@ -75,8 +75,17 @@ func (a *App) wireProfiles(ctx context.Context) error {
 	if !api && !synd {
 		return nil
 	}
-	reg, err := syndication.NewRegistry(ctx, a.conn.JS, syndication.WithLogger(a.log), syndication.WithReplicas(a.cfg.Replicas), syndication.WithKeyring(a.ring),
-		a.privatePartners(), syndication.WithProfiles(reader))
+	// Registry and workers agree on these: the registry creates the lanes'
+	// consumers too.
+	shared := []syndication.SharedOption{syndication.WithLogger(a.log), syndication.WithKeyring(a.ring), a.privatePartners(), syndication.WithProfiles(reader)}
+	if a.cfg.Takeover > 0 {
+		shared = append(shared, syndication.WithTakeover(a.cfg.Takeover))
+	}
+	regOpts := []syndication.RegistryOption{syndication.WithReplicas(a.cfg.Replicas)}
+	for _, o := range shared {
+		regOpts = append(regOpts, o)
+	}
+	reg, err := syndication.NewRegistry(ctx, a.conn.JS, regOpts...)
 	if err != nil {
 		return err
 	}
@@ -85,8 +94,11 @@ func (a *App) wireProfiles(ctx context.Context) error {
 		return err
 	}
 	if synd {
-		w, err := syndication.NewWorker(ctx, a.conn.JS, reg, led, syndication.WithLogger(a.log), syndication.WithMetrics(a.reg), syndication.WithKeyring(a.ring),
-			a.privatePartners(), syndication.WithPublicURL(a.apiURL()), syndication.WithProfiles(reader))
+		workerOpts := []syndication.WorkerOption{syndication.WithMetrics(a.reg), syndication.WithPublicURL(a.apiURL())}
+		for _, o := range shared {
+			workerOpts = append(workerOpts, o)
+		}
+		w, err := syndication.NewWorker(ctx, a.conn.JS, reg, led, workerOpts...)
 		if err != nil {
 			return err
 		}

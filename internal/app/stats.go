@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/adsyn/adsyn/adserver"
 	"github.com/adsyn/adsyn/internal/config"
@@ -20,7 +21,11 @@ func (a *App) wireStats(ctx context.Context) error {
 	a.numbers = stats.NewTrackingNumbers(a.snapshot, trackingNumbers)
 	log, reg, parts := stats.WithLogger(a.log), stats.WithMetrics(a.reg), stats.WithPartitions(a.cfg.Partitions)
 	if a.cfg.Has(config.RoleStats) {
-		agg, err := stats.New(a.conn.JS, log, reg, parts, stats.WithCPM(a.campaignCPM))
+		opts := []stats.AggregatorOption{log, reg, parts, stats.WithCPM(a.campaignCPM)}
+		if t := a.cfg.Takeover; t > 0 {
+			opts = append(opts, stats.WithAckWait(t, min(t, 10*time.Second)))
+		}
+		agg, err := stats.New(a.conn.JS, opts...)
 		if err != nil {
 			return err
 		}

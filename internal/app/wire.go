@@ -98,8 +98,12 @@ func (a *App) wireSegments(ctx context.Context) error {
 		a.stops = append(a.stops, func(context.Context) error { store.Close(); return nil })
 	}
 	if a.cfg.Has(config.RoleSegments) {
-		b, err := segments.NewBuilder(a.conn, a.taxonomy, segments.WithLogger(a.log), segments.WithMetrics(a.reg),
-			segments.WithPartitions(a.cfg.Partitions), segments.WithRecordTTL(a.cfg.SegmentTTL))
+		opts := []segments.BuilderOption{segments.WithLogger(a.log), segments.WithMetrics(a.reg),
+			segments.WithPartitions(a.cfg.Partitions), segments.WithRecordTTL(a.cfg.SegmentTTL)}
+		if a.cfg.Takeover > 0 {
+			opts = append(opts, segments.WithTakeover(a.cfg.Takeover))
+		}
+		b, err := segments.NewBuilder(a.conn, a.taxonomy, opts...)
 		if err != nil {
 			return err
 		}

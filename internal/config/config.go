@@ -50,8 +50,12 @@ type Config struct {
 	// fails, so that a supervisor restarts the process.
 	NATSDownLimit time.Duration
 	Replicas      int
-	Roles         []string
-	Demo          bool
+	// Takeover is how long the work a crashed worker held waits before
+	// another process takes it over (JetStream ack wait); 0: each role's
+	// default.
+	Takeover time.Duration
+	Roles    []string
+	Demo     bool
 
 	Partitions int
 	Retention  time.Duration
@@ -150,6 +154,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.APIAddr, "api", c.APIAddr, "API address (JSON API, dashboard, metrics, health)")
 	fs.DurationVar(&c.NATSDownLimit, "nats-down-limit", c.NATSDownLimit, "how long NATS may stay unreachable before /healthz fails")
 	fs.IntVar(&c.Replicas, "replicas", c.Replicas, "JetStream replicas for streams and buckets (3 on a cluster)")
+	fs.DurationVar(&c.Takeover, "takeover", c.Takeover, "how long the work of a crashed segments, stats or syndication process waits before another takes it over (0: 30s for segments and stats, 10s for syndication)")
 	fs.Func("roles", "roles this process runs, comma-separated: "+strings.Join(AllRoles, ","), func(s string) error {
 		c.Roles = splitList(s)
 		return nil
@@ -301,6 +306,9 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return bad(name, "%q is not host:port (e.g. :8080)", addr)
 		}
+	}
+	if c.Takeover != 0 && (c.Takeover < time.Second || c.Takeover > 5*time.Minute) {
+		return bad("takeover", "%s: must be 0 or 1s to 5m", c.Takeover)
 	}
 	if c.Replicas < 1 || c.Replicas > 5 {
 		return bad("replicas", "%d: must be 1 to 5", c.Replicas)

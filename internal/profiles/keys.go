@@ -94,11 +94,24 @@ func (d *dataKeys) ensure(ctx context.Context, id string) (cipher.AEAD, error) {
 	var raw [32]byte
 	_, _ = rand.Read(raw[:])
 	wrapped := d.ring.Seal(raw[:], wrapAAD(id))
+	aead = newAEAD(raw[:])
 	clear(raw[:])
-	if _, err := d.kv.Create(ctx, id, wrapped); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+	_, err = d.kv.Create(ctx, id, wrapped)
+	if err == nil {
+		// Not read back: in a cluster a replica may answer the read before
+		// it has the write, and the new user would look erased.
+		d.mu.Lock()
+		if len(d.cache) >= maxCachedKeys {
+			clear(d.cache)
+		}
+		d.cache[id] = aead
+		d.mu.Unlock()
+		return aead, nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) {
 		return nil, fmt.Errorf("profiles: store data key of %s: %w", id, err)
 	}
-	// Another process may have made it first: use whichever is stored.
+	// Another process made it first: use the stored one.
 	return d.get(ctx, id)
 }
 

@@ -90,11 +90,11 @@ func Start(tb testing.TB) *bus.Conn {
 	return StartServer(tb).Connect(tb)
 }
 
-func connect(tb testing.TB, url string) *bus.Conn {
+func connect(tb testing.TB, url string, creds bus.Credentials) *bus.Conn {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := bus.Connect(ctx, url, tb.Name())
+	c, err := bus.Connect(ctx, url, tb.Name(), bus.WithCredentials(creds))
 	if err != nil {
 		tb.Fatalf("bustest: %v", err)
 	}

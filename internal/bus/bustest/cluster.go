@@ -2,6 +2,8 @@ package bustest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -17,11 +19,15 @@ import (
 )
 
 // Cluster is a JetStream cluster of nodes routed to each other, all in this
-// process.
+// process. Clients need its user and password, as a deployment's would, and
+// the nodes advertise no client URLs: a client reaches only the URLs it was
+// given, so a proxy in front of them can cut it off.
 type Cluster struct {
-	tb    testing.TB
-	name  string
-	nodes []*Node
+	tb       testing.TB
+	name     string
+	nodes    []*Node
+	user     string
+	password string
 }
 
 // Node is one server of a Cluster. Its store and ports stay the same across
@@ -41,7 +47,9 @@ type Node struct {
 // with tb.
 func StartCluster(tb testing.TB, n int) *Cluster {
 	tb.Helper()
-	c := &Cluster{tb: tb, name: "adsyn-test"}
+	var pw [16]byte
+	_, _ = rand.Read(pw[:])
+	c := &Cluster{tb: tb, name: "adsyn-test", user: "adsyn", password: hex.EncodeToString(pw[:])}
 	for i := range n {
 		c.nodes = append(c.nodes, &Node{
 			Name:        fmt.Sprintf("n%d", i+1),
@@ -95,10 +103,28 @@ func (c *Cluster) URLs() string {
 	return strings.Join(us, ",")
 }
 
+// Credentials are the user and password every client of the cluster needs.
+func (c *Cluster) Credentials() bus.Credentials {
+	return bus.Credentials{User: c.user, Password: c.password}
+}
+
 // Connect opens a connection to the cluster, closed with tb.
 func (c *Cluster) Connect(tb testing.TB) *bus.Conn {
 	tb.Helper()
-	return connect(tb, c.URLs())
+	return connect(tb, c.URLs(), c.Credentials())
+}
+
+// Proxies starts a proxy in front of every node, stopped with tb, and
+// returns them with their URLs in the form --nats takes.
+func (c *Cluster) Proxies(tb testing.TB) (urls string, proxies []*Proxy) {
+	tb.Helper()
+	var us []string
+	for _, n := range c.nodes {
+		p := StartProxy(tb, hostPort(n.ClientPort))
+		proxies = append(proxies, p)
+		us = append(us, p.URL())
+	}
+	return strings.Join(us, ","), proxies
 }
 
 // Start starts node i on its store and ports; it must not be running.
@@ -120,10 +146,13 @@ func (c *Cluster) Start(i int) {
 		NoSigs:     true,
 		NoLog:      true,
 		MaxPayload: 8 << 20,
+		Username:   c.user,
+		Password:   c.password,
 		Cluster: server.ClusterOpts{
-			Name: c.name,
-			Host: "127.0.0.1",
-			Port: n.ClusterPort,
+			Name:        c.name,
+			Host:        "127.0.0.1",
+			Port:        n.ClusterPort,
+			NoAdvertise: true,
 		},
 		Routes: routes,
 	}
@@ -235,6 +264,29 @@ func Pending(ctx context.Context, js jetstream.JetStream, stream string) (map[st
 	}
 	if err := l.Err(); err != nil {
 		return nil, fmt.Errorf("bustest: pending %s: %w", stream, err)
+	}
+	return out, nil
+}
+
+// PendingAll is Pending for every stream, keyed "stream/consumer".
+func PendingAll(ctx context.Context, js jetstream.JetStream) (map[string][2]uint64, error) {
+	out := map[string][2]uint64{}
+	names := js.StreamNames(ctx)
+	var streams []string
+	for n := range names.Name() {
+		streams = append(streams, n)
+	}
+	if err := names.Err(); err != nil {
+		return nil, fmt.Errorf("bustest: streams: %w", err)
+	}
+	for _, s := range streams {
+		p, err := Pending(ctx, js, s)
+		if err != nil {
+			return nil, err
+		}
+		for name, n := range p {
+			out[s+"/"+name] = n
+		}
 	}
 	return out, nil
 }

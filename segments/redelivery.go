@@ -1,0 +1,83 @@
+package segments
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// A record counts each event once only if a message is never applied again
+// after its sequence has left the record's window of applied messages
+// (Policy.MaxApplied). So a worker settles the outcome of each write, read
+// and acknowledgement itself, retrying while NATS is away, rather than give
+// messages back for a redelivery that could come an ack wait later.
+
+// ack acknowledges a message whose records are written and waits until the
+// server confirms it, retrying while NATS is away: an acknowledgement lost
+// with a node is redelivered after the ack wait, when the records' window
+// of applied messages may have moved on and its events would count twice.
+func (w *worker) ack(m jetstream.Msg) {
+	deadline := time.Now().Add(resendTimeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := m.DoubleAck(ctx)
+		cancel()
+		if err == nil || errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
+			return
+		}
+		if time.Now().After(deadline) {
+			w.b.o.log.Warn("segments: acknowledgement not confirmed; the message will be redelivered", "partition", w.part, "err", err)
+			return
+		}
+		select {
+		case <-w.stopping:
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// resendTimeout bounds the retries of one unanswered record write.
+const resendTimeout = 20 * time.Second
+
+// readRetry is read, retried while NATS is away for up to resendTimeout:
+// messages given back for redelivery may have been applied to other
+// visitors' records, and the later the redelivery, the likelier those
+// records' window of applied messages has moved on.
+func (w *worker) readRetry(visitor string) (*held, error) {
+	deadline := time.Now().Add(resendTimeout)
+	for {
+		h, err := w.read(visitor)
+		if err == nil || time.Now().After(deadline) {
+			return h, err
+		}
+		select {
+		case <-w.stopping:
+			return nil, err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// resend publishes an unanswered record write again, retrying while NATS
+// is away, for up to resendTimeout.
+func (w *worker) resend(m *nats.Msg) (*jetstream.PubAck, error) {
+	deadline := time.Now().Add(resendTimeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ack, err := w.b.js.PublishMsg(ctx, m)
+		cancel()
+		var apiErr *jetstream.APIError
+		if err == nil || errors.As(err, &apiErr) || time.Now().After(deadline) {
+			return ack, err
+		}
+		select {
+		case <-w.stopping:
+			return nil, err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
