@@ -94,12 +94,13 @@ type replayed struct {
 	events   uint64
 	lastSeen int64
 	imps     map[string][]int64 // impression times by campaign
+	seqs     []uint64           // stream sequences of the messages holding its events
 }
 
 func readStored(ctx context.Context, js jetstream.JetStream) (*stored, error) {
 	s := &stored{impressions: map[string]int64{}, visitors: map[string]*replayed{}}
 	ids := map[event.ID]bool{}
-	_, err := bus.ReadEvents(ctx, js, 1, func(_ uint64, e *event.Event) error {
+	_, err := bus.ReadEvents(ctx, js, 1, func(seq uint64, e *event.Event) error {
 		s.events++
 		if ids[e.ID] {
 			s.twice++
@@ -123,6 +124,7 @@ func readStored(ctx context.Context, js jetstream.JetStream) (*stored, error) {
 			s.visitors[e.Visitor] = r
 		}
 		r.events++
+		r.seqs = append(r.seqs, seq)
 		r.lastSeen = max(r.lastSeen, e.TS)
 		if e.Kind == event.KindImpression {
 			r.imps[e.Campaign] = append(r.imps[e.Campaign], e.TS)
@@ -237,6 +239,16 @@ func (c *cluster) checkVisitors(t *testing.T, ctx context.Context, name string, 
 			t.Fatalf("%s: visitor %s: %v", name, v, err)
 		}
 		if r.Events != want.events || r.LastSeen != want.lastSeen {
+			// What led there: each revision of the record, and the messages
+			// holding the visitor's events.
+			if hist, err := kv.History(ctx, v); err == nil {
+				for _, h := range hist {
+					var hr segments.Record
+					_ = segments.DecodeRecord(h.Value(), &hr)
+					t.Logf("%s: visitor %s: revision %d (%s): %d events, applied %v", name, v, h.Revision(), h.Operation(), hr.Events, hr.Applied)
+				}
+			}
+			t.Logf("%s: visitor %s: its events are in messages %v", name, v, want.seqs)
 			t.Fatalf("%s: visitor %s: record has %d events, last seen %d; the replay %d, %d",
 				name, v, r.Events, r.LastSeen, want.events, want.lastSeen)
 		}

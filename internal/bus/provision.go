@@ -85,7 +85,13 @@ func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
 	for _, cfg := range buckets {
 		cfg.Storage = jetstream.FileStorage
 		cfg.Replicas = r.Replicas
-		if _, err := js.CreateOrUpdateKeyValue(ctx, cfg); err != nil {
+		var err error
+		if leaderReads[cfg.Bucket] {
+			_, err = js.CreateOrUpdateStream(ctx, leaderReadStream(cfg))
+		} else {
+			_, err = js.CreateOrUpdateKeyValue(ctx, cfg)
+		}
+		if err != nil {
 			return fmt.Errorf("bus: provision bucket %s: %w", cfg.Bucket, err)
 		}
 	}
@@ -101,6 +107,38 @@ func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
 		return fmt.Errorf("bus: provision object store %s: %w", ObjectMedia, err)
 	}
 	return nil
+}
+
+// leaderReads are the buckets whose reads must see the latest write: the
+// catalog, where the API checks a creative's campaign right after another
+// request created it, and the partners. A direct get may be answered by a
+// replica that does not have the write yet; these buckets are read seldom,
+// so their reads go to the stream leader. Visitor records and counters stay
+// on direct gets: their writers compare-and-set, and their readers are many.
+var leaderReads = map[string]bool{BucketCampaigns: true, BucketPartners: true}
+
+// leaderReadStream is the stream nats.go makes for a bucket (kv.go,
+// prepareKeyValueConfig), without direct gets: a KeyValue bound to it reads
+// through the leader.
+func leaderReadStream(cfg jetstream.KeyValueConfig) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:              "KV_" + cfg.Bucket,
+		Description:       cfg.Description,
+		Subjects:          []string{"$KV." + cfg.Bucket + ".>"},
+		MaxMsgsPerSubject: int64(max(cfg.History, 1)),
+		MaxMsgs:           -1,
+		MaxBytes:          -1,
+		MaxMsgSize:        -1,
+		MaxConsumers:      -1,
+		MaxAge:            cfg.TTL,
+		Duplicates:        2 * time.Minute,
+		Discard:           jetstream.DiscardNew,
+		AllowRollup:       true,
+		DenyDelete:        true,
+		AllowDirect:       false,
+		Storage:           cfg.Storage,
+		Replicas:          cfg.Replicas,
+	}
 }
 
 // userKeysStream is the stream of the adsyn_user_keys bucket, made by hand

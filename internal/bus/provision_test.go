@@ -7,6 +7,7 @@ import (
 
 	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/bus/bustest"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 func TestProvisionIsIdempotent(t *testing.T) {
@@ -38,6 +39,66 @@ func TestProvisionIsIdempotent(t *testing.T) {
 	}
 	if cfg := st.CachedInfo().Config; cfg.DenyDelete || cfg.MaxMsgsPerSubject != 1 {
 		t.Errorf("%s: deny delete %v, history %d; want false, 1", bus.StreamUserKeys, cfg.DenyDelete, cfg.MaxMsgsPerSubject)
+	}
+}
+
+// The catalog and the partners are read through the stream leader, so a
+// read sees the write before it on a cluster; a bucket made earlier with
+// direct gets is switched over, and keeps its values and its history.
+func TestLeaderReadBuckets(t *testing.T) {
+	c := bustest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, name := range []string{bus.BucketCampaigns, bus.BucketPartners} {
+		// As an earlier version provisioned it: nats.go's defaults, direct gets on.
+		if err := c.JS.DeleteKeyValue(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+		kv, err := c.JS.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: name, History: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := kv.Put(ctx, "k", []byte("v1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := bus.Provision(ctx, c.JS, bus.DefaultResources()); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{bus.BucketCampaigns, bus.BucketPartners} {
+		st, err := c.JS.Stream(ctx, "KV_"+name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.CachedInfo().Config.AllowDirect {
+			t.Errorf("%s: direct gets still on", name)
+		}
+		kv, err := c.JS.KeyValue(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := kv.Put(ctx, "k", []byte("v2")); err != nil {
+			t.Fatal(err)
+		}
+		e, err := kv.Get(ctx, "k")
+		if err != nil || string(e.Value()) != "v2" {
+			t.Fatalf("%s: get after put: %v %v", name, e, err)
+		}
+		want := 2 // the catalog keeps 8 revisions
+		if name == bus.BucketPartners {
+			want = 1 // a partner's record holds a sealed secret: one revision
+		}
+		if h, err := kv.History(ctx, "k"); err != nil || len(h) != want {
+			t.Errorf("%s: history %d entries (%v), want %d", name, len(h), err, want)
+		}
+	}
+	// The segments bucket keeps direct gets: its readers are many.
+	st, err := c.JS.Stream(ctx, "KV_"+bus.BucketSegments)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.CachedInfo().Config.AllowDirect {
+		t.Errorf("%s: direct gets off", bus.BucketSegments)
 	}
 }
 
