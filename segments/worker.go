@@ -24,6 +24,7 @@ type worker struct {
 	// The batch being coalesced.
 	msgs      []batchMsg
 	index     map[string]int32 // visitor → visits
+	seqs      map[uint64]int32 // stream sequence → index in msgs
 	visits    []visit
 	contribs  []taxonomy.Contribution
 	staged    []staged
@@ -43,6 +44,7 @@ type held struct {
 
 type batchMsg struct {
 	m      jetstream.Msg
+	again  []jetstream.Msg // its redeliveries that reached the same batch
 	failed bool
 }
 
@@ -64,6 +66,7 @@ func newWorker(b *Builder, part int, kvs jetstream.Stream) *worker {
 		stopping: make(chan struct{}),
 		records:  map[string]*held{},
 		index:    map[string]int32{},
+		seqs:     map[uint64]int32{},
 	}
 }
 
@@ -130,6 +133,14 @@ func (w *worker) add(m jetstream.Msg) {
 		return
 	}
 	seq := md.Sequence.Stream
+	if mi, ok := w.seqs[seq]; ok {
+		// Redelivered while its first delivery waits in this batch (a flush
+		// held up past the ack wait): settled with it, applied once. A
+		// record's applied messages cannot tell the two apart within one
+		// write.
+		w.msgs[mi].again = append(w.msgs[mi].again, m)
+		return
+	}
 	tax := w.b.live.Load()
 	now := time.Now().UnixMilli()
 	mark := len(w.contribs)
@@ -189,6 +200,7 @@ func (w *worker) add(m jetstream.Msg) {
 		}
 	}
 	mi := int32(len(w.msgs))
+	w.seqs[seq] = mi
 	w.msgs = append(w.msgs, batchMsg{m: m})
 	for _, s := range w.staged {
 		vi, ok := w.index[s.visitor]
@@ -240,13 +252,15 @@ func (w *worker) flush() {
 	var acks sync.WaitGroup
 	for i := range w.msgs {
 		bm := &w.msgs[i]
-		if bm.failed {
-			_ = bm.m.NakWithDelay(time.Second)
-			w.b.m.nacked.Inc()
-			continue
+		for _, m := range append(bm.again, bm.m) {
+			if bm.failed {
+				_ = m.NakWithDelay(time.Second)
+				w.b.m.nacked.Inc()
+				continue
+			}
+			acks.Go(func() { w.ack(m) })
+			w.b.m.acked.Inc()
 		}
-		acks.Go(func() { w.ack(bm.m) })
-		w.b.m.acked.Inc()
 	}
 	acks.Wait()
 	w.b.m.writes.Add(w.writes)
@@ -258,6 +272,7 @@ func (w *worker) flush() {
 	clear(w.msgs)
 	w.msgs = w.msgs[:0]
 	clear(w.index)
+	clear(w.seqs)
 	for i := range w.visits {
 		v := &w.visits[i]
 		clear(v.changes)
