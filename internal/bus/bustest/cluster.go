@@ -161,9 +161,9 @@ func (c *Cluster) Start(i int) {
 		c.tb.Fatalf("bustest: node %s: %v", n.Name, err)
 	}
 	srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
+	if !srv.ReadyForConnections(time.Minute) {
 		srv.Shutdown()
-		c.tb.Fatalf("bustest: node %s did not start within 10s", n.Name)
+		c.tb.Fatalf("bustest: node %s did not start within a minute", n.Name)
 	}
 	n.mu.Lock()
 	n.srv = srv
