@@ -88,4 +88,8 @@ echo "smoke: ${SECONDS}s: adsyn up: edge http://$edge, API http://$api, workers 
 ADSYN_SMOKE_EDGE=http://$edge ADSYN_SMOKE_API=http://$api ADSYN_SMOKE_WORKERS_API=http://$workers_api \
   ADSYN_SMOKE_NATS=$urls ADSYN_SMOKE_READER_NKEY=$tmp/reader.nk ADSYN_SMOKE_ADMIN_KEY=$admin \
   "$tmp/smoke.test" -test.v -test.run '^TestSmoke$'
+# The way back when every admin key is lost, against the running cluster
+# with the documented NKey user: the admin key the edge printed is listed.
+"$tmp/adsyn" keys list --nats "$urls" --nats-nkey "$tmp/adsyn.nk" > "$tmp/keys.out"
+grep -q admin "$tmp/keys.out" || { echo "smoke: adsyn keys list --nats shows no admin key:"; cat "$tmp/keys.out"; exit 1; }
 echo "smoke: ${SECONDS}s: passed; stopping"

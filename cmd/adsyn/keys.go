@@ -39,9 +39,8 @@ func keys(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("adsyn keys "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, keysUsage+"\nFlags:\n"); fs.PrintDefaults() }
-	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory of adsyn serve (runs NATS embedded on it)")
-	fs.StringVar(&cfg.NATSURLs, "nats", cfg.NATSURLs, "NATS URLs of a cluster, comma-separated; empty uses --data")
-	fs.StringVar(&cfg.NATSListen, "nats-listen", cfg.NATSListen, "client address of the embedded NATS server while the command runs")
+	// The data directory of adsyn serve, or a cluster with its credentials.
+	cfg.ConnFlags(fs)
 	switch cmd.Op {
 	case "create":
 		fs.Func("role", "the key's role: admin, marketer, publisher, partner, support, user or telephony", func(s string) error {
@@ -78,14 +77,8 @@ func keys(args []string, stdout, stderr io.Writer) error {
 		return errors.New("keys create: give --role (for example --role admin)")
 	}
 	// The connection flags follow the environment as adsyn serve's do.
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	for _, name := range []string{"data", "nats", "nats-listen"} {
-		if v := os.Getenv(config.EnvName(name)); v != "" && !given[name] {
-			if err := fs.Set(name, v); err != nil {
-				return fmt.Errorf("%s=%q: %w", config.EnvName(name), v, err)
-			}
-		}
+	if err := config.ApplyEnv(fs, os.Getenv); err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
