@@ -111,11 +111,12 @@ func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
 
 // leaderReads are the buckets whose reads must see the latest write: the
 // catalog, where the API checks a creative's campaign right after another
-// request created it, and the partners. A direct get may be answered by a
+// request created it, the partners, and the shared secrets (a process that
+// lost the race to create one reads the winner's). A direct get may be answered by a
 // replica that does not have the write yet; these buckets are read seldom,
 // so their reads go to the stream leader. Visitor records and counters stay
 // on direct gets: their writers compare-and-set, and their readers are many.
-var leaderReads = map[string]bool{BucketCampaigns: true, BucketPartners: true}
+var leaderReads = map[string]bool{BucketCampaigns: true, BucketPartners: true, BucketSecrets: true}
 
 // leaderReadStream is the stream nats.go makes for a bucket (kv.go,
 // prepareKeyValueConfig), without direct gets: a KeyValue bound to it reads
