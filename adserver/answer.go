@@ -294,10 +294,10 @@ func (e *Edge) place(ctx *fasthttp.RequestCtx, a *adReq, st *adState, slot []byt
 	a.click = e.appendBase(a.click[:0], ctx)
 	a.click = append(a.click, "/click?t="...)
 	tok.Kind = TokenClick
-	a.click = e.sign.Append(a.click, &tok)
+	a.click = e.sign.Load().Append(a.click, &tok)
 	a.imp = e.appendBase(a.imp[:0], ctx)
 	a.imp = append(a.imp, "/imp?t="...)
 	tok.Kind = TokenImpression
-	a.imp = e.sign.Append(a.imp, &tok)
+	a.imp = e.sign.Load().Append(a.imp, &tok)
 	return d, card, true
 }

@@ -139,7 +139,7 @@ func TestOptOutHoldsAtTheAdDoors(t *testing.T) {
 			t.Fatalf("%s after the opt-out: %d %q, want the contextual c1", q, code, ad.Campaign)
 		}
 		for _, u := range []string{ad.Click, ad.Imp} {
-			tok, err := env.e.sign.Parse([]byte(u[strings.Index(u, "t=")+2:]), map[bool]TokenKind{true: TokenClick, false: TokenImpression}[u == ad.Click])
+			tok, err := env.e.sign.Load().Parse([]byte(u[strings.Index(u, "t=")+2:]), map[bool]TokenKind{true: TokenClick, false: TokenImpression}[u == ad.Click])
 			if err != nil || tok.Visitor != "" {
 				t.Errorf("token after the opt-out: %+v %v", tok, err)
 			}
@@ -163,7 +163,7 @@ func TestTokenHidesVisitor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newSigner([][]byte{testKey})
+	s := mustSigner(testKey)
 	for _, kind := range []TokenKind{TokenClick, TokenImpression} {
 		tok := Token{Kind: kind, Issued: 1764000000, Imp: event.NewID(), Consent: consent.All, Campaign: "c1", Creative: "c1-cr",
 			Site: "s1", Slot: "side", Visitor: visitor, Landing: "https://example.com/x"}
@@ -191,7 +191,7 @@ func TestTokenHidesVisitor(t *testing.T) {
 				t.Fatalf("byte %d altered: %v", i, err)
 			}
 		}
-		other := newSigner([][]byte{[]byte("another key, 32 bytes long......")})
+		other := mustSigner([]byte("another key, 32 bytes long......"))
 		if _, err := other.Parse(text, kind); err != ErrBadToken {
 			t.Fatalf("another key: %v", err)
 		}

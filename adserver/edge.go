@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/valyala/fasthttp"
@@ -23,7 +24,7 @@ import (
 type Edge struct {
 	cat    *Catalog
 	cfg    *config
-	sign   *signer
+	sign   atomic.Pointer[signer] // replaced whole when the keys rotate
 	recent *recent
 	base   context.Context
 	pool   sync.Pool
@@ -71,6 +72,10 @@ func NewEdge(ctx context.Context, cat *Catalog, opts ...EdgeOption) (*Edge, erro
 	if len(cfg.tokenKeys) == 0 {
 		return nil, errors.New("adserver: NewEdge needs WithTokenKeys (the click and impression token key, P8)")
 	}
+	sign, err := newSigner(cfg.tokenSign, cfg.tokenKeys, nil)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.device == nil {
 		cfg.device = parseDevice
 	}
@@ -83,7 +88,7 @@ func NewEdge(ctx context.Context, cat *Catalog, opts ...EdgeOption) (*Edge, erro
 	reg := cfg.metrics
 	const reqName, reqHelp = "adsyn_ad_requests_total", "Ad requests by result."
 	e := &Edge{
-		cat: cat, cfg: cfg, sign: newSigner(cfg.tokenKeys), recent: new(recent), base: ctx,
+		cat: cat, cfg: cfg, recent: new(recent), base: ctx,
 		served:         reg.Counter(reqName, reqHelp, "result", "served"),
 		empty:          reg.Counter(reqName, reqHelp, "result", "empty"),
 		noConsent:      reg.Counter(reqName, reqHelp, "result", "no_consent"),
@@ -100,6 +105,7 @@ func NewEdge(ctx context.Context, cat *Catalog, opts ...EdgeOption) (*Edge, erro
 		uncredentialed: reg.Counter(reqName, reqHelp, "result", "origin_not_registered"),
 		foreignPage:    reg.Counter(foreignPageMetric, foreignPageHelp, "door", "ad"),
 	}
+	e.sign.Store(sign)
 	// A token counts from 5 minutes before its issue time (clock skew) to its TTL after.
 	e.counted = newCounted((cfg.tokenTTL + tokenSkew).Milliseconds(), defaultCountedMax)
 	if cfg.ceiling > 0 {
@@ -116,6 +122,18 @@ func NewEdge(ctx context.Context, cat *Catalog, opts ...EdgeOption) (*Edge, erro
 		return &adReq{body: make([]byte, 0, 4096), doc: make([]byte, 0, 4096), click: make([]byte, 0, 512), imp: make([]byte, 0, 512)}
 	}
 	return e, nil
+}
+
+// SetTokenKeys replaces the token keys while the edge serves: the key
+// sign signs from now on, and every one of keys verifies. A rotation adds a
+// key to keys first and makes it sign later, once every edge has it.
+func (e *Edge) SetTokenKeys(sign byte, keys ...TokenKey) error {
+	s, err := newSigner(sign, keys, e.sign.Load().bufs)
+	if err != nil {
+		return err
+	}
+	e.sign.Store(s)
+	return nil
 }
 
 // Catalog returns the edge's catalog.

@@ -217,7 +217,7 @@ func TestClickTokenTampering(t *testing.T) {
 	_, ad := env.ad(t, "site=s1&slot=side")
 	tok := ad.Click[strings.Index(ad.Click, "t=")+2:]
 	impTok := ad.Imp[strings.Index(ad.Imp, "t=")+2:]
-	other := newSigner([][]byte{[]byte("another key, 32 bytes long......")})
+	other := mustSigner([]byte("another key, 32 bytes long......"))
 	forged := string(other.Append(nil, &Token{Kind: TokenClick, Campaign: "c1", Landing: "https://evil.example/"}))
 	flip := func(s string, i int) string {
 		b := []byte(s)
@@ -442,5 +442,68 @@ func TestGeo(t *testing.T) {
 	imps := env.pub.kinds(event.KindImpression)
 	if len(imps) != 1 || imps[0].Country != "DE" || imps[0].IP != "" {
 		t.Fatalf("event %+v: the country only, never the address", imps)
+	}
+}
+
+func mustSigner(key []byte) *signer {
+	s, err := newSigner(0, []TokenKey{{ID: 0, Key: key}}, nil)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// A rotation: the new key is added to verify first, then signs; tokens the
+// old key signed still count until it is dropped, and then are refused.
+func TestTokenKeyRotation(t *testing.T) {
+	env := newEdgeEnv(t, testSnap(camp("c1")))
+	landing := func(tok string) int {
+		ctx := &fasthttp.RequestCtx{}
+		ctx.Request.SetRequestURI("/click?t=" + tok)
+		env.e.Click(ctx)
+		return ctx.Response.StatusCode()
+	}
+	token := func() string {
+		_, ad := env.ad(t, "site=s1&slot=side")
+		return ad.Click[strings.Index(ad.Click, "t=")+2:]
+	}
+	old := token()
+	newKey := TokenKey{ID: 7, Key: []byte("the next key, 32 bytes long.....")}
+	// Step 1: every edge verifies the new key; the old one still signs.
+	if err := env.e.SetTokenKeys(0, TokenKey{ID: 0, Key: testKey}, newKey); err != nil {
+		t.Fatal(err)
+	}
+	if got := landing(old); got != fasthttp.StatusFound {
+		t.Fatalf("a token of the old key, after the new key was added: %d", got)
+	}
+	// Step 2: the new key signs; old tokens still count.
+	if err := env.e.SetTokenKeys(7, TokenKey{ID: 0, Key: testKey}, newKey); err != nil {
+		t.Fatal(err)
+	}
+	fresh := token()
+	if tk, err := mustSigner(testKey).Parse([]byte(fresh), TokenClick); err == nil {
+		t.Fatalf("a token signed after the rotation verifies under the old key: %+v", tk)
+	}
+	for name, tok := range map[string]string{"old": old, "new": fresh} {
+		if got := landing(tok); got != fasthttp.StatusFound {
+			t.Errorf("%s token after the new key signs: %d", name, got)
+		}
+	}
+	// Step 3: the old key dropped; its tokens are refused, the new ones count.
+	if err := env.e.SetTokenKeys(7, newKey); err != nil {
+		t.Fatal(err)
+	}
+	if got := landing(old); got != fasthttp.StatusBadRequest {
+		t.Errorf("a token of a dropped key: %d, want 400", got)
+	}
+	if got := landing(fresh); got != fasthttp.StatusFound {
+		t.Errorf("a token of the new key: %d", got)
+	}
+	// A set without its signing key, or with an id twice, is refused.
+	if err := env.e.SetTokenKeys(9, newKey); err == nil {
+		t.Error("a signing key outside the set was taken")
+	}
+	if err := env.e.SetTokenKeys(7, newKey, newKey); err == nil {
+		t.Error("a key id given twice was taken")
 	}
 }

@@ -17,7 +17,7 @@ import (
 // FuzzToken: any text either fails as ErrBadToken or is a token we signed;
 // a signed token survives the round trip and fails once any byte changes.
 func FuzzToken(f *testing.F) {
-	s := newSigner([][]byte{testKey})
+	s := mustSigner(testKey)
 	good := &Token{Kind: TokenClick, Issued: 1717502400, Imp: event.NewID(), Consent: consent.All,
 		Campaign: "c1", Creative: "c1-cr", Site: "s1", Slot: "side", Visitor: "v1", Landing: "https://example.com/x?a=1"}
 	f.Add(string(s.Append(nil, good)), "c1", "https://example.com/", byte(0))

@@ -87,7 +87,8 @@ type config struct {
 	check     func(string) error
 	publisher Publisher
 	segments  Records
-	tokenKeys [][]byte
+	tokenKeys []TokenKey
+	tokenSign byte // the id of the key that signs
 	tokenTTL  time.Duration
 	consent   func(*fasthttp.RequestCtx) consent.Set
 	geo       *Geo
@@ -203,16 +204,21 @@ func WithSegments(s Records) RecordsOption {
 // (P8): the first signs, every one verifies (for rotation). Each must be at
 // least 32 bytes. Required by NewEdge.
 func WithTokenKeys(keys ...[]byte) EdgeOption {
+	set := make([]TokenKey, len(keys))
+	for i, k := range keys {
+		set[i] = TokenKey{ID: byte(i), Key: k}
+	}
+	return WithTokenKeySet(0, set...)
+}
+
+// WithTokenKeySet sets the token keys by id: the key sign signs, every one
+// verifies. Edge.SetTokenKeys replaces them while the edge runs (rotation).
+func WithTokenKeySet(sign byte, keys ...TokenKey) EdgeOption {
 	return edgeOption(func(c *config) error {
-		if len(keys) == 0 || len(keys) > 8 {
-			return errors.New("adserver: give 1 to 8 token keys")
+		if _, err := newSigner(sign, keys, nil); err != nil {
+			return err
 		}
-		for _, k := range keys {
-			if len(k) < 32 {
-				return errors.New("adserver: a token key needs at least 32 bytes")
-			}
-		}
-		c.tokenKeys = keys
+		c.tokenKeys, c.tokenSign = keys, sign
 		return nil
 	})
 }

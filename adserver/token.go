@@ -1,6 +1,7 @@
 package adserver
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
@@ -8,6 +9,8 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"hash"
 	"sync"
 
@@ -67,12 +70,21 @@ const visitorKeyLabel = "adsyn token visitor encryption v2"
 
 var b64 = base64.RawURLEncoding.Strict() // strict: no two texts decode to one token
 
-// signer signs with the first key and verifies with any.
+// TokenKey is a token signing key and the id each token it signs carries,
+// so that a token finds its key whatever keys came and went since.
+type TokenKey struct {
+	ID  byte
+	Key []byte // at least 32 bytes
+}
+
+// signer signs with one key and verifies with any of its set.
 type signer struct {
-	keys  [][]byte
+	byID  [256]int16     // key id → index in the slices below + 1; 0: unknown id
+	ids   []byte         // by index
 	macs  []sync.Pool    // one per key: hash.Hash
 	ciphs []cipher.Block // one per key: the visitor's cipher
-	bufs  sync.Pool      // *tokenScratch
+	sign  int            // index of the signing key
+	bufs  *sync.Pool     // *tokenScratch, shared by the signers that replace one another
 }
 
 type tokenScratch struct {
@@ -80,21 +92,46 @@ type tokenScratch struct {
 	ctr, ks [aes.BlockSize]byte
 }
 
-func newSigner(keys [][]byte) *signer {
-	s := &signer{keys: keys, macs: make([]sync.Pool, len(keys)), ciphs: make([]cipher.Block, len(keys))}
-	for i, k := range keys {
+// newSigner signs with the key sign and verifies with every key of keys
+// (sign among them); bufs may be nil, or the pool of the signer replaced.
+func newSigner(sign byte, keys []TokenKey, bufs *sync.Pool) (*signer, error) {
+	if len(keys) == 0 || len(keys) > maxTokenKeys {
+		return nil, fmt.Errorf("adserver: give 1 to %d token keys", maxTokenKeys)
+	}
+	if bufs == nil {
+		bufs = &sync.Pool{New: func() any { return &tokenScratch{b: make([]byte, 0, 1024)} }}
+	}
+	s := &signer{macs: make([]sync.Pool, len(keys)), ciphs: make([]cipher.Block, len(keys)), sign: -1, bufs: bufs}
+	for i, tk := range keys {
+		if len(tk.Key) < 32 {
+			return nil, errors.New("adserver: a token key needs at least 32 bytes")
+		}
+		if s.byID[tk.ID] != 0 {
+			return nil, fmt.Errorf("adserver: token key id %d given twice", tk.ID)
+		}
+		s.byID[tk.ID] = int16(i + 1)
+		s.ids = append(s.ids, tk.ID)
+		k := bytes.Clone(tk.Key)
 		s.macs[i].New = func() any { return hmac.New(sha256.New, k) }
 		m := hmac.New(sha256.New, k)
 		m.Write([]byte(visitorKeyLabel))
 		blk, err := aes.NewCipher(m.Sum(nil))
 		if err != nil {
-			panic(err) // a 32-byte key always makes a cipher
+			return nil, err
 		}
 		s.ciphs[i] = blk
+		if tk.ID == sign {
+			s.sign = i
+		}
 	}
-	s.bufs.New = func() any { return &tokenScratch{b: make([]byte, 0, 1024)} }
-	return s
+	if s.sign < 0 {
+		return nil, fmt.Errorf("adserver: the signing token key %d is not among the keys", sign)
+	}
+	return s, nil
 }
+
+// maxTokenKeys bounds the keys a token is verified against.
+const maxTokenKeys = 8
 
 // xorVisitor encrypts or decrypts b in place: AES-CTR under key k, counter
 // starting at the impression id.
@@ -111,7 +148,7 @@ func (s *signer) xorVisitor(sc *tokenScratch, k int, imp *event.ID, b []byte) {
 func (s *signer) Append(dst []byte, t *Token) []byte {
 	sc := s.bufs.Get().(*tokenScratch)
 	b := sc.b[:0]
-	b = append(b, tokenVersion, byte(t.Kind), 0)
+	b = append(b, tokenVersion, byte(t.Kind), s.ids[s.sign])
 	b = binary.BigEndian.AppendUint64(b, uint64(t.Issued))
 	b = append(b, t.Imp[:]...)
 	b = binary.BigEndian.AppendUint16(b, uint16(t.Consent))
@@ -120,16 +157,16 @@ func (s *signer) Append(dst []byte, t *Token) []byte {
 	}
 	at := len(b) + 1
 	b = appendShort(b, t.Visitor)
-	s.xorVisitor(sc, 0, &t.Imp, b[at:])
+	s.xorVisitor(sc, s.sign, &t.Imp, b[at:])
 	if t.Kind == TokenClick {
 		b = binary.BigEndian.AppendUint16(b, uint16(min(len(t.Landing), maxURL)))
 		b = append(b, t.Landing[:min(len(t.Landing), maxURL)]...)
 	}
-	m := s.macs[0].Get().(hash.Hash)
+	m := s.macs[s.sign].Get().(hash.Hash)
 	m.Reset()
 	m.Write(b)
 	b = m.Sum(b)
-	s.macs[0].Put(m)
+	s.macs[s.sign].Put(m)
 	dst = b64.AppendEncode(dst, b)
 	sc.b = b
 	s.bufs.Put(sc)
@@ -159,10 +196,10 @@ func (s *signer) Parse(text []byte, kind TokenKind) (Token, error) {
 	}
 	body, mac := b[:len(b)-macLen], b[len(b)-macLen:]
 	version := body[0]
-	if version != tokenVersion && version != tokenClearV1 || TokenKind(body[1]) != kind || int(body[2]) >= len(s.keys) {
+	if version != tokenVersion && version != tokenClearV1 || TokenKind(body[1]) != kind || s.byID[body[2]] == 0 {
 		return t, ErrBadToken
 	}
-	k := int(body[2])
+	k := int(s.byID[body[2]]) - 1
 	m := s.macs[k].Get().(hash.Hash)
 	m.Reset()
 	m.Write(body)

@@ -17,7 +17,7 @@ import (
 func (e *Edge) Click(ctx *fasthttp.RequestCtx) {
 	defer e.recoverFault(ctx, "click")
 	ctx.Response.Header.Set("Cache-Control", "no-store")
-	t, err := e.sign.Parse(ctx.QueryArgs().Peek("t"), TokenClick)
+	t, err := e.sign.Load().Parse(ctx.QueryArgs().Peek("t"), TokenClick)
 	if err == nil && checkLanding("", t.Landing, true) != nil {
 		err = ErrBadToken // signed by us yet not http(s): never follow it
 	}
@@ -42,7 +42,7 @@ func (e *Edge) Imp(ctx *fasthttp.RequestCtx) {
 	defer e.recoverFault(ctx, "imp")
 	ctx.Response.Header.Set("Cache-Control", "no-store")
 	ctx.Response.Header.SetCanonical(headerCORP, crossOrigin) // a no-cors beacon from any page
-	t, err := e.sign.Parse(ctx.QueryArgs().Peek("t"), TokenImpression)
+	t, err := e.sign.Load().Parse(ctx.QueryArgs().Peek("t"), TokenImpression)
 	if err != nil {
 		e.badTokens.Inc()
 		ctx.SetStatusCode(fasthttp.StatusBadRequest)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/adsyn/adsyn/internal/app"
 	"github.com/adsyn/adsyn/internal/auth"
@@ -19,9 +20,14 @@ const keysUsage = `Usage:
   adsyn keys create --role ROLE [--owner ID] [--name NAME] [--data DIR | --nats URL]
   adsyn keys list [--data DIR | --nats URL]
   adsyn keys revoke ID [--data DIR | --nats URL]
+  adsyn keys rotate-click-token [--lead 2m] [--profile-keys FILE] [--data DIR | --nats URL]
 
 With --data, adsyn serve on that directory must be stopped; with --nats, it may run.
-Every create and revoke is recorded in the audit log as done from the command line.
+Every create, revoke and rotation is recorded in the audit log as done from the command line.
+
+rotate-click-token adds a key for the click and impression tokens of /ad: every edge
+verifies it at once and signs with it after --lead; tokens signed before stay valid
+until they expire (24 h). No edge restarts.
 `
 
 // keys manages API keys on the machine holding the data, or on the cluster:
@@ -30,7 +36,7 @@ func keys(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(stderr, keysUsage)
 		if len(args) == 0 {
-			return errors.New("keys: name an operation: create, list or revoke")
+			return errors.New("keys: name an operation: create, list, revoke or rotate-click-token")
 		}
 		return flag.ErrHelp
 	}
@@ -50,6 +56,10 @@ func keys(args []string, stdout, stderr io.Writer) error {
 		fs.StringVar(&cmd.Owner, "owner", "", "the advertiser, publisher, partner or user the key acts for")
 		fs.StringVar(&cmd.Name, "name", "command line", "a name to recognise the key by")
 	case "list", "revoke":
+	case "rotate-click-token":
+		cmd.Lead = 2 * time.Minute
+		fs.DurationVar(&cmd.Lead, "lead", cmd.Lead, "how long until edges sign with the new key (every edge must see it first)")
+		fs.StringVar(&cfg.ProfileKeys, "profile-keys", cfg.ProfileKeys, "the master keyring file adsyn serve uses (the key set is sealed with it)")
 	default:
 		fmt.Fprint(stderr, keysUsage)
 		return fmt.Errorf("keys: unknown operation %q", cmd.Op)

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,23 +9,30 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
+	"slices"
 	"text/tabwriter"
 	"time"
 
 	"github.com/adsyn/adsyn/internal/auth"
+	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/config"
+	"github.com/adsyn/adsyn/internal/keyring"
 )
 
 // ErrKeysOp is an adsyn keys operation that does not exist.
-var ErrKeysOp = errors.New("app: keys: the operation must be create, list or revoke")
+var ErrKeysOp = errors.New("app: keys: the operation must be create, list, revoke or rotate-click-token")
 
 // KeysCommand is one adsyn keys operation.
 type KeysCommand struct {
-	Op    string    // "create", "list" or "revoke"
+	Op    string    // "create", "list", "revoke" or "rotate-click-token"
 	Role  auth.Role // create
 	Owner string    // create
 	Name  string    // create
 	ID    string    // revoke
+	// Lead is how long after a rotate-click-token the new key starts
+	// signing: every edge must have seen it by then (they watch the set).
+	Lead time.Duration
 	// Actor names the operator in the audit log; empty: cli@<hostname>.
 	Actor string
 }
@@ -34,7 +42,7 @@ type KeysCommand struct {
 // its NATS port then stays free) or the cluster at cfg.NATSURLs. It writes
 // what people read to out.
 func Keys(ctx context.Context, cfg config.Config, cmd KeysCommand, log *slog.Logger, out io.Writer) (err error) {
-	if cmd.Op != "create" && cmd.Op != "list" && cmd.Op != "revoke" {
+	if !slices.Contains([]string{"create", "list", "revoke", "rotate-click-token"}, cmd.Op) {
 		return fmt.Errorf("%w, not %q", ErrKeysOp, cmd.Op)
 	}
 	if cmd.Op == "create" && !cmd.Role.Valid() {
@@ -103,6 +111,8 @@ func Keys(ctx context.Context, cfg config.Config, cmd KeysCommand, log *slog.Log
 			return err
 		}
 		fmt.Fprintf(out, "revoked %s; recorded in the audit log as done by %s.\n", cmd.ID, cmd.Actor)
+	case "rotate-click-token":
+		return rotateClickToken(ctx, a, keys, cmd, out)
 	}
 	return nil
 }
@@ -112,4 +122,36 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// rotateClickToken adds a click-token key that every edge signs with from
+// cmd.Lead on, and drops the keys whose tokens have all expired.
+func rotateClickToken(ctx context.Context, a *App, keys *auth.Keys, cmd KeysCommand, out io.Writer) error {
+	if cmd.Lead < 10*time.Second {
+		return fmt.Errorf("app: keys: rotate-click-token: a lead of %s leaves edges no time to see the new key; give 10s or more", cmd.Lead)
+	}
+	// The set is sealed with the deployment's keyring: never a new one.
+	path := cmp.Or(a.cfg.ProfileKeys, filepath.Join(a.cfg.DataDir, "profile.keys"))
+	ring, err := keyring.Load(path)
+	if err != nil {
+		return fmt.Errorf("app: keys: rotate-click-token needs the keyring adsyn serve uses (--profile-keys): %w", err)
+	}
+	// Tokens count for 24 h after issue, and 5 min of clock skew.
+	set, err := bus.RotateTokenKeys(ctx, a.conn.JS, ring, cmd.Lead, 24*time.Hour+5*time.Minute)
+	if err != nil {
+		return err
+	}
+	newest := set.Keys[len(set.Keys)-1]
+	if err := keys.Audit().RecordActor(ctx, cmd.Actor, "rotate click-token key", fmt.Sprintf("key %d", newest.ID)); err != nil {
+		return fmt.Errorf("app: keys: rotated, not recorded in the audit log: %w", err)
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KEY\tSIGNS FROM\tCREATED")
+	for _, k := range set.Keys {
+		fmt.Fprintf(tw, "%d\t%s\t%s\n", k.ID, k.SignFrom.Format(time.RFC3339), k.Created.Format(time.RFC3339))
+	}
+	tw.Flush()
+	fmt.Fprintf(out, "Edges verify key %d now and sign with it from %s; tokens of the keys it replaces count until they expire. Recorded in the audit log as done by %s.\n",
+		newest.ID, newest.SignFrom.Format(time.RFC3339), cmd.Actor)
+	return nil
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/adsyn/adsyn/adserver"
-	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/config"
 	"github.com/adsyn/adsyn/internal/consent"
 	"github.com/adsyn/adsyn/internal/demo"
@@ -207,13 +206,13 @@ func (a *App) wireEdge(ctx context.Context) error {
 	}
 	a.routes["/optout"] = optout
 
-	tokenKey, err := bus.Secret(ctx, a.conn.JS, a.ring, "click-token", 32)
+	tokens, tokenKeys, err := a.loadTokenKeys(ctx)
 	if err != nil {
 		return err
 	}
 	opts := []adserver.EdgeOption{adserver.WithLogger(a.log), adserver.WithMetrics(a.reg),
 		adserver.WithSegments(a.visitors),
-		adserver.WithTokenKeys(tokenKey),
+		tokenKeys,
 		adserver.WithPublisher(a.pub),
 		adserver.WithConsent(a.requestConsent),
 		adserver.WithClientIP(a.clientIP),
@@ -227,6 +226,9 @@ func (a *App) wireEdge(ctx context.Context) error {
 	}
 	edge, err := adserver.NewEdge(ctx, a.catalog, opts...)
 	if err != nil {
+		return err
+	}
+	if err := tokens.follow(ctx, edge); err != nil {
 		return err
 	}
 	a.adEdge = edge
