@@ -1,13 +1,16 @@
 package syndication
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/adsyn/adsyn/internal/api"
 	"github.com/adsyn/adsyn/internal/auth"
@@ -41,6 +44,7 @@ func (h *Handler) Routes(mux api.Mux) {
 	mux.Handle("PATCH /v1/partners/{id}", admin(http.HandlerFunc(h.update)))
 	mux.Handle("POST /v1/partners/{id}/replay", admin(http.HandlerFunc(h.replay)))
 	mux.Handle("POST /v1/partners/{id}/resync", admin(http.HandlerFunc(h.resync)))
+	mux.Handle("POST /v1/partners/{id}/secret", admin(http.HandlerFunc(h.rotateSecret)))
 	mux.Handle("GET /v1/partners/{id}/deliveries", partner(http.HandlerFunc(h.deliveries)))
 	mux.Handle("GET /v1/partners/{id}/dead-letters", partner(http.HandlerFunc(h.deadLetters)))
 	mux.Handle("GET /v1/partners/{id}/stats", partner(http.HandlerFunc(h.partnerStats)))
@@ -135,6 +139,38 @@ func (h *Handler) resync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	api.WriteJSON(w, http.StatusAccepted, map[string]any{"queued": n})
+}
+
+// rotateSecret gives a partner a new webhook secret, shown once; the old
+// one signs too for overlap_seconds (default a day).
+func (h *Handler) rotateSecret(w http.ResponseWriter, r *http.Request) {
+	body := struct {
+		Overlap *int64 `json:"overlap_seconds"`
+	}{}
+	// The body is optional: an empty one takes the default overlap.
+	br := bufio.NewReader(r.Body)
+	if _, err := br.Peek(1); err == nil {
+		r.Body = io.NopCloser(br)
+		if !api.DecodeJSON(w, r, &body, 1<<10) {
+			return
+		}
+	}
+	overlap := 24 * time.Hour
+	if body.Overlap != nil {
+		if *body.Overlap < 0 || *body.Overlap > int64(MaxSecretOverlap/time.Second) {
+			api.WriteError(w, http.StatusBadRequest, "invalid_field", "overlap_seconds must be 0 to 604800 (7 days)")
+			return
+		}
+		overlap = time.Duration(*body.Overlap) * time.Second
+	}
+	p, err := h.reg.RotateSecret(r.Context(), r.PathValue("id"), overlap)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	out := show(p)
+	out.Secret = p.Secret // shown once
+	api.WriteJSON(w, http.StatusOK, out)
 }
 
 // ownPartner lets a partner key read its own resources only.

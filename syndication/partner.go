@@ -40,18 +40,23 @@ const (
 
 // Partner is a partner site and its contract.
 type Partner struct {
-	ID        string           `json:"id"`
-	Name      string           `json:"name"`
-	URL       string           `json:"url,omitempty"` // webhook endpoint; empty: the partner pulls /v1/feed
-	Secret    string           `json:"secret"`        // whsec_…; shown once, at creation
-	Fields    []profiles.Field `json:"fields"`        // the contract's allowlist
-	RateLimit float64          `json:"rate_limit"`    // requests per second per worker; 0: unlimited
-	State     State            `json:"state"`
-	Reason    string           `json:"reason,omitempty"` // why it is disabled
-	Gone      bool             `json:"gone,omitempty"`   // disabled by a 410: the endpoint is gone
-	Shards    int              `json:"shards"`
-	Created   time.Time        `json:"created"`
-	Updated   time.Time        `json:"updated"`
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	URL    string `json:"url,omitempty"` // webhook endpoint; empty: the partner pulls /v1/feed
+	Secret string `json:"secret"`        // whsec_…; shown once, at creation or rotation
+	// PreviousSecret still signs, beside Secret, until PreviousUntil: a
+	// partner switches to the new secret at its own pace (Standard
+	// Webhooks: several signatures in one header).
+	PreviousSecret string           `json:"-"`
+	PreviousUntil  time.Time        `json:"previous_secret_until,omitzero"`
+	Fields         []profiles.Field `json:"fields"`     // the contract's allowlist
+	RateLimit      float64          `json:"rate_limit"` // requests per second per worker; 0: unlimited
+	State          State            `json:"state"`
+	Reason         string           `json:"reason,omitempty"` // why it is disabled
+	Gone           bool             `json:"gone,omitempty"`   // disabled by a 410: the endpoint is gone
+	Shards         int              `json:"shards"`
+	Created        time.Time        `json:"created"`
+	Updated        time.Time        `json:"updated"`
 }
 
 // Pull reports whether the partner reads the feed instead of receiving webhooks.
@@ -149,15 +154,22 @@ func WithKeyring(ring *keyring.Keyring) SharedOption {
 // records an older version wrote, which are resealed at start.
 type record struct {
 	Partner
-	Secret       string `json:"secret,omitempty"`
-	SecretSealed []byte `json:"secret_sealed,omitempty"`
+	Secret         string `json:"secret,omitempty"`
+	SecretSealed   []byte `json:"secret_sealed,omitempty"`
+	PreviousSealed []byte `json:"previous_secret_sealed,omitempty"`
 }
 
-func secretAAD(id string) []byte { return []byte(bus.BucketPartners + "/" + id) }
+func secretAAD(id string) []byte   { return []byte(bus.BucketPartners + "/" + id) }
+func previousAAD(id string) []byte { return []byte(bus.BucketPartners + "/" + id + "/previous") }
 
 // encode returns the stored form of p.
 func (r *Registry) encode(p *Partner) []byte {
 	rec := record{Partner: *p, SecretSealed: r.o.ring.Seal([]byte(p.Secret), secretAAD(p.ID))}
+	if p.PreviousSecret != "" && time.Now().Before(p.PreviousUntil) {
+		rec.PreviousSealed = r.o.ring.Seal([]byte(p.PreviousSecret), previousAAD(p.ID))
+	} else {
+		rec.PreviousUntil = time.Time{} // expired: gone from the record
+	}
 	b, _ := json.Marshal(rec)
 	return b
 }
@@ -178,6 +190,13 @@ func (r *Registry) decode(id string, b []byte) (p Partner, clear bool, err error
 		p.Secret = string(s)
 	case rec.Secret != "":
 		p.Secret, clear = rec.Secret, true
+	}
+	if rec.PreviousSealed != nil {
+		s, err := r.o.ring.Open(rec.PreviousSealed, previousAAD(id))
+		if err != nil {
+			return Partner{}, false, fmt.Errorf("syndication: partner %s previous secret: %w", id, err)
+		}
+		p.PreviousSecret = string(s)
 	}
 	return p, clear, nil
 }
@@ -404,6 +423,42 @@ func (r *Registry) Update(ctx context.Context, id string, s *Spec) (Partner, err
 		}
 	}
 	return p, nil
+}
+
+// MaxSecretOverlap bounds how long a replaced webhook secret keeps signing.
+const MaxSecretOverlap = 7 * 24 * time.Hour
+
+// RotateSecret gives a partner a new webhook secret, returned once here.
+// The one it replaces keeps signing beside it for overlap (0: not at all),
+// so the partner can switch without refusing a delivery.
+func (r *Registry) RotateSecret(ctx context.Context, id string, overlap time.Duration) (Partner, error) {
+	if overlap < 0 || overlap > MaxSecretOverlap {
+		return Partner{}, invalid("overlap must be 0 to 7 days")
+	}
+	return r.update(ctx, id, func(p *Partner) error {
+		p.PreviousSecret, p.PreviousUntil = p.Secret, time.Now().UTC().Add(overlap).Truncate(time.Second)
+		if overlap == 0 {
+			p.PreviousSecret, p.PreviousUntil = "", time.Time{}
+		}
+		p.Secret = webhook.NewSecret()
+		return nil
+	})
+}
+
+// signingKeys are the keys a delivery to p is signed with at now: its
+// secret, and the one it replaced while that still overlaps.
+func (p *Partner) signingKeys(now time.Time) ([][]byte, error) {
+	key, err := webhook.ParseSecret(p.Secret)
+	if err != nil {
+		return nil, err
+	}
+	keys := [][]byte{key}
+	if p.PreviousSecret != "" && now.Before(p.PreviousUntil) {
+		if prev, err := webhook.ParseSecret(p.PreviousSecret); err == nil {
+			keys = append(keys, prev)
+		}
+	}
+	return keys, nil
 }
 
 // Gone disables a partner whose endpoint answered 410.

@@ -84,7 +84,7 @@ func (w *Worker) attempt(ctx context.Context, l *lease, p *Partner, d *delivery)
 	if p.Pull() {
 		return result{class: classRefused, err: "the partner became a pull partner"}
 	}
-	key, err := webhook.ParseSecret(p.Secret)
+	keys, err := p.signingKeys(time.Now())
 	if err != nil {
 		return result{class: classRefused, err: err.Error()}
 	}
@@ -105,7 +105,7 @@ func (w *Worker) attempt(ctx context.Context, l *lease, p *Partner, d *delivery)
 	req.Header.Set("User-Agent", "adsyn-syndication/1")
 	req.Header.Set(webhook.HeaderID, d.id)
 	req.Header.Set(webhook.HeaderTimestamp, strconv.FormatInt(ts, 10))
-	req.Header.Set(webhook.HeaderSignature, webhook.Sign(key, d.id, ts, d.body))
+	req.Header.Set(webhook.HeaderSignature, webhook.SignAll(keys, d.id, ts, d.body))
 	start := time.Now()
 	resp, err := w.client.Do(req)
 	w.latency.Observe(time.Since(start).Seconds())

@@ -57,6 +57,17 @@ func Sign(key []byte, id string, timestamp int64, body []byte) string {
 	return "v1," + base64.StdEncoding.EncodeToString(mac(key, id, timestamp, body))
 }
 
+// SignAll returns the webhook-signature value with one signature per key,
+// space-separated: a receiver accepts the message if any one verifies, so
+// a secret can be replaced without a delivery refused.
+func SignAll(keys [][]byte, id string, timestamp int64, body []byte) string {
+	sigs := make([]string, len(keys))
+	for i, k := range keys {
+		sigs[i] = Sign(k, id, timestamp, body)
+	}
+	return strings.Join(sigs, " ")
+}
+
 func mac(key []byte, id string, timestamp int64, body []byte) []byte {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(id))
