@@ -180,16 +180,18 @@ func (l *Ledger) Recipients(ctx context.Context, user string) ([]profiles.Recipi
 	if !profiles.ValidID(user) {
 		return nil, nil
 	}
-	keys, err := l.state.ListKeysFiltered(ctx, "*."+user)
-	if err != nil {
+	var partners []string
+	if err := bus.Keys(ctx, l.js, bus.BucketSyndState, "*."+user, func(key string) error {
+		partner, _, _ := strings.Cut(key, ".")
+		partners = append(partners, partner)
+		return nil
+	}); err != nil {
 		return nil, fmt.Errorf("syndication: recipients: %w", err)
 	}
 	var out []profiles.Recipient
-	for key := range keys.Keys() {
-		partner, _, _ := strings.Cut(key, ".")
+	for _, partner := range partners {
 		s, _, err := l.getState(ctx, partner, user)
 		if err != nil {
-			_ = keys.Stop()
 			return nil, err
 		}
 		if s.First.IsZero() && !s.Holds {

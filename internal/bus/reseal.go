@@ -23,8 +23,8 @@ func Reseal(ctx context.Context, js jetstream.JetStream, bucket string, fn func(
 	if err != nil {
 		return 0, fmt.Errorf("bus: reseal %s: %w", bucket, err)
 	}
-	keys, err := kv.ListKeys(ctx)
-	if err != nil {
+	var keys []string
+	if err := Keys(ctx, js, bucket, ">", func(key string) error { keys = append(keys, key); return nil }); err != nil {
 		return 0, fmt.Errorf("bus: reseal %s: %w", bucket, err)
 	}
 	type kept struct {
@@ -33,18 +33,16 @@ func Reseal(ctx context.Context, js jetstream.JetStream, bucket string, fn func(
 	}
 	var all []kept
 	changed := 0
-	for key := range keys.Keys() {
+	for _, key := range keys {
 		e, err := kv.Get(ctx, key)
 		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 			continue
 		}
 		if err != nil {
-			_ = keys.Stop()
 			return 0, fmt.Errorf("bus: reseal %s: %w", bucket, err)
 		}
 		v, ch, err := fn(key, e.Value())
 		if err != nil {
-			_ = keys.Stop()
 			return 0, fmt.Errorf("bus: reseal %s %s: %w", bucket, key, err)
 		}
 		if ch {

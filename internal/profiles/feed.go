@@ -154,18 +154,10 @@ func deletion(h nats.Header) bool {
 
 // EachUser calls fn with the id of every user stored, until fn fails.
 func (r *Reader) EachUser(ctx context.Context, fn func(user string) error) error {
-	keys, err := r.kv.ListKeys(ctx)
-	if err != nil {
-		return fmt.Errorf("profiles: list users: %w", err)
-	}
-	for user := range keys.Keys() {
+	return bus.Keys(ctx, r.js, bus.BucketProfiles, ">", func(user string) error {
 		if !ValidID(user) {
-			continue
+			return nil
 		}
-		if err := fn(user); err != nil {
-			_ = keys.Stop()
-			return err
-		}
-	}
-	return nil
+		return fn(user)
+	})
 }
