@@ -76,13 +76,18 @@ func (d *dataKeys) get(ctx context.Context, id string) (cipher.AEAD, error) {
 	}
 	aead = newAEAD(raw)
 	clear(raw)
+	d.remember(id, aead)
+	return aead, nil
+}
+
+// remember caches a user's data key, forgetting all once the cache is full.
+func (d *dataKeys) remember(id string, aead cipher.AEAD) {
 	d.mu.Lock()
 	if len(d.cache) >= maxCachedKeys {
 		clear(d.cache)
 	}
 	d.cache[id] = aead
 	d.mu.Unlock()
-	return aead, nil
 }
 
 // ensure returns the user's data key, making it at the user's first write.
@@ -100,12 +105,7 @@ func (d *dataKeys) ensure(ctx context.Context, id string) (cipher.AEAD, error) {
 	if err == nil {
 		// Not read back: in a cluster a replica may answer the read before
 		// it has the write, and the new user would look erased.
-		d.mu.Lock()
-		if len(d.cache) >= maxCachedKeys {
-			clear(d.cache)
-		}
-		d.cache[id] = aead
-		d.mu.Unlock()
+		d.remember(id, aead)
 		return aead, nil
 	}
 	if !errors.Is(err, jetstream.ErrKeyExists) {
