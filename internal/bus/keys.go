@@ -12,22 +12,29 @@ import (
 )
 
 // Keys calls fn with every live key of bucket matching filter (a subject
-// wildcard over keys: ">" for all), until fn fails. It reads the newest
-// revision of each key's headers with an ordered consumer until the server
-// has none pending. Not a KV watch (ListKeys): a watch whose consumer info
-// fails under load takes the first key for the last, and the listing ends
-// early with keys missing.
+// wildcard over keys: ">" for all), until fn fails.
 func Keys(ctx context.Context, js jetstream.JetStream, bucket, filter string, fn func(key string) error) error {
+	return Latest(ctx, js, bucket, filter, true, func(key string, _ jetstream.Msg) error { return fn(key) })
+}
+
+// Latest calls fn with the newest revision of every live key of bucket
+// matching filter, until fn fails; with headersOnly, without the values.
+// It reads with an ordered consumer until the server has none pending. Not
+// a KV watch (ListKeys, WatchAll): a watch whose consumer info fails under
+// load takes the first key for the last, and ends early with keys missing.
+func Latest(ctx context.Context, js jetstream.JetStream, bucket, filter string, headersOnly bool, fn func(key string, m jetstream.Msg) error) error {
 	prefix, stream := "$KV."+bucket+".", KVStream(bucket)
 	c, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
 		FilterSubjects:    []string{prefix + filter},
 		DeliverPolicy:     jetstream.DeliverLastPerSubjectPolicy,
-		HeadersOnly:       true,
+		HeadersOnly:       headersOnly,
 		InactiveThreshold: 10 * time.Second, // if the delete below is lost
 	})
 	if err != nil {
-		return fmt.Errorf("bus: keys of %s: %w", bucket, err)
+		return fmt.Errorf("bus: read %s: %w", bucket, err)
 	}
+	// Gone at once: reads may come by the thousand, and the server bounds
+	// the consumers.
 	defer func() {
 		if info := c.CachedInfo(); info != nil {
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -54,20 +61,20 @@ func Keys(ctx context.Context, js jetstream.JetStream, bucket, filter string, fn
 			if leaderless(err) {
 				continue
 			}
-			return fmt.Errorf("bus: keys of %s: %w", bucket, err)
+			return fmt.Errorf("bus: read %s: %w", bucket, err)
 		}
 		got, done := 0, false
 		for m := range batch.Messages() {
 			got++
 			md, err := m.Metadata()
 			if err != nil {
-				return fmt.Errorf("bus: keys of %s: %w", bucket, err)
+				return fmt.Errorf("bus: read %s: %w", bucket, err)
 			}
 			done = md.NumPending == 0
 			if op := m.Headers().Get("KV-Operation"); op == "DEL" || op == "PURGE" || m.Headers().Get(jetstream.MarkerReasonHeader) != "" {
 				continue
 			}
-			if err := fn(strings.TrimPrefix(m.Subject(), prefix)); err != nil {
+			if err := fn(strings.TrimPrefix(m.Subject(), prefix), m); err != nil {
 				return err
 			}
 		}
@@ -75,13 +82,13 @@ func Keys(ctx context.Context, js jetstream.JetStream, bucket, filter string, fn
 			if got == 0 && leaderless(err) {
 				continue
 			}
-			return fmt.Errorf("bus: keys of %s: %w", bucket, err)
+			return fmt.Errorf("bus: read %s: %w", bucket, err)
 		}
 		if done || got == 0 {
 			return nil
 		}
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("bus: keys of %s: %w", bucket, err)
+			return fmt.Errorf("bus: read %s: %w", bucket, err)
 		}
 	}
 }
