@@ -28,8 +28,10 @@ type Options struct {
 	Rate     float64 // fixed-rate phase, req/s; 0: half the slower side's throughput
 	Target   string  // an adsyn edge to load instead of one started in process
 	Trace    string  // a file for an execution trace of the target's first fixed-rate round
-	NATS     string  // with Target, the NATS URL the target uses (ad: seeded there)
-	NATSNKey string  // with NATS, the NKey seed file to authenticate with (the edge's DATA/nats-adsyn.nk)
+	// HeapProfile is where a soak writes heap profiles, with .start and .end.
+	HeapProfile string
+	NATS        string // with Target, the NATS URL the target uses (ad: seeded there)
+	NATSNKey    string // with NATS, the NKey seed file to authenticate with (the edge's DATA/nats-adsyn.nk)
 	// Tests shrink the ad scenario; 0 is its full size.
 	AdCampaigns, AdVisitors int
 	Log                     *slog.Logger

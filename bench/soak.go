@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -111,7 +112,11 @@ func Soak(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 			float64(sm.PixelAnswered-prev.PixelAnswered)/el, float64(sm.AdAnswered-prev.AdAnswered)/el)
 		samples = append(samples, sm)
 		prev = sm
+		if k == 1 {
+			writeHeapProfile(o.HeapProfile, ".start", progress)
+		}
 	}
+	writeHeapProfile(o.HeapProfile, ".end", progress)
 	stopLoad()
 	wg.Wait()
 	if err := <-edits; err != nil && !errors.Is(err, context.Canceled) {
@@ -468,4 +473,21 @@ func JudgeSoak(samples []SoakSample) []SoakTrend {
 		out = append(out, t)
 	}
 	return out
+}
+
+// writeHeapProfile writes the heap profile to path+suffix, if path is set.
+// A failure is reported, not fatal: the soak's figures matter more.
+func writeHeapProfile(path, suffix string, progress io.Writer) {
+	if path == "" {
+		return
+	}
+	runtime.GC() // the profile shows live memory as of the last collection
+	f, err := os.Create(path + suffix)
+	if err == nil {
+		err = pprof.Lookup("heap").WriteTo(f, 0)
+		err = errors.Join(err, f.Close())
+	}
+	if err != nil {
+		fmt.Fprintf(progress, "soak: heap profile: %v\n", err)
+	}
 }

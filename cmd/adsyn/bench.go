@@ -44,7 +44,7 @@ var honours = map[string][]string{
 	"segments":    {"duration", "rounds", "rate"},
 	"syndication": {"duration", "rounds", "rate"},
 	"stats":       {"rounds"},
-	"soak":        {"duration", "rate"},
+	"soak":        {"duration", "rate", "memprofile"},
 }
 
 // common flags every scenario takes.
@@ -85,6 +85,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.Target, "target", "", "load a running adsyn edge (URL) instead of one started in process (pixel, ad)")
 	fs.StringVar(&o.NATS, "nats", "", "with --target, the NATS URL that edge uses; ad seeds its campaigns and records there (start the edge with --tcf-vendor-id 1001)")
 	fs.StringVar(&o.NATSNKey, "nats-nkey", "", "with --nats, the NKey seed file that NATS requires (the edge's DATA/nats-adsyn.nk)")
+	fs.StringVar(&o.HeapProfile, "memprofile", "", "soak: write heap profiles to FILE.start (after the first sample) and FILE.end (go tool pprof -base FILE.start FILE.end shows what grew)")
 	fs.StringVar(&o.Trace, "trace", "", "write a Go execution trace of this process during adsyn's first fixed-rate round (go tool trace FILE)")
 	asJSON := fs.Bool("json", false, "print one JSON object per scenario")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
