@@ -20,6 +20,7 @@ type worker struct {
 	in       chan jetstream.Msg
 	stopping chan struct{}
 	records  map[string]*held // what this worker last wrote or read, by visitor
+	acking   sync.WaitGroup   // acknowledgements of the last batch awaiting confirmation
 
 	// The batch being coalesced.
 	msgs      []batchMsg
@@ -118,6 +119,7 @@ func (w *worker) run() {
 				}
 			}
 			w.flush()
+			w.acking.Wait()
 			return
 		}
 	}
@@ -249,7 +251,11 @@ func (w *worker) flush() {
 		}
 		todo = w.write(todo, tax)
 	}
-	var acks sync.WaitGroup
+	// The confirmations of the previous batch's acknowledgements had this
+	// batch's time to arrive; waiting for them here, not for this batch's,
+	// keeps the server's round trip off the partition's path while bounding
+	// what is unconfirmed to one batch.
+	w.acking.Wait()
 	for i := range w.msgs {
 		bm := &w.msgs[i]
 		for _, m := range append(bm.again, bm.m) {
@@ -258,11 +264,10 @@ func (w *worker) flush() {
 				w.b.m.nacked.Inc()
 				continue
 			}
-			acks.Go(func() { w.ack(m) })
+			w.acking.Go(func() { w.ack(m) })
 			w.b.m.acked.Inc()
 		}
 	}
-	acks.Wait()
 	w.b.m.writes.Add(w.writes)
 	w.b.m.applied.Add(w.applied)
 	w.b.m.duplicates.Add(w.dups)
