@@ -99,6 +99,7 @@ func runSegments(ctx context.Context, conn *bus.Conn, o Options, so SegmentsOpti
 	fmt.Fprintf(progress, "segments: %d rounds of %s each for the builder and for bare CAS writes, %d visitors\n", o.Rounds, per, so.Visitors)
 	var writeRounds, ceilRounds, eventRounds, ratios []float64
 	var events, writes, cpuEvents int64
+	var natsMsgs uint64
 	var cpuSecs float64
 	for r := range o.Rounds {
 		ceil, err := g.ceiling(ctx, conn, r, per)
@@ -115,6 +116,7 @@ func runSegments(ctx context.Context, conn *bus.Conn, o Options, so SegmentsOpti
 		ratios = append(ratios, b.writesPerS/ceil)
 		events, writes = events+b.events, writes+b.writes
 		cpuEvents, cpuSecs = cpuEvents+b.events, cpuSecs+b.cpuSeconds
+		natsMsgs += b.natsMsgs
 	}
 	res.Ops, res.OpsPerS = writes, median(writeRounds)
 	res.Ceiling, res.Ratio = median(ceilRounds), median(ratios)
@@ -123,6 +125,9 @@ func runSegments(ctx context.Context, conn *bus.Conn, o Options, so SegmentsOpti
 	res.Extra["events"] = events
 	res.Extra["events_per_s"] = round(eventsPerS, 0)
 	res.Extra["events_per_write"] = round(float64(events)/float64(max(writes, 1)), 2)
+	// Round trips: publishing, delivery, acknowledgements, record writes
+	// and their answers, counted on the one connection they share.
+	res.Extra["nats_msgs_per_event"] = round(float64(natsMsgs)/float64(max(events, 1)), 2)
 	if cpuSecs > 0 {
 		res.Extra["events_per_cpu_s"] = round(float64(cpuEvents)/cpuSecs, 0)
 	}
@@ -167,12 +172,14 @@ type segRound struct {
 	events, writes         int64
 	eventsPerS, writesPerS float64
 	cpuSeconds             float64
+	natsMsgs               uint64 // messages in and out of the connection, the publisher's included
 }
 
 // builderRound publishes events for d, as fast as the builder keeps up with
 // (at most maxLag ahead), and waits until the builder has processed them all.
 func (sr *segmentsRun) builderRound(ctx context.Context, d time.Duration) (segRound, error) {
 	before := sr.builder.Stats()
+	nats0 := sr.conn.NC.Stats()
 	t0, cpu0 := time.Now(), cpuTime()
 	since := func() uint64 { return processed(sr.builder.Stats()) - processed(before) }
 	n, err := sr.g.publish(ctx, sr.conn, d, 0, false, since)
@@ -185,8 +192,9 @@ func (sr *segmentsRun) builderRound(ctx context.Context, d time.Duration) (segRo
 	el := time.Since(t0).Seconds()
 	after := sr.builder.Stats()
 	w := int64(after.Writes - before.Writes)
+	nats1 := sr.conn.NC.Stats()
 	return segRound{events: int64(n), writes: w, eventsPerS: float64(n) / el, writesPerS: float64(w) / el,
-		cpuSeconds: (cpuTime() - cpu0).Seconds()}, nil
+		cpuSeconds: (cpuTime() - cpu0).Seconds(), natsMsgs: nats1.InMsgs + nats1.OutMsgs - nats0.InMsgs - nats0.OutMsgs}, nil
 }
 
 // freshness publishes at rate for d and times each event from its

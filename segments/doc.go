@@ -15,7 +15,9 @@
 //     frequency caps, bounds); RecordAllowed checks a record against P1.
 //   - Builder (builder.go) consumes the partitions it owns; a worker per
 //     partition (worker.go) coalesces per visitor, writes (recordwrite.go)
-//     with compare-and-set on the revision and acknowledges after the write.
+//     with compare-and-set on the revision and acknowledges after the write;
+//     the server's confirmation of a batch's acknowledgements is awaited
+//     while the next batch is written (redelivery.go says why that is safe).
 //     Only events with consent to build a profile count (P3). No raw query,
 //     URL or category is ever written: a record holds segment ids and the
 //     taxonomy's own rule labels. Data minimisation: a record is made only

@@ -14,6 +14,17 @@ import (
 // (Policy.MaxApplied). So a worker settles the outcome of each write, read
 // and acknowledgement itself, retrying while NATS is away, rather than give
 // messages back for a redelivery that could come an ack wait later.
+//
+// The confirmation of a batch's acknowledgements is awaited while the next
+// batch is written, not before: one batch more goes to the records while
+// they are in doubt. That adds nothing to what a redelivery must find in a
+// record's window: a confirmation that arrives, even after retries, means
+// no redelivery; one that never arrives (resendTimeout) let later batches
+// be written before too. A high-water mark per record or partition (the
+// highest sequence applied) would replace the window only if each record
+// saw its messages in sequence order, and it does not: a message given back
+// after a failed write comes again after later ones were applied, and
+// builders sharing a partition's consumer interleave its messages.
 
 // ack acknowledges a message whose records are written and waits until the
 // server confirms it, retrying while NATS is away: an acknowledgement lost

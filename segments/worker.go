@@ -17,9 +17,10 @@ type worker struct {
 	b        *Builder
 	part     int
 	kvs      jetstream.Stream
-	in       chan jetstream.Msg
+	in       chan arrival
 	stopping chan struct{}
 	records  map[string]*held // what this worker last wrote or read, by visitor
+	acking   sync.WaitGroup   // acknowledgements of the last batch awaiting confirmation
 
 	// The batch being coalesced.
 	msgs      []batchMsg
@@ -35,6 +36,12 @@ type worker struct {
 
 	// Counts of the batch, added to the metrics once per flush.
 	writes, applied, dups uint64
+}
+
+// arrival is a message as the consumer handed it over, and when.
+type arrival struct {
+	m  jetstream.Msg
+	at time.Time
 }
 
 type held struct {
@@ -62,7 +69,7 @@ type staged struct {
 func newWorker(b *Builder, part int, kvs jetstream.Stream) *worker {
 	return &worker{
 		b: b, part: part, kvs: kvs,
-		in:       make(chan jetstream.Msg, 2*b.o.pull),
+		in:       make(chan arrival, 2*b.o.pull),
 		stopping: make(chan struct{}),
 		records:  map[string]*held{},
 		index:    map[string]int32{},
@@ -73,7 +80,7 @@ func newWorker(b *Builder, part int, kvs jetstream.Stream) *worker {
 // receive is the consumer's callback.
 func (w *worker) receive(m jetstream.Msg) {
 	select {
-	case w.in <- m:
+	case w.in <- arrival{m: m, at: time.Now()}:
 	case <-w.stopping:
 		_ = m.Nak() // redelivered to whoever runs next
 	}
@@ -84,40 +91,51 @@ func (w *worker) run() {
 	timer.Stop()
 	for {
 		select {
-		case m := <-w.in:
-			if len(w.msgs) == 0 {
-				timer.Reset(w.b.o.window)
-			}
-			w.add(m)
-			if w.events >= w.b.o.flushEvents {
+		case a := <-w.in:
+			// The window runs from the batch's first arrival: messages that
+			// queued up during the last flush have had theirs, and are
+			// written now rather than a window later.
+			first := len(w.msgs) == 0
+			w.add(a.m)
+			switch wait := w.b.o.window - time.Since(a.at); {
+			case w.events >= w.b.o.flushEvents:
 				timer.Stop()
 				w.flush()
+			case first && wait <= 0:
+				w.fill()
+				w.flush()
+			case first:
+				timer.Reset(wait)
 			}
 		case <-timer.C:
-			// Take what is already waiting first: behind a backlog the
-			// batch grows to flushEvents, and coalesces more.
-		more:
-			for w.events < w.b.o.flushEvents {
-				select {
-				case m := <-w.in:
-					w.add(m)
-				default:
-					break more
-				}
-			}
+			w.fill()
 			w.flush()
 		case <-w.stopping:
 			timer.Stop()
 		drain:
 			for {
 				select {
-				case m := <-w.in:
-					w.add(m)
+				case a := <-w.in:
+					w.add(a.m)
 				default:
 					break drain
 				}
 			}
 			w.flush()
+			w.acking.Wait()
+			return
+		}
+	}
+}
+
+// fill adds what is already waiting: behind a backlog the batch grows to
+// flushEvents, and coalesces more.
+func (w *worker) fill() {
+	for w.events < w.b.o.flushEvents {
+		select {
+		case a := <-w.in:
+			w.add(a.m)
+		default:
 			return
 		}
 	}
@@ -249,7 +267,11 @@ func (w *worker) flush() {
 		}
 		todo = w.write(todo, tax)
 	}
-	var acks sync.WaitGroup
+	// The confirmations of the previous batch's acknowledgements had this
+	// batch's time to arrive; waiting for them here, not for this batch's,
+	// keeps the server's round trip off the partition's path while bounding
+	// what is unconfirmed to one batch.
+	w.acking.Wait()
 	for i := range w.msgs {
 		bm := &w.msgs[i]
 		for _, m := range append(bm.again, bm.m) {
@@ -258,11 +280,10 @@ func (w *worker) flush() {
 				w.b.m.nacked.Inc()
 				continue
 			}
-			acks.Go(func() { w.ack(m) })
+			w.acking.Go(func() { w.ack(m) })
 			w.b.m.acked.Inc()
 		}
 	}
-	acks.Wait()
 	w.b.m.writes.Add(w.writes)
 	w.b.m.applied.Add(w.applied)
 	w.b.m.duplicates.Add(w.dups)
