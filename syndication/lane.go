@@ -36,6 +36,7 @@ func (w *Worker) lane(ctx context.Context, r *run, shard int) {
 			}
 			continue
 		}
+		states := newLaneStates() // a new consumer numbers its deliveries afresh
 		for {
 			m, err := it.Next(jetstream.NextContext(ctx))
 			if err != nil {
@@ -46,7 +47,7 @@ func (w *Worker) lane(ctx context.Context, r *run, shard int) {
 				}
 				break
 			}
-			w.process(ctx, r, m)
+			w.process(ctx, r, states, m)
 		}
 		it.Stop()
 	}
@@ -77,7 +78,16 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-func (w *Worker) process(ctx context.Context, r *run, m jetstream.Msg) {
+func (w *Worker) process(ctx context.Context, r *run, states *laneStates, m jetstream.Msg) {
+	// A task delivered before may have been sent without its outcome being
+	// recorded (a crash, a stop, a lost lease): the state is not trusted then.
+	md, err := m.Metadata()
+	redelivered := err != nil || md.NumDelivered > 1
+	if err != nil {
+		states.delivered(0)
+	} else {
+		states.delivered(md.Sequence.Consumer)
+	}
 	var t task
 	if err := json.Unmarshal(m.Data(), &t); err != nil || !profiles.ValidID(t.User) {
 		w.o.log.Error("syndication: malformed task dropped", "subject", m.Subject())
@@ -89,10 +99,6 @@ func (w *Worker) process(ctx context.Context, r *run, m jetstream.Msg) {
 		w.requeue(ctx, l, "", ctx.Err())
 		return
 	}
-	// A task delivered before may have been sent without its outcome being
-	// recorded (a crash, a stop, a lost lease): the state is not trusted then.
-	md, err := m.Metadata()
-	redelivered := err != nil || md.NumDelivered > 1
 	p := r.partner.Load()
 	if fresh, ok := w.reg.Get(p.ID); ok {
 		p = &fresh // the registry's newest: a contract or state change applies at once
@@ -100,7 +106,7 @@ func (w *Worker) process(ctx context.Context, r *run, m jetstream.Msg) {
 	var d *delivery
 	for {
 		pctx, cancel := l.within(ctx, 0)
-		d, err = w.prepare(pctx, p, t, redelivered)
+		d, err = w.prepare(pctx, p, t, states, redelivered)
 		cancel()
 		if err != nil {
 			w.requeue(ctx, l, p.ID, err)
@@ -144,9 +150,11 @@ func (w *Worker) process(ctx context.Context, r *run, m jetstream.Msg) {
 		d.prevRev, err = w.led.putState(ictx, p.ID, d.user, intent, d.prevRev)
 		cancel()
 		if err != nil {
+			states.forget(d.user)
 			w.requeue(ctx, l, p.ID, err)
 			return
 		}
+		states.put(d.user, intent, d.prevRev)
 	}
 	start := time.Now()
 	var res result
@@ -160,7 +168,7 @@ func (w *Worker) process(ctx context.Context, r *run, m jetstream.Msg) {
 	} else {
 		res = w.send(ctx, r, l, d)
 	}
-	w.finish(ctx, r, l, d, res, time.Since(start))
+	w.finish(ctx, r, l, states, d, res, time.Since(start))
 }
 
 // settle acks or naks the task if the lease is still held; otherwise the

@@ -9,7 +9,7 @@ import (
 )
 
 // finish records the outcome and settles the task.
-func (w *Worker) finish(ctx context.Context, r *run, l *lease, d *delivery, res result, took time.Duration) {
+func (w *Worker) finish(ctx context.Context, r *run, l *lease, states *laneStates, d *delivery, res result, took time.Duration) {
 	p := r.partner.Load()
 	now := time.Now().UTC()
 	entry := Delivery{Time: now, Partner: p.ID, User: d.user, WebhookID: d.id, Type: d.typ, Version: d.version,
@@ -25,9 +25,10 @@ func (w *Worker) finish(ctx context.Context, r *run, l *lease, d *delivery, res 
 			s.First = now
 		}
 		sctx, cancel := l.within(ctx, 0)
-		_, err := w.led.putState(sctx, p.ID, d.user, s, d.prevRev)
+		rev, err := w.led.putState(sctx, p.ID, d.user, s, d.prevRev)
 		cancel()
 		if err != nil {
+			states.forget(d.user)
 			// Sent but not recorded: the task runs again and resends with the
 			// same webhook-id (at least once), or finds the state moved on.
 			// The partner's answer goes on the log all the same.
@@ -36,6 +37,7 @@ func (w *Worker) finish(ctx context.Context, r *run, l *lease, d *delivery, res 
 			w.requeue(ctx, l, p.ID, err)
 			return
 		}
+		states.put(d.user, s, rev)
 		entry.Outcome = OutcomeDelivered
 		if p.Pull() {
 			entry.Outcome = OutcomePublished
@@ -44,6 +46,7 @@ func (w *Worker) finish(ctx context.Context, r *run, l *lease, d *delivery, res 
 			w.delivered.Inc()
 		}
 	case classGone:
+		states.forget(d.user)
 		entry.Outcome = OutcomeDisabled
 		if err := w.recordGone(ctx, p.ID, d, entry); err != nil {
 			w.requeue(ctx, l, p.ID, err)
@@ -83,6 +86,7 @@ func (w *Worker) finish(ctx context.Context, r *run, l *lease, d *delivery, res 
 		if res.attempts == 0 && d.typ == TypeUpserted && !d.prev.Holds {
 			// Nothing was sent: the partner holds what it held before, not
 			// what the first delivery's intent said it might.
+			states.forget(d.user)
 			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			if _, err := w.led.putState(uctx, p.ID, d.user, d.prev, d.prevRev); err != nil {
 				w.o.log.Warn("syndication: intent of an unsent delivery left", "partner", p.ID, "user", d.user, "err", err)
