@@ -29,7 +29,7 @@ type delivery struct {
 // prepare reads what the partner has (from what the lane knows, when it can
 // trust it) and the newest profile, and returns what to send, or nil when
 // the partner is up to date.
-func (w *Worker) prepare(ctx context.Context, p *Partner, t task, states *laneStates, redelivered bool) (*delivery, error) {
+func (w *Worker) prepare(ctx context.Context, p *Partner, t taskUser, states *laneStates, redelivered bool) (*delivery, error) {
 	k, ok := states.get(t.User)
 	prev, prevRev := k.s, k.rev
 	if !ok || redelivered {
