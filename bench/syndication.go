@@ -150,12 +150,13 @@ func runSyndication(ctx context.Context, conn *bus.Conn, o Options, so Syndicati
 	lost := want - min(received(), want)
 
 	// Saturating rounds, each followed by a ceiling round of the same length.
-	var opsRounds, ceilRounds, ratios []float64
+	var opsRounds, ceilRounds, ratios, cpuRounds, ceilCPURounds []float64
 	for r := range o.Rounds {
 		for _, rc := range recv {
 			rc.reset(top.Load())
 		}
 		start = time.Now()
+		cpu0 := cpuTime()
 		if err := syndWrite(ctx, so.Users, 32, func(i int) error {
 			p, err := store.Patch(ctx, ids[i], patch(fmt.Sprintf(`{"name":"Bench User %d (round %d)"}`, i, r)), "bench")
 			if err == nil {
@@ -168,16 +169,24 @@ func runSyndication(ctx context.Context, conn *bus.Conn, o Options, so Syndicati
 		syndWait(ctx, progress, "saturating", want, received, start, 60*time.Second)
 		elapsed := time.Since(start)
 		got := min(received(), want)
+		cpu := cpuTime() - cpu0
 		lost += want - got
 		res.Ops += int64(got)
 		t := float64(got) / elapsed.Seconds()
-		c := syndCeiling(ctx, recv, so.Partners*so.Shards, elapsed)
-		fmt.Fprintf(progress, "  round %d/%d: %d deliveries in %v: %.0f/s; ceiling %.0f signed POSTs/s answered 2xx (%.2f)\n",
-			r+1, o.Rounds, got, elapsed.Round(time.Millisecond), t, c, t/c)
+		cpu0 = cpuTime()
+		c, posts := syndCeiling(ctx, recv, so.Partners*so.Shards, elapsed)
+		ccpu := cpuTime() - cpu0
+		// CPU per op (the whole process: NATS, receivers and the profile
+		// writes included) holds up better than throughput on shared cores.
+		fmt.Fprintf(progress, "  round %d/%d: %d deliveries in %v: %.0f/s, %.0f µs CPU each; ceiling %.0f signed POSTs/s answered 2xx, %.0f µs CPU each (%.2f)\n",
+			r+1, o.Rounds, got, elapsed.Round(time.Millisecond), t, perOp(cpu, got), c, perOp(ccpu, posts), t/c)
 		opsRounds, ceilRounds, ratios = append(opsRounds, t), append(ceilRounds, c), append(ratios, t/c)
+		cpuRounds, ceilCPURounds = append(cpuRounds, perOp(cpu, got)), append(ceilCPURounds, perOp(ccpu, posts))
 	}
 	res.OpsPerS, res.Ceiling, res.Ratio = median(opsRounds), median(ceilRounds), median(ratios)
 	res.Extra["rounds"] = ratios
+	res.Extra["cpu_us_per_delivery"] = round(median(cpuRounds), 0)
+	res.Extra["ceiling_cpu_us_per_post"] = round(median(ceilCPURounds), 0)
 	res.Extra["users"] = so.Users
 	res.Extra["partners"] = so.Partners
 
@@ -275,6 +284,15 @@ func runSyndication(ctx context.Context, conn *bus.Conn, o Options, so Syndicati
 		}
 	}
 	return res, nil
+}
+
+// perOp is CPU time per operation in microseconds (0 when none, or when
+// the platform does not tell).
+func perOp(cpu time.Duration, ops int) float64 {
+	if ops <= 0 {
+		return 0
+	}
+	return float64(cpu.Microseconds()) / float64(ops)
 }
 
 // firstAtLeast returns when the first delivery of version v or later

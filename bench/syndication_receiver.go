@@ -19,8 +19,8 @@ import (
 
 // syndCeiling posts signed bodies of a delivery's size to the receivers
 // from conc goroutines for d, signed with each partner's own secret, and
-// returns the 2xx answers per second.
-func syndCeiling(ctx context.Context, recv []*syndReceiver, conc int, d time.Duration) float64 {
+// returns the 2xx answers per second and their count.
+func syndCeiling(ctx context.Context, recv []*syndReceiver, conc int, d time.Duration) (float64, int) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 256}}
 	defer client.CloseIdleConnections()
 	body := []byte(`{"type":"profile.upserted","timestamp":"2025-01-01T00:00:00Z","data":{"id":"u_ceiling","version":1,"name":"Bench User","city":"Lyon","competence":["Go","Plumbing"],"price":{"amount":"45.50","currency":"EUR"},"language":"fr"}}`)
@@ -55,7 +55,7 @@ func syndCeiling(ctx context.Context, recv []*syndReceiver, conc int, d time.Dur
 		}()
 	}
 	wg.Wait()
-	return float64(n.Load()) / time.Since(start).Seconds()
+	return float64(n.Load()) / time.Since(start).Seconds(), int(n.Load())
 }
 
 type syndGot struct {
@@ -75,6 +75,7 @@ type syndReceiver struct {
 	mu    sync.Mutex
 	got   []syndGot
 	seen  map[string]bool
+	top   map[string]uint64 // the highest version each user got, for reached (polled while the load runs)
 }
 
 func startSyndReceiver() (*syndReceiver, error) {
@@ -82,7 +83,7 @@ func startSyndReceiver() (*syndReceiver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("syndication: receiver: %w", err)
 	}
-	r := &syndReceiver{url: "http://" + ln.Addr().String() + "/hook", seen: map[string]bool{}}
+	r := &syndReceiver{url: "http://" + ln.Addr().String() + "/hook", seen: map[string]bool{}, top: map[string]uint64{}}
 	r.srv = &http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = r.srv.Serve(ln) }()
 	return r, nil
@@ -109,6 +110,7 @@ func (r *syndReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if !r.seen[id] && env.Data.Version > r.floor {
 		r.seen[id] = true
 		r.got = append(r.got, syndGot{user: env.Data.ID, version: env.Data.Version, at: now})
+		r.top[env.Data.ID] = max(r.top[env.Data.ID], env.Data.Version)
 		r.count.Add(1)
 	}
 	r.mu.Unlock()
@@ -119,7 +121,7 @@ func (r *syndReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 func (r *syndReceiver) reset(floor uint64) {
 	r.mu.Lock()
 	r.got, r.floor = nil, floor
-	r.seen = map[string]bool{}
+	r.seen, r.top = map[string]bool{}, map[string]uint64{}
 	r.count.Store(0)
 	r.mu.Unlock()
 }
@@ -128,13 +130,9 @@ func (r *syndReceiver) reset(floor uint64) {
 func (r *syndReceiver) reached(last map[string]uint64) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	top := map[string]uint64{}
-	for _, g := range r.got {
-		top[g.user] = max(top[g.user], g.version)
-	}
 	n := 0
 	for u, v := range last {
-		if top[u] >= v {
+		if r.top[u] >= v {
 			n++
 		}
 	}

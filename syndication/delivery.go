@@ -26,12 +26,19 @@ type delivery struct {
 	changed time.Time // when the profile changed (zero for an erasure), for the lag
 }
 
-// prepare reads what the partner has and the newest profile, and returns
-// what to send, or nil when the partner is up to date.
-func (w *Worker) prepare(ctx context.Context, p *Partner, t task, redelivered bool) (*delivery, error) {
-	prev, prevRev, err := w.led.getState(ctx, p.ID, t.User)
-	if err != nil {
-		return nil, err
+// prepare reads what the partner has (from what the lane knows, when it can
+// trust it) and the newest profile, and returns what to send, or nil when
+// the partner is up to date.
+func (w *Worker) prepare(ctx context.Context, p *Partner, t taskUser, states *laneStates, redelivered bool) (*delivery, error) {
+	k, ok := states.get(t.User)
+	prev, prevRev := k.s, k.rev
+	if !ok || redelivered {
+		var err error
+		if prev, prevRev, err = w.led.getState(ctx, p.ID, t.User); err != nil {
+			states.forget(t.User)
+			return nil, err
+		}
+		states.put(t.User, prev, prevRev)
 	}
 	var prof *profiles.Profile
 	version := t.Version

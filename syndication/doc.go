@@ -7,13 +7,16 @@
 // The adsyn_profiles bucket, which package profiles owns, is the source of
 // truth; syndication reads it only through a profiles.Reader. Workers
 // follow its change feed as "adsyn_synd" (profiles.Reader.Follow) and turn
-// each change into one task per partner in the work queue ADSYN_SYND_OUT
-// (adsyn.synd.out.<partner>.<shard>);
-// the change is acknowledged only once every task is stored. A task means
-// "bring this partner up to date on this user, at least to this version": the
+// the changes waiting together into one task per partner and shard in the
+// work queue ADSYN_SYND_OUT (adsyn.synd.out.<partner>.<shard>); a change is
+// acknowledged only once every task is stored. A task means "bring this
+// partner up to date on these users, each at least to this version": the
 // lane builds the view of the newest profile, compares its hash with
 // adsyn_synd_state (<partner>.<user>) and sends an upsert or a deletion only
-// when something changed.
+// when something changed. A lane remembers the states it read and wrote
+// while its consumer's deliveries stay consecutive (no other worker had one
+// of its tasks meanwhile), and sends its state writes without waiting,
+// confirming them all before the task is acknowledged.
 //
 // Order and isolation: each shard of a partner is a durable consumer with one
 // message in flight across all workers, so deliveries of one (partner, user)
@@ -30,10 +33,15 @@
 // the delivery log carry ids, versions and field names, never profile values;
 // only the pull feed holds views, exactly what pull partners may read.
 //
-// The worker's files follow a change: fanout.go (one task per partner),
-// lane.go and lease.go (one task at a time per shard), delivery.go (what to
-// send), request.go (the signed HTTP request and its retries), outcome.go
+// The worker's files follow a change: fanout.go (one task per partner and
+// shard), lane.go and lease.go (one task at a time per shard), lanestate.go
+// (what a lane knows of its users' states), delivery.go (what to send),
+// request.go (the signed HTTP request and its retries), outcome.go
 // (recording and settling), recent.go (the profiles seen on the feed).
+//
+// Tasks holding several users ("b") are read by this version on; an older
+// worker would drop them as malformed, so every worker of a deployment is
+// upgraded before this one runs.
 //
 // A Worker's Run is called once; run one Worker per process (its metrics go
 // to one registry) and as many processes as wanted.

@@ -9,30 +9,94 @@ import (
 	"github.com/adsyn/adsyn/internal/profiles"
 )
 
-// onChange turns one profile change into one task per partner and acks it
-// once every task is stored.
-func (w *Worker) onChange(ctx context.Context, c *profiles.Change) {
-	switch {
-	case c.Deleted:
-		w.recent.put(c.User, c.Version, nil)
-	case c.Err == nil:
-		w.recent.put(c.User, c.Version, c.Profile)
+// onChange hands a profile change to the fan-out; when the fan-out has
+// stopped, the change goes back to the feed for another worker.
+func (w *Worker) onChange(c *profiles.Change) {
+	select {
+	case w.changeq <- c:
+	case <-w.fanoutDone:
+		_ = c.Nak(0)
 	}
-	user := c.User
+}
+
+// fanOutLoop turns the changes waiting in the queue into tasks, as many at
+// a time as are waiting (up to maxBatch): one task message per partner and
+// shard for all of them, so a burst of changes costs a partner a few
+// messages, and a lone change is not held back to wait for others. When
+// stop closes, what is queued is fanned out and the loop ends.
+func (w *Worker) fanOutLoop(ctx context.Context, stop <-chan struct{}) {
+	defer close(w.fanoutDone)
+	for {
+		var c *profiles.Change
+		select {
+		case c = <-w.changeq:
+		case <-stop:
+			select {
+			case c = <-w.changeq:
+			default:
+				return
+			}
+		}
+		batch := []*profiles.Change{c}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case c := <-w.changeq:
+				batch = append(batch, c)
+			default:
+				break more
+			}
+		}
+		w.fanOut(ctx, batch)
+	}
+}
+
+// fanOut stores one task per partner and shard for a batch of changes and
+// acks the changes once every task is stored.
+func (w *Worker) fanOut(ctx context.Context, batch []*profiles.Change) {
+	users := make([]taskUser, 0, len(batch))
+	at := make(map[string]int, len(batch))
+	for _, c := range batch {
+		switch {
+		case c.Deleted:
+			w.recent.put(c.User, c.Version, nil)
+		case c.Err == nil:
+			w.recent.put(c.User, c.Version, c.Profile)
+		}
+		if i, ok := at[c.User]; ok {
+			users[i].Version = max(users[i].Version, c.Version)
+			continue
+		}
+		at[c.User] = len(users)
+		users = append(users, taskUser{User: c.User, Version: c.Version})
+	}
+	fail := func(err error) {
+		w.changeErrors.Add(uint64(len(batch)))
+		w.o.log.Error("syndication: fan-out", "changes", len(batch), "err", err)
+		for _, c := range batch {
+			_ = c.Nak(time.Second)
+		}
+	}
 	partners := w.reg.List()
-	futures := make([]jetstream.PubAckFuture, 0, len(partners))
+	var futures []jetstream.PubAckFuture
 	for i := range partners {
-		if !partners[i].delivers() {
+		p := &partners[i]
+		if !p.delivers() {
 			continue // no lane would take it; enabling the partner resyncs
 		}
-		f, err := enqueue(w.js, &partners[i], user, c.Version)
-		if err != nil {
-			w.changeErrors.Inc()
-			w.o.log.Error("syndication: fan-out", "user", user, "err", err)
-			_ = c.Nak(time.Second)
-			return
+		shards := map[int][]taskUser{}
+		for _, u := range users {
+			s := shardOf(u.User, p.Shards)
+			shards[s] = append(shards[s], u)
 		}
-		futures = append(futures, f)
+		for s, us := range shards {
+			f, err := enqueueBatch(w.js, p, s, us)
+			if err != nil {
+				fail(err)
+				return
+			}
+			futures = append(futures, f)
+		}
 	}
 	w.fanout <- struct{}{}
 	w.inflight.Add(1)
@@ -41,12 +105,12 @@ func (w *Worker) onChange(ctx context.Context, c *profiles.Change) {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.o.ackWait*3/4)
 		defer cancel()
 		if err := awaitAll(actx, futures); err != nil {
-			w.changeErrors.Inc()
-			w.o.log.Error("syndication: fan-out", "user", user, "err", err)
-			_ = c.Nak(time.Second)
+			fail(err)
 			return
 		}
-		w.changes.Inc()
-		_ = c.Ack()
+		w.changes.Add(uint64(len(batch)))
+		for _, c := range batch {
+			_ = c.Ack()
+		}
 	}()
 }

@@ -2,14 +2,11 @@ package syndication
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/adsyn/adsyn/internal/profiles"
 )
 
 // lane delivers the tasks of one shard of one partner, one at a time.
@@ -36,6 +33,7 @@ func (w *Worker) lane(ctx context.Context, r *run, shard int) {
 			}
 			continue
 		}
+		states := newLaneStates() // a new consumer numbers its deliveries afresh
 		for {
 			m, err := it.Next(jetstream.NextContext(ctx))
 			if err != nil {
@@ -46,7 +44,7 @@ func (w *Worker) lane(ctx context.Context, r *run, shard int) {
 				}
 				break
 			}
-			w.process(ctx, r, m)
+			w.process(ctx, r, states, m)
 		}
 		it.Stop()
 	}
@@ -77,9 +75,23 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-func (w *Worker) process(ctx context.Context, r *run, m jetstream.Msg) {
+// process handles one task message: its users one after another, each
+// brought up to date as far as it can be, then the message is settled once.
+// State writes are sent without waiting and confirmed before the message is
+// acknowledged, so every delivery is recorded before its task goes.
+func (w *Worker) process(ctx context.Context, r *run, states *laneStates, m jetstream.Msg) {
+	// A task delivered before may have been sent without its outcome being
+	// recorded (a crash, a stop, a lost lease): the state is not trusted then.
+	md, err := m.Metadata()
+	redelivered := err != nil || md.NumDelivered > 1
+	if err != nil {
+		states.delivered(0)
+	} else {
+		states.delivered(md.Sequence.Consumer)
+	}
 	var t task
-	if err := json.Unmarshal(m.Data(), &t); err != nil || !profiles.ValidID(t.User) {
+	users, ok := t.decode(m.Data())
+	if !ok {
 		w.o.log.Error("syndication: malformed task dropped", "subject", m.Subject())
 		_ = m.Term()
 		return
@@ -89,10 +101,21 @@ func (w *Worker) process(ctx context.Context, r *run, m jetstream.Msg) {
 		w.requeue(ctx, l, "", ctx.Err())
 		return
 	}
-	// A task delivered before may have been sent without its outcome being
-	// recorded (a crash, a stop, a lost lease): the state is not trusted then.
-	md, err := m.Metadata()
-	redelivered := err != nil || md.NumDelivered > 1
+	var writes []pendingState
+	v := verdict{kind: settleAck}
+	for _, u := range users {
+		if v = w.handle(ctx, r, l, states, u, redelivered, &writes); v.kind != settleAck {
+			break // the rest comes again with the message
+		}
+	}
+	w.conclude(ctx, r, l, states, writes, v)
+}
+
+// handle brings the partner up to date on one user of a task.
+func (w *Worker) handle(ctx context.Context, r *run, l *lease, states *laneStates, t taskUser, redelivered bool, writes *[]pendingState) verdict {
+	if !l.renew() { // each user of a task starts with time enough for an attempt
+		return verdict{kind: settleLost}
+	}
 	p := r.partner.Load()
 	if fresh, ok := w.reg.Get(p.ID); ok {
 		p = &fresh // the registry's newest: a contract or state change applies at once
@@ -100,11 +123,11 @@ func (w *Worker) process(ctx context.Context, r *run, m jetstream.Msg) {
 	var d *delivery
 	for {
 		pctx, cancel := l.within(ctx, 0)
-		d, err = w.prepare(pctx, p, t, redelivered)
+		var err error
+		d, err = w.prepare(pctx, p, t, states, redelivered)
 		cancel()
 		if err != nil {
-			w.requeue(ctx, l, p.ID, err)
-			return
+			return requeueFor(err)
 		}
 		// prepare may have read a profile changed after p was looked up: if the
 		// partner was disabled or its contract changed meanwhile, that change
@@ -123,8 +146,7 @@ func (w *Worker) process(ctx context.Context, r *run, m jetstream.Msg) {
 		fresh, err := w.reg.load(rctx, p.ID)
 		cancel()
 		if err != nil {
-			w.requeue(ctx, l, p.ID, err)
-			return
+			return requeueFor(err)
 		}
 		if fresh.State != StateActive {
 			d = nil
@@ -132,8 +154,7 @@ func (w *Worker) process(ctx context.Context, r *run, m jetstream.Msg) {
 	}
 	if d == nil {
 		w.skipped.Inc()
-		w.settle(l, p.ID, func() error { return m.Ack() })
-		return
+		return verdict{kind: settleAck}
 	}
 	if d.typ == TypeUpserted && !d.prev.Holds {
 		// A first delivery: record first that the partner may hold data from
@@ -141,12 +162,14 @@ func (w *Worker) process(ctx context.Context, r *run, m jetstream.Msg) {
 		intent := d.prev
 		intent.Pending, intent.Holds = d.id, true
 		ictx, cancel := l.within(ctx, 0)
-		d.prevRev, err = w.led.putState(ictx, p.ID, d.user, intent, d.prevRev)
+		rev, err := w.led.putState(ictx, p.ID, d.user, intent, d.prevRev)
 		cancel()
 		if err != nil {
-			w.requeue(ctx, l, p.ID, err)
-			return
+			states.forget(d.user)
+			return requeueFor(err)
 		}
+		d.prevRev = rev
+		states.put(d.user, intent, d.prevRev)
 	}
 	start := time.Now()
 	var res result
@@ -160,8 +183,25 @@ func (w *Worker) process(ctx context.Context, r *run, m jetstream.Msg) {
 	} else {
 		res = w.send(ctx, r, l, d)
 	}
-	w.finish(ctx, r, l, d, res, time.Since(start))
+	return w.finish(ctx, r, l, states, d, res, time.Since(start), writes)
 }
+
+// verdict is how a task message is settled.
+type verdict struct {
+	kind  int
+	delay time.Duration // settleNak
+	err   error         // settleRequeue
+}
+
+const (
+	settleAck     = iota // every user handled: the task is done
+	settleNak            // again after delay: a back-off cut short
+	settleGone           // again after the ack wait: the partner's endpoint is gone
+	settleRequeue        // again after a pause: something failed on our side
+	settleLost           // the lease ran out: another worker has the task
+)
+
+func requeueFor(err error) verdict { return verdict{kind: settleRequeue, err: err} }
 
 // settle acks or naks the task if the lease is still held; otherwise the
 // task belongs to another worker now and is left alone.

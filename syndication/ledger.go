@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -112,6 +113,9 @@ func NewLedger(ctx context.Context, js jetstream.JetStream, reg *Registry) (*Led
 
 func stateKey(partner, user string) string { return partner + "." + user }
 
+// stateSubject prefixes a key of adsyn_synd_state in its stream.
+const stateSubject = "$KV." + bus.BucketSyndState + "."
+
 // getState returns what the partner last received about the user, and the
 // revision of that record (0 when there is none).
 func (l *Ledger) getState(ctx context.Context, partner, user string) (state, uint64, error) {
@@ -143,6 +147,19 @@ func (l *Ledger) putState(ctx context.Context, partner, user string, s state, re
 		return 0, fmt.Errorf("syndication: write state %s/%s: %w", partner, user, err)
 	}
 	return rev, nil
+}
+
+// putStateAsync sends the same compare-and-set write as putState without
+// waiting: the future's acknowledgement carries the new revision.
+func (l *Ledger) putStateAsync(partner, user string, s state, rev uint64) (jetstream.PubAckFuture, error) {
+	m := nats.NewMsg(stateSubject + stateKey(partner, user))
+	m.Data, _ = json.Marshal(s)
+	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
+	f, err := l.js.PublishMsgAsync(m)
+	if err != nil {
+		return nil, fmt.Errorf("syndication: write state %s/%s: %w", partner, user, err)
+	}
+	return f, nil
 }
 
 func (l *Ledger) recordAsync(d Delivery) (jetstream.PubAckFuture, error) {

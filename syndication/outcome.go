@@ -6,10 +6,14 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
-// finish records the outcome and settles the task.
-func (w *Worker) finish(ctx context.Context, r *run, l *lease, d *delivery, res result, took time.Duration) {
+// finish records the outcome of one user's delivery and says how the task
+// is to be settled. The state write of a delivery is sent without waiting;
+// conclude confirms it before the task is acknowledged.
+func (w *Worker) finish(ctx context.Context, r *run, l *lease, states *laneStates, d *delivery, res result, took time.Duration, writes *[]pendingState) verdict {
 	p := r.partner.Load()
 	now := time.Now().UTC()
 	entry := Delivery{Time: now, Partner: p.ID, User: d.user, WebhookID: d.id, Type: d.typ, Version: d.version,
@@ -24,36 +28,32 @@ func (w *Worker) finish(ctx context.Context, r *run, l *lease, d *delivery, res 
 		if s.Holds && s.First.IsZero() {
 			s.First = now
 		}
-		sctx, cancel := l.within(ctx, 0)
-		_, err := w.led.putState(sctx, p.ID, d.user, s, d.prevRev)
-		cancel()
+		entry.Outcome = OutcomeDelivered
+		if p.Pull() {
+			entry.Outcome = OutcomePublished
+		}
+		// Until it is confirmed, the lane does not know the record.
+		states.forget(d.user)
+		f, err := w.led.putStateAsync(p.ID, d.user, s, d.prevRev)
 		if err != nil {
 			// Sent but not recorded: the task runs again and resends with the
 			// same webhook-id (at least once), or finds the state moved on.
 			// The partner's answer goes on the log all the same.
-			entry.Outcome = OutcomeDelivered
 			w.logAnswer(entry)
-			w.requeue(ctx, l, p.ID, err)
-			return
+			return requeueFor(err)
 		}
-		entry.Outcome = OutcomeDelivered
-		if p.Pull() {
-			entry.Outcome = OutcomePublished
-			w.published.Inc()
-		} else {
-			w.delivered.Inc()
-		}
+		*writes = append(*writes, pendingState{user: d.user, s: s, f: f, entry: entry})
+		return verdict{kind: settleAck}
 	case classGone:
+		states.forget(d.user)
 		entry.Outcome = OutcomeDisabled
 		if err := w.recordGone(ctx, p.ID, d, entry); err != nil {
-			w.requeue(ctx, l, p.ID, err)
-			return
+			return requeueFor(err)
 		}
 		w.disabled.Inc()
 		w.o.log.Warn("syndication: partner disabled: its endpoint answered 410", "partner", p.ID)
 		// The task waits in the queue for the partner's return.
-		w.settle(l, p.ID, func() error { return l.m.NakWithDelay(w.o.ackWait) })
-		return
+		return verdict{kind: settleGone}
 	case classRefused, classExhausted:
 		reason := res.err
 		if res.status != 0 {
@@ -70,19 +70,20 @@ func (w *Worker) finish(ctx context.Context, r *run, l *lease, d *delivery, res 
 		err := w.led.deadLetter(dctx, dl)
 		cancel()
 		if err != nil {
-			w.requeue(ctx, l, p.ID, err)
-			return
+			return requeueFor(err)
 		}
 		entry.Outcome, entry.Error = OutcomeDeadLetter, reason
 		w.dead.Inc()
 		w.o.log.Warn("syndication: delivery dead-lettered", "partner", p.ID, "user", d.user, "reason", reason)
+		w.log(ctx, entry)
+		return verdict{kind: settleAck}
 	case classLost:
-		w.settle(l, p.ID, func() error { return nil })
-		return
+		return verdict{kind: settleLost}
 	default: // stopped, or our side failed
 		if res.attempts == 0 && d.typ == TypeUpserted && !d.prev.Holds {
 			// Nothing was sent: the partner holds what it held before, not
 			// what the first delivery's intent said it might.
+			states.forget(d.user)
 			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			if _, err := w.led.putState(uctx, p.ID, d.user, d.prev, d.prevRev); err != nil {
 				w.o.log.Warn("syndication: intent of an unsent delivery left", "partner", p.ID, "user", d.user, "err", err)
@@ -90,15 +91,66 @@ func (w *Worker) finish(ctx context.Context, r *run, l *lease, d *delivery, res 
 			cancel()
 		}
 		if res.retryIn > 0 {
-			w.reqd.Inc()
-			w.settle(l, p.ID, func() error { return l.m.NakWithDelay(res.retryIn) })
-			return
+			return verdict{kind: settleNak, delay: res.retryIn}
 		}
-		w.requeue(ctx, l, p.ID, errors.New(res.err))
-		return
+		return requeueFor(errors.New(res.err))
 	}
-	w.log(ctx, entry)
-	w.settle(l, p.ID, func() error { return l.m.Ack() })
+}
+
+// pendingState is a delivery whose state write awaits its confirmation.
+type pendingState struct {
+	user  string
+	s     state
+	f     jetstream.PubAckFuture
+	entry Delivery
+}
+
+// conclude confirms the task's state writes, logs their deliveries, and
+// settles the task: acknowledged only when every delivery is recorded.
+func (w *Worker) conclude(ctx context.Context, r *run, l *lease, states *laneStates, writes []pendingState, v verdict) {
+	partner := r.partner.Load().ID
+	// Writes already sent are confirmed even when the worker is stopping;
+	// the lease bounds the wait.
+	wctx, cancel := l.within(context.WithoutCancel(ctx), 0)
+	defer cancel()
+	for _, pw := range writes {
+		var err error
+		select {
+		case ack := <-pw.f.Ok():
+			states.put(pw.user, pw.s, ack.Sequence)
+		case err = <-pw.f.Err():
+		case <-wctx.Done():
+			err = wctx.Err()
+		}
+		if err != nil {
+			// Sent but not recorded (see finish); it may have been applied.
+			states.forget(pw.user)
+			w.logAnswer(pw.entry)
+			if v.kind == settleAck {
+				v = requeueFor(fmt.Errorf("syndication: write state %s/%s: %w", partner, pw.user, err))
+			}
+			continue
+		}
+		if pw.entry.Outcome == OutcomePublished {
+			w.published.Inc()
+		} else {
+			w.delivered.Inc()
+		}
+		w.log(ctx, pw.entry)
+	}
+	switch v.kind {
+	case settleAck:
+		w.settle(l, partner, func() error { return l.m.Ack() })
+	case settleNak:
+		w.reqd.Inc()
+		w.settle(l, partner, func() error { return l.m.NakWithDelay(v.delay) })
+	case settleGone:
+		w.settle(l, partner, func() error { return l.m.NakWithDelay(w.o.ackWait) })
+	case settleRequeue:
+		w.requeue(ctx, l, partner, v.err)
+	default: // lost: the task is another worker's now
+		w.settle(l, partner, func() error { return nil })
+	}
 }
 
 // recordGone records a 410 and then disables the partner. The order

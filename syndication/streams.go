@@ -8,6 +8,8 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/adsyn/adsyn/internal/profiles"
 )
 
 // Streams this package owns, beyond bus's table (the lead may move the names
@@ -61,10 +63,47 @@ func Provision(ctx context.Context, js jetstream.JetStream, replicas int) error 
 	return nil
 }
 
-// task is one message of StreamOut: sync partner with user, at least to version.
+// task is one message of StreamOut: bring the partner up to date on a user,
+// at least to a version; or on several users of one shard (Batch), from
+// changes fanned out together.
 type task struct {
+	User    string     `json:"u,omitempty"`
+	Version uint64     `json:"v,omitempty"`
+	Batch   []taskUser `json:"b,omitempty"`
+}
+
+type taskUser struct {
 	User    string `json:"u"`
 	Version uint64 `json:"v"`
+}
+
+// maxBatch bounds the users of one task message.
+const maxBatch = 256
+
+// decode reads a task message: its users, each once at its highest version,
+// in the order they came. Any invalid id makes the whole message malformed.
+func (t *task) decode(b []byte) ([]taskUser, bool) {
+	if json.Unmarshal(b, t) != nil {
+		return nil, false
+	}
+	users := t.Batch
+	if len(users) == 0 {
+		users = []taskUser{{User: t.User, Version: t.Version}}
+	}
+	out := users[:0]
+	at := make(map[string]int, len(users))
+	for _, u := range users {
+		if !profiles.ValidID(u.User) {
+			return nil, false
+		}
+		if i, ok := at[u.User]; ok {
+			out[i].Version = max(out[i].Version, u.Version)
+			continue
+		}
+		at[u.User] = len(out)
+		out = append(out, u)
+	}
+	return out, true
 }
 
 func shardOf(user string, shards int) int {
@@ -83,6 +122,21 @@ func laneName(partner string, shard int) string {
 func enqueue(js jetstream.JetStream, p *Partner, user string, version uint64) (jetstream.PubAckFuture, error) {
 	b, _ := json.Marshal(task{User: user, Version: version})
 	f, err := js.PublishAsync(outSubject(p.ID, shardOf(user, p.Shards)), b)
+	if err != nil {
+		return nil, fmt.Errorf("syndication: enqueue for %s: %w", p.ID, err)
+	}
+	return f, nil
+}
+
+// enqueueBatch publishes one task for several users of a shard
+// asynchronously; the caller waits on the future.
+func enqueueBatch(js jetstream.JetStream, p *Partner, shard int, users []taskUser) (jetstream.PubAckFuture, error) {
+	t := task{Batch: users}
+	if len(users) == 1 {
+		t = task{User: users[0].User, Version: users[0].Version}
+	}
+	b, _ := json.Marshal(t)
+	f, err := js.PublishAsync(outSubject(p.ID, shard), b)
 	if err != nil {
 		return nil, fmt.Errorf("syndication: enqueue for %s: %w", p.ID, err)
 	}

@@ -19,19 +19,21 @@ import (
 // many as wanted, in one process or several: they share the change consumer
 // and each partner's lanes.
 type Worker struct {
-	js       jetstream.JetStream
-	reg      *Registry
-	led      *Ledger
-	profiles *profiles.Reader
-	client   *http.Client
-	o        options
-	inflight sync.WaitGroup
-	fanout   chan struct{} // bounds changes waiting for their tasks to be stored
-	lanes    atomic.Int64
-	recent   recent                      // newest profiles seen on the change feed
-	known    map[string]bool             // partners reconcile has seen (its goroutine only)
-	purged   map[string]bool             // partners not delivering whose tasks were purged (reconcile's)
-	logq     chan jetstream.PubAckFuture // delivery log writes awaiting their ack
+	js         jetstream.JetStream
+	reg        *Registry
+	led        *Ledger
+	profiles   *profiles.Reader
+	client     *http.Client
+	o          options
+	inflight   sync.WaitGroup
+	fanout     chan struct{}         // bounds batches of changes waiting for their tasks to be stored
+	changeq    chan *profiles.Change // changes waiting for the fan-out loop
+	fanoutDone chan struct{}         // closed when the fan-out loop has ended
+	lanes      atomic.Int64
+	recent     recent                      // newest profiles seen on the change feed
+	known      map[string]bool             // partners reconcile has seen (its goroutine only)
+	purged     map[string]bool             // partners not delivering whose tasks were purged (reconcile's)
+	logq       chan jetstream.PubAckFuture // delivery log writes awaiting their ack
 
 	changes, changeErrors, logErrors                    *metrics.Counter
 	skipped, delivered, published, dead, disabled, reqd *metrics.Counter
@@ -50,6 +52,7 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, reg *Registry, led *
 		return nil, err
 	}
 	w := &Worker{js: js, reg: reg, led: led, profiles: profs, o: o, fanout: make(chan struct{}, 512),
+		changeq: make(chan *profiles.Change, 1024), fanoutDone: make(chan struct{}),
 		recent: recent{m: map[string]cached{}}, known: map[string]bool{}, purged: map[string]bool{}}
 	w.client = &http.Client{
 		Transport: &http.Transport{
@@ -100,6 +103,15 @@ type run struct {
 // ends, then stops gracefully: tasks in flight are requeued, changes being
 // fanned out finish.
 func (w *Worker) Run(ctx context.Context) error {
+	stop := make(chan struct{})
+	go w.fanOutLoop(ctx, stop)
+	// Changes handed to the fan-out are fanned out and acked or naked.
+	stopFanout := sync.OnceFunc(func() {
+		close(stop)
+		<-w.fanoutDone
+		w.inflight.Wait()
+	})
+	defer stopFanout()
 	cc, err := w.profiles.Follow(ctx, profiles.Follower{
 		Durable:     ChangeConsumer,
 		Description: "syndication workers: profile changes",
@@ -107,7 +119,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		MaxPending:  1024,
 		Batch:       256,
 		OnError:     func(err error) { w.o.log.Warn("syndication: change feed", "err", err) },
-	}, func(c *profiles.Change) { w.onChange(ctx, c) })
+	}, w.onChange)
 	if err != nil {
 		return fmt.Errorf("syndication: consume changes: %w", err)
 	}
@@ -146,7 +158,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			for _, r := range runs {
 				r.done.Wait()
 			}
-			w.inflight.Wait()
+			stopFanout()
 			close(w.logq)
 			<-logsDone
 			return nil
