@@ -72,7 +72,7 @@ func NewEdge(ctx context.Context, cat *Catalog, opts ...EdgeOption) (*Edge, erro
 		return nil, errors.New("adserver: NewEdge needs WithTokenKeys (the click and impression token key, P8)")
 	}
 	if cfg.device == nil {
-		cfg.device = parseDevice
+		cfg.device = new(deviceCache).parse
 	}
 	if cfg.clientIP == nil {
 		cfg.clientIP = remoteIP
@@ -123,15 +123,27 @@ func (e *Edge) Catalog() *Catalog { return e.cat }
 
 func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
-func parseDevice(ctx *fasthttp.RequestCtx, d *event.Device) {
+// deviceCache parses a request's device through a device.Cache: most
+// requests repeat a User-Agent seen a moment ago.
+type deviceCache struct{ device.Cache }
+
+var (
+	hdrCHUA              = []byte("Sec-Ch-Ua")
+	hdrCHMobile          = []byte("Sec-Ch-Ua-Mobile")
+	hdrCHPlatform        = []byte("Sec-Ch-Ua-Platform")
+	hdrCHPlatformVersion = []byte("Sec-Ch-Ua-Platform-Version")
+	hdrCHModel           = []byte("Sec-Ch-Ua-Model")
+)
+
+func (c *deviceCache) parse(ctx *fasthttp.RequestCtx, d *event.Device) {
 	h := &ctx.Request.Header
-	device.Parse(device.Hints{
+	c.Parse(device.Hints{ // names in fasthttp's canonical form: no normalizing per lookup
 		UA:                h.UserAgent(),
-		CHUA:              h.Peek("Sec-CH-UA"),
-		CHMobile:          h.Peek("Sec-CH-UA-Mobile"),
-		CHPlatform:        h.Peek("Sec-CH-UA-Platform"),
-		CHPlatformVersion: h.Peek("Sec-CH-UA-Platform-Version"),
-		CHModel:           h.Peek("Sec-CH-UA-Model"),
+		CHUA:              h.PeekCanonical(hdrCHUA),
+		CHMobile:          h.PeekCanonical(hdrCHMobile),
+		CHPlatform:        h.PeekCanonical(hdrCHPlatform),
+		CHPlatformVersion: h.PeekCanonical(hdrCHPlatformVersion),
+		CHModel:           h.PeekCanonical(hdrCHModel),
 	}, d)
 }
 
