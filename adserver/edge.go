@@ -223,10 +223,12 @@ func (e *Edge) publish(ev *event.Event) {
 }
 
 var (
-	headerCSP     = []byte("Content-Security-Policy")
-	htmlCSP       = []byte("sandbox allow-scripts allow-popups allow-popups-to-escape-sandbox")
-	headerNoSniff = []byte("X-Content-Type-Options")
-	nosniff       = []byte("nosniff")
+	headerCacheControl = []byte("Cache-Control")
+	noStore            = []byte("no-store")
+	headerCSP          = []byte("Content-Security-Policy")
+	htmlCSP            = []byte("sandbox allow-scripts allow-popups allow-popups-to-escape-sandbox")
+	headerNoSniff      = []byte("X-Content-Type-Options")
+	nosniff            = []byte("nosniff")
 )
 
 // withoutPersonal removes what an opt-out removes: the visitor id, the
