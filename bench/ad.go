@@ -85,6 +85,7 @@ func Ad(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 	cmp := Compare(ctx, target, ceiling, o, &seq, progress)
 	r := FromComparison("ad", cmp)
 	r.CeilingName = "bare fasthttp, ad bytes"
+	addCPU(&r, cmp)
 	served.Add(target.Answered.Load())
 	noFill.Add(target.Skipped.Load())
 	stored, err := e.stored(ctx, first, served.Load())
