@@ -82,3 +82,39 @@ func clone(b []byte) []byte {
 	}
 	return append([]byte{}, b...)
 }
+
+// TestCacheConcurrent: goroutines asking about the same few User-Agents at
+// once (first misses storing an entry while others read the slot) each get
+// Parse's answer; run with -race.
+func TestCacheConcurrent(t *testing.T) {
+	uas := [][]byte{
+		[]byte("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"),
+		[]byte("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15"),
+		[]byte("curl/8.5.0"),
+	}
+	want := make([]event.Device, len(uas))
+	for i, ua := range uas {
+		Parse(Hints{UA: ua}, &want[i])
+	}
+	var c Cache
+	done := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			for i := range 2000 {
+				k := (i + g) % len(uas)
+				var d event.Device
+				bot := c.Parse(Hints{UA: uas[k]}, &d)
+				if d != want[k] || bot != IsBot(uas[k]) {
+					done <- fmt.Errorf("%s: %+v bot %v, want %+v", uas[k], d, bot, want[k])
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
