@@ -33,7 +33,7 @@ const MaxSlots = 8
 // opaque origin.
 func (e *Edge) Ad(ctx *fasthttp.RequestCtx) {
 	defer e.recoverFault(ctx, "ad")
-	ctx.Response.Header.Set("Cache-Control", "no-store")
+	ctx.Response.Header.SetCanonical(headerCacheControl, noStore)
 	ctx.Response.Header.SetCanonical(headerCORP, crossOrigin)
 	args := ctx.QueryArgs()
 	site, slot, slots := args.Peek("site"), args.Peek("slot"), args.Peek("slots")

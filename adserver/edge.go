@@ -77,7 +77,7 @@ func NewEdge(ctx context.Context, cat *Catalog, opts ...EdgeOption) (*Edge, erro
 		return nil, err
 	}
 	if cfg.device == nil {
-		cfg.device = parseDevice
+		cfg.device = new(deviceCache).parse
 	}
 	if cfg.clientIP == nil {
 		cfg.clientIP = remoteIP
@@ -141,15 +141,27 @@ func (e *Edge) Catalog() *Catalog { return e.cat }
 
 func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
-func parseDevice(ctx *fasthttp.RequestCtx, d *event.Device) {
+// deviceCache parses a request's device through a device.Cache: most
+// requests repeat a User-Agent seen a moment ago.
+type deviceCache struct{ device.Cache }
+
+var (
+	hdrCHUA              = []byte("Sec-Ch-Ua")
+	hdrCHMobile          = []byte("Sec-Ch-Ua-Mobile")
+	hdrCHPlatform        = []byte("Sec-Ch-Ua-Platform")
+	hdrCHPlatformVersion = []byte("Sec-Ch-Ua-Platform-Version")
+	hdrCHModel           = []byte("Sec-Ch-Ua-Model")
+)
+
+func (c *deviceCache) parse(ctx *fasthttp.RequestCtx, d *event.Device) {
 	h := &ctx.Request.Header
-	device.Parse(device.Hints{
+	c.Parse(device.Hints{ // names in fasthttp's canonical form: no normalizing per lookup
 		UA:                h.UserAgent(),
-		CHUA:              h.Peek("Sec-CH-UA"),
-		CHMobile:          h.Peek("Sec-CH-UA-Mobile"),
-		CHPlatform:        h.Peek("Sec-CH-UA-Platform"),
-		CHPlatformVersion: h.Peek("Sec-CH-UA-Platform-Version"),
-		CHModel:           h.Peek("Sec-CH-UA-Model"),
+		CHUA:              h.PeekCanonical(hdrCHUA),
+		CHMobile:          h.PeekCanonical(hdrCHMobile),
+		CHPlatform:        h.PeekCanonical(hdrCHPlatform),
+		CHPlatformVersion: h.PeekCanonical(hdrCHPlatformVersion),
+		CHModel:           h.PeekCanonical(hdrCHModel),
 	}, d)
 }
 
@@ -229,10 +241,12 @@ func (e *Edge) publish(ev *event.Event) {
 }
 
 var (
-	headerCSP     = []byte("Content-Security-Policy")
-	htmlCSP       = []byte("sandbox allow-scripts allow-popups allow-popups-to-escape-sandbox")
-	headerNoSniff = []byte("X-Content-Type-Options")
-	nosniff       = []byte("nosniff")
+	headerCacheControl = []byte("Cache-Control")
+	noStore            = []byte("no-store")
+	headerCSP          = []byte("Content-Security-Policy")
+	htmlCSP            = []byte("sandbox allow-scripts allow-popups allow-popups-to-escape-sandbox")
+	headerNoSniff      = []byte("X-Content-Type-Options")
+	nosniff            = []byte("nosniff")
 )
 
 // withoutPersonal removes what an opt-out removes: the visitor id, the

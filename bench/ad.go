@@ -81,10 +81,15 @@ func Ad(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 	ceiling := &Load{Addr: ceil.Addr(), Conns: o.Conns, Request: mix.request,
 		OK: func(res *fasthttp.Response) bool { return res.StatusCode() == fasthttp.StatusOK }}
 	fmt.Fprintf(progress, "ad: %s in %d rounds, %d connections, against a bare fasthttp server answering a served ad\n", o.Duration, o.Rounds, o.Conns)
+	var hits0, misses0 float64
+	if e.app != nil {
+		hits0, misses0 = recordReads(e.app)
+	}
 	var seq atomic.Uint64
 	cmp := Compare(ctx, target, ceiling, o, &seq, progress)
 	r := FromComparison("ad", cmp)
 	r.CeilingName = "bare fasthttp, ad bytes"
+	addCPU(&r, cmp)
 	served.Add(target.Answered.Load())
 	noFill.Add(target.Skipped.Load())
 	stored, err := e.stored(ctx, first, served.Load())
@@ -104,7 +109,8 @@ func Ad(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 	r.Extra["fill_share"] = round(float64(served.Load())/float64(max(served.Load()+noFill.Load(), 1)), 3)
 	r.Extra["impressions_stored"] = stored
 	if e.app != nil {
-		hits, misses := gauge(e.app, "adsyn_segments_cache_hits"), gauge(e.app, "adsyn_segments_cache_misses")
+		hits, misses := recordReads(e.app)
+		hits, misses = hits-hits0, misses-misses0
 		if hits+misses > 0 {
 			r.Extra["record_cache_hit_ratio"] = round(hits/(hits+misses), 3)
 		}
@@ -112,8 +118,15 @@ func Ad(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 	return r, nil
 }
 
-// gauge reads one unlabelled series of a's metrics.
-func gauge(a *app.App, name string) float64 {
+// recordReads are the visitor record reads answered from the edge's cache
+// and those that read the bucket, so far.
+func recordReads(a *app.App) (hits, misses float64) {
+	return series(a, "adsyn_segments_cache_hits_total"), series(a, "adsyn_segments_cache_misses_total")
+}
+
+// series reads one unlabelled series of a's metrics; a name it cannot find
+// is a defect of the scenario, not a zero.
+func series(a *app.App, name string) float64 {
 	var b strings.Builder
 	a.Metrics().WriteText(&b)
 	sc := bufio.NewScanner(strings.NewReader(b.String()))
@@ -123,7 +136,7 @@ func gauge(a *app.App, name string) float64 {
 			return f
 		}
 	}
-	return 0
+	panic("bench: no metric series " + name)
 }
 
 // adEdge is the edge under load and the NATS behind it.

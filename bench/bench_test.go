@@ -69,6 +69,10 @@ func TestAdScenario(t *testing.T) {
 		var progress strings.Builder
 		r, err := bench.Ad(ctx, small, &progress)
 		checkAd(t, r, err, progress.String())
+		// The edge is in process: the record reads of the load are counted.
+		if h, ok := r.Extra["record_cache_hit_ratio"].(float64); !ok || h <= 0 || h > 1 {
+			t.Errorf("record_cache_hit_ratio %v", r.Extra["record_cache_hit_ratio"])
+		}
 	})
 
 	t.Run("target", func(t *testing.T) {

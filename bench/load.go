@@ -43,6 +43,18 @@ type Phase struct {
 	OpsPerS  float64
 	FixedHz  float64 // the fixed rate, 0 for a saturating phase
 	FirstErr string  // the first error seen, for the progress output
+	// CPU is the CPU time the whole process used during the phase, load
+	// generator included: on shared cores it says what a request costs
+	// when throughput says mostly what the neighbours left.
+	CPU time.Duration
+}
+
+// CPUPerOp is the process's CPU time per answered request, in microseconds.
+func (p Phase) CPUPerOp() float64 {
+	if p.Ops == 0 {
+		return 0
+	}
+	return float64(p.CPU.Microseconds()) / float64(p.Ops)
 }
 
 func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(1, 60_000_000, 3) }
@@ -102,7 +114,7 @@ func (l *Load) run(ctx context.Context, d time.Duration, hz float64, seq *atomic
 		slot     atomic.Int64
 		firstErr atomic.Value
 	)
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	deadline := start.Add(d)
 	var interval time.Duration
 	if hz > 0 {
@@ -164,7 +176,7 @@ func (l *Load) run(ctx context.Context, d time.Duration, hz float64, seq *atomic
 	}
 	wg.Wait()
 	el := time.Since(start)
-	p := Phase{Ops: ops.Load(), Errors: bad.Load(), Elapsed: el, Hist: total, FixedHz: hz}
+	p := Phase{Ops: ops.Load(), Errors: bad.Load(), Elapsed: el, Hist: total, FixedHz: hz, CPU: cpuTime() - cpu0}
 	p.OpsPerS = float64(p.Ops) / el.Seconds()
 	if e, ok := firstErr.Load().(string); ok {
 		p.FirstErr = e
@@ -179,6 +191,8 @@ type Comparison struct {
 	Ratio                  float64 // median over rounds of target/ceiling throughput
 	Rounds                 []float64
 	FixedP99, CeilFixedP99 []float64 // p99 of each fixed-rate round, ms
+	// CPU per answered request of each saturating round, µs (Phase.CPUPerOp).
+	CPUPerOp, CeilCPUPerOp []float64
 }
 
 // startTrace writes a runtime execution trace to file from now until the
@@ -227,7 +241,9 @@ func Compare(ctx context.Context, target, ceiling *Load, o Options, seq *atomic.
 	for r := range rounds {
 		c := ceiling.Saturate(ctx, per, &cseq)
 		t := target.Saturate(ctx, per, seq)
-		fmt.Fprintf(progress, "  round %d/%d: target %.0f req/s, ceiling %.0f req/s (%.2f)\n", r+1, rounds, t.OpsPerS, c.OpsPerS, t.OpsPerS/c.OpsPerS)
+		fmt.Fprintf(progress, "  round %d/%d: target %.0f req/s, ceiling %.0f req/s (%.2f); CPU per request %.1f µs, ceiling %.1f µs\n",
+			r+1, rounds, t.OpsPerS, c.OpsPerS, t.OpsPerS/c.OpsPerS, t.CPUPerOp(), c.CPUPerOp())
+		cmp.CPUPerOp, cmp.CeilCPUPerOp = append(cmp.CPUPerOp, t.CPUPerOp()), append(cmp.CeilCPUPerOp, c.CPUPerOp())
 		for _, p := range []Phase{t, c} {
 			if p.Errors > 0 {
 				fmt.Fprintf(progress, "    %d errors, first: %s\n", p.Errors, p.FirstErr)
@@ -285,4 +301,15 @@ func median(v []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// addCPU adds what a request cost in CPU to r, per saturating round and as
+// the median ratio ceiling/target: the throughput ratio that CPU alone
+// would give, steadier than throughput when other processes share the cores.
+func addCPU(r *Result, c Comparison) {
+	r.Extra["cpu_us_per_op_rounds"] = roundAll(c.CPUPerOp, 1)
+	r.Extra["ceiling_cpu_us_per_op_rounds"] = roundAll(c.CeilCPUPerOp, 1)
+	if t := median(c.CPUPerOp); t > 0 {
+		r.Extra["cpu_ratio"] = round(median(c.CeilCPUPerOp)/t, 2)
+	}
 }

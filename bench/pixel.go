@@ -179,6 +179,7 @@ func Pixel(ctx context.Context, o Options, progress io.Writer) ([]Result, error)
 		cmp := Compare(ctx, target, ceiling, o, &seq, progress)
 		r := FromComparison("pixel", cmp)
 		r.CeilingName = "bare fasthttp, same bytes"
+		addCPU(&r, cmp)
 		r.Lost = -1
 		r.Extra["mix"] = mix.name()
 		r.Extra["cookieless_share"] = float64(mix.cookielessPct) / 100

@@ -66,6 +66,35 @@ type Handler struct {
 
 	hits, bots, invalid, faults, foreign *metrics.Counter
 	latency                              *metrics.Histogram
+	devices                              device.Cache
+}
+
+// Request header names in fasthttp's canonical form, so that a lookup
+// skips normalizing the name (the server normalizes every request's).
+var (
+	hdrPurpose           = []byte("Purpose")
+	hdrSecPurpose        = []byte("Sec-Purpose")
+	hdrXMoz              = []byte("X-Moz")
+	hdrForwardedFor      = []byte("X-Forwarded-For")
+	hdrAcceptLanguage    = []byte("Accept-Language")
+	hdrGPC               = []byte("Sec-Gpc")
+	hdrCHUA              = []byte("Sec-Ch-Ua")
+	hdrCHMobile          = []byte("Sec-Ch-Ua-Mobile")
+	hdrCHPlatform        = []byte("Sec-Ch-Ua-Platform")
+	hdrCHPlatformVersion = []byte("Sec-Ch-Ua-Platform-Version")
+	hdrCHModel           = []byte("Sec-Ch-Ua-Model")
+)
+
+// deviceHints are the headers device parsing reads.
+func deviceHints(hd *fasthttp.RequestHeader) device.Hints {
+	return device.Hints{
+		UA:                hd.UserAgent(),
+		CHUA:              hd.PeekCanonical(hdrCHUA),
+		CHMobile:          hd.PeekCanonical(hdrCHMobile),
+		CHPlatform:        hd.PeekCanonical(hdrCHPlatform),
+		CHPlatformVersion: hd.PeekCanonical(hdrCHPlatformVersion),
+		CHModel:           hd.PeekCanonical(hdrCHModel),
+	}
 }
 
 // New returns the pixel handler publishing to pub.
@@ -104,7 +133,7 @@ var (
 // GIF answers GET /p.gif.
 func (h *Handler) GIF(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
-	h.capture(ctx, ctx.QueryArgs())
+	h.capture(ctx, ctx.QueryArgs(), start)
 	ctx.Response.Header.SetContentTypeBytes(contentGIF)
 	ctx.Response.Header.SetCanonical(headerAccept, acceptCH)
 	ctx.Response.Header.SetCanonical(strCacheControl, noStore)
@@ -129,7 +158,7 @@ func (h *Handler) Beacon(ctx *fasthttp.RequestCtx) {
 			args.AddBytesKV(k, v)
 		}
 	})
-	h.capture(ctx, args)
+	h.capture(ctx, args, start)
 	fasthttp.ReleaseArgs(args)
 	ctx.Response.Header.SetCanonical(headerAccept, acceptCH)
 	ctx.Response.Header.SetCanonical(strCacheControl, noStore)
@@ -148,7 +177,7 @@ var scratchPool = sync.Pool{New: func() any { return &scratch{ev: event.Event{Ca
 
 // capture turns the request into an event and publishes it. A panic here is a
 // fault of ours: it is counted and the page still gets its answer.
-func (h *Handler) capture(ctx *fasthttp.RequestCtx, args *fasthttp.Args) {
+func (h *Handler) capture(ctx *fasthttp.RequestCtx, args *fasthttp.Args, now time.Time) {
 	defer func() {
 		if r := recover(); r != nil {
 			h.faults.Inc()
@@ -156,7 +185,11 @@ func (h *Handler) capture(ctx *fasthttp.RequestCtx, args *fasthttp.Args) {
 		}
 	}()
 	hd := &ctx.Request.Header
-	if device.IsBot(hd.UserAgent()) || device.IsPrefetch(hd.Peek("Purpose"), hd.Peek("Sec-Purpose"), hd.Peek("X-Moz")) {
+	s := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(s)
+	e := &s.ev
+	e.Reset()
+	if h.devices.Parse(deviceHints(hd), &e.Device) || device.IsPrefetch(hd.PeekCanonical(hdrPurpose), hd.PeekCanonical(hdrSecPurpose), hd.PeekCanonical(hdrXMoz)) {
 		h.bots.Inc()
 		return
 	}
@@ -169,15 +202,11 @@ func (h *Handler) capture(ctx *fasthttp.RequestCtx, args *fasthttp.Args) {
 			return
 		}
 	}
-	s := scratchPool.Get().(*scratch)
-	defer scratchPool.Put(s)
-	e := &s.ev
-	e.Reset()
 	e.ID = event.NewID()
-	e.TS = time.Now().UnixMilli()
+	e.TS = now.UnixMilli() // the request's arrival, read once for the latency too
 	e.Kind = kind
 
-	remote := device.ClientIP(RemoteAddr(ctx), hd.Peek("X-Forwarded-For"), h.opts.TrustedProxies)
+	remote := device.ClientIP(RemoteAddr(ctx), hd.PeekCanonical(hdrForwardedFor), h.opts.TrustedProxies)
 	if h.opts.Country != nil && remote.IsValid() {
 		e.Country = h.opts.Country(remote)
 	}
@@ -209,15 +238,7 @@ func (h *Handler) capture(ctx *fasthttp.RequestCtx, args *fasthttp.Args) {
 			e.Value = f
 		}
 	}
-	e.Lang = device.PrimaryLanguage(hd.Peek("Accept-Language"))
-	device.Parse(device.Hints{
-		UA:                hd.UserAgent(),
-		CHUA:              hd.Peek("Sec-CH-UA"),
-		CHMobile:          hd.Peek("Sec-CH-UA-Mobile"),
-		CHPlatform:        hd.Peek("Sec-CH-UA-Platform"),
-		CHPlatformVersion: hd.Peek("Sec-CH-UA-Platform-Version"),
-		CHModel:           hd.Peek("Sec-CH-UA-Model"),
-	}, &e.Device)
+	e.Lang = device.PrimaryLanguage(hd.PeekCanonical(hdrAcceptLanguage))
 	h.hits.Inc()
 	h.pub.Publish(e)
 }

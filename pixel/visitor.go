@@ -55,7 +55,7 @@ func Consent(ctx *fasthttp.RequestCtx, args *fasthttp.Args, p consent.Policy, in
 	if len(s.TCString) == 0 {
 		s.TCString = ctx.Request.Header.Cookie(TCFCookie)
 	}
-	s.GPC = consent.GPC(ctx.Request.Header.Peek("Sec-GPC"))
+	s.GPC = consent.GPC(ctx.Request.Header.PeekCanonical(hdrGPC))
 	s.OptOut = cookie.OptedOut(ctx)
 	return consent.Evaluate(s, p)
 }

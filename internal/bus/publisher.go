@@ -21,7 +21,7 @@ import (
 // PublisherOptions tune the batching event publisher.
 type PublisherOptions struct {
 	Partitions  int           // N of the partition scheme (default event.DefaultPartitions)
-	Linger      time.Duration // how long a batch may wait for more events (default 5ms)
+	Linger      time.Duration // how long a batch may wait for more events (default 20ms)
 	BatchBytes  int           // flush a batch at this size (default 64 KiB)
 	BatchEvents int           // or at this many events (default 512)
 	// BufferBytes bounds the encoded events held until JetStream acknowledges
@@ -43,7 +43,7 @@ func (o *PublisherOptions) defaults() {
 		o.Partitions = event.DefaultPartitions
 	}
 	if o.Linger <= 0 {
-		o.Linger = 5 * time.Millisecond
+		o.Linger = 20 * time.Millisecond // fewer, fuller messages: each costs NATS, the store and an ack
 	}
 	if o.BatchBytes <= 0 {
 		o.BatchBytes = 64 << 10
