@@ -150,7 +150,8 @@ func TestAggregatorsCountOnceWhenStreamLeaderFails(t *testing.T) {
 	if s := Key(ScopeSite, "s1", hour); got[s] != want[s] {
 		t.Errorf("%s: counted %+v, want %+v", s, got[s], want[s])
 	}
-	t.Logf("%d messages stored, %d counted wrong", len(stored), bad)
+	t.Logf("%d messages stored, %d counted wrong; settle checks that met a consumer state not from its leader: %d",
+		len(stored), bad, strings.Count(logs.String(), "consumer state not from its leader"))
 }
 
 // laggingMirror makes a mirror of the stats bucket without the checkpoints.
