@@ -12,7 +12,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/adsyn/adsyn/internal/bus"
-
 	"github.com/adsyn/adsyn/internal/stats/tally"
 )
 
