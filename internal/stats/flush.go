@@ -8,8 +8,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/stats/tally"
 )
 
@@ -367,20 +369,45 @@ func (a *Aggregator) checkpointKey(p int) string {
 	return "agg." + a.cfg.consumer + ".p" + strconv.Itoa(p)
 }
 
-// checkpoint reads partition p's checkpoint and its revision.
+// checkpoint reads partition p's checkpoint and its revision through the
+// stream leader. The bucket allows direct gets, which any replica answers,
+// one that lags included: settle counts our held messages above the
+// checkpoint against the consumer's pending count, so an old checkpoint
+// counts messages acknowledged elsewhere as pending and can hide one that
+// still is. Checkpoints are read seldom, records (compare-and-set) stay on
+// direct gets.
 func (a *Aggregator) checkpoint(ctx context.Context, p int) (uint64, uint64, error) {
-	e, err := a.kv.Get(ctx, a.checkpointKey(p))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
+	js, err := a.js.Conn().JetStream(a.legacyAPI()...)
+	if err != nil {
+		return 0, 0, fmt.Errorf("stats: read checkpoint %d: %w", p, err)
+	}
+	m, err := js.GetLastMsg(bus.KVStream(bus.BucketStats), "$KV."+bus.BucketStats+"."+a.checkpointKey(p), nats.Context(ctx))
+	if errors.Is(err, nats.ErrMsgNotFound) {
 		return 0, 0, nil
 	}
 	if err != nil {
 		return 0, 0, fmt.Errorf("stats: read checkpoint %d: %w", p, err)
 	}
-	v, err := strconv.ParseUint(string(e.Value()), 10, 64)
+	if op := m.Header.Get("KV-Operation"); op != "" {
+		return 0, 0, nil // deleted or purged
+	}
+	v, err := strconv.ParseUint(string(m.Data), 10, 64)
 	if err != nil {
 		return 0, 0, fmt.Errorf("stats: checkpoint %d: %w", p, err)
 	}
-	return v, e.Revision(), nil
+	return v, m.Sequence, nil
+}
+
+// legacyAPI returns the options that point nats.go's JetStreamContext, whose
+// message gets go to the stream leader unless told otherwise, at a.js's API.
+func (a *Aggregator) legacyAPI() []nats.JSOpt {
+	switch o := a.js.Options(); {
+	case o.Domain != "":
+		return []nats.JSOpt{nats.Domain(o.Domain)}
+	case o.APIPrefix != "":
+		return []nats.JSOpt{nats.APIPrefix(o.APIPrefix)}
+	}
+	return nil
 }
 
 // advance raises p's checkpoint to at least seq.

@@ -226,6 +226,18 @@ func (u *puller) settle(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("stats: consumer info %s: %w", p.name, err)
 		}
+		if !u.fromLeader(info) {
+			// Any member of the consumer's group may answer; one whose copy
+			// of the consumer is not running yet (a node just restarted)
+			// answers with an empty state: nothing delivered, nothing
+			// pending. Counted against that, our held messages settle while
+			// others are pending elsewhere, and those are lost when they
+			// come back below the mark. Wait for the leader's answer.
+			a.cfg.log.Warn("stats settle check: consumer state not from its leader", "partition", p.n,
+				"delivered", info.Delivered.Stream, "pending", info.NumAckPending)
+			u.snap = &snapshot{pending: -1, at: time.Now()} // matches no count
+			return nil
+		}
 		if ck, _, err = a.checkpoint(ctx, p.n); err != nil {
 			return err
 		}
@@ -257,6 +269,21 @@ func (u *puller) settle(ctx context.Context) error {
 	clear(u.hold)
 	u.extra, u.snap, u.settled = nil, nil, true
 	return nil
+}
+
+// fromLeader reports whether info can be the consumer leader's state: it
+// names a leader when clustered, and it has delivered every message we
+// hold, since all of them were delivered to us.
+func (u *puller) fromLeader(info *jetstream.ConsumerInfo) bool {
+	if info.Cluster != nil && info.Cluster.Leader == "" {
+		return false
+	}
+	for s := range u.hold {
+		if s > info.Delivered.Stream {
+			return false
+		}
+	}
+	return true
 }
 
 // checkOwned asks the server, now and then, whether we are still p's
