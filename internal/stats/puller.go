@@ -172,6 +172,7 @@ func (u *puller) take(m jetstream.Msg) {
 	a.mu.Unlock()
 	if u.settled {
 		u.facts = a.admit(p, h, u.facts)
+		a.noteBacklog(p, md.NumPending)
 		return
 	}
 	if _, dup := u.hold[h.seq]; dup {
@@ -351,17 +352,13 @@ func (a *Aggregator) admit(p *partition, h heldMsg, facts []tally.Fact) []tally.
 	return facts
 }
 
-// decodeFacts appends the counted facts of h's events to facts.
+// decodeFacts appends the counted facts of h's events to facts. Their
+// strings point into the message, which is kept until acknowledged.
 func decodeFacts(h heldMsg, facts []tally.Fact) ([]tally.Fact, error) {
 	if k := subjectKind(h.m.Subject()); !tally.Counted(k) && !tally.Audience(k) {
 		return facts, nil
 	}
-	_, err := event.DecodeBatch(h.m.Data(), func(e *event.Event) error {
-		if f, ok := tally.FactOf(e, h.ts); ok {
-			facts = append(facts, f)
-		}
-		return nil
-	})
+	facts, _, err := tally.DecodeFacts(h.m.Data(), h.ts, facts)
 	return facts, err
 }
 
@@ -372,6 +369,31 @@ func subjectKind(subject string) event.Kind {
 		s = s[:i]
 	}
 	return event.ParseKind([]byte(s))
+}
+
+// noteBacklog records whether partition p is caught up after a message
+// with pending messages behind it, and tells the flusher when every owned
+// partition is: counts then show without waiting for the timer.
+func (a *Aggregator) noteBacklog(p *partition, pending uint64) {
+	p.caughtUp.Store(pending == 0)
+	if pending > 0 {
+		return
+	}
+	a.ownMu.Lock()
+	all := true
+	for q := range a.owned {
+		if q < len(a.parts) && !a.parts[q].caughtUp.Load() {
+			all = false
+			break
+		}
+	}
+	a.ownMu.Unlock()
+	if all {
+		select {
+		case a.idle <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (a *Aggregator) kickFlush() {

@@ -3,6 +3,7 @@ package tally
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -180,6 +181,7 @@ func (r *Record) SetApplied(p int, seq uint64) {
 type Fold struct {
 	at   [NumDims]map[uint32]int32 // value number -> index in sums
 	sums [NumDims][]Counters
+	aud  [audience.NumDimensions]map[uint32]uint64 // audience value number + 1 -> count
 }
 
 func NewFold() *Fold {
@@ -187,7 +189,41 @@ func NewFold() *Fold {
 	for d := range f.at {
 		f.at[d] = map[uint32]int32{}
 	}
+	for d := range f.aud {
+		f.aud[d] = map[uint32]uint64{}
+	}
 	return f
+}
+
+// hits sums a Delta's audience hits into h; n names their values.
+func (f *Fold) hits(hs []hit, n *Names, h *audience.Hour) {
+	for d := range f.aud {
+		clear(f.aud[d])
+	}
+	for i := range hs {
+		x := &hs[i]
+		switch x.kind {
+		case event.KindPageview:
+			h.Pageviews++
+		case event.KindSearch:
+			h.Searches++
+		case event.KindCustom:
+			h.Events++
+		}
+		for d, id := range x.ids {
+			if id > 0 {
+				f.aud[d][id]++
+			}
+		}
+		if x.hasVisitor {
+			h.Visitors.AddHash(x.visitor)
+		}
+	}
+	for d := range f.aud {
+		for id, c := range f.aud[d] {
+			h.Breakdowns[d].Add(n.Audience[d][id-1], c, math.MaxInt)
+		}
+	}
 }
 
 // Merge adds d's counters to r, for the dimensions of scope s; n names d's
@@ -202,11 +238,13 @@ func (r *Record) Merge(s Scope, d *Delta, n *Names, maxValues int, f *Fold) erro
 			return err
 		}
 	}
-	if d.Audience != nil {
+	if len(d.Hits) > 0 {
+		var h audience.Hour
+		f.hits(d.Hits, n, &h)
 		if r.Audience == nil {
 			r.Audience = &audience.Hour{}
 		}
-		if err := r.Audience.Absorb(d.Audience); err != nil {
+		if err := r.Audience.Absorb(&h); err != nil {
 			return err
 		}
 	}
@@ -244,7 +282,7 @@ func (r *Record) Merge(s Scope, d *Delta, n *Names, maxValues int, f *Fold) erro
 		}
 		rm := r.Dims[dim]
 		for id, j := range f.at[dim] {
-			v := n[dim][id]
+			v := n.Dims[dim][id]
 			cur, ok := rm[v]
 			if !ok && len(rm) >= maxValues && v != Other {
 				v = Other
