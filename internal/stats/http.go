@@ -127,6 +127,9 @@ func (h *Handler) stats(s Scope) http.Handler {
 			want = tally.MaskOf(q.Breakdown)
 		}
 		want |= tally.WithAudience // a site's audience, a campaign's reach
+		if q.ByAudience {
+			want |= tally.AudienceMaskOf(q.Audience) // the other breakdowns are skipped unread
+		}
 
 		ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
 		defer cancel()

@@ -319,7 +319,7 @@ func Build(q Query, recs map[int64]*Record) Report {
 		}
 		total.Add(&rec.Totals)
 		if rec.Audience != nil {
-			_ = totalAud.Merge(rec.Audience) // sketches of one precision always merge
+			_ = totalAud.MergeCounts(rec.Audience) // sketches of one precision always merge
 		}
 		if rec.Reach != nil {
 			_ = totalReach.Merge(rec.Reach)
@@ -333,7 +333,7 @@ func Build(q Query, recs map[int64]*Record) Report {
 				if a.aud == nil {
 					a.aud = &audience.Hour{}
 				}
-				_ = a.aud.Merge(rec.Audience)
+				_ = a.aud.MergeCounts(rec.Audience)
 			}
 			if rec.Reach != nil {
 				_ = a.reach.Merge(rec.Reach)
@@ -480,11 +480,11 @@ func csvSafe(s string) string {
 }
 
 // ReadRange returns the records of scope and id for hours [from, to),
-// decoding only the dimensions in want (and a site's audience, a
+// decoding only the dimensions in want (and a site's whole audience, a
 // campaign's reach), the newest revision of each. Its cost grows with the
 // id's number of hours.
 func ReadRange(ctx context.Context, js jetstream.JetStream, s Scope, id string, from, to int64, want ...Dim) (map[int64]*Record, error) {
-	mask := tally.WithAudience
+	mask := tally.WithAudience | tally.AllAudience
 	for _, d := range want {
 		mask |= tally.MaskOf(d)
 	}

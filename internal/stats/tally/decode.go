@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/adsyn/adsyn/internal/event"
+	"github.com/adsyn/adsyn/internal/stats/audience"
 )
 
 // DecodeFacts appends the facts of the events in a message body (one event
@@ -445,6 +446,140 @@ func (r *reader) strings() error {
 		if _, err := r.bytes(); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// decodeHour reads a site's audience hour as msgpack/v5 writes
+// audience.Hour, with the breakdowns want selects (AudienceMaskOf); the
+// others are skipped unread, which is most of a range query's work.
+func decodeHour(b []byte, h *audience.Hour, want DimMask) error {
+	r := reader{b: b}
+	n, _, zero, err := r.structLen(-1)
+	if err != nil || zero {
+		return err
+	}
+	for range n {
+		k, err := r.str()
+		if err != nil {
+			return err
+		}
+		switch k {
+		case "pv":
+			h.Pageviews, err = r.uint()
+		case "se":
+			h.Searches, err = r.uint()
+		case "ev":
+			h.Events, err = r.uint()
+		case "vi":
+			var v []byte
+			if v, err = r.bytes(); err == nil {
+				err = h.Visitors.UnmarshalBinary(v)
+			}
+		case "bd":
+			err = r.breakdowns(&h.Breakdowns, want)
+		default:
+			err = r.skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if r.i != len(r.b) {
+		return fmt.Errorf("audience: %d trailing bytes", len(r.b)-r.i)
+	}
+	return nil
+}
+
+func (r *reader) uint() (uint64, error) {
+	v, err := r.int()
+	return uint64(v), err
+}
+
+// arrayLen reads an array header; nil is empty.
+func (r *reader) arrayLen() (int, error) {
+	c, err := r.byte()
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case c >= 0x90 && c <= 0x9f:
+		return int(c & 0x0f), nil
+	case c == 0xc0:
+		return 0, nil
+	case c == 0xdc || c == 0xdd:
+		n, err := r.uintN(2 << (c - 0xdc))
+		return int(n), err
+	}
+	return 0, fmt.Errorf("msgpack: invalid code=%x decoding array length", c)
+}
+
+func (r *reader) breakdowns(bd *[audience.NumDimensions]audience.Breakdown, want DimMask) error {
+	n, err := r.arrayLen()
+	if err != nil {
+		return err
+	}
+	if n > len(bd) {
+		return fmt.Errorf("audience: %d breakdowns", n)
+	}
+	for d := range n {
+		if want&AudienceMaskOf(audience.Dimension(d)) == 0 {
+			if err := r.skip(); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := r.breakdown(&bd[d]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *reader) breakdown(b *audience.Breakdown) error {
+	n, _, zero, err := r.structLen(-1)
+	if err != nil || zero {
+		return err
+	}
+	for range n {
+		k, err := r.str()
+		if err != nil {
+			return err
+		}
+		switch k {
+		case "c":
+			err = r.counts(b)
+		case "o":
+			b.Other, err = r.uint()
+		default:
+			err = r.skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *reader) counts(b *audience.Breakdown) error {
+	n, _, zero, err := r.structLen(-1)
+	if err != nil || zero {
+		return err
+	}
+	if n > maxMapLen || n > len(r.b)-r.i {
+		return fmt.Errorf("%d values", n)
+	}
+	b.Counts = make(map[string]uint64, n)
+	for range n {
+		v, err := r.bytes()
+		if err != nil {
+			return err
+		}
+		c, err := r.uint()
+		if err != nil {
+			return err
+		}
+		b.Counts[string(v)] = c
 	}
 	return nil
 }

@@ -1,10 +1,14 @@
 package tally
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
+	"github.com/vmihailenco/msgpack/v5"
+
 	"github.com/adsyn/adsyn/internal/event"
+	"github.com/adsyn/adsyn/internal/stats/audience"
 )
 
 // decodeOracle is what the aggregator did before DecodeFacts: msgpack/v5
@@ -102,5 +106,64 @@ func BenchmarkDecodeOracle(b *testing.B) {
 	body := decodeSeeds()[len(decodeSeeds())-6]
 	for b.Loop() {
 		_, _, _ = decodeOracle(body, 0)
+	}
+}
+
+// TestDecodeHourAgreesWithMsgpack: the hand-written reader of a stored
+// audience hour gives what msgpack/v5 gives, and with a mask only the
+// breakdown asked for.
+func TestDecodeHourAgreesWithMsgpack(t *testing.T) {
+	var h audience.Hour
+	for i := range 4000 {
+		h.Add(&event.Event{Kind: event.KindPageview, Visitor: fmt.Sprint("v", i%2500),
+			URL: fmt.Sprintf("https://p.example/%d?utm_source=s%d", i%130, i%9), Referrer: fmt.Sprintf("https://r%d.example/", i%70),
+			Lang: fmt.Sprint("l", i%5), Device: event.Device{Type: "mobile", Browser: fmt.Sprint("b", i%3)}})
+		if i%10 == 0 {
+			h.Add(&event.Event{Kind: event.KindCustom, Name: fmt.Sprint("goal", i%60), Visitor: "x"})
+			h.Add(&event.Event{Kind: event.KindSearch})
+		}
+	}
+	for _, hour := range []*audience.Hour{&h, {}, {Pageviews: 3}} {
+		b, err := msgpack.Marshal(hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want, got, page audience.Hour
+		if err := msgpack.Unmarshal(b, &want); err != nil {
+			t.Fatal(err)
+		}
+		if err := decodeHour(b, &got, WithAudience|AllAudience); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got.Breakdowns) != fmt.Sprint(want.Breakdowns) || got.Pageviews != want.Pageviews || got.Searches != want.Searches ||
+			got.Events != want.Events || got.Visitors.Estimate() != want.Visitors.Estimate() {
+			t.Fatalf("got %+v\nwant %+v", got, want)
+		}
+		if err := decodeHour(b, &page, WithAudience|AudienceMaskOf(audience.Page)); err != nil {
+			t.Fatal(err)
+		}
+		for d := range page.Breakdowns {
+			w := audience.Breakdown{}
+			if d == int(audience.Page) {
+				w = want.Breakdowns[d]
+			}
+			if fmt.Sprint(page.Breakdowns[d]) != fmt.Sprint(w) {
+				t.Errorf("%s: %v, want %v", audience.Dimension(d), page.Breakdowns[d], w)
+			}
+		}
+		if page.Pageviews != want.Pageviews || page.Visitors.Estimate() != want.Visitors.Estimate() {
+			t.Errorf("page only: %+v", page)
+		}
+	}
+	if h.Breakdowns[audience.Page].Other == 0 || len(h.Breakdowns[audience.EventName].Counts) == 0 {
+		t.Fatal("the hour fills too little to test")
+	}
+	// Corrupt bytes are refused, not read past.
+	b, _ := msgpack.Marshal(&h)
+	for _, cut := range []int{1, len(b) / 2, len(b) - 1} {
+		var x audience.Hour
+		if err := decodeHour(b[:cut], &x, WithAudience|AllAudience); err == nil {
+			t.Errorf("%d of %d bytes decoded", cut, len(b))
+		}
 	}
 }

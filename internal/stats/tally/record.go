@@ -437,19 +437,26 @@ const (
 )
 
 // DimMask selects the dimensions to decode; the others are skipped.
-type DimMask uint16
+type DimMask uint32
 
-// AllDims selects every dimension; WithAudience a site's audience or a
-// campaign's reach as well.
+// AllDims selects every dimension; WithAudience a site's audience counts
+// and visitors or a campaign's reach as well, and AudienceMaskOf the
+// audience breakdowns to decode with them (AllAudience: every one).
 const (
 	AllDims      DimMask = 1<<NumDims - 1
 	WithAudience DimMask = 1 << 15
+	AllAudience  DimMask = (1<<audience.NumDimensions - 1) << 16
 )
 
 func MaskOf(d Dim) DimMask { return 1 << d }
 
+// AudienceMaskOf selects audience breakdown d (with WithAudience).
+func AudienceMaskOf(d audience.Dimension) DimMask { return 1 << (16 + d) }
+
 // DecodeRecord decodes a stored record with every dimension.
-func DecodeRecord(b []byte) (*Record, error) { return DecodeRecordDims(b, AllDims|WithAudience) }
+func DecodeRecord(b []byte) (*Record, error) {
+	return DecodeRecordDims(b, AllDims|WithAudience|AllAudience)
+}
 
 func DecodeRecordDims(b []byte, want DimMask) (*Record, error) {
 	if len(b) > maxRecordSize {
@@ -499,7 +506,7 @@ func (r *Record) decode(dec *msgpack.Decoder, want DimMask) error {
 				err = dec.Skip()
 				break
 			}
-			err = r.decodeAudience(dec)
+			err = r.decodeAudience(dec, want)
 		default:
 			err = dec.Skip()
 		}
@@ -527,13 +534,13 @@ func (r *Record) decodeSeq(dec *msgpack.Decoder) error {
 	return nil
 }
 
-func (r *Record) decodeAudience(dec *msgpack.Decoder) error {
+func (r *Record) decodeAudience(dec *msgpack.Decoder, want DimMask) error {
 	b, err := dec.DecodeBytes()
 	if err != nil {
 		return err
 	}
 	r.Audience = &audience.Hour{}
-	return msgpack.Unmarshal(b, r.Audience)
+	return decodeHour(b, r.Audience, want)
 }
 
 func (r *Record) decodeReach(dec *msgpack.Decoder) error {
