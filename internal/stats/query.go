@@ -9,9 +9,11 @@ import (
 	"io"
 	"math"
 	"net/url"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/adsyn/adsyn/internal/bus"
@@ -313,6 +315,15 @@ func Build(q Query, recs map[int64]*Record) Report {
 	var totalReachImps int64
 	points := map[point]*acc{}
 	values := map[point]*acc{} // bucket 0
+	// An hourly audience breakdown has a point per hour and value: tens of
+	// thousands over a month. Each hour is one record, so its points are
+	// listed as they are, not summed through a map.
+	type hourPoint struct {
+		point
+		n uint64
+	}
+	var hourly []hourPoint
+	listHours := q.ByAudience && !q.Daily
 	for h, rec := range recs {
 		if h < q.From || h >= q.To {
 			continue
@@ -347,7 +358,22 @@ func Build(q Query, recs map[int64]*Record) Report {
 				at(values, point{0, v}).c.Add(&vc)
 			}
 		}
-		if q.ByAudience && rec.Audience != nil {
+		if listHours && rec.Audience != nil {
+			bd := &rec.Audience.Breakdowns[q.Audience]
+			other := bd.Other
+			for v, n := range bd.Counts {
+				if v == audience.OtherValue { // a value spelt so is one point with Other
+					other += n
+					continue
+				}
+				hourly = append(hourly, hourPoint{point{b, v}, n})
+				at(values, point{0, v}).n += n
+			}
+			if other > 0 {
+				hourly = append(hourly, hourPoint{point{b, audience.OtherValue}, other})
+				at(values, point{0, audience.OtherValue}).n += other
+			}
+		} else if q.ByAudience && rec.Audience != nil {
 			bd := &rec.Audience.Breakdowns[q.Audience]
 			for v, n := range bd.Counts {
 				at(points, point{b, v}).n += n
@@ -391,13 +417,21 @@ func Build(q Query, recs map[int64]*Record) Report {
 	} else {
 		r.Breakdown = q.Breakdown.String()
 	}
+	byPoint := func(a, b point) int {
+		return cmp.Or(cmp.Compare(a.bucket, b.bucket), strings.Compare(a.value, b.value))
+	}
+	if listHours {
+		slices.SortFunc(hourly, func(a, b hourPoint) int { return byPoint(a.point, b.point) })
+		r.Series = make([]Row, 0, len(hourly))
+		for i := range hourly {
+			r.Series = append(r.Series, Row{Time: hourTime(hourly[i].bucket), Value: &hourly[i].value, Metrics: metrics(&acc{n: hourly[i].n}, false)})
+		}
+	}
 	keys := make([]point, 0, len(points))
 	for k := range points {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(a, b point) int {
-		return cmp.Or(cmp.Compare(a.bucket, b.bucket), strings.Compare(a.value, b.value))
-	})
+	slices.SortFunc(keys, byPoint)
 	for _, k := range keys {
 		v := k.value
 		r.Series = append(r.Series, Row{Time: hourTime(k.bucket), Value: &v, Metrics: metrics(points[k], false)})
@@ -519,7 +553,8 @@ func readRange(ctx context.Context, js jetstream.JetStream, s Scope, id string, 
 			cancel()
 		}
 	}()
-	out := map[int64]*Record{}
+	dec := newRangeDecoder(want)
+	defer dec.stop()
 	// On a cluster a new consumer may have no leader yet for a moment: its
 	// first fetch meets no responders, and is tried again.
 	tries := 0
@@ -553,11 +588,7 @@ func readRange(ctx context.Context, js jetstream.JetStream, s Scope, id string, 
 			if !ok || h < from || h >= to {
 				continue
 			}
-			rec, err := tally.DecodeRecordDims(m.Data(), want)
-			if err != nil {
-				return nil, fmt.Errorf("stats: %s: %w", key, err)
-			}
-			out[h] = rec
+			dec.add(h, key, m.Data())
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) {
 			if got == 0 && leaderless(err) {
@@ -566,10 +597,75 @@ func readRange(ctx context.Context, js jetstream.JetStream, s Scope, id string, 
 			return nil, fmt.Errorf("stats: read %s %s: %w", s.Prefix(), id, err)
 		}
 		if got == 0 || done {
-			return out, nil
+			return dec.wait()
 		}
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("stats: read %s %s: %w", s.Prefix(), id, ctx.Err())
 		}
+	}
+}
+
+// rangeDecoder decodes a range's records on a few goroutines while the
+// rest are fetched: decoding (sketches, breakdowns) is most of a long
+// range's cost, and the cores are otherwise idle meanwhile.
+type rangeDecoder struct {
+	want tally.DimMask
+	next chan rangeRecord
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	out  map[int64]*Record
+	err  error
+	done bool
+}
+
+type rangeRecord struct {
+	hour int64
+	key  string
+	data []byte
+}
+
+func newRangeDecoder(want tally.DimMask) *rangeDecoder {
+	d := &rangeDecoder{want: want, next: make(chan rangeRecord, 256), out: map[int64]*Record{}}
+	for range min(runtime.GOMAXPROCS(0), 4) {
+		d.wg.Add(1)
+		go d.work()
+	}
+	return d
+}
+
+func (d *rangeDecoder) work() {
+	defer d.wg.Done()
+	for r := range d.next {
+		rec, err := tally.DecodeRecordDims(r.data, d.want)
+		d.mu.Lock()
+		switch {
+		case err != nil && d.err == nil:
+			d.err = fmt.Errorf("stats: %s: %w", r.key, err)
+		case err == nil:
+			d.out[r.hour] = rec
+		}
+		d.mu.Unlock()
+	}
+}
+
+// add queues one record: an hour's key comes once, at its newest revision.
+func (d *rangeDecoder) add(hour int64, key string, data []byte) {
+	d.next <- rangeRecord{hour, key, data}
+}
+
+// wait returns the decoded records once every queued one is done.
+func (d *rangeDecoder) wait() (map[int64]*Record, error) {
+	d.stop()
+	if d.err != nil {
+		return nil, d.err
+	}
+	return d.out, nil
+}
+
+func (d *rangeDecoder) stop() {
+	if !d.done {
+		d.done = true
+		close(d.next)
+		d.wg.Wait()
 	}
 }
