@@ -60,7 +60,7 @@ func readRange(ctx context.Context, js jetstream.JetStream, s Scope, id string, 
 	defer dec.stop()
 	// On a cluster a new consumer may have no leader yet for a moment: its
 	// first fetch meets no responders, and is tried again.
-	tries := 0
+	tries, empties := 0, 0
 	leaderless := func(err error) bool {
 		if errors.Is(err, nats.ErrNoResponders) && tries < 10 && ctx.Err() == nil {
 			tries++
@@ -98,6 +98,16 @@ func readRange(ctx context.Context, js jetstream.JetStream, s Scope, id string, 
 				continue
 			}
 			return nil, fmt.Errorf("stats: read %s %s: %w", s.Prefix(), id, err)
+		}
+		if got == 0 && !done && empties < 10 && ctx.Err() == nil {
+			// Nothing came: under load a fetch without waiting can find
+			// the new consumer not ready yet. Its info tells an empty range
+			// from a slow one.
+			empties++
+			if info, err := c.Info(ctx); err == nil && info.NumPending > 0 {
+				time.Sleep(20 * time.Millisecond)
+				continue
+			}
 		}
 		if got == 0 || done {
 			return dec.wait()
