@@ -255,6 +255,11 @@ func readPartition(ctx context.Context, s jetstream.Stream, p int, first, last u
 			}
 		}
 		if got == 0 {
+			// Nothing within the wait: under load a new consumer can be
+			// slow to deliver, so ask whether it has anything pending.
+			if info, err := c.Info(ctx); err == nil && info.NumPending > 0 {
+				continue
+			}
 			return nil // nothing of this partition in the range
 		}
 	}
