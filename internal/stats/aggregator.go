@@ -114,9 +114,10 @@ func (p *partition) drop(seq uint64) {
 }
 
 type heldMsg struct {
-	m   jetstream.Msg
-	seq uint64
-	ts  int64 // stream timestamp, unix ms
+	m       jetstream.Msg
+	seq     uint64
+	ts      int64  // stream timestamp, unix ms
+	pending uint64 // messages pending behind it when delivered
 }
 
 // batch is what one flush writes and then acknowledges.

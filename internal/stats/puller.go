@@ -166,7 +166,7 @@ func (u *puller) take(m jetstream.Msg) {
 		a.cfg.log.Warn("stats delivery gap", "partition", p.n, "expected", u.lastDelivery+1, "got", md.Sequence.Consumer)
 	}
 	u.lastDelivery = md.Sequence.Consumer
-	h := heldMsg{m: m, seq: md.Sequence.Stream, ts: md.Timestamp.UnixMilli()}
+	h := heldMsg{m: m, seq: md.Sequence.Stream, ts: md.Timestamp.UnixMilli(), pending: md.NumPending}
 	a.mu.Lock()
 	p.held[h.seq]++
 	a.mu.Unlock()
@@ -251,6 +251,10 @@ func (u *puller) settle(ctx context.Context) error {
 	slices.Sort(seqs)
 	for _, s := range seqs {
 		u.facts = a.admit(p, u.hold[s], u.facts)
+	}
+	if len(seqs) > 0 {
+		// A small backlog can arrive whole before settling.
+		a.noteBacklog(p, u.hold[seqs[len(seqs)-1]].pending)
 	}
 	a.mu.Lock()
 	a.cur.dups[p.n] = append(a.cur.dups[p.n], u.extra...)
