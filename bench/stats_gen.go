@@ -258,15 +258,49 @@ func statsRecord(r *rand.Rand) *stats.Record {
 	return rec
 }
 
-// statsQueryResult is what timing the stats API found.
+// statsSiteRecord is a realistic hour of a busy site: its ad counters,
+// and an audience at its breakdowns' limits with visitors of their own
+// (numbered from firstVisitor), as the sketch keeps them.
+func statsSiteRecord(r *rand.Rand, firstVisitor, visitors int) *stats.Record {
+	rec := statsRecord(r)
+	rec.Dims[stats.DimCampaign], rec.Dims[stats.DimCreative] = rec.Dims[stats.DimCreative], nil
+	rec.Dims[stats.DimSite] = nil
+	h := &audience.Hour{Pageviews: uint64(5000 + r.IntN(5000)), Searches: uint64(r.IntN(300)), Events: uint64(r.IntN(200))}
+	for d := range audience.NumDimensions {
+		bd := &h.Breakdowns[d]
+		left := h.Pageviews
+		if d == audience.EventName {
+			left = h.Events
+		}
+		for i := range audience.Limits[d] {
+			n := left / 4
+			bd.Add(d.String()+"-"+strconv.Itoa(i), n, audience.Limits[d])
+			left -= n
+		}
+		bd.Other = left
+	}
+	for v := range visitors {
+		h.Visitors.Add("v" + strconv.Itoa(firstVisitor+v))
+	}
+	rec.Audience = h
+	return rec
+}
+
+// statsQueryResult is what timing the stats API found: a site's hourly
+// query with a page breakdown (the figures the issue bounds), and a
+// campaign's hourly query.
 type statsQueryResult struct {
 	Hours, Records, Queries, BodyBytes int
-	P50, P99, Max                      float64 // ms
+	P50, P99, Max                      float64 // ms, the site's query with breakdown=page
+	CampP50, CampP99, CampMax          float64 // ms, the campaign's query
+	CampBodyBytes                      int
 }
 
 // statsQuery writes QueryDays of busy hourly records of one campaign and
-// times the stats API answering an hourly query over them, one query at a
-// time.
+// one site, and times the stats API answering a 30-day hourly query of each
+// (the site's with breakdown=page), one query at a time, alternately: from
+// the request to the answer's last byte (the first answers are checked;
+// the timed ones are not parsed).
 func statsQuery(ctx context.Context, conn *bus.Conn, run string, o *statsOptions, progress io.Writer) (res statsQueryResult, err error) {
 	kv, err := conn.JS.KeyValue(ctx, bus.BucketStats)
 	if err != nil {
@@ -277,20 +311,29 @@ func statsQuery(ctx context.Context, conn *bus.Conn, run string, o *statsOptions
 	now := time.Now().Unix() / 3600
 	r := rand.New(rand.NewPCG(3, 4))
 	var want stats.Counters
-	recs := make([][]byte, hours)
-	for i := range recs {
+	var wantPageviews uint64
+	type kvRec struct {
+		key string
+		val []byte
+	}
+	recs := make([]kvRec, 0, 2*hours)
+	for i := range hours {
+		at := time.Unix((now-int64(hours)+1+int64(i))*3600, 0)
 		rec := statsRecord(r)
 		addCounters(&want, &rec.Totals)
-		recs[i] = rec.AppendMsgpack(nil)
+		recs = append(recs, kvRec{stats.Key(stats.ScopeCampaign, id, at), rec.AppendMsgpack(nil)})
+		site := statsSiteRecord(r, i*1000, 2000) // half of an hour's visitors came the hour before
+		wantPageviews += site.Audience.Pageviews
+		recs = append(recs, kvRec{stats.Key(stats.ScopeSite, id, at), site.AppendMsgpack(nil)})
 	}
 	var wg sync.WaitGroup
-	errs := make(chan error, hours)
+	errs := make(chan error, len(recs))
 	for w := range 16 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := w; i < hours; i += 16 {
-				if _, err := kv.Put(ctx, stats.Key(stats.ScopeCampaign, id, time.Unix((now-int64(hours)+1+int64(i))*3600, 0)), recs[i]); err != nil {
+			for i := w; i < len(recs); i += 16 {
+				if _, err := kv.Put(ctx, recs[i].key, recs[i].val); err != nil {
 					errs <- err
 					return
 				}
@@ -302,7 +345,7 @@ func statsQuery(ctx context.Context, conn *bus.Conn, run string, o *statsOptions
 	if err := <-errs; err != nil {
 		return res, fmt.Errorf("stats bench: write query records: %w", err)
 	}
-	res.Records = hours
+	res.Records = len(recs)
 
 	keys, err := auth.NewKeys(ctx, conn.JS, nil)
 	if err != nil {
@@ -329,28 +372,35 @@ func statsQuery(ctx context.Context, conn *bus.Conn, run string, o *statsOptions
 
 	to := time.Unix((now+1)*3600, 0).UTC()
 	from := to.Add(-time.Duration(hours) * time.Hour)
-	url := fmt.Sprintf("http://%s/v1/campaigns/%s/stats?by=hour&from=%s&to=%s", ln.Addr(), id, from.Format(time.RFC3339), to.Format(time.RFC3339))
+	span := fmt.Sprintf("by=hour&from=%s&to=%s", from.Format(time.RFC3339), to.Format(time.RFC3339))
+	campURL := fmt.Sprintf("http://%s/v1/campaigns/%s/stats?%s", ln.Addr(), id, span)
+	siteURL := fmt.Sprintf("http://%s/v1/sites/%s/stats?%s&breakdown=page", ln.Addr(), id, span)
 	client := &http.Client{Timeout: 30 * time.Second}
-	get := func() (stats.Report, int, error) {
+	// fetch asks once and reads the whole answer: what is timed.
+	fetch := func(url string) ([]byte, error) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		req.Header.Set("Authorization", "Bearer "+secret)
 		resp, err := client.Do(req)
 		if err != nil {
-			return stats.Report{}, 0, err
+			return nil, err
 		}
 		defer resp.Body.Close()
 		body, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("stats bench: query: %d %s", resp.StatusCode, body)
+		}
+		return body, err
+	}
+	get := func(url string) (stats.Report, int, error) {
+		body, err := fetch(url)
 		if err != nil {
 			return stats.Report{}, 0, err
-		}
-		if resp.StatusCode != http.StatusOK {
-			return stats.Report{}, 0, fmt.Errorf("stats bench: query: %d %s", resp.StatusCode, body)
 		}
 		var rep stats.Report
 		err = json.Unmarshal(body, &rep)
 		return rep, len(body), err
 	}
-	rep, n, err := get()
+	rep, n, err := get(campURL)
 	if err != nil {
 		return res, err
 	}
@@ -358,23 +408,48 @@ func statsQuery(ctx context.Context, conn *bus.Conn, run string, o *statsOptions
 	if rep.Totals != stats.MetricsOf(want) || len(rep.Series) != hours {
 		return res, fmt.Errorf("stats bench: query returned %+v over %d points, want %+v over %d", rep.Totals, len(rep.Series), stats.MetricsOf(want), hours)
 	}
+	res.CampBodyBytes = n
+	if rep, n, err = get(siteURL); err != nil {
+		return res, err
+	}
+	var pages uint64
+	for _, v := range rep.Values {
+		if v.Audience != nil {
+			pages += v.Pageviews
+		}
+	}
+	if rep.Totals.Audience == nil || rep.Totals.Pageviews != wantPageviews || pages != wantPageviews || rep.Breakdown != "page" {
+		return res, fmt.Errorf("stats bench: the site's query counts %d pageviews, %d by page; want %d", rep.Totals.Pageviews, pages, wantPageviews)
+	}
 	res.Hours, res.BodyBytes = hours, n
 	if progress != nil {
-		fmt.Fprintf(progress, "stats: timing %d queries of %d hourly records\n", o.Queries, hours)
+		fmt.Fprintf(progress, "stats: timing %d queries of %d hourly site records with breakdown=page, and as many of a campaign's\n", o.Queries, hours)
 	}
-	lat := make([]float64, 0, o.Queries)
+	site := make([]float64, 0, o.Queries)
+	camp := make([]float64, 0, o.Queries)
 	for range o.Queries {
-		t := time.Now()
-		if _, _, err := get(); err != nil {
-			return res, err
+		for _, q := range []struct {
+			url string
+			lat *[]float64
+		}{{siteURL, &site}, {campURL, &camp}} {
+			t := time.Now()
+			if _, err := fetch(q.url); err != nil {
+				return res, err
+			}
+			*q.lat = append(*q.lat, float64(time.Since(t).Microseconds())/1000)
 		}
-		lat = append(lat, float64(time.Since(t).Microseconds())/1000)
 	}
-	slices.Sort(lat)
-	res.Queries = len(lat)
-	q := func(f float64) float64 { return lat[min(len(lat)-1, int(f*float64(len(lat))))] }
-	res.P50, res.P99, res.Max = q(0.5), q(0.99), lat[len(lat)-1]
+	res.Queries = len(site)
+	res.P50, res.P99, res.Max = quantiles(site)
+	res.CampP50, res.CampP99, res.CampMax = quantiles(camp)
 	return res, nil
+}
+
+// quantiles returns the p50, p99 and slowest of lat (ms).
+func quantiles(lat []float64) (p50, p99, slowest float64) {
+	slices.Sort(lat)
+	q := func(f float64) float64 { return lat[min(len(lat)-1, int(f*float64(len(lat))))] }
+	return q(0.5), q(0.99), lat[len(lat)-1]
 }
 
 func addCounters(c, d *stats.Counters) {

@@ -54,6 +54,7 @@ type Aggregator struct {
 	spare  []*tally.Delta
 	room   chan struct{} // closed when the buffer empties
 	kick   chan struct{}
+	idle   chan struct{} // every owned partition is caught up
 	flushN uint64
 
 	cacheMu sync.Mutex
@@ -90,10 +91,11 @@ type aggMetrics struct {
 
 // partition is one consumer and its admission state.
 type partition struct {
-	n    int
-	name string
-	cons jetstream.Consumer
-	pin  atomic.Pointer[string] // pin id of the last delivery to us
+	n        int
+	name     string
+	cons     jetstream.Consumer
+	pin      atomic.Pointer[string] // pin id of the last delivery to us
+	caughtUp atomic.Bool            // the last message admitted had nothing pending after it
 
 	// Under Aggregator.mu.
 	maxAdded uint64           // last sequence admitted
@@ -112,9 +114,10 @@ func (p *partition) drop(seq uint64) {
 }
 
 type heldMsg struct {
-	m   jetstream.Msg
-	seq uint64
-	ts  int64 // stream timestamp, unix ms
+	m       jetstream.Msg
+	seq     uint64
+	ts      int64  // stream timestamp, unix ms
+	pending uint64 // messages pending behind it when delivered
 }
 
 // batch is what one flush writes and then acknowledges.
@@ -153,7 +156,7 @@ func New(js jetstream.JetStream, opts ...AggregatorOption) (*Aggregator, error) 
 	a := &Aggregator{
 		js: js, cfg: cfg, id: hex.EncodeToString(id[:]),
 		cache: map[tally.RecKey]*cached{}, owned: map[int]bool{},
-		room: make(chan struct{}), kick: make(chan struct{}, 1),
+		room: make(chan struct{}), kick: make(chan struct{}, 1), idle: make(chan struct{}, 1),
 		final: make(chan context.Context), flushed: make(chan error, 1),
 		ackFn: jetstream.Msg.Ack,
 		live:  tally.NewLive(maxLiveSites),

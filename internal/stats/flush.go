@@ -28,10 +28,15 @@ const cacheFlushes = 600
 // flushLoop writes the buffered counters. The pause between flushes is
 // twice the last flush's duration, within [flushEvery/8, flushEvery]: short
 // when writing is cheap, so counts show up fast, and long under load, so
-// each record is written once for more events.
+// each record is written once for more events. When every owned partition
+// is caught up the pause is cut to its floor: the backlog is in the batch,
+// and waiting longer only delays the counts.
 func (a *Aggregator) flushLoop(ctx context.Context) {
-	t := time.NewTimer(a.cfg.flushEvery / 8)
+	floor := a.cfg.flushEvery / 8
+	t := time.NewTimer(floor)
 	defer t.Stop()
+	lastEnd := time.Now()
+	due := lastEnd.Add(floor)
 	for {
 		select {
 		case <-ctx.Done():
@@ -42,12 +47,23 @@ func (a *Aggregator) flushLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-a.kick:
+		case <-a.idle:
+			if at := lastEnd.Add(floor); time.Now().Before(at) {
+				if at.Before(due) {
+					t.Reset(time.Until(at))
+					due = at
+				}
+				continue
+			}
 		}
 		start := time.Now()
 		if err := a.flush(ctx); err != nil && ctx.Err() == nil {
 			a.cfg.log.Error("stats flush failed", "err", err)
 		}
-		t.Reset(min(a.cfg.flushEvery, max(a.cfg.flushEvery/8, 2*time.Since(start))))
+		lastEnd = time.Now()
+		pause := min(a.cfg.flushEvery, max(floor, 2*lastEnd.Sub(start)))
+		t.Reset(pause)
+		due = lastEnd.Add(pause)
 	}
 }
 

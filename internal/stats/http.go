@@ -127,6 +127,9 @@ func (h *Handler) stats(s Scope) http.Handler {
 			want = tally.MaskOf(q.Breakdown)
 		}
 		want |= tally.WithAudience // a site's audience, a campaign's reach
+		if q.ByAudience {
+			want |= tally.AudienceMaskOf(q.Audience) // the other breakdowns are skipped unread
+		}
 
 		ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
 		defer cancel()
@@ -145,7 +148,11 @@ func (h *Handler) stats(s Scope) http.Handler {
 				h.cfg.log.Debug("stats csv write", "err", err)
 			}
 		} else {
-			api.WriteJSON(w, http.StatusOK, rep)
+			// api.WriteJSON's bytes, written without reflection.
+			w.Header().Set("Content-Type", "application/json; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusOK)
+			_ = rep.WriteJSON(w) // the client went away; nothing to do
 		}
 		h.latency.Observe(time.Since(start).Seconds())
 	})

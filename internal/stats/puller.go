@@ -166,12 +166,13 @@ func (u *puller) take(m jetstream.Msg) {
 		a.cfg.log.Warn("stats delivery gap", "partition", p.n, "expected", u.lastDelivery+1, "got", md.Sequence.Consumer)
 	}
 	u.lastDelivery = md.Sequence.Consumer
-	h := heldMsg{m: m, seq: md.Sequence.Stream, ts: md.Timestamp.UnixMilli()}
+	h := heldMsg{m: m, seq: md.Sequence.Stream, ts: md.Timestamp.UnixMilli(), pending: md.NumPending}
 	a.mu.Lock()
 	p.held[h.seq]++
 	a.mu.Unlock()
 	if u.settled {
 		u.facts = a.admit(p, h, u.facts)
+		a.noteBacklog(p, md.NumPending)
 		return
 	}
 	if _, dup := u.hold[h.seq]; dup {
@@ -262,6 +263,10 @@ func (u *puller) settle(ctx context.Context) error {
 	slices.Sort(seqs)
 	for _, s := range seqs {
 		u.facts = a.admit(p, u.hold[s], u.facts)
+	}
+	if len(seqs) > 0 {
+		// A small backlog can arrive whole before settling.
+		a.noteBacklog(p, u.hold[seqs[len(seqs)-1]].pending)
 	}
 	a.mu.Lock()
 	a.cur.dups[p.n] = append(a.cur.dups[p.n], u.extra...)
@@ -378,17 +383,13 @@ func (a *Aggregator) admit(p *partition, h heldMsg, facts []tally.Fact) []tally.
 	return facts
 }
 
-// decodeFacts appends the counted facts of h's events to facts.
+// decodeFacts appends the counted facts of h's events to facts. Their
+// strings point into the message, which is kept until acknowledged.
 func decodeFacts(h heldMsg, facts []tally.Fact) ([]tally.Fact, error) {
 	if k := subjectKind(h.m.Subject()); !tally.Counted(k) && !tally.Audience(k) {
 		return facts, nil
 	}
-	_, err := event.DecodeBatch(h.m.Data(), func(e *event.Event) error {
-		if f, ok := tally.FactOf(e, h.ts); ok {
-			facts = append(facts, f)
-		}
-		return nil
-	})
+	facts, _, err := tally.DecodeFacts(h.m.Data(), h.ts, facts)
 	return facts, err
 }
 
@@ -399,6 +400,31 @@ func subjectKind(subject string) event.Kind {
 		s = s[:i]
 	}
 	return event.ParseKind([]byte(s))
+}
+
+// noteBacklog records whether partition p is caught up after a message
+// with pending messages behind it, and tells the flusher when every owned
+// partition is: counts then show without waiting for the timer.
+func (a *Aggregator) noteBacklog(p *partition, pending uint64) {
+	p.caughtUp.Store(pending == 0)
+	if pending > 0 {
+		return
+	}
+	a.ownMu.Lock()
+	all := true
+	for q := range a.owned {
+		if q < len(a.parts) && !a.parts[q].caughtUp.Load() {
+			all = false
+			break
+		}
+	}
+	a.ownMu.Unlock()
+	if all {
+		select {
+		case a.idle <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (a *Aggregator) kickFlush() {

@@ -2,7 +2,6 @@ package stats
 
 import (
 	"cmp"
-	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -14,12 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/stats/audience"
 	"github.com/adsyn/adsyn/internal/stats/tally"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Range limits, in hours.
@@ -313,13 +308,22 @@ func Build(q Query, recs map[int64]*Record) Report {
 	var totalReachImps int64
 	points := map[point]*acc{}
 	values := map[point]*acc{} // bucket 0
+	// An hourly audience breakdown has a point per hour and value: tens of
+	// thousands over a month. Each hour is one record, so its points are
+	// listed as they are, not summed through a map.
+	type hourPoint struct {
+		point
+		n uint64
+	}
+	var hourly []hourPoint
+	listHours := q.ByAudience && !q.Daily
 	for h, rec := range recs {
 		if h < q.From || h >= q.To {
 			continue
 		}
 		total.Add(&rec.Totals)
 		if rec.Audience != nil {
-			_ = totalAud.Merge(rec.Audience) // sketches of one precision always merge
+			_ = totalAud.MergeCounts(rec.Audience) // sketches of one precision always merge
 		}
 		if rec.Reach != nil {
 			_ = totalReach.Merge(rec.Reach)
@@ -333,7 +337,7 @@ func Build(q Query, recs map[int64]*Record) Report {
 				if a.aud == nil {
 					a.aud = &audience.Hour{}
 				}
-				_ = a.aud.Merge(rec.Audience)
+				_ = a.aud.MergeCounts(rec.Audience)
 			}
 			if rec.Reach != nil {
 				_ = a.reach.Merge(rec.Reach)
@@ -347,7 +351,22 @@ func Build(q Query, recs map[int64]*Record) Report {
 				at(values, point{0, v}).c.Add(&vc)
 			}
 		}
-		if q.ByAudience && rec.Audience != nil {
+		if listHours && rec.Audience != nil {
+			bd := &rec.Audience.Breakdowns[q.Audience]
+			other := bd.Other
+			for v, n := range bd.Counts {
+				if v == audience.OtherValue { // a value spelt so is one point with Other
+					other += n
+					continue
+				}
+				hourly = append(hourly, hourPoint{point{b, v}, n})
+				at(values, point{0, v}).n += n
+			}
+			if other > 0 {
+				hourly = append(hourly, hourPoint{point{b, audience.OtherValue}, other})
+				at(values, point{0, audience.OtherValue}).n += other
+			}
+		} else if q.ByAudience && rec.Audience != nil {
 			bd := &rec.Audience.Breakdowns[q.Audience]
 			for v, n := range bd.Counts {
 				at(points, point{b, v}).n += n
@@ -391,13 +410,21 @@ func Build(q Query, recs map[int64]*Record) Report {
 	} else {
 		r.Breakdown = q.Breakdown.String()
 	}
+	byPoint := func(a, b point) int {
+		return cmp.Or(cmp.Compare(a.bucket, b.bucket), strings.Compare(a.value, b.value))
+	}
+	if listHours {
+		slices.SortFunc(hourly, func(a, b hourPoint) int { return byPoint(a.point, b.point) })
+		r.Series = make([]Row, 0, len(hourly))
+		for i := range hourly {
+			r.Series = append(r.Series, Row{Time: hourTime(hourly[i].bucket), Value: &hourly[i].value, Metrics: metrics(&acc{n: hourly[i].n}, false)})
+		}
+	}
 	keys := make([]point, 0, len(points))
 	for k := range points {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(a, b point) int {
-		return cmp.Or(cmp.Compare(a.bucket, b.bucket), strings.Compare(a.value, b.value))
-	})
+	slices.SortFunc(keys, byPoint)
 	for _, k := range keys {
 		v := k.value
 		r.Series = append(r.Series, Row{Time: hourTime(k.bucket), Value: &v, Metrics: metrics(points[k], false)})
@@ -477,99 +504,4 @@ func csvSafe(s string) string {
 		return "'" + s
 	}
 	return s
-}
-
-// ReadRange returns the records of scope and id for hours [from, to),
-// decoding only the dimensions in want (and a site's audience, a
-// campaign's reach), the newest revision of each. Its cost grows with the
-// id's number of hours.
-func ReadRange(ctx context.Context, js jetstream.JetStream, s Scope, id string, from, to int64, want ...Dim) (map[int64]*Record, error) {
-	mask := tally.WithAudience
-	for _, d := range want {
-		mask |= tally.MaskOf(d)
-	}
-	return readRange(ctx, js, s, id, from, to, mask)
-}
-
-func readRange(ctx context.Context, js jetstream.JetStream, s Scope, id string, from, to int64, want tally.DimMask) (map[int64]*Record, error) {
-	if !ValidID(id) {
-		return nil, ErrBadID
-	}
-	// The newest revision of each of the id's keys, filtered here by hour:
-	// a filter on the range's exact keys costs the server a check of every
-	// pair of filter subjects, ten times slower for a month. An ordered
-	// consumer read until the server has nothing pending, not a KV watch: a
-	// watch under load may end its initial values on a timer, with keys
-	// missing (nats.go sends its nil marker when no key came for a while).
-	prefix, stream := "$KV."+bus.BucketStats+".", bus.KVStream(bus.BucketStats)
-	c, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects:    []string{prefix + s.Prefix() + "." + id + ".*"},
-		DeliverPolicy:     jetstream.DeliverLastPerSubjectPolicy,
-		InactiveThreshold: 10 * time.Second, // if the delete below is lost
-	})
-	if err != nil {
-		return nil, fmt.Errorf("stats: read %s %s: %w", s.Prefix(), id, err)
-	}
-	// Gone at once: reads come by the thousand (a summary, the dashboard)
-	// and the server bounds the consumers.
-	defer func() {
-		if info := c.CachedInfo(); info != nil {
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			_ = js.DeleteConsumer(dctx, stream, info.Name)
-			cancel()
-		}
-	}()
-	out := map[int64]*Record{}
-	// On a cluster a new consumer may have no leader yet for a moment: its
-	// first fetch meets no responders, and is tried again.
-	tries := 0
-	leaderless := func(err error) bool {
-		if errors.Is(err, nats.ErrNoResponders) && tries < 10 && ctx.Err() == nil {
-			tries++
-			time.Sleep(100 * time.Millisecond)
-			return true
-		}
-		return false
-	}
-	for {
-		batch, err := c.FetchNoWait(256)
-		if err != nil {
-			if leaderless(err) {
-				continue
-			}
-			return nil, fmt.Errorf("stats: read %s %s: %w", s.Prefix(), id, err)
-		}
-		got, done := 0, false
-		for m := range batch.Messages() {
-			got++
-			if md, err := m.Metadata(); err == nil && md.NumPending == 0 {
-				done = true
-			}
-			if op := m.Headers().Get("KV-Operation"); op != "" || len(m.Data()) == 0 {
-				continue // deleted or purged
-			}
-			key := strings.TrimPrefix(m.Subject(), prefix)
-			h, ok := tally.ParseHour(key)
-			if !ok || h < from || h >= to {
-				continue
-			}
-			rec, err := tally.DecodeRecordDims(m.Data(), want)
-			if err != nil {
-				return nil, fmt.Errorf("stats: %s: %w", key, err)
-			}
-			out[h] = rec
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) {
-			if got == 0 && leaderless(err) {
-				continue
-			}
-			return nil, fmt.Errorf("stats: read %s %s: %w", s.Prefix(), id, err)
-		}
-		if got == 0 || done {
-			return out, nil
-		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("stats: read %s %s: %w", s.Prefix(), id, ctx.Err())
-		}
-	}
 }

@@ -1,11 +1,18 @@
 package stats
 
 import (
+	"context"
+	"io"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/adsyn/adsyn/internal/bus"
+	"github.com/adsyn/adsyn/internal/bus/bustest"
 	"github.com/adsyn/adsyn/internal/event"
+	"github.com/adsyn/adsyn/internal/stats/audience"
 	"github.com/adsyn/adsyn/internal/stats/tally"
 )
 
@@ -70,4 +77,61 @@ func BenchmarkTally(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+}
+
+// siteMonth writes 30 days of a busy site's hourly records (an audience at
+// its breakdowns' limits, 2,000 visitors an hour) and returns its range.
+func siteMonth(b *testing.B, js jetstream.JetStream) (id string, from, to int64) {
+	kv, err := js.KeyValue(context.Background(), bus.BucketStats)
+	if err != nil {
+		b.Fatal(err)
+	}
+	to = time.Now().Unix()/3600 + 1
+	from = to - 720
+	for h := from; h < to; h++ {
+		rec := &tally.Record{Totals: Counters{Impressions: 1000}}
+		aud := &audience.Hour{Pageviews: 8000}
+		for d := range audience.NumDimensions {
+			for i := range audience.Limits[d] {
+				aud.Breakdowns[d].Add(d.String()+strconv.Itoa(i), 40, audience.Limits[d])
+			}
+		}
+		for v := range 2000 {
+			aud.Visitors.Add(strconv.FormatInt(h*1000+int64(v), 36))
+		}
+		rec.Audience = aud
+		if _, err := kv.Put(context.Background(), tally.KeyOf(ScopeSite, "busy", h), rec.AppendMsgpack(nil)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return "busy", from, to
+}
+
+// BenchmarkSiteMonthRead is the baseline of BenchmarkSiteMonthByPage:
+// reading the month's records without their audience.
+func BenchmarkSiteMonthRead(b *testing.B) {
+	js := bustest.Start(b).JS
+	id, from, to := siteMonth(b, js)
+	for b.Loop() {
+		if _, err := readRange(context.Background(), js, ScopeSite, id, from, to, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSiteMonthByPage answers a site's 30-day hourly query with
+// breakdown=page as the handler does, JSON included: 72,000 points.
+func BenchmarkSiteMonthByPage(b *testing.B) {
+	js := bustest.Start(b).JS
+	id, from, to := siteMonth(b, js)
+	q := Query{Scope: ScopeSite, ID: id, From: from, To: to, Audience: audience.Page, ByAudience: true}
+	for b.Loop() {
+		recs, err := readRange(context.Background(), js, ScopeSite, id, from, to, tally.WithAudience|tally.AudienceMaskOf(audience.Page))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if rep := Build(q, recs); len(rep.Series) != 720*audience.Limits[audience.Page] || rep.WriteJSON(io.Discard) != nil {
+			b.Fatalf("%d points", len(rep.Series))
+		}
+	}
 }

@@ -3,6 +3,7 @@ package audience
 import (
 	"cmp"
 	"slices"
+	"strings"
 )
 
 // Limits are the distinct values a breakdown keeps per site and hour; the
@@ -41,7 +42,7 @@ func (b *Breakdown) Add(v string, n uint64, limit int) {
 	if b.Counts == nil {
 		b.Counts = make(map[string]uint64)
 	}
-	b.Counts[v] = n
+	b.Counts[strings.Clone(v)] = n // v may point into a message
 }
 
 // Merge adds o's counts to b, without a limit: a range's breakdown holds

@@ -24,9 +24,16 @@ func (v *Visitors) sketch() *hyperloglog.Sketch {
 // Add counts a visitor id; "" (no consent to an id) is not a visitor.
 func (v *Visitors) Add(visitor string) {
 	if visitor != "" {
-		v.sketch().InsertHash(xxhash.Sum64String(visitor))
+		v.sketch().InsertHash(Hash(visitor))
 	}
 }
+
+// Hash is what the sketch keeps of a visitor id: hash it once, keep the
+// hash, and count it later with AddHash.
+func Hash(visitor string) uint64 { return xxhash.Sum64String(visitor) }
+
+// AddHash counts a visitor id by its Hash.
+func (v *Visitors) AddHash(h uint64) { v.sketch().InsertHash(h) }
 
 // Merge adds o's visitors to v.
 func (v *Visitors) Merge(o *Visitors) error {

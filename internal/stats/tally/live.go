@@ -1,6 +1,7 @@
 package tally
 
 import (
+	"strings"
 	"sync"
 
 	"github.com/adsyn/adsyn/internal/event"
@@ -54,7 +55,7 @@ func (l *Live) add(f *Fact, nowMinute int64) {
 			return
 		}
 		s = &[LiveMinutes]liveMinute{}
-		l.sites[f.site] = s
+		l.sites[strings.Clone(f.site)] = s // f's strings point into its message
 	}
 	m := &s[f.minute%LiveMinutes]
 	if m.minute != f.minute {

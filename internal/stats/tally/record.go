@@ -175,88 +175,6 @@ func (r *Record) SetApplied(p int, seq uint64) {
 	r.Seq[p] = max(r.Seq[p], seq)
 }
 
-// Fold sums a Delta's entries per breakdown value; one per writer,
-// reused from record to record.
-type Fold struct {
-	at   [NumDims]map[uint32]int32 // value number -> index in sums
-	sums [NumDims][]Counters
-}
-
-func NewFold() *Fold {
-	f := &Fold{}
-	for d := range f.at {
-		f.at[d] = map[uint32]int32{}
-	}
-	return f
-}
-
-// Merge adds d's counters to r, for the dimensions of scope s; n names d's
-// breakdown values.
-func (r *Record) Merge(s Scope, d *Delta, n *Names, maxValues int, f *Fold) error {
-	if d.Reach != nil {
-		r.ReachImpressions += d.ReachImpressions
-		if r.Reach == nil {
-			r.Reach = &audience.Visitors{}
-		}
-		if err := r.Reach.Merge(d.Reach); err != nil {
-			return err
-		}
-	}
-	if d.Audience != nil {
-		if r.Audience == nil {
-			r.Audience = &audience.Hour{}
-		}
-		if err := r.Audience.Absorb(d.Audience); err != nil {
-			return err
-		}
-	}
-	r.Totals.Add(&d.Counters)
-	for dim := range f.at {
-		clear(f.at[dim])
-		f.sums[dim] = f.sums[dim][:0]
-	}
-	for i := range d.Entries {
-		e := &d.Entries[i]
-		if e.kind == event.KindClick && !r.firstClick(e.click) {
-			r.Totals.Clicks--
-			continue
-		}
-		c := e.counters()
-		for dim := range NumDims {
-			if !s.Has(dim) {
-				continue
-			}
-			j, ok := f.at[dim][e.ids[dim]]
-			if !ok {
-				j = int32(len(f.sums[dim]))
-				f.at[dim][e.ids[dim]] = j
-				f.sums[dim] = append(f.sums[dim], Counters{})
-			}
-			f.sums[dim][j].Add(&c)
-		}
-	}
-	for dim := range NumDims {
-		if len(f.sums[dim]) == 0 {
-			continue
-		}
-		if r.Dims[dim] == nil {
-			r.Dims[dim] = make(map[string]Counters, len(f.sums[dim]))
-		}
-		rm := r.Dims[dim]
-		for id, j := range f.at[dim] {
-			v := n[dim][id]
-			cur, ok := rm[v]
-			if !ok && len(rm) >= maxValues && v != Other {
-				v = Other
-				cur = rm[v]
-			}
-			cur.Add(&f.sums[dim][j])
-			rm[v] = cur
-		}
-	}
-	return nil
-}
-
 // normValue bounds a breakdown value.
 func normValue(s string) string {
 	if len(s) <= maxValueLen && utf8.ValidString(s) {
@@ -399,19 +317,26 @@ const (
 )
 
 // DimMask selects the dimensions to decode; the others are skipped.
-type DimMask uint16
+type DimMask uint32
 
-// AllDims selects every dimension; WithAudience a site's audience or a
-// campaign's reach as well.
+// AllDims selects every dimension; WithAudience a site's audience counts
+// and visitors or a campaign's reach as well, and AudienceMaskOf the
+// audience breakdowns to decode with them (AllAudience: every one).
 const (
 	AllDims      DimMask = 1<<NumDims - 1
 	WithAudience DimMask = 1 << 15
+	AllAudience  DimMask = (1<<audience.NumDimensions - 1) << 16
 )
 
 func MaskOf(d Dim) DimMask { return 1 << d }
 
+// AudienceMaskOf selects audience breakdown d (with WithAudience).
+func AudienceMaskOf(d audience.Dimension) DimMask { return 1 << (16 + d) }
+
 // DecodeRecord decodes a stored record with every dimension.
-func DecodeRecord(b []byte) (*Record, error) { return DecodeRecordDims(b, AllDims|WithAudience) }
+func DecodeRecord(b []byte) (*Record, error) {
+	return DecodeRecordDims(b, AllDims|WithAudience|AllAudience)
+}
 
 func DecodeRecordDims(b []byte, want DimMask) (*Record, error) {
 	if len(b) > maxRecordSize {
@@ -461,7 +386,7 @@ func (r *Record) decode(dec *msgpack.Decoder, want DimMask) error {
 				err = dec.Skip()
 				break
 			}
-			err = r.decodeAudience(dec)
+			err = r.decodeAudience(dec, want)
 		default:
 			err = dec.Skip()
 		}
@@ -489,13 +414,13 @@ func (r *Record) decodeSeq(dec *msgpack.Decoder) error {
 	return nil
 }
 
-func (r *Record) decodeAudience(dec *msgpack.Decoder) error {
+func (r *Record) decodeAudience(dec *msgpack.Decoder, want DimMask) error {
 	b, err := dec.DecodeBytes()
 	if err != nil {
 		return err
 	}
 	r.Audience = &audience.Hour{}
-	return msgpack.Unmarshal(b, r.Audience)
+	return decodeHour(b, r.Audience, want)
 }
 
 func (r *Record) decodeReach(dec *msgpack.Decoder) error {

@@ -2,6 +2,7 @@ package tally
 
 import (
 	"math"
+	"strings"
 	"time"
 
 	"github.com/adsyn/adsyn/internal/event"
@@ -167,11 +168,11 @@ type SeqRange struct{ Min, Max uint64 }
 // which keeps the hot path to appends.
 type Delta struct {
 	Counters
-	Key      RecKey
-	Entries  []entry
-	Seqs     []SeqRange         // by partition
-	Audience *audience.Hour     // a site's pageviews, searches and custom events; nil when none
-	Reach    *audience.Visitors // a campaign's visitors with an impression; nil when none
+	Key     RecKey
+	Entries []entry
+	Hits    []hit              // a site's pageviews, searches and custom events
+	Seqs    []SeqRange         // by partition
+	Reach   *audience.Visitors // a campaign's visitors with an impression; nil when none
 	// ReachImpressions counts the impressions Reach's visitors had.
 	ReachImpressions int64
 }
@@ -182,6 +183,16 @@ type entry struct {
 	ids   [NumDims]uint32
 	kind  event.Kind
 	click event.ID // of a click, to count it once per record (Record.Clicks)
+}
+
+// hit is one pageview's, search's or custom event's contribution to a
+// site's audience, summed into an audience.Hour when the record is
+// written (Fold.hits): the hot path only numbers its values.
+type hit struct {
+	ids        [audience.NumDimensions]uint32 // value number + 1; 0: no value
+	visitor    uint64                         // audience.Hash of the visitor id, if hasVisitor
+	hasVisitor bool
+	kind       event.Kind
 }
 
 func (e *entry) counters() Counters {
@@ -204,9 +215,9 @@ func (d *Delta) Empty() bool {
 // Reset clears d for reuse, keeping its room.
 func (d *Delta) Reset() {
 	d.Counters = Counters{}
-	d.Entries = d.Entries[:0]
+	d.Entries, d.Hits = d.Entries[:0], d.Hits[:0]
 	clear(d.Seqs)
-	d.Audience, d.Reach, d.ReachImpressions = nil, nil, 0
+	d.Reach, d.ReachImpressions = nil, 0
 }
 
 // interner numbers the values of one dimension within a batch.
@@ -215,7 +226,11 @@ type interner struct {
 	vals []string
 }
 
-func (in *interner) id(s string) uint32 {
+func (in *interner) id(s string) uint32 { return in.number(s, normValue) }
+
+// number returns s's number, giving the next one to a value not seen yet;
+// norm bounds the value kept.
+func (in *interner) number(s string, norm func(string) string) uint32 {
 	if id, ok := in.ids[s]; ok {
 		return id
 	}
@@ -223,18 +238,26 @@ func (in *interner) id(s string) uint32 {
 		in.ids = map[string]uint32{}
 	}
 	id := uint32(len(in.vals))
-	in.vals = append(in.vals, normValue(s))
+	s = strings.Clone(s) // a fact's strings point into its message
+	in.vals = append(in.vals, norm(s))
 	in.ids[s] = id
 	return id
 }
 
-// Names maps a batch's value numbers back to values, per dimension.
-type Names [NumDims][]string
+func asIs(s string) string { return s }
+
+// Names maps a batch's value numbers back to values, per dimension: the
+// records' breakdowns and the sites' audience breakdowns.
+type Names struct {
+	Dims     [NumDims][]string
+	Audience [audience.NumDimensions][]string
+}
 
 // Tally sums facts into deltas per record.
 type Tally struct {
 	Recs  map[uint64]*Delta // by packKey
 	vals  [NumDims]interner
+	aud   [audience.NumDimensions]interner
 	parts int
 	cpm   func(string) (float64, bool)
 	Spare *[]*Delta // deltas of written batches, cleared, to reuse
@@ -267,7 +290,10 @@ func (t *Tally) Get(k RecKey) *Delta {
 func (t *Tally) Names() *Names {
 	var n Names
 	for d := range t.vals {
-		n[d] = t.vals[d].vals
+		n.Dims[d] = t.vals[d].vals
+	}
+	for d := range t.aud {
+		n.Audience[d] = t.aud[d].vals
 	}
 	return &n
 }
@@ -281,11 +307,7 @@ type Floor map[RecKey][]uint64
 func (t *Tally) Add(f *Fact, p int, seq uint64, only Floor) {
 	if Audience(f.kind) {
 		if d := t.deltaFor(ScopeSite, f.site, t.vals[DimSite].id(f.site), f.Hour, p, seq, only); d != nil {
-			if d.Audience == nil {
-				d.Audience = &audience.Hour{}
-			}
-			e := f.event()
-			d.Audience.Collect(&e)
+			d.Hits = append(d.Hits, t.hitOf(f))
 		}
 		return
 	}
@@ -321,6 +343,29 @@ func (t *Tally) Add(f *Fact, p int, seq uint64, only Floor) {
 	}
 }
 
+// hitOf numbers the audience values of f: a pageview counts in every
+// breakdown but the event name's, a custom event only there (as
+// audience.Hour.Add counts them).
+func (t *Tally) hitOf(f *Fact) hit {
+	h := hit{kind: f.kind}
+	if f.visitor != "" {
+		h.visitor, h.hasVisitor = audience.Hash(f.visitor), true
+	}
+	if f.kind == event.KindSearch {
+		return h
+	}
+	e := f.event()
+	var v [audience.NumDimensions]string
+	audience.Values(&e, &v)
+	for d, s := range v {
+		if s == "" || (d == int(audience.EventName)) != (f.kind == event.KindCustom) {
+			continue
+		}
+		h.ids[d] = t.aud[d].number(s, asIs) + 1
+	}
+	return h
+}
+
 func (t *Tally) deltaFor(s Scope, id string, num uint32, hour int64, p int, seq uint64, only Floor) *Delta {
 	if only != nil {
 		fl, ok := only[RecKey{s, id, hour}]
@@ -337,7 +382,7 @@ func (t *Tally) deltaFor(s Scope, id string, num uint32, hour int64, p int, seq 
 		} else {
 			d = &Delta{Seqs: make([]SeqRange, t.parts)}
 		}
-		d.Key = RecKey{s, id, hour}
+		d.Key = RecKey{s, strings.Clone(id), hour}
 		t.Recs[k] = d
 	}
 	r := &d.Seqs[p]
