@@ -11,8 +11,9 @@ import (
 )
 
 // finish records the outcome of one user's delivery and says how the task
-// is to be settled. The state write of a delivery is sent without waiting;
-// conclude confirms it before the task is acknowledged.
+// is to be settled. A delivery's log entry is sent without waiting;
+// conclude confirms it, then writes the state, before the task is
+// acknowledged.
 func (w *Worker) finish(ctx context.Context, r *run, l *lease, states *laneStates, d *delivery, res result, took time.Duration, writes *[]pendingState) verdict {
 	p := r.partner.Load()
 	now := time.Now().UTC()
@@ -34,15 +35,11 @@ func (w *Worker) finish(ctx context.Context, r *run, l *lease, states *laneState
 		}
 		// Until it is confirmed, the lane does not know the record.
 		states.forget(d.user)
-		f, err := w.led.putStateAsync(p.ID, d.user, s, d.prevRev)
-		if err != nil {
-			// Sent but not recorded: the task runs again and resends with the
-			// same webhook-id (at least once), or finds the state moved on.
-			// The partner's answer goes on the log all the same.
-			w.logAnswer(entry)
-			return requeueFor(err)
+		pw := pendingState{user: d.user, s: s, prevRev: d.prevRev, entry: entry}
+		if pw.logged, pw.logErr = w.led.recordAsync(entry); pw.logErr != nil {
+			pw.logErr = w.logAnswer(entry) // waits, retrying
 		}
-		*writes = append(*writes, pendingState{user: d.user, s: s, f: f, entry: entry})
+		*writes = append(*writes, pw)
 		return verdict{kind: settleAck}
 	case classGone:
 		states.forget(d.user)
@@ -75,7 +72,9 @@ func (w *Worker) finish(ctx context.Context, r *run, l *lease, states *laneState
 		entry.Outcome, entry.Error = OutcomeDeadLetter, reason
 		w.dead.Inc()
 		w.o.log.Warn("syndication: delivery dead-lettered", "partner", p.ID, "user", d.user, "reason", reason)
-		w.log(ctx, entry)
+		if err := w.logAnswer(entry); err != nil { // on the log before the task is acknowledged
+			return requeueFor(err)
+		}
 		return verdict{kind: settleAck}
 	case classLost:
 		return verdict{kind: settleLost}
@@ -99,36 +98,75 @@ func (w *Worker) finish(ctx context.Context, r *run, l *lease, states *laneState
 
 // pendingState is a delivery whose state write awaits its confirmation.
 type pendingState struct {
-	user  string
-	s     state
-	f     jetstream.PubAckFuture
-	entry Delivery
+	user    string
+	s       state
+	prevRev uint64
+	logged  jetstream.PubAckFuture // the log entry's write
+	logErr  error                  // the log entry could not be written
+	written jetstream.PubAckFuture // the state's write
+	entry   Delivery
 }
 
-// conclude confirms the task's state writes, logs their deliveries, and
-// settles the task: acknowledged only when every delivery is recorded.
+// conclude records the task's deliveries and settles the task: each answer
+// on the delivery log first, then the states, then the acknowledgement. In
+// that order a process killed at any point leaves no answer unlogged: a
+// task whose state was not written runs again, and its resend's answer is
+// logged too.
 func (w *Worker) conclude(ctx context.Context, r *run, l *lease, states *laneStates, writes []pendingState, v verdict) {
 	partner := r.partner.Load().ID
 	// Writes already sent are confirmed even when the worker is stopping;
 	// the lease bounds the wait.
 	wctx, cancel := l.within(context.WithoutCancel(ctx), 0)
 	defer cancel()
-	for _, pw := range writes {
+	for i := range writes {
+		pw := &writes[i]
+		if pw.logged == nil {
+			continue
+		}
+		select {
+		case <-pw.logged.Ok():
+		case <-pw.logged.Err():
+			pw.logErr = w.logAnswer(pw.entry) // waits, retrying
+		case <-wctx.Done():
+			pw.logErr = w.logAnswer(pw.entry)
+		}
+	}
+	fail := func(pw *pendingState, err error) {
+		// Sent but not recorded: the task runs again and resends with the
+		// same webhook-id (at least once), or finds the state moved on.
+		states.forget(pw.user)
+		if v.kind == settleAck {
+			v = requeueFor(fmt.Errorf("syndication: write state %s/%s: %w", partner, pw.user, err))
+		}
+	}
+	for i := range writes {
+		pw := &writes[i]
+		if pw.logErr != nil {
+			fail(pw, pw.logErr) // not recorded as done while its answer is not on the log
+			continue
+		}
+		f, err := w.led.putStateAsync(partner, pw.user, pw.s, pw.prevRev)
+		if err != nil {
+			fail(pw, err)
+			continue
+		}
+		pw.written = f
+	}
+	for i := range writes {
+		pw := &writes[i]
+		if pw.written == nil {
+			continue
+		}
 		var err error
 		select {
-		case ack := <-pw.f.Ok():
+		case ack := <-pw.written.Ok():
 			states.put(pw.user, pw.s, ack.Sequence)
-		case err = <-pw.f.Err():
+		case err = <-pw.written.Err():
 		case <-wctx.Done():
 			err = wctx.Err()
 		}
 		if err != nil {
-			// Sent but not recorded (see finish); it may have been applied.
-			states.forget(pw.user)
-			w.logAnswer(pw.entry)
-			if v.kind == settleAck {
-				v = requeueFor(fmt.Errorf("syndication: write state %s/%s: %w", partner, pw.user, err))
-			}
+			fail(pw, err)
 			continue
 		}
 		if pw.entry.Outcome == OutcomePublished {
@@ -136,7 +174,6 @@ func (w *Worker) conclude(ctx context.Context, r *run, l *lease, states *laneSta
 		} else {
 			w.delivered.Inc()
 		}
-		w.log(ctx, pw.entry)
 	}
 	switch v.kind {
 	case settleAck:
@@ -189,21 +226,10 @@ func (w *Worker) recordGone(ctx context.Context, partner string, d *delivery, en
 	return nil
 }
 
-// log appends to the delivery log without waiting; drainLog checks the acks.
-func (w *Worker) log(_ context.Context, d Delivery) {
-	f, err := w.led.recordAsync(d)
-	if err != nil {
-		w.logErrors.Inc()
-		w.o.log.Error("syndication: delivery log", "partner", d.Partner, "err", err)
-		return
-	}
-	w.logq <- f
-}
-
 // logAnswer writes a delivery to the log and waits for it, retrying while
-// NATS is away (up to half a minute): an answer whose state could not be
-// recorded is on the log all the same.
-func (w *Worker) logAnswer(d Delivery) {
+// NATS is away (up to half a minute). On failure the caller must not
+// record the delivery as done: its task runs again, and logs again.
+func (w *Worker) logAnswer(d Delivery) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		err := func() error {
@@ -221,25 +247,13 @@ func (w *Worker) logAnswer(d Delivery) {
 			}
 		}()
 		if err == nil {
-			return
+			return nil
 		}
 		if time.Now().After(deadline) {
 			w.logErrors.Inc()
 			w.o.log.Warn("syndication: delivery log", "partner", d.Partner, "user", d.User, "err", err)
-			return
+			return fmt.Errorf("syndication: delivery log: %w", err)
 		}
 		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-func (w *Worker) drainLog(done chan struct{}) {
-	defer close(done)
-	for f := range w.logq {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			w.logErrors.Inc()
-			w.o.log.Error("syndication: delivery log", "err", err)
-		}
 	}
 }

@@ -30,10 +30,9 @@ type Worker struct {
 	changeq    chan *profiles.Change // changes waiting for the fan-out loop
 	fanoutDone chan struct{}         // closed when the fan-out loop has ended
 	lanes      atomic.Int64
-	recent     recent                      // newest profiles seen on the change feed
-	known      map[string]bool             // partners reconcile has seen (its goroutine only)
-	purged     map[string]bool             // partners not delivering whose tasks were purged (reconcile's)
-	logq       chan jetstream.PubAckFuture // delivery log writes awaiting their ack
+	recent     recent          // newest profiles seen on the change feed
+	known      map[string]bool // partners reconcile has seen (its goroutine only)
+	purged     map[string]bool // partners not delivering whose tasks were purged (reconcile's)
 
 	changes, changeErrors, logErrors                    *metrics.Counter
 	skipped, delivered, published, dead, disabled, reqd *metrics.Counter
@@ -123,9 +122,6 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("syndication: consume changes: %w", err)
 	}
-	w.logq = make(chan jetstream.PubAckFuture, 4096)
-	logsDone := make(chan struct{})
-	go w.drainLog(logsDone)
 	changed, unsubscribe := w.reg.subscribe()
 	defer unsubscribe()
 	runs := map[string]*run{}
@@ -159,8 +155,6 @@ func (w *Worker) Run(ctx context.Context) error {
 				r.done.Wait()
 			}
 			stopFanout()
-			close(w.logq)
-			<-logsDone
 			return nil
 		}
 	}
