@@ -19,15 +19,21 @@ func Keys(ctx context.Context, js jetstream.JetStream, bucket, filter string, fn
 
 // Latest calls fn with the newest revision of every live key of bucket
 // matching filter, until fn fails; with headersOnly, without the values.
-// It reads with an ordered consumer until the server has none pending. Not
-// a KV watch (ListKeys, WatchAll): a watch whose consumer info fails under
-// load takes the first key for the last, and ends early with keys missing.
+// It reads them through a consumer of its own, which says at its creation
+// how many there are, and reads until it has them all. Not a KV watch
+// (ListKeys, WatchAll), and not a fetch until nothing comes: under load a
+// watch takes the first key for the last, and a fresh consumer may answer
+// a fetch with nothing before it is ready, so both end early with keys
+// missing.
 func Latest(ctx context.Context, js jetstream.JetStream, bucket, filter string, headersOnly bool, fn func(key string, m jetstream.Msg) error) error {
 	prefix, stream := "$KV."+bucket+".", KVStream(bucket)
-	c, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
+	c, err := js.CreateConsumer(ctx, stream, jetstream.ConsumerConfig{
 		FilterSubjects:    []string{prefix + filter},
 		DeliverPolicy:     jetstream.DeliverLastPerSubjectPolicy,
+		AckPolicy:         jetstream.AckNonePolicy,
 		HeadersOnly:       headersOnly,
+		MemoryStorage:     true,
+		Replicas:          1,
 		InactiveThreshold: 10 * time.Second, // if the delete below is lost
 	})
 	if err != nil {
@@ -36,12 +42,11 @@ func Latest(ctx context.Context, js jetstream.JetStream, bucket, filter string, 
 	// Gone at once: reads may come by the thousand, and the server bounds
 	// the consumers.
 	defer func() {
-		if info := c.CachedInfo(); info != nil {
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			_ = js.DeleteConsumer(dctx, stream, info.Name)
-			cancel()
-		}
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_ = js.DeleteConsumer(dctx, stream, c.CachedInfo().Name)
+		cancel()
 	}()
+	left := c.CachedInfo().NumPending
 	// On a cluster a new consumer may have no leader for a moment: its
 	// first fetches meet no responders.
 	tries := 0
@@ -53,24 +58,18 @@ func Latest(ctx context.Context, js jetstream.JetStream, bucket, filter string, 
 		}
 		return false
 	}
-	for {
-		// No wait: what is pending comes at once, and nothing pending
-		// (an empty bucket) answers at once too.
-		batch, err := c.FetchNoWait(1024)
+	for left > 0 {
+		batch, err := c.Fetch(int(min(left, 1024)), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
 			if leaderless(err) {
 				continue
 			}
 			return fmt.Errorf("bus: read %s: %w", bucket, err)
 		}
-		got, done := 0, false
+		got := 0
 		for m := range batch.Messages() {
 			got++
-			md, err := m.Metadata()
-			if err != nil {
-				return fmt.Errorf("bus: read %s: %w", bucket, err)
-			}
-			done = md.NumPending == 0
+			left--
 			if op := m.Headers().Get("KV-Operation"); op == "DEL" || op == "PURGE" || m.Headers().Get(jetstream.MarkerReasonHeader) != "" {
 				continue
 			}
@@ -84,11 +83,12 @@ func Latest(ctx context.Context, js jetstream.JetStream, bucket, filter string, 
 			}
 			return fmt.Errorf("bus: read %s: %w", bucket, err)
 		}
-		if done || got == 0 {
-			return nil
-		}
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("bus: read %s: %w", bucket, err)
+		if got == 0 {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("bus: read %s: %w", bucket, err)
+			}
+			return fmt.Errorf("bus: read %s: %d keys pending, none delivered within 5s", bucket, left)
 		}
 	}
+	return nil
 }

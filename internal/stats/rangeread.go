@@ -2,14 +2,10 @@ package stats
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"runtime"
-	"strings"
 	"sync"
-	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/adsyn/adsyn/internal/bus"
@@ -34,88 +30,22 @@ func readRange(ctx context.Context, js jetstream.JetStream, s Scope, id string, 
 	}
 	// The newest revision of each of the id's keys, filtered here by hour:
 	// a filter on the range's exact keys costs the server a check of every
-	// pair of filter subjects, ten times slower for a month. An ordered
-	// consumer read until the server has nothing pending, not a KV watch: a
-	// watch under load may end its initial values on a timer, with keys
-	// missing (nats.go sends its nil marker when no key came for a while).
-	prefix, stream := "$KV."+bus.BucketStats+".", bus.KVStream(bus.BucketStats)
-	c, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects:    []string{prefix + s.Prefix() + "." + id + ".*"},
-		DeliverPolicy:     jetstream.DeliverLastPerSubjectPolicy,
-		InactiveThreshold: 10 * time.Second, // if the delete below is lost
+	// pair of filter subjects, ten times slower for a month.
+	dec := newRangeDecoder(want)
+	defer dec.stop()
+	err := bus.Latest(ctx, js, bus.BucketStats, s.Prefix()+"."+id+".*", false, func(key string, m jetstream.Msg) error {
+		if len(m.Data()) == 0 {
+			return nil
+		}
+		if h, ok := tally.ParseHour(key); ok && h >= from && h < to {
+			dec.add(h, key, m.Data())
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("stats: read %s %s: %w", s.Prefix(), id, err)
 	}
-	// Gone at once: reads come by the thousand (a summary, the dashboard)
-	// and the server bounds the consumers.
-	defer func() {
-		if info := c.CachedInfo(); info != nil {
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			_ = js.DeleteConsumer(dctx, stream, info.Name)
-			cancel()
-		}
-	}()
-	dec := newRangeDecoder(want)
-	defer dec.stop()
-	// On a cluster a new consumer may have no leader yet for a moment: its
-	// first fetch meets no responders, and is tried again.
-	tries, empties := 0, 0
-	leaderless := func(err error) bool {
-		if errors.Is(err, nats.ErrNoResponders) && tries < 10 && ctx.Err() == nil {
-			tries++
-			time.Sleep(100 * time.Millisecond)
-			return true
-		}
-		return false
-	}
-	for {
-		batch, err := c.FetchNoWait(256)
-		if err != nil {
-			if leaderless(err) {
-				continue
-			}
-			return nil, fmt.Errorf("stats: read %s %s: %w", s.Prefix(), id, err)
-		}
-		got, done := 0, false
-		for m := range batch.Messages() {
-			got++
-			if md, err := m.Metadata(); err == nil && md.NumPending == 0 {
-				done = true
-			}
-			if op := m.Headers().Get("KV-Operation"); op != "" || len(m.Data()) == 0 {
-				continue // deleted or purged
-			}
-			key := strings.TrimPrefix(m.Subject(), prefix)
-			h, ok := tally.ParseHour(key)
-			if !ok || h < from || h >= to {
-				continue
-			}
-			dec.add(h, key, m.Data())
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) {
-			if got == 0 && leaderless(err) {
-				continue
-			}
-			return nil, fmt.Errorf("stats: read %s %s: %w", s.Prefix(), id, err)
-		}
-		if got == 0 && !done && empties < 10 && ctx.Err() == nil {
-			// Nothing came: under load a fetch without waiting can find
-			// the new consumer not ready yet. Its info tells an empty range
-			// from a slow one.
-			empties++
-			if info, err := c.Info(ctx); err == nil && info.NumPending > 0 {
-				time.Sleep(20 * time.Millisecond)
-				continue
-			}
-		}
-		if got == 0 || done {
-			return dec.wait()
-		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("stats: read %s %s: %w", s.Prefix(), id, ctx.Err())
-		}
-	}
+	return dec.wait()
 }
 
 // rangeDecoder decodes a range's records on a few goroutines while the
