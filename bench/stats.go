@@ -97,6 +97,15 @@ func runStats(ctx context.Context, conn *bus.Conn, o Options, so statsOptions, p
 		return res, err
 	}
 	res.Lost = int64(acked) - counted
+	if res.Lost != 0 {
+		// What the bucket holds, for whoever reads this: records missing, or
+		// not read.
+		if st, err := conn.JS.Stream(ctx, bus.KVStream(bus.BucketStats)); err == nil {
+			if info, err := st.Info(ctx, jetstream.WithSubjectFilter("$KV."+bus.BucketStats+".camp."+run+"c0.*")); err == nil {
+				fmt.Fprintf(progress, "stats: the bucket holds %d messages in all; campaign %sc0 has %d hours stored\n", info.State.Msgs, run, len(info.State.Subjects))
+			}
+		}
+	}
 	fmt.Fprintf(progress, "stats: the records count %d of the %d events published\n", counted, acked)
 	// The visitors' sketches against the known set the generator used.
 	known := 0
