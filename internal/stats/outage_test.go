@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/bus/bustest"
@@ -202,18 +203,22 @@ func TestAggregatorsResumeAfterClusterRestart(t *testing.T) {
 		campaign: {Impressions: 128, SpendMicros: 320000},
 		site:     {Impressions: 128, SpendMicros: 320000},
 	}, 2*time.Minute)
-	waitUntil(t, time.Minute, "every stats consumer to be drained", func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		pending, err := bustest.Pending(ctx, pub.JS, bus.StreamEvents)
-		if err != nil {
+	waitUntil(t, time.Minute, "every stats consumer to be drained", func() bool { return statsDrained(pub.JS) })
+}
+
+// statsDrained reports whether every stats consumer of ADSYN_EVENTS has
+// nothing left to deliver or to acknowledge.
+func statsDrained(js jetstream.JetStream) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pending, err := bustest.Pending(ctx, js, bus.StreamEvents)
+	if err != nil {
+		return false
+	}
+	for name, p := range pending {
+		if strings.HasPrefix(name, "adsyn_stats") && p != [2]uint64{} {
 			return false
 		}
-		for name, p := range pending {
-			if strings.HasPrefix(name, "adsyn_stats") && p != [2]uint64{} {
-				return false
-			}
-		}
-		return len(pending) > 0
-	})
+	}
+	return len(pending) > 0
 }
