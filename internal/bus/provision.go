@@ -147,23 +147,11 @@ func leaderReadStream(cfg jetstream.KeyValueConfig) jetstream.StreamConfig {
 // erasure overwrites a user's data key with a secure delete. One revision, so
 // a key never has an older copy in the store.
 func userKeysStream(replicas int) jetstream.StreamConfig {
-	return jetstream.StreamConfig{
-		Name:              StreamUserKeys,
-		Description:       "users' data keys, wrapped by the keyring; destroyed at erasure",
-		Subjects:          []string{"$KV." + BucketUserKeys + ".>"},
-		MaxMsgsPerSubject: 1,
-		MaxMsgs:           -1,
-		MaxBytes:          -1,
-		MaxMsgSize:        -1,
-		MaxConsumers:      -1,
-		Duplicates:        2 * time.Minute,
-		Discard:           jetstream.DiscardNew,
-		AllowRollup:       true,
-		AllowDirect:       true,
-		DenyDelete:        false,
-		Storage:           jetstream.FileStorage,
-		Replicas:          replicas,
-	}
+	s := leaderReadStream(jetstream.KeyValueConfig{Bucket: BucketUserKeys, Storage: jetstream.FileStorage, Replicas: replicas,
+		Description: "users' data keys, wrapped by the keyring; destroyed at erasure"})
+	s.DenyDelete = false
+	s.AllowDirect = true // read per profile: direct gets; a key just made is used, not read back
+	return s
 }
 
 // ProvisionRetry runs Provision until it succeeds or ctx ends, waiting
