@@ -90,7 +90,7 @@ func defaultOptions() options {
 	return options{
 		policy:       DefaultPolicy(),
 		partitions:   event.DefaultPartitions,
-		window:       50 * time.Millisecond,
+		window:       20 * time.Millisecond,
 		flushEvents:  32768,
 		maxInflight:  4096,
 		consumer:     "segments",
@@ -187,7 +187,8 @@ func WithPartitions(total int, owned ...int) BuilderOption {
 }
 
 // WithWindow sets how long a builder coalesces a partition's events before
-// writing (default 50ms: a page load's events arrive well within it), and
+// writing (default 20ms: the edge's publisher sends a page load's batches,
+// one per kind, on the same flush tick or the next, 10ms later), and
 // the event count that writes sooner (default 32768; behind a backlog the
 // batch grows to it).
 func WithWindow(d time.Duration, maxEvents int) BuilderOption {
