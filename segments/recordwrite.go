@@ -78,8 +78,10 @@ func (w *worker) write(todo []int32, tax *taxonomy.Taxonomy) (conflicts []int32)
 	return conflicts
 }
 
-// ackTimeout bounds the wait for the acknowledgements of one batch.
-const ackTimeout = 30 * time.Second
+// ackTimeout bounds the wait for the acknowledgements of one batch. Shorter
+// than the bucket's dedupe window (bus.SegmentsDedupeWindow), so that a
+// write sent again after it is usually still known by its id.
+const ackTimeout = 10 * time.Second
 
 var errAckTimeout = errors.New("segments: no acknowledgement for a record write")
 
@@ -106,10 +108,11 @@ func (w *worker) settle(p *pendingWrite, timeout <-chan time.Time) (conflict boo
 		}
 	}
 	if err != nil && !isConflict(err) {
-		// The write may be stored with its answer lost. Sent again under
-		// the same message id it is stored at most once, and the answer
-		// says which; a redelivery instead, later, would apply the events
-		// twice once the record's window of applied messages has moved on.
+		// The write may be stored with its answer lost. Sent again, with
+		// the same message id and expected revision, it is stored at most
+		// once (redelivery.go says how); a redelivery instead, later, would
+		// apply the events twice once the record's window of applied
+		// messages has moved on.
 		ack, err = w.resend(p.fut.Msg())
 	}
 	if err != nil {

@@ -51,6 +51,16 @@ func (w *worker) ack(m jetstream.Msg) {
 	}
 }
 
+// A record write sent again carries its message id and its expected
+// revision, and is stored at most once either way. Within the bucket's
+// dedupe window (bus.SegmentsDedupeWindow) a cluster knows the id and
+// answers with the first write's sequence. One server checks the expected
+// revision before the id, and a cluster does once the window has passed:
+// the first write moved the record on, so the resend is refused as a
+// conflict, the record is read again, and its applied messages say the
+// events are in. The id spares that read in a cluster; the revision is what
+// keeps a write from being stored twice.
+
 // resendTimeout bounds the retries of one unanswered record write.
 const resendTimeout = 20 * time.Second
 

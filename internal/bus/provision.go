@@ -86,9 +86,12 @@ func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
 		cfg.Storage = jetstream.FileStorage
 		cfg.Replicas = r.Replicas
 		var err error
-		if leaderReads[cfg.Bucket] {
+		switch {
+		case leaderReads[cfg.Bucket]:
 			_, err = js.CreateOrUpdateStream(ctx, leaderReadStream(cfg))
-		} else {
+		case cfg.Bucket == BucketSegments:
+			_, err = js.CreateOrUpdateStream(ctx, segmentsStream(cfg))
+		default:
 			_, err = js.CreateOrUpdateKeyValue(ctx, cfg)
 		}
 		if err != nil {
@@ -140,6 +143,26 @@ func leaderReadStream(cfg jetstream.KeyValueConfig) jetstream.StreamConfig {
 		Storage:           cfg.Storage,
 		Replicas:          cfg.Replicas,
 	}
+}
+
+// SegmentsDedupeWindow is the Nats-Msg-Id window of adsyn_segments. Every
+// record write carries an id, so the server holds one entry (about 110
+// bytes) per write for the window: 30 seconds, not the 2 minutes of a bucket
+// made by CreateKeyValue. The segment builder sends a write again under its
+// id only within this window (segments/redelivery.go).
+const SegmentsDedupeWindow = 30 * time.Second
+
+// segmentsStream is the stream nats.go makes for the segments bucket, with
+// direct gets, per-message TTLs and limit markers, and a shorter dedupe window.
+func segmentsStream(cfg jetstream.KeyValueConfig) jetstream.StreamConfig {
+	s := leaderReadStream(cfg)
+	s.AllowDirect = true
+	s.AllowMsgTTL, s.SubjectDeleteMarkerTTL = cfg.LimitMarkerTTL > 0, cfg.LimitMarkerTTL
+	s.Duplicates = SegmentsDedupeWindow
+	if cfg.TTL > 0 {
+		s.Duplicates = min(s.Duplicates, cfg.TTL)
+	}
+	return s
 }
 
 // userKeysStream is the stream of the adsyn_user_keys bucket, made by hand

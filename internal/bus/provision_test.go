@@ -134,3 +134,46 @@ func TestProvisionUpdatesStatsRetention(t *testing.T) {
 		}
 	}
 }
+
+// The segments bucket's dedupe window is SegmentsDedupeWindow, also on a
+// bucket that an older version made with CreateKeyValue (2 minutes), and it
+// keeps what CreateKeyValue gave it: direct gets, per-message TTLs, limit
+// markers, the record TTL.
+func TestSegmentsBucketStream(t *testing.T) {
+	c := bustest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r := bus.DefaultResources()
+	if err := c.JS.DeleteStream(ctx, "KV_"+bus.BucketSegments); err != nil {
+		t.Fatal(err)
+	}
+	old, err := c.JS.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bus.BucketSegments, TTL: r.SegmentsTTL, LimitMarkerTTL: time.Hour, Storage: jetstream.FileStorage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Put(ctx, "v1", []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.Provision(ctx, c.JS, r); err != nil {
+		t.Fatalf("provision over a bucket made by CreateKeyValue: %v", err)
+	}
+	st, err := c.JS.Stream(ctx, "KV_"+bus.BucketSegments)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := st.CachedInfo().Config
+	if cfg.Duplicates != 30*time.Second || !cfg.AllowDirect || !cfg.AllowMsgTTL || cfg.SubjectDeleteMarkerTTL != time.Hour ||
+		cfg.MaxAge != r.SegmentsTTL || cfg.MaxMsgsPerSubject != 1 || !cfg.DenyDelete || cfg.Discard != jetstream.DiscardNew {
+		t.Errorf("segments stream: %+v", cfg)
+	}
+	kv, err := c.JS.KeyValue(ctx, bus.BucketSegments)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := kv.Get(ctx, "v1"); err != nil || string(e.Value()) != "before" {
+		t.Errorf("a record written before: %v %v", e, err)
+	}
+	if _, err := kv.Create(ctx, "v2", []byte("x"), jetstream.KeyTTL(time.Hour)); err != nil {
+		t.Errorf("a record with its own TTL: %v", err)
+	}
+}
