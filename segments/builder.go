@@ -37,6 +37,9 @@ type Builder struct {
 	subjects string // "$KV.adsyn_segments."
 	inflight int    // record writes in flight per worker
 	writeID  string // prefix of the message ids of record writes, unique to the builder
+	// writeIDs says whether record writes carry a message id: only when the
+	// bucket is replicated, as one server never reads it (redelivery.go).
+	writeIDs bool
 	writes   atomic.Uint64
 	ready    chan struct{}
 	started  atomic.Bool
@@ -152,6 +155,7 @@ func (b *Builder) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("segments: bucket %s: %w", bus.BucketSegments, err)
 	}
+	b.writeIDs = kvs.CachedInfo().Config.Replicas > 1
 	var (
 		wg       sync.WaitGroup
 		consumes []jetstream.ConsumeContext

@@ -51,8 +51,10 @@ func (w *worker) write(todo []int32, tax *taxonomy.Taxonomy) (conflicts []int32)
 		*m = nats.Msg{
 			Subject: w.b.subjects + v.visitor,
 			Data:    w.arena[start:len(w.arena):len(w.arena)],
-			Header: nats.Header{jetstream.ExpectedLastSubjSeqHeader: []string{strconv.FormatUint(h.rev, 10)},
-				jetstream.MsgIDHeader: []string{w.b.writeID + strconv.FormatUint(w.b.writes.Add(1), 36)}},
+			Header:  nats.Header{jetstream.ExpectedLastSubjSeqHeader: []string{strconv.FormatUint(h.rev, 10)}},
+		}
+		if w.b.writeIDs {
+			m.Header[jetstream.MsgIDHeader] = []string{w.b.writeID + strconv.FormatUint(w.b.writes.Add(1), 36)}
 		}
 		if ttl := w.b.o.recordTTL; ttl > 0 {
 			m.Header.Set(jetstream.MsgTTLHeader, ttl.String())
@@ -109,8 +111,8 @@ func (w *worker) settle(p *pendingWrite, timeout <-chan time.Time) (conflict boo
 	}
 	if err != nil && !isConflict(err) {
 		// The write may be stored with its answer lost. Sent again, with
-		// the same message id and expected revision, it is stored at most
-		// once (redelivery.go says how); a redelivery instead, later, would
+		// the same expected revision (and message id, if any), it is stored
+		// at most once (redelivery.go says how); a redelivery instead, later, would
 		// apply the events twice once the record's window of applied
 		// messages has moved on.
 		ack, err = w.resend(p.fut.Msg())
