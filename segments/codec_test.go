@@ -1,6 +1,7 @@
 package segments
 
 import (
+	"bytes"
 	"reflect"
 	"testing"
 
@@ -98,9 +99,22 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add(r.AppendMsgpack(nil))
 	f.Add([]byte{0x80})
 	f.Add([]byte{0xde, 0xff, 0xff})
+	f.Add(sampleRecordViaLib(f))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var r Record
-		if DecodeRecord(b, &r) != nil {
+		err := DecodeRecord(b, &r)
+		// msgpack/v5's own decoding by reflection is the oracle: a record it
+		// reads whole, DecodeRecord reads the same.
+		var lib Record
+		if libErr := msgpack.Unmarshal(b, &lib); libErr == nil && len(b) <= MaxRecordSize && mapAtTop(b) {
+			if err != nil {
+				t.Fatalf("msgpack/v5 reads %x as %+v; DecodeRecord: %v", b, lib, err)
+			}
+			if !reflect.DeepEqual(normalize(lib), normalize(r)) && !hasNaN(r) {
+				t.Fatalf("%x:\n msgpack/v5 %+v\nDecodeRecord %+v", b, lib, r)
+			}
+		}
+		if err != nil {
 			return
 		}
 		// What decodes, encodes and decodes to the same record.
@@ -121,4 +135,29 @@ func hasNaN(r Record) bool {
 		}
 	}
 	return false
+}
+
+func sampleRecordViaLib(tb testing.TB) []byte {
+	r := sampleRecord()
+	b, err := msgpack.Marshal(&r)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// mapAtTop reports whether b holds a map with nothing after it (msgpack/v5
+// also reads a struct from an array, and Unmarshal ignores trailing bytes;
+// a stored record is neither).
+func mapAtTop(b []byte) bool {
+	d := msgpack.NewDecoder(bytes.NewReader(b))
+	if _, err := d.DecodeMapLen(); err != nil {
+		return false
+	}
+	d.Reset(bytes.NewReader(b))
+	if err := d.Skip(); err != nil {
+		return false
+	}
+	n, _ := d.Buffered().Read(make([]byte, 1))
+	return n == 0
 }
