@@ -40,7 +40,10 @@ type segmentsRun struct {
 // Segments measures the segment builder, events from ADSYN_EVENTS to visitor
 // records in adsyn_segments, in rounds that alternate with its ceiling: bare
 // compare-and-set writes of records of the same size to the same bucket, with
-// as many writes in flight as the builder allows itself. Writes are compared
+// as many writes in flight as the builder allows itself. Both pipeline: the
+// builder sends a batch's writes asynchronously and then collects their
+// answers, so the ceiling does too (a sequential writer, one answer awaited
+// per write, is a lower bar); on one server neither sends a message id. Writes are compared
 // with writes; events per second are reported beside. In a builder round the
 // events are published as the edge publishes them while the builder runs,
 // never more than maxLag ahead of it: it always has work but drains no
