@@ -40,6 +40,7 @@ type Builder struct {
 	// writeIDs says whether record writes carry a message id: only when the
 	// bucket is replicated, as one server never reads it (redelivery.go).
 	writeIDs bool
+	ttl      []string // the Nats-TTL header of record writes (WithRecordTTL), made once
 	writes   atomic.Uint64
 	ready    chan struct{}
 	started  atomic.Bool
@@ -91,6 +92,9 @@ func NewBuilder(conn *bus.Conn, live *taxonomy.Live, opts ...BuilderOption) (*Bu
 	}
 	b := &Builder{js: js, live: live, o: o, subjects: "$KV." + bus.BucketSegments + ".", inflight: inflight, ready: make(chan struct{}),
 		writeID: strconv.FormatInt(time.Now().UnixNano(), 36) + strconv.FormatUint(rand.Uint64(), 36) + "-"}
+	if o.recordTTL > 0 {
+		b.ttl = []string{o.recordTTL.String()}
+	}
 	reg := o.reg
 	const ev, evHelp = "adsyn_segments_events_total", "Events the segment builder read, by outcome."
 	b.m = builderMetrics{

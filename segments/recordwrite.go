@@ -56,8 +56,8 @@ func (w *worker) write(todo []int32, tax *taxonomy.Taxonomy) (conflicts []int32)
 		if w.b.writeIDs {
 			m.Header[jetstream.MsgIDHeader] = []string{w.b.writeID + strconv.FormatUint(w.b.writes.Add(1), 36)}
 		}
-		if ttl := w.b.o.recordTTL; ttl > 0 {
-			m.Header.Set(jetstream.MsgTTLHeader, ttl.String())
+		if w.b.ttl != nil {
+			m.Header[jetstream.MsgTTLHeader] = w.b.ttl
 		}
 		if len(pending)-head >= w.b.inflight {
 			if w.settle(&pending[head], timeout.C) {
