@@ -132,17 +132,19 @@ func (ix *Index) plan(p *plan, se *siteEntry, sl *slotEntry, req *Request) {
 		if req.Record != nil {
 			segs = req.Record.Segments
 		}
-		if ix.segAny.used {
-			p.group(ix.segAny.open)
-			for i := range segs {
-				if in, ok := ix.segAny.incl[segs[i].ID]; ok {
-					p.or(in)
-				}
-			}
+		// Any lists are a group only when some campaign has one; None
+		// lists exclude either way.
+		if ix.segs.used {
+			p.group(ix.segs.open)
 		}
 		for i := range segs {
-			if ex, ok := ix.segNone[segs[i].ID]; ok {
-				p.nots = append(p.nots, ex)
+			if dv := ix.segs.vals[segs[i].ID]; dv != nil {
+				if dv.incl != nil { // only when segs.used
+					p.or(dv.incl)
+				}
+				if dv.excl != nil {
+					p.nots = append(p.nots, dv.excl)
+				}
 			}
 		}
 	} else {
@@ -152,12 +154,7 @@ func (ix *Index) plan(p *plan, se *siteEntry, sl *slotEntry, req *Request) {
 		ix.cat.add(p, req.Categories...)
 		// The site's categories join the same group.
 		for _, v := range se.site.Categories {
-			if in, ok := ix.cat.incl[v]; ok {
-				p.or(in)
-			}
-			if ex, ok := ix.cat.excl[v]; ok {
-				p.nots = append(p.nots, ex)
-			}
+			p.value(ix.cat.vals[v])
 		}
 	}
 	ix.lang.add(p, req.Lang)
