@@ -292,12 +292,8 @@ func (e *Edge) place(ctx *fasthttp.RequestCtx, a *adReq, st *adState, slot []byt
 	tok := Token{Issued: r.Now / 1000, Imp: ev.ID, Consent: st.cs, Campaign: ev.Campaign, Creative: ev.Creative,
 		Site: ev.Site, Slot: ev.Slot, Visitor: ev.Visitor, Landing: d.Landing}
 	a.click = e.appendBase(a.click[:0], ctx)
+	a.imp = append(append(a.imp[:0], a.click...), "/imp?t="...)
 	a.click = append(a.click, "/click?t="...)
-	tok.Kind = TokenClick
-	a.click = e.sign.Load().Append(a.click, &tok)
-	a.imp = e.appendBase(a.imp[:0], ctx)
-	a.imp = append(a.imp, "/imp?t="...)
-	tok.Kind = TokenImpression
-	a.imp = e.sign.Load().Append(a.imp, &tok)
+	a.click, a.imp = e.sign.Load().AppendPair(a.click, a.imp, &tok)
 	return d, card, true
 }
