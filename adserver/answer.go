@@ -2,7 +2,6 @@ package adserver
 
 import (
 	"bytes"
-	"errors"
 	"math/rand/v2"
 
 	"github.com/cespare/xxhash/v2"
@@ -13,7 +12,6 @@ import (
 	"github.com/adsyn/adsyn/internal/device"
 	"github.com/adsyn/adsyn/internal/event"
 	"github.com/adsyn/adsyn/internal/ids"
-	"github.com/adsyn/adsyn/segments"
 )
 
 // MaxSlots bounds the slots of one /ad request.
@@ -213,14 +211,9 @@ func (e *Edge) adRequest(ctx *fasthttp.RequestCtx, a *adReq, site []byte) (adSta
 		st.vhash = xxhash.Sum64(st.visitor)
 		if e.cfg.segments != nil {
 			// A copy: the store may keep the key in its cache.
-			rec, err := e.cfg.segments.Get(e.base, string(st.visitor))
-			if err != nil {
-				if !errors.Is(err, segments.ErrNotFound) {
-					e.storeErrs.Inc()
-				}
-			} else {
-				r.Record = rec
-			}
+			var known bool
+			r.Record, known = e.record(string(st.visitor))
+			r.RecordUnknown = !known
 		}
 		r.Recent = e.recent.get(st.vhash, a.recent[:0])
 	}

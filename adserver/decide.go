@@ -28,8 +28,13 @@ type Request struct {
 	// are not eligible.
 	Personalize bool
 	Record      *segments.Record // the visitor's record: frequency caps, and segments with Personalize
-	Recent      []Impression     // this edge's own recent impressions to the visitor
-	Rand        uint64           // seed of the draw among equals
+	// RecordUnknown: the visitor has an id, but their record was not read
+	// in time (WithRecordWait). Campaigns with frequency caps, and with
+	// Personalize those with segment exclusions, are not eligible: the
+	// record could rule them out (failing closed).
+	RecordUnknown bool
+	Recent        []Impression // this edge's own recent impressions to the visitor
+	Rand          uint64       // seed of the draw among equals
 }
 
 // Impression is one ad this edge showed a visitor, for frequency capping
@@ -147,8 +152,14 @@ func (ix *Index) plan(p *plan, se *siteEntry, sl *slotEntry, req *Request) {
 				}
 			}
 		}
+		if req.RecordUnknown {
+			p.nots = append(p.nots, ix.segExcluding)
+		}
 	} else {
 		p.nots = append(p.nots, ix.personal)
+	}
+	if req.RecordUnknown {
+		p.nots = append(p.nots, ix.capped)
 	}
 	if ix.cat.used {
 		ix.cat.add(p, req.Categories...)
@@ -342,6 +353,12 @@ func (ix *Index) Explain(req *Request) Explanation {
 					why("visitor is in the excluded segment %s", s.ID)
 				}
 			}
+			if req.RecordUnknown && len(sr.None) > 0 {
+				why("excludes segments, and the visitor's record was not read in time")
+			}
+		}
+		if req.RecordUnknown && len(c.Caps) > 0 {
+			why("has frequency caps, and the visitor's record was not read in time")
 		}
 		if e.off == "" {
 			switch e.block(req) {

@@ -49,6 +49,8 @@ type Index struct {
 	segs                   dim       // incl: Any lists (open: campaigns without one); excl: None lists
 	personal               bitset    // campaigns with Any or All segment rules
 	hasAll                 bitset    // campaigns with All segment rules
+	capped                 bitset    // campaigns with frequency caps
+	segExcluding           bitset    // campaigns with None segment rules
 	scratch                sync.Pool // *scratch sized to words
 
 	docs docs // the creatives' document templates, kept by the next index
@@ -365,6 +367,7 @@ func build(s *Snapshot, now time.Time, pace func(*Campaign) *Pace, prev *Index) 
 	ix.lang, ix.geo, ix.device, ix.cat = newDim(words), newDim(words), newDim(words), newDim(words)
 	ix.segs = newDim(words)
 	ix.personal, ix.hasAll = make(bitset, words), make(bitset, words)
+	ix.capped, ix.segExcluding = make(bitset, words), make(bitset, words)
 	for i := range camps {
 		e := &camps[i]
 		ix.byID[e.c.ID] = i
@@ -389,6 +392,12 @@ func build(s *Snapshot, now time.Time, pace func(*Campaign) *Pace, prev *Index) 
 		}
 		if len(t.Segments.All) > 0 {
 			ix.hasAll.set(i)
+		}
+		if len(e.caps) > 0 {
+			ix.capped.set(i)
+		}
+		if len(t.Segments.None) > 0 {
+			ix.segExcluding.set(i)
 		}
 	}
 	for _, site := range s.Sites {
