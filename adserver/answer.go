@@ -2,7 +2,6 @@ package adserver
 
 import (
 	"bytes"
-	"errors"
 	"math/rand/v2"
 
 	"github.com/cespare/xxhash/v2"
@@ -13,7 +12,6 @@ import (
 	"github.com/adsyn/adsyn/internal/device"
 	"github.com/adsyn/adsyn/internal/event"
 	"github.com/adsyn/adsyn/internal/ids"
-	"github.com/adsyn/adsyn/segments"
 )
 
 // MaxSlots bounds the slots of one /ad request.
@@ -213,14 +211,9 @@ func (e *Edge) adRequest(ctx *fasthttp.RequestCtx, a *adReq, site []byte) (adSta
 		st.vhash = xxhash.Sum64(st.visitor)
 		if e.cfg.segments != nil {
 			// A copy: the store may keep the key in its cache.
-			rec, err := e.cfg.segments.Get(e.base, string(st.visitor))
-			if err != nil {
-				if !errors.Is(err, segments.ErrNotFound) {
-					e.storeErrs.Inc()
-				}
-			} else {
-				r.Record = rec
-			}
+			var known bool
+			r.Record, known = e.record(string(st.visitor))
+			r.RecordUnknown = !known
 		}
 		r.Recent = e.recent.get(st.vhash, a.recent[:0])
 	}
@@ -292,12 +285,8 @@ func (e *Edge) place(ctx *fasthttp.RequestCtx, a *adReq, st *adState, slot []byt
 	tok := Token{Issued: r.Now / 1000, Imp: ev.ID, Consent: st.cs, Campaign: ev.Campaign, Creative: ev.Creative,
 		Site: ev.Site, Slot: ev.Slot, Visitor: ev.Visitor, Landing: d.Landing}
 	a.click = e.appendBase(a.click[:0], ctx)
+	a.imp = append(append(a.imp[:0], a.click...), "/imp?t="...)
 	a.click = append(a.click, "/click?t="...)
-	tok.Kind = TokenClick
-	a.click = e.sign.Load().Append(a.click, &tok)
-	a.imp = e.appendBase(a.imp[:0], ctx)
-	a.imp = append(a.imp, "/imp?t="...)
-	tok.Kind = TokenImpression
-	a.imp = e.sign.Load().Append(a.imp, &tok)
+	a.click, a.imp = e.sign.Load().AppendPair(a.click, a.imp, &tok)
 	return d, card, true
 }

@@ -28,8 +28,13 @@ type Request struct {
 	// are not eligible.
 	Personalize bool
 	Record      *segments.Record // the visitor's record: frequency caps, and segments with Personalize
-	Recent      []Impression     // this edge's own recent impressions to the visitor
-	Rand        uint64           // seed of the draw among equals
+	// RecordUnknown: the visitor has an id, but their record was not read
+	// in time (WithRecordWait). Campaigns with frequency caps, and with
+	// Personalize those with segment exclusions, are not eligible: the
+	// record could rule them out (failing closed).
+	RecordUnknown bool
+	Recent        []Impression // this edge's own recent impressions to the visitor
+	Rand          uint64       // seed of the draw among equals
 }
 
 // Impression is one ad this edge showed a visitor, for frequency capping
@@ -132,32 +137,35 @@ func (ix *Index) plan(p *plan, se *siteEntry, sl *slotEntry, req *Request) {
 		if req.Record != nil {
 			segs = req.Record.Segments
 		}
-		if ix.segAny.used {
-			p.group(ix.segAny.open)
-			for i := range segs {
-				if in, ok := ix.segAny.incl[segs[i].ID]; ok {
-					p.or(in)
+		// Any lists are a group only when some campaign has one; None
+		// lists exclude either way.
+		if ix.segs.used {
+			p.group(ix.segs.open)
+		}
+		for i := range segs {
+			if dv := ix.segs.vals[segs[i].ID]; dv != nil {
+				if dv.incl != nil { // only when segs.used
+					p.or(dv.incl)
+				}
+				if dv.excl != nil {
+					p.nots = append(p.nots, dv.excl)
 				}
 			}
 		}
-		for i := range segs {
-			if ex, ok := ix.segNone[segs[i].ID]; ok {
-				p.nots = append(p.nots, ex)
-			}
+		if req.RecordUnknown {
+			p.nots = append(p.nots, ix.segExcluding)
 		}
 	} else {
 		p.nots = append(p.nots, ix.personal)
+	}
+	if req.RecordUnknown {
+		p.nots = append(p.nots, ix.capped)
 	}
 	if ix.cat.used {
 		ix.cat.add(p, req.Categories...)
 		// The site's categories join the same group.
 		for _, v := range se.site.Categories {
-			if in, ok := ix.cat.incl[v]; ok {
-				p.or(in)
-			}
-			if ex, ok := ix.cat.excl[v]; ok {
-				p.nots = append(p.nots, ex)
-			}
+			p.value(ix.cat.vals[v])
 		}
 	}
 	ix.lang.add(p, req.Lang)
@@ -345,6 +353,12 @@ func (ix *Index) Explain(req *Request) Explanation {
 					why("visitor is in the excluded segment %s", s.ID)
 				}
 			}
+			if req.RecordUnknown && len(sr.None) > 0 {
+				why("excludes segments, and the visitor's record was not read in time")
+			}
+		}
+		if req.RecordUnknown && len(c.Caps) > 0 {
+			why("has frequency caps, and the visitor's record was not read in time")
 		}
 		if e.off == "" {
 			switch e.block(req) {

@@ -72,6 +72,7 @@ func TestDecide(t *testing.T) {
 	}}
 	cap2 := func(c *Campaign) { c.Caps = []FreqCap{{Count: 2, Window: Duration(24 * time.Hour)}} }
 	cap3 := func(c *Campaign) { c.Caps = []FreqCap{{Count: 3, Window: Duration(24 * time.Hour)}} }
+	unknown := func(r *Request) { r.RecordUnknown = true }
 	tests := []struct {
 		name  string
 		camps []*Campaign
@@ -148,6 +149,14 @@ func TestDecide(t *testing.T) {
 			r.Recent = []Impression{{Campaign: hashID("c1"), At: t0.Add(-2 * time.Hour).UnixMilli()}}
 		}), "c1"},
 		{"frequency cap falls to next", []*Campaign{camp("c1", cap2, func(c *Campaign) { c.CPM = 5 }), camp("c2")}, req(withRecord(capped)), "c2"},
+		{"record not read: capped campaign left out", []*Campaign{camp("c1", cap3, func(c *Campaign) { c.CPM = 5 }), camp("c2")},
+			req(personal, unknown), "c2"},
+		{"record not read, no consent: capped campaign still left out", []*Campaign{camp("c1", cap3)}, req(unknown), ""},
+		{"record not read: segment exclusion left out", []*Campaign{camp("c1", func(c *Campaign) { c.Targeting.Segments.None = []string{"cycling"} })},
+			req(personal, unknown), ""},
+		{"record not read, no consent: exclusions are contextual", []*Campaign{camp("c1", func(c *Campaign) { c.Targeting.Segments.None = []string{"cycling"} })},
+			req(unknown), "c1"},
+		{"record not read: untargeted still served", []*Campaign{camp("c1")}, req(personal, unknown), "c1"},
 		{"day part open", []*Campaign{camp("c1", func(c *Campaign) { c.DayParts = []DayPart{{Days: []string{"wed"}, From: 9, To: 17}} })}, req(), "c1"},
 		{"day part closed hour", []*Campaign{camp("c1", func(c *Campaign) { c.DayParts = []DayPart{{From: 13, To: 17}} })}, req(), ""},
 		{"day part closed day", []*Campaign{camp("c1", func(c *Campaign) { c.DayParts = []DayPart{{Days: []string{"sat", "sun"}, From: 0, To: 24}} })}, req(), ""},

@@ -21,7 +21,10 @@
 // Budgets are shared across edges through NATS: each edge writes its own
 // spend and claims to pace.<edge> in the same bucket and reads everyone
 // else's (see Pacer). Frequency caps use the segment builder's counts in the
-// visitor record plus the edge's own recent impressions. The arithmetic of
+// visitor record plus the edge's own recent impressions. A record the
+// store's cache does not hold is waited for only briefly (WithRecordWait):
+// past that the ad is decided failing closed, without capped campaigns or
+// segment exclusions, while the read goes on for the visitor's next ad. The arithmetic of
 // all this (flights, day parts, caps, headroom, the draws) is the pure
 // package adserver/decision.
 //

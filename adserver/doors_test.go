@@ -313,3 +313,38 @@ func TestTrackingURLScheme(t *testing.T) {
 		})
 	}
 }
+
+// /ad signs its two tokens at once (AppendPair): each is byte for byte the
+// token Append signs alone for its kind, and each is refused as the other.
+func TestTokenPair(t *testing.T) {
+	s := mustSigner(testKey)
+	for _, tok := range []Token{
+		{Issued: 1764000000, Imp: event.NewID(), Consent: consent.All, Campaign: "c1", Creative: "c1-cr",
+			Site: "s1", Slot: "side", Visitor: "AbCdEfGhIjKlMnOpQrStUv", Landing: "https://example.com/x"},
+		{Issued: 1764000001, Imp: event.NewID(), Campaign: "c2", Creative: "c2-cr", Landing: "https://example.com/" + strings.Repeat("y", maxURL)},
+	} {
+		click, imp := s.AppendPair([]byte("https://ads.example/click?t="), []byte("https://ads.example/imp?t="), &tok)
+		for _, c := range []struct {
+			kind, other TokenKind
+			prefix      string
+			got         []byte
+		}{{TokenClick, TokenImpression, "https://ads.example/click?t=", click}, {TokenImpression, TokenClick, "https://ads.example/imp?t=", imp}} {
+			one := tok
+			one.Kind = c.kind
+			if want := s.Append([]byte(c.prefix), &one); !bytes.Equal(c.got, want) {
+				t.Fatalf("kind %d: pair gave %s, Append %s", c.kind, c.got, want)
+			}
+			text := c.got[len(c.prefix):]
+			got, err := s.Parse(text, c.kind)
+			if err != nil || got.Visitor != tok.Visitor || got.Campaign != tok.Campaign || got.Imp != tok.Imp {
+				t.Fatalf("kind %d round trip: %+v %v", c.kind, got, err)
+			}
+			if c.kind == TokenClick && got.Landing != tok.Landing[:min(len(tok.Landing), maxURL)] {
+				t.Fatalf("landing %q", got.Landing)
+			}
+			if _, err := s.Parse(text, c.other); err != ErrBadToken {
+				t.Fatalf("a kind %d token read as kind %d: %v", c.kind, c.other, err)
+			}
+		}
+	}
+}

@@ -36,6 +36,9 @@ type Edge struct {
 	served, empty, faults, badReq, noConsent, profileGone, bots *metrics.Counter
 	clicks, viewables, badTokens, expired, storeErrs            *metrics.Counter
 	discarded, uncredentialed, foreignPage                      *metrics.Counter
+	recordsLate, recordsShed                                    *metrics.Counter
+
+	reads chan struct{} // cold record reads in flight, up to maxRecordReads
 }
 
 // Limits on /ad input.
@@ -104,6 +107,11 @@ func NewEdge(ctx context.Context, cat *Catalog, opts ...EdgeOption) (*Edge, erro
 		discarded:      reg.Counter("adsyn_ad_events_discarded_total", "Events discarded because no publisher is configured."),
 		uncredentialed: reg.Counter(reqName, reqHelp, "result", "origin_not_registered"),
 		foreignPage:    reg.Counter(foreignPageMetric, foreignPageHelp, "door", "ad"),
+		recordsLate: reg.Counter("adsyn_ad_record_late_total",
+			"Ads decided without the visitor's record, which was not read within the edge's wait (capped campaigns and segment exclusions left out); the read went on."),
+		recordsShed: reg.Counter("adsyn_ad_record_shed_total",
+			"Ads decided without the visitor's record because too many record reads were in flight (capped campaigns and segment exclusions left out)."),
+		reads: make(chan struct{}, maxRecordReads),
 	}
 	e.sign.Store(sign)
 	// A token counts from 5 minutes before its issue time (clock skew) to its TTL after.

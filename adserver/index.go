@@ -46,11 +46,12 @@ type Index struct {
 	sites map[string]*siteEntry
 
 	lang, geo, device, cat dim
-	segAny                 dim               // open: campaigns without an Any list
-	segNone                map[string]bitset // campaigns excluding a segment
-	personal               bitset            // campaigns with Any or All segment rules
-	hasAll                 bitset            // campaigns with All segment rules
-	scratch                sync.Pool         // *scratch sized to words
+	segs                   dim       // incl: Any lists (open: campaigns without one); excl: None lists
+	personal               bitset    // campaigns with Any or All segment rules
+	hasAll                 bitset    // campaigns with All segment rules
+	capped                 bitset    // campaigns with frequency caps
+	segExcluding           bitset    // campaigns with None segment rules
+	scratch                sync.Pool // *scratch sized to words
 
 	docs docs // the creatives' document templates, kept by the next index
 }
@@ -146,18 +147,22 @@ type slotEntry struct {
 }
 
 // dim is one targeting dimension: open holds the campaigns that do not
-// restrict it, incl and excl the campaigns that include or exclude a value.
+// restrict it; vals, by value, the campaigns that include or exclude it
+// (one map lookup per value a request names).
 type dim struct {
 	used bool
 	open bitset
-	incl map[string]bitset
-	excl map[string]bitset
+	vals map[string]*dimVal
 }
+
+// dimVal is the campaigns that include (incl) or exclude (excl) one value;
+// either may be nil.
+type dimVal struct{ incl, excl bitset }
 
 type scratch struct{ plan }
 
 func newDim(words int) dim {
-	return dim{open: make(bitset, words), incl: map[string]bitset{}, excl: map[string]bitset{}}
+	return dim{open: make(bitset, words), vals: map[string]*dimVal{}}
 }
 
 func (d *dim) set(i, words int, l List) {
@@ -166,20 +171,38 @@ func (d *dim) set(i, words int, l List) {
 	}
 	for _, v := range l.Include {
 		d.used = true
-		bs(d.incl, v, words).set(i)
+		dv := d.val(v)
+		dv.incl = setIn(dv.incl, i, words)
 	}
-	for _, v := range l.Exclude {
+	if len(l.Exclude) > 0 {
 		d.used = true
-		bs(d.excl, v, words).set(i)
+		d.exclude(i, words, l.Exclude)
 	}
 }
 
-func bs(m map[string]bitset, k string, words int) bitset {
-	b, ok := m[k]
-	if !ok {
-		b = make(bitset, words)
-		m[k] = b
+// exclude marks campaign i as excluding vals, without making the dimension
+// a group of its own (segment None lists).
+func (d *dim) exclude(i, words int, vals []string) {
+	for _, v := range vals {
+		dv := d.val(v)
+		dv.excl = setIn(dv.excl, i, words)
 	}
+}
+
+func (d *dim) val(k string) *dimVal {
+	v, ok := d.vals[k]
+	if !ok {
+		v = &dimVal{}
+		d.vals[k] = v
+	}
+	return v
+}
+
+func setIn(b bitset, i, words int) bitset {
+	if b == nil {
+		b = make(bitset, words)
+	}
+	b.set(i)
 	return b
 }
 
@@ -234,14 +257,22 @@ func (d *dim) add(p *plan, vals ...string) {
 	}
 	p.group(d.open)
 	for _, v := range vals {
-		if in, ok := d.incl[v]; ok && v != "" {
-			p.or(in)
+		if v != "" {
+			p.value(d.vals[v])
 		}
 	}
-	for _, v := range vals {
-		if ex, ok := d.excl[v]; ok && v != "" {
-			p.nots = append(p.nots, ex)
-		}
+}
+
+// value adds one value's terms to p's last group and its exclusions.
+func (p *plan) value(dv *dimVal) {
+	if dv == nil {
+		return
+	}
+	if dv.incl != nil {
+		p.or(dv.incl)
+	}
+	if dv.excl != nil {
+		p.nots = append(p.nots, dv.excl)
 	}
 }
 
@@ -334,9 +365,9 @@ func build(s *Snapshot, now time.Time, pace func(*Campaign) *Pace, prev *Index) 
 	servable := make(bitset, words)
 	siteD, slotD := newDim(words), newDim(words)
 	ix.lang, ix.geo, ix.device, ix.cat = newDim(words), newDim(words), newDim(words), newDim(words)
-	ix.segAny = newDim(words)
-	ix.segNone = map[string]bitset{}
+	ix.segs = newDim(words)
 	ix.personal, ix.hasAll = make(bitset, words), make(bitset, words)
+	ix.capped, ix.segExcluding = make(bitset, words), make(bitset, words)
 	for i := range camps {
 		e := &camps[i]
 		ix.byID[e.c.ID] = i
@@ -354,15 +385,19 @@ func build(s *Snapshot, now time.Time, pace func(*Campaign) *Pace, prev *Index) 
 		ix.geo.set(i, words, t.Countries)
 		ix.device.set(i, words, t.Devices)
 		ix.cat.set(i, words, t.Categories)
-		ix.segAny.set(i, words, List{Include: t.Segments.Any})
-		for _, v := range t.Segments.None {
-			bs(ix.segNone, v, words).set(i)
-		}
+		ix.segs.set(i, words, List{Include: t.Segments.Any})
+		ix.segs.exclude(i, words, t.Segments.None)
 		if len(t.Segments.Any) > 0 || len(t.Segments.All) > 0 {
 			ix.personal.set(i)
 		}
 		if len(t.Segments.All) > 0 {
 			ix.hasAll.set(i)
+		}
+		if len(e.caps) > 0 {
+			ix.capped.set(i)
+		}
+		if len(t.Segments.None) > 0 {
+			ix.segExcluding.set(i)
 		}
 	}
 	for _, site := range s.Sites {

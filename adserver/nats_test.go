@@ -287,8 +287,11 @@ func TestCapsAcrossEdges(t *testing.T) {
 	}
 	t.Cleanup(records.Close)
 	all := WithConsent(func(*fasthttp.RequestCtx) consent.Set { return consent.All })
-	e1 := startEdge(t, srv, "e1", all, WithSegments(records))
-	e2 := startEdge(t, srv, "e2", all, WithSegments(records))
+	// The edges wait for every record read: a read slower than the default
+	// wait would leave the capped campaign out (TestColdRecordDoesNotBlockTheAd).
+	wait := WithRecordWait(-1)
+	e1 := startEdge(t, srv, "e1", all, wait, WithSegments(records))
+	e2 := startEdge(t, srv, "e2", all, wait, WithSegments(records))
 	kv, err := conn.JS.KeyValue(ctx, bus.BucketSegments)
 	if err != nil {
 		t.Fatal(err)

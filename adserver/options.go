@@ -103,16 +103,20 @@ type config struct {
 	pixel     string
 	bots      bool
 	ceiling   int // charged impressions per visitor per minute; 0: none
+	// recordWait bounds how long /ad waits for a visitor record its store
+	// must read (a store with Peek and Load); < 0: as long as the read takes.
+	recordWait time.Duration
 }
 
 // newConfig applies opts with apply, the option type's own method.
 func newConfig[O any](opts []O, apply func(O, *config) error) (*config, error) {
 	c := &config{
-		now:       time.Now,
-		paceEvery: 500 * time.Millisecond,
-		tokenTTL:  24 * time.Hour,
-		cookies:   &cookie.Policy{},
-		consent:   func(*fasthttp.RequestCtx) consent.Set { return consent.Set(0).With(consent.Contextual) },
+		now:        time.Now,
+		paceEvery:  500 * time.Millisecond,
+		tokenTTL:   24 * time.Hour,
+		recordWait: defaultRecordWait,
+		cookies:    &cookie.Policy{},
+		consent:    func(*fasthttp.RequestCtx) consent.Set { return consent.Set(0).With(consent.Contextual) },
 	}
 	for _, o := range opts {
 		if err := apply(o, c); err != nil {
@@ -198,6 +202,28 @@ type Records interface {
 // WithSegments sets the visitor record store (frequency caps, segments).
 func WithSegments(s Records) RecordsOption {
 	return func(c *config) error { c.segments = s; return nil }
+}
+
+// defaultRecordWait is how long /ad waits for a visitor record the cache
+// does not hold: a cold read queued behind others in a busy bucket takes
+// milliseconds, and the page waits for the ad.
+const defaultRecordWait = time.Millisecond
+
+// WithRecordWait bounds how long /ad waits for a visitor record that its
+// store (one with Peek and Load, as segments.KVStore) must read from the
+// bucket. Past it the ad is decided without the record, failing closed:
+// campaigns with frequency caps or segment exclusions are left out, since
+// the record could rule them out; the read goes on and fills the cache for
+// the visitor's next request. Negative: wait as long as the read takes.
+// Default 1ms.
+func WithRecordWait(d time.Duration) EdgeOption {
+	return edgeOption(func(c *config) error {
+		if d > time.Minute {
+			return fmt.Errorf("adserver: record wait %s is over a minute", d)
+		}
+		c.recordWait = d
+		return nil
+	})
 }
 
 // WithTokenKeys sets the HMAC-SHA256 keys of click and impression tokens

@@ -30,6 +30,7 @@ func TestOptionsPerConstructor(t *testing.T) {
 		{"WithPublisher", WithPublisher(&recorder{}), []string{E}},
 		{"WithCookies", WithCookies(&cookie.Policy{}), []string{E}},
 		{"WithVisitorCeiling", WithVisitorCeiling(10), []string{E}},
+		{"WithRecordWait", WithRecordWait(time.Millisecond), []string{E}},
 		{"WithProfiles", WithProfiles(nil), []string{E}},
 		{"WithBots", WithBots(true), []string{E}},
 	} {
@@ -68,6 +69,10 @@ func TestOptionErrors(t *testing.T) {
 		}(),
 		"ceiling": func() error {
 			_, err := NewEdge(t.Context(), staticCatalog(Build(testSnap(), t0, nil)), WithTokenKeys(testKey), WithVisitorCeiling(-1))
+			return err
+		}(),
+		"record wait": func() error {
+			_, err := NewEdge(t.Context(), staticCatalog(Build(testSnap(), t0, nil)), WithTokenKeys(testKey), WithRecordWait(time.Hour))
 			return err
 		}(),
 		"store clock": func() error { _, err := NewStore(t.Context(), nil, WithClock(nil)); return err }(),

@@ -81,9 +81,10 @@ func Ad(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 	ceiling := &Load{Addr: ceil.Addr(), Conns: o.Conns, Request: mix.request,
 		OK: func(res *fasthttp.Response) bool { return res.StatusCode() == fasthttp.StatusOK }}
 	fmt.Fprintf(progress, "ad: %s in %d rounds, %d connections, against a bare fasthttp server answering a served ad\n", o.Duration, o.Rounds, o.Conns)
-	var hits0, misses0 float64
+	var hits0, misses0, late0, shed0 float64
 	if e.app != nil {
 		hits0, misses0 = recordReads(e.app)
+		late0, shed0 = recordsWithout(e.app)
 	}
 	var seq atomic.Uint64
 	cmp := Compare(ctx, target, ceiling, o, &seq, progress)
@@ -114,6 +115,11 @@ func Ad(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 		if hits+misses > 0 {
 			r.Extra["record_cache_hit_ratio"] = round(hits/(hits+misses), 3)
 		}
+		// Ads decided without a record the edge did not read in time
+		// (failing closed: no capped campaign, no segment exclusion).
+		late, shed := recordsWithout(e.app)
+		r.Extra["ads_without_record_late"] = late - late0
+		r.Extra["ads_without_record_shed"] = shed - shed0
 	}
 	return r, nil
 }
@@ -122,6 +128,12 @@ func Ad(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 // and those that read the bucket, so far.
 func recordReads(a *app.App) (hits, misses float64) {
 	return series(a, "adsyn_segments_cache_hits_total"), series(a, "adsyn_segments_cache_misses_total")
+}
+
+// recordsWithout are the ads decided so far without the visitor's record:
+// not read within the edge's wait, or shed with too many reads in flight.
+func recordsWithout(a *app.App) (late, shed float64) {
+	return series(a, "adsyn_ad_record_late_total"), series(a, "adsyn_ad_record_shed_total")
 }
 
 // series reads one unlabelled series of a's metrics; a name it cannot find

@@ -73,6 +73,12 @@ func TestAdScenario(t *testing.T) {
 		if h, ok := r.Extra["record_cache_hit_ratio"].(float64); !ok || h <= 0 || h > 1 {
 			t.Errorf("record_cache_hit_ratio %v", r.Extra["record_cache_hit_ratio"])
 		}
+		// How many ads went without a record the edge did not read in time.
+		for _, k := range []string{"ads_without_record_late", "ads_without_record_shed"} {
+			if n, ok := r.Extra[k].(float64); !ok || n < 0 {
+				t.Errorf("%s %v", k, r.Extra[k])
+			}
+		}
 	})
 
 	t.Run("target", func(t *testing.T) {

@@ -114,6 +114,27 @@ func (s *KVStore) Get(ctx context.Context, visitor string) (*Record, error) {
 	return s.load(ctx, visitor)
 }
 
+// Peek is Get answered from the cache alone, without I/O: known is false
+// when the cache does not know the visitor (a miss, counted as Get counts
+// it); rec is nil for a visitor known to have no record. With Load it lets
+// an edge read a record in the background instead of waiting for it.
+func (s *KVStore) Peek(visitor string) (rec *Record, known bool) {
+	r, ok := s.cache.Get(visitor)
+	if !ok {
+		return nil, false
+	}
+	if r == absent {
+		return nil, true
+	}
+	return r, true
+}
+
+// Load reads the visitor's record from the bucket, not asking the cache
+// first, and caches it as Get does on a miss.
+func (s *KVStore) Load(ctx context.Context, visitor string) (*Record, error) {
+	return s.load(ctx, visitor)
+}
+
 func (s *KVStore) stamp(visitor string) *atomic.Uint32 {
 	return &s.stamps[xxhash.Sum64String(visitor)&(stampCount-1)]
 }

@@ -188,3 +188,36 @@ func TestSharedTaxonomyReachesOtherProcesses(t *testing.T) {
 		t.Fatalf("restart holds %d segments, want 10", c.Load().Len())
 	}
 }
+
+// Peek answers from the cache alone; Load reads the bucket and fills the
+// cache, so that Peek then knows the record, or that there is none.
+func TestPeekAndLoad(t *testing.T) {
+	srv := bustest.StartServer(t)
+	conn := srv.Connect(t)
+	// Written before the store starts: its watch (updates only) never sees
+	// it, so no change races the read (a read that races one is not cached).
+	putRecord(t, conn, Record{Visitor: "v1", Events: 4})
+	s := newStore(t, conn)
+	ctx := context.Background()
+	if r, known := s.Peek("v1"); known || r != nil {
+		t.Fatalf("Peek of a record never read: %+v %v", r, known)
+	}
+	r, err := s.Load(ctx, "v1")
+	if err != nil || r.Events != 4 {
+		t.Fatalf("Load: %+v %v", r, err)
+	}
+	eventually(t, 5*time.Second, "Peek to know the loaded record", func() bool {
+		r, known := s.Peek("v1")
+		return known && r != nil && r.Events == 4
+	})
+	if _, err := s.Load(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Load of nobody: %v", err)
+	}
+	eventually(t, 5*time.Second, "Peek to know there is no record", func() bool {
+		r, known := s.Peek("nobody")
+		return known && r == nil
+	})
+	if _, err := s.Load(ctx, "bad..id"); !errors.Is(err, ErrInvalidVisitor) {
+		t.Errorf("Load of an invalid id: %v", err)
+	}
+}
