@@ -220,6 +220,7 @@ func (a *App) wireEdge(ctx context.Context) error {
 		adserver.WithPixel(demo.Pixel),
 		adserver.WithProfileSource(a.profileReader, a.apiURL()),
 		adserver.WithVisitorCeiling(a.cfg.AdVisitorCeiling),
+		adserver.WithRecordWait(a.cfg.AdRecordWait),
 	}
 	if a.geo != nil {
 		opts = append(opts, adserver.WithGeo(a.geo))

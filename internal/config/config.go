@@ -80,6 +80,10 @@ type Config struct {
 	// AdVisitorCeiling is the impressions charged per visitor per minute on
 	// an edge; past it ads are answered but not charged (0: no ceiling).
 	AdVisitorCeiling int
+	// AdRecordWait is how long /ad waits for a visitor record the edge's
+	// cache does not hold before deciding without it, failing closed;
+	// negative: as long as the read takes.
+	AdRecordWait time.Duration
 
 	TCFVendorID    int
 	GDPRByDefault  bool
@@ -120,6 +124,7 @@ func Default() Config {
 		APIRate:          50,
 		APIIPRate:        100,
 		AdVisitorCeiling: 120,
+		AdRecordWait:     time.Millisecond,
 		IPv4Bits:         24,
 		IPv6Bits:         48,
 		GDPRCountries:    slices.Clone(EEA),
@@ -170,6 +175,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.AllowPrivatePartners, "allow-private-partners", c.AllowPrivatePartners, "let partner webhook URLs be loopback or private addresses (link-local and cloud metadata stay refused)")
 	fs.Float64Var(&c.APIRate, "api-rate", c.APIRate, "API requests per second per key, bursts twice that; over it: 429 (0: no limit)")
 	fs.Float64Var(&c.APIIPRate, "api-ip-rate", c.APIIPRate, "API requests per second per client address (IPv6: per /64; X-Forwarded-For from --trusted-proxies), bursts twice that (0: no limit)")
+	fs.DurationVar(&c.AdRecordWait, "ad-record-wait", c.AdRecordWait, "how long /ad waits for a visitor record its cache lacks; past it the ad leaves out campaigns with caps or segment exclusions (-1ns: wait for the read)")
 	fs.IntVar(&c.AdVisitorCeiling, "ad-visitor-ceiling", c.AdVisitorCeiling, "impressions charged per visitor per minute on an edge; past it ads are answered but not counted or charged (0: no ceiling)")
 	fs.IntVar(&c.TCFVendorID, "tcf-vendor-id", c.TCFVendorID, "the IAB TCF vendor id adsyn answers for (0: TCF strings grant nothing)")
 	fs.BoolVar(&c.GDPRByDefault, "gdpr-default", c.GDPRByDefault, "treat requests that do not say gdpr=0/1 as in GDPR scope")
@@ -350,6 +356,9 @@ func (c *Config) Validate() error {
 		if !(r.v >= 0) || r.v > 1e6 {
 			return bad(r.flag, "%g: must be 0 (no limit) to 1000000 requests per second", r.v)
 		}
+	}
+	if c.AdRecordWait > time.Second {
+		return bad("ad-record-wait", "%s: must be at most 1s (negative: wait for the read)", c.AdRecordWait)
 	}
 	if c.AdVisitorCeiling < 0 || c.AdVisitorCeiling > 1_000_000 {
 		return bad("ad-visitor-ceiling", "%d: must be 0 (no ceiling) to 1000000 per minute", c.AdVisitorCeiling)

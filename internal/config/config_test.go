@@ -83,6 +83,7 @@ func TestBadValuesNameTheSetting(t *testing.T) {
 		{[]string{"--api-rate", "-1"}, nil, "--api-rate"},
 		{[]string{"--api-rate", "NaN"}, nil, "--api-rate"},
 		{[]string{"--ad-visitor-ceiling", "-1"}, nil, "--ad-visitor-ceiling"},
+		{[]string{"--ad-record-wait", "2s"}, nil, "--ad-record-wait"},
 		{nil, map[string]string{"ADSYN_API_IP_RATE": "lots"}, "ADSYN_API_IP_RATE"},
 		{[]string{"--api-ip-rate", "1e9"}, nil, "ADSYN_API_IP_RATE"},
 	} {
