@@ -246,10 +246,13 @@ func runSyndication(ctx context.Context, conn *bus.Conn, o Options, so Syndicati
 	for _, c := range changes {
 		last[c.user] = max(last[c.user], c.version)
 	}
+	for _, rc := range recv {
+		rc.expect(last)
+	}
 	delivered := func() int {
 		k := 0
 		for _, rc := range recv {
-			k += rc.reached(last)
+			k += rc.reached()
 		}
 		return k
 	}
