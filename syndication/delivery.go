@@ -70,14 +70,17 @@ func (w *Worker) build(p *Partner, user string, version uint64, prof *profiles.P
 	if version < prev.Version {
 		return nil, nil // the partner has newer
 	}
-	view := Build(prof, p.Contract(), w.o.publicURL)
 	d := &delivery{user: t.User, version: version, prev: prev, prevRev: prevRev}
 	if prof != nil {
 		d.changed = prof.Updated
 	}
 	known := prev.Pending == "" && !redelivered // else a request may have landed unrecorded
+	view := &encodedView{empty: true}           // an erased profile's
+	if prof != nil {
+		view = w.views.get(user, version, prof, p.Contract(), w.o.publicURL)
+	}
 	var data []byte
-	if view.Empty() {
+	if view.empty {
 		if !prev.Holds {
 			return nil, nil
 		}
@@ -88,16 +91,16 @@ func (w *Worker) build(p *Partner, user string, version uint64, prof *profiles.P
 		}{t.User, version})
 		d.id = messageID(p.ID, t.User, version, TypeDeleted)
 	} else {
-		d.hash = view.Hash()
+		d.hash = view.hash
 		if known && prev.Holds && prev.Hash == d.hash {
 			return nil, nil
 		}
 		d.typ = TypeUpserted
-		d.fields = view.Fields()
-		data, _ = json.Marshal(view)
+		d.fields = view.fields
+		data = view.data
 		d.id = messageID(p.ID, t.User, version, d.hash)
 	}
-	d.body, _ = json.Marshal(envelope{Type: d.typ, Timestamp: time.Now().UTC().Truncate(time.Millisecond), Data: data})
+	d.body = appendEnvelope(make([]byte, 0, len(data)+96), d.typ, time.Now().UTC().Truncate(time.Millisecond), data)
 	return d, nil
 }
 
