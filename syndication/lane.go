@@ -160,8 +160,8 @@ func (w *Worker) handle(ctx context.Context, r *run, l *lease, states *laneState
 		return verdict{kind: settleLost}
 	}
 	p := r.partner.Load()
-	if fresh, ok := w.reg.Get(p.ID); ok {
-		p = &fresh // the registry's newest: a contract or state change applies at once
+	if fresh, ok := w.reg.current(p.ID); ok {
+		p = fresh // the registry's newest: a contract or state change applies at once
 	}
 	var d *delivery
 	for {
@@ -175,11 +175,11 @@ func (w *Worker) handle(ctx context.Context, r *run, l *lease, states *laneState
 		// prepare may have read a profile changed after p was looked up: if the
 		// partner was disabled or its contract changed meanwhile, that change
 		// applies to this data too.
-		cur, ok := w.reg.Get(p.ID)
-		if !ok || (cur.State == p.State && slices.Equal(cur.Fields, p.Fields)) {
+		cur, ok := w.reg.current(p.ID)
+		if !ok || cur == p || (cur.State == p.State && slices.Equal(cur.Fields, p.Fields)) {
 			break
 		}
-		p = &cur
+		p = cur
 	}
 	if d != nil && d.typ == TypeUpserted && p.State != StateActive {
 		// New data for a disabled partner waits for the resync at its return.
