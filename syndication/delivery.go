@@ -27,14 +27,18 @@ type delivery struct {
 }
 
 // prepare reads what the partner has (from what the lane knows, when it can
-// trust it) and the newest profile, and returns what to send, or nil when
-// the partner is up to date.
-func (w *Worker) prepare(ctx context.Context, p *Partner, t taskUser, states *laneStates, redelivered bool) (*delivery, error) {
+// trust it) and the newest profile (from the change feed's, when it has
+// it), and returns what to send, or nil when the partner is up to date.
+// Reads run within the lease.
+func (w *Worker) prepare(ctx context.Context, l *lease, p *Partner, t taskUser, states *laneStates, redelivered bool) (*delivery, error) {
 	k, ok := states.get(t.User)
 	prev, prevRev := k.s, k.rev
 	if !ok || redelivered {
+		rctx, cancel := l.within(ctx, 0)
 		var err error
-		if prev, prevRev, err = w.led.getState(ctx, p.ID, t.User); err != nil {
+		prev, prevRev, err = w.led.getState(rctx, p.ID, t.User)
+		cancel()
+		if err != nil {
 			states.forget(t.User)
 			return nil, err
 		}
@@ -48,7 +52,9 @@ func (w *Worker) prepare(ctx context.Context, p *Partner, t taskUser, states *la
 		prof, version = c.p, c.rev
 		return w.build(p, t.User, version, prof, prev, prevRev, redelivered)
 	}
-	last, err := w.profiles.LatestChange(ctx, t.User)
+	rctx, cancel := l.within(ctx, 0)
+	last, err := w.profiles.LatestChange(rctx, t.User)
+	cancel()
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("syndication: read profile %s: %w", t.User, err) // retried

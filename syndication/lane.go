@@ -165,10 +165,8 @@ func (w *Worker) handle(ctx context.Context, r *run, l *lease, states *laneState
 	}
 	var d *delivery
 	for {
-		pctx, cancel := l.within(ctx, 0)
 		var err error
-		d, err = w.prepare(pctx, p, t, states, redelivered)
-		cancel()
+		d, err = w.prepare(ctx, l, p, t, states, redelivered)
 		if err != nil {
 			return requeueFor(err)
 		}
