@@ -1,6 +1,8 @@
 package syndication_test
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -93,10 +95,24 @@ func TestLaneDeliversUsersAtOnce(t *testing.T) {
 	e.user(`{"name":"First","consents":{"syndication":true},"visibility":{"name":"public"}}`)
 	eventually(t, 60*time.Second, "first delivered", func() (bool, string) { return converged(rc, e.expected(p.Contract())) })
 	// Changes coming together are fanned out as few tasks: the lane has
-	// several users to deliver at once.
+	// several users to deliver at once. They are written at once, so that
+	// they come together however slow the machine.
 	users := make([]*profiles.Profile, 40)
+	errs := make([]error, len(users))
+	var wg sync.WaitGroup
 	for i := range users {
-		users[i] = e.user(fmt.Sprintf(`{"name":"User %d","consents":{"syndication":true},"visibility":{"name":"public"}}`, i))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var pt profiles.Patch
+			if errs[i] = json.Unmarshal([]byte(fmt.Sprintf(`{"name":"User %d","consents":{"syndication":true},"visibility":{"name":"public"}}`, i)), &pt); errs[i] == nil {
+				users[i], errs[i] = e.store.Create(e.ctx, &pt, "test")
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
 	}
 	eventually(t, 60*time.Second, "delivered", func() (bool, string) { return converged(rc, e.expected(p.Contract())) })
 	if got := g.max(concurrency+1, 300*time.Millisecond); got != concurrency {
