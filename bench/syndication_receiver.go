@@ -75,7 +75,12 @@ type syndReceiver struct {
 	mu    sync.Mutex
 	got   []syndGot
 	seen  map[string]bool
-	top   map[string]uint64 // the highest version each user got, for reached (polled while the load runs)
+	top   map[string]uint64 // the highest version each user got
+	// want is what a phase waits for, each user at a version (expect);
+	// reachedN counts those reached as deliveries arrive, so the wait polls
+	// a counter instead of scanning every user under the lock each time.
+	want     map[string]uint64
+	reachedN atomic.Int64
 }
 
 func startSyndReceiver() (*syndReceiver, error) {
@@ -110,7 +115,11 @@ func (r *syndReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if !r.seen[id] && env.Data.Version > r.floor {
 		r.seen[id] = true
 		r.got = append(r.got, syndGot{user: env.Data.ID, version: env.Data.Version, at: now})
-		r.top[env.Data.ID] = max(r.top[env.Data.ID], env.Data.Version)
+		old := r.top[env.Data.ID]
+		r.top[env.Data.ID] = max(old, env.Data.Version)
+		if v, ok := r.want[env.Data.ID]; ok && old < v && env.Data.Version >= v {
+			r.reachedN.Add(1)
+		}
 		r.count.Add(1)
 	}
 	r.mu.Unlock()
@@ -121,23 +130,29 @@ func (r *syndReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 func (r *syndReceiver) reset(floor uint64) {
 	r.mu.Lock()
 	r.got, r.floor = nil, floor
-	r.seen, r.top = map[string]bool{}, map[string]uint64{}
+	r.seen, r.top, r.want = map[string]bool{}, map[string]uint64{}, nil
 	r.count.Store(0)
+	r.reachedN.Store(0)
 	r.mu.Unlock()
 }
 
-// reached counts the users of last whose version last[user] or a later one arrived.
-func (r *syndReceiver) reached(last map[string]uint64) int {
+// expect sets what the phase waits for: each user of last at version
+// last[user] or a later one. last is not changed afterwards.
+func (r *syndReceiver) expect(last map[string]uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.want = last
 	n := 0
 	for u, v := range last {
 		if r.top[u] >= v {
 			n++
 		}
 	}
-	return n
+	r.reachedN.Store(int64(n))
 }
+
+// reached counts the users expected whose version, or a later one, arrived.
+func (r *syndReceiver) reached() int { return int(r.reachedN.Load()) }
 
 func (r *syndReceiver) byUser() map[string][]syndGot {
 	r.mu.Lock()

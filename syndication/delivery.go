@@ -27,14 +27,18 @@ type delivery struct {
 }
 
 // prepare reads what the partner has (from what the lane knows, when it can
-// trust it) and the newest profile, and returns what to send, or nil when
-// the partner is up to date.
-func (w *Worker) prepare(ctx context.Context, p *Partner, t taskUser, states *laneStates, redelivered bool) (*delivery, error) {
+// trust it) and the newest profile (from the change feed's, when it has
+// it), and returns what to send, or nil when the partner is up to date.
+// Reads run within the lease.
+func (w *Worker) prepare(ctx context.Context, l *lease, p *Partner, t taskUser, states *laneStates, redelivered bool) (*delivery, error) {
 	k, ok := states.get(t.User)
 	prev, prevRev := k.s, k.rev
 	if !ok || redelivered {
+		rctx, cancel := l.within(ctx, 0)
 		var err error
-		if prev, prevRev, err = w.led.getState(ctx, p.ID, t.User); err != nil {
+		prev, prevRev, err = w.led.getState(rctx, p.ID, t.User)
+		cancel()
+		if err != nil {
 			states.forget(t.User)
 			return nil, err
 		}
@@ -48,7 +52,9 @@ func (w *Worker) prepare(ctx context.Context, p *Partner, t taskUser, states *la
 		prof, version = c.p, c.rev
 		return w.build(p, t.User, version, prof, prev, prevRev, redelivered)
 	}
-	last, err := w.profiles.LatestChange(ctx, t.User)
+	rctx, cancel := l.within(ctx, 0)
+	last, err := w.profiles.LatestChange(rctx, t.User)
+	cancel()
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("syndication: read profile %s: %w", t.User, err) // retried
@@ -70,14 +76,17 @@ func (w *Worker) build(p *Partner, user string, version uint64, prof *profiles.P
 	if version < prev.Version {
 		return nil, nil // the partner has newer
 	}
-	view := Build(prof, p.Contract(), w.o.publicURL)
 	d := &delivery{user: t.User, version: version, prev: prev, prevRev: prevRev}
 	if prof != nil {
 		d.changed = prof.Updated
 	}
 	known := prev.Pending == "" && !redelivered // else a request may have landed unrecorded
+	view := &encodedView{empty: true}           // an erased profile's
+	if prof != nil {
+		view = w.views.get(user, version, prof, p.Contract(), w.o.publicURL)
+	}
 	var data []byte
-	if view.Empty() {
+	if view.empty {
 		if !prev.Holds {
 			return nil, nil
 		}
@@ -88,16 +97,16 @@ func (w *Worker) build(p *Partner, user string, version uint64, prof *profiles.P
 		}{t.User, version})
 		d.id = messageID(p.ID, t.User, version, TypeDeleted)
 	} else {
-		d.hash = view.Hash()
+		d.hash = view.hash
 		if known && prev.Holds && prev.Hash == d.hash {
 			return nil, nil
 		}
 		d.typ = TypeUpserted
-		d.fields = view.Fields()
-		data, _ = json.Marshal(view)
+		d.fields = view.fields
+		data = view.data
 		d.id = messageID(p.ID, t.User, version, d.hash)
 	}
-	d.body, _ = json.Marshal(envelope{Type: d.typ, Timestamp: time.Now().UTC().Truncate(time.Millisecond), Data: data})
+	d.body = appendEnvelope(make([]byte, 0, len(data)+96), d.typ, time.Now().UTC().Truncate(time.Millisecond), data)
 	return d, nil
 }
 

@@ -7,16 +7,20 @@
 // The adsyn_profiles bucket, which package profiles owns, is the source of
 // truth; syndication reads it only through a profiles.Reader. Workers
 // follow its change feed as "adsyn_synd" (profiles.Reader.Follow) and turn
-// the changes waiting together into one task per partner and shard in the
-// work queue ADSYN_SYND_OUT (adsyn.synd.out.<partner>.<shard>); a change is
+// the changes waiting together (while changes keep coming, those of the
+// next 20 ms too) into one task per partner and shard in the work queue
+// ADSYN_SYND_OUT (adsyn.synd.out.<partner>.<shard>); a change is
 // acknowledged only once every task is stored. A task means "bring this
 // partner up to date on these users, each at least to this version": the
 // lane builds the view of the newest profile, compares its hash with
 // adsyn_synd_state (<partner>.<user>) and sends an upsert or a deletion only
-// when something changed. A lane remembers the states it read and wrote
-// while its consumer's deliveries stay consecutive (no other worker had one
-// of its tasks meanwhile), and sends its state writes without waiting,
-// confirming them all before the task is acknowledged.
+// when something changed; partners whose contracts give the same view share
+// its encoding. A lane delivers the distinct users of a task at once, up
+// to the partner's concurrency (WithPartnerConcurrency). It remembers the
+// states it read and wrote while its consumer's deliveries stay
+// consecutive (no other worker had one of its tasks meanwhile), and sends
+// its log entries and state writes without waiting, confirming them all
+// before the task is acknowledged.
 //
 // Order and isolation: each shard of a partner is a durable consumer with one
 // message in flight across all workers, so deliveries of one (partner, user)

@@ -26,6 +26,9 @@ func (w *Worker) onChange(c *profiles.Change) {
 // stop closes, what is queued is fanned out and the loop ends.
 func (w *Worker) fanOutLoop(ctx context.Context, stop <-chan struct{}) {
 	defer close(w.fanoutDone)
+	var last time.Time // when the previous batch went out
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
 	for {
 		var c *profiles.Change
 		select {
@@ -47,9 +50,32 @@ func (w *Worker) fanOutLoop(ctx context.Context, stop <-chan struct{}) {
 				break more
 			}
 		}
+		if wait := fanOutLinger - time.Since(last); wait > 0 && len(batch) < maxBatch {
+			// Changes keep coming: the next moments' join this batch, so a
+			// steady stream costs each partner one task per shard per
+			// fanOutLinger instead of one per change.
+			linger.Reset(wait)
+		gather:
+			for len(batch) < maxBatch {
+				select {
+				case c := <-w.changeq:
+					batch = append(batch, c)
+				case <-linger.C:
+					break gather
+				case <-stop:
+					break gather
+				}
+			}
+			linger.Stop()
+		}
+		last = time.Now()
 		w.fanOut(ctx, batch)
 	}
 }
+
+// fanOutLinger is how long after a batch the next one gathers changes when
+// they keep coming; a change after a quiet spell goes out at once.
+const fanOutLinger = 20 * time.Millisecond
 
 // fanOut stores one task per partner and shard for a batch of changes and
 // acks the changes once every task is stored.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -75,9 +77,10 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// process handles one task message: its users one after another, each
-// brought up to date as far as it can be, then the message is settled once.
-// State writes are sent without waiting and confirmed before the message is
+// process handles one task message: its users, up to the partner's
+// per-lane concurrency at once (they are distinct, so each user's
+// deliveries stay one at a time), then the message is settled once. State
+// writes are sent without waiting and confirmed before the message is
 // acknowledged, so every delivery is recorded before its task goes.
 func (w *Worker) process(ctx context.Context, r *run, states *laneStates, m jetstream.Msg) {
 	// A task delivered before may have been sent without its outcome being
@@ -101,14 +104,54 @@ func (w *Worker) process(ctx context.Context, r *run, states *laneStates, m jets
 		w.requeue(ctx, l, "", ctx.Err())
 		return
 	}
+	outcomes := make([]userOutcome, len(users))
+	handle := func(i int) verdict {
+		outcomes[i].v = w.handle(ctx, r, l, states, users[i], redelivered, &outcomes[i].writes)
+		return outcomes[i].v
+	}
+	if n := min(len(users), w.o.laneConcurrency(r.partner.Load().Shards)); n <= 1 {
+		for i := range users {
+			if handle(i).kind != settleAck {
+				break // the rest comes again with the message
+			}
+		}
+	} else {
+		var next atomic.Int64
+		var failed atomic.Bool // once one user fails, the rest comes again with the message
+		var wg sync.WaitGroup
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for !failed.Load() {
+					i := int(next.Add(1) - 1)
+					if i >= len(users) {
+						return
+					}
+					if handle(i).kind != settleAck {
+						failed.Store(true)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
 	var writes []pendingState
 	v := verdict{kind: settleAck}
-	for _, u := range users {
-		if v = w.handle(ctx, r, l, states, u, redelivered, &writes); v.kind != settleAck {
-			break // the rest comes again with the message
+	for _, o := range outcomes {
+		writes = append(writes, o.writes...)
+		if o.v.kind > v.kind {
+			v = o.v // the strongest; the first in the task's order among equals
 		}
 	}
 	w.conclude(ctx, r, l, states, writes, v)
+}
+
+// userOutcome is how one user of a task ended: its verdict, and its
+// delivery awaiting confirmation (at most one).
+type userOutcome struct {
+	v      verdict
+	writes []pendingState
 }
 
 // handle brings the partner up to date on one user of a task.
@@ -117,26 +160,24 @@ func (w *Worker) handle(ctx context.Context, r *run, l *lease, states *laneState
 		return verdict{kind: settleLost}
 	}
 	p := r.partner.Load()
-	if fresh, ok := w.reg.Get(p.ID); ok {
-		p = &fresh // the registry's newest: a contract or state change applies at once
+	if fresh, ok := w.reg.current(p.ID); ok {
+		p = fresh // the registry's newest: a contract or state change applies at once
 	}
 	var d *delivery
 	for {
-		pctx, cancel := l.within(ctx, 0)
 		var err error
-		d, err = w.prepare(pctx, p, t, states, redelivered)
-		cancel()
+		d, err = w.prepare(ctx, l, p, t, states, redelivered)
 		if err != nil {
 			return requeueFor(err)
 		}
 		// prepare may have read a profile changed after p was looked up: if the
 		// partner was disabled or its contract changed meanwhile, that change
 		// applies to this data too.
-		cur, ok := w.reg.Get(p.ID)
-		if !ok || (cur.State == p.State && slices.Equal(cur.Fields, p.Fields)) {
+		cur, ok := w.reg.current(p.ID)
+		if !ok || cur == p || (cur.State == p.State && slices.Equal(cur.Fields, p.Fields)) {
 			break
 		}
-		p = &cur
+		p = cur
 	}
 	if d != nil && d.typ == TypeUpserted && p.State != StateActive {
 		// New data for a disabled partner waits for the resync at its return.
@@ -193,11 +234,13 @@ type verdict struct {
 	err   error         // settleRequeue
 }
 
+// Settle kinds, weakest first: the users of a task handled at once settle
+// it with the strongest of their verdicts.
 const (
 	settleAck     = iota // every user handled: the task is done
 	settleNak            // again after delay: a back-off cut short
-	settleGone           // again after the ack wait: the partner's endpoint is gone
 	settleRequeue        // again after a pause: something failed on our side
+	settleGone           // again after the ack wait: the partner's endpoint is gone
 	settleLost           // the lease ran out: another worker has the task
 )
 

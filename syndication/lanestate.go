@@ -1,5 +1,7 @@
 package syndication
 
+import "sync"
+
 // laneStates is what one lane knows of its users' records in
 // adsyn_synd_state, so that it reads the bucket only when another worker may
 // have written it since.
@@ -14,7 +16,10 @@ package syndication
 // A redelivered task reads the bucket whatever this lane knows (its outcome
 // may be unrecorded), and a failed write forgets the user, since it may have
 // been applied all the same.
+//
+// The users of a task are handled at once, so its methods lock.
 type laneStates struct {
+	mu   sync.Mutex
 	last uint64 // consumer sequence of the previous delivery; 0: none
 	m    map[string]knownState
 }
@@ -33,6 +38,8 @@ func newLaneStates() *laneStates { return &laneStates{m: map[string]knownState{}
 // delivered notes the consumer sequence of a new delivery and forgets
 // everything if another worker had a delivery since the previous one.
 func (k *laneStates) delivered(seq uint64) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	if k.last == 0 || seq != k.last+1 {
 		clear(k.m)
 	}
@@ -40,12 +47,16 @@ func (k *laneStates) delivered(seq uint64) {
 }
 
 func (k *laneStates) get(user string) (knownState, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	e, ok := k.m[user]
 	return e, ok
 }
 
 // put records the state a lane read or wrote, at its revision.
 func (k *laneStates) put(user string, s state, rev uint64) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	if _, ok := k.m[user]; !ok && len(k.m) >= laneStatesMax {
 		for u := range k.m {
 			delete(k.m, u)
@@ -57,4 +68,8 @@ func (k *laneStates) put(user string, s state, rev uint64) {
 
 // forget drops a user whose record may have changed unseen (a write that
 // failed may still have been applied).
-func (k *laneStates) forget(user string) { delete(k.m, user) }
+func (k *laneStates) forget(user string) {
+	k.mu.Lock()
+	delete(k.m, user)
+	k.mu.Unlock()
+}

@@ -61,15 +61,18 @@ type options struct {
 	publicURL string
 	shards    int
 	replicas  int
-	profiles  *profiles.Reader
-	ring      *keyring.Keyring // seals partners' webhook secrets at rest
+	// concurrency bounds the requests a worker has in flight to one
+	// partner (WithPartnerConcurrency).
+	concurrency int
+	profiles    *profiles.Reader
+	ring        *keyring.Keyring // seals partners' webhook secrets at rest
 	// allowPrivate lets partner endpoints be loopback or private addresses;
 	// link-local and metadata addresses stay refused.
 	allowPrivate bool
 }
 
 func defaults() options {
-	return options{timeout: 15 * time.Second, ackWait: 10 * time.Second, backoff: DefaultBackoff, shards: 8, replicas: 1}
+	return options{timeout: 15 * time.Second, ackWait: 10 * time.Second, backoff: DefaultBackoff, shards: 8, replicas: 1, concurrency: 64}
 }
 
 // apply applies opts with set, the option type's own method.
@@ -191,6 +194,24 @@ func WithPublicURL(base string) WorkerOption {
 		return nil
 	})
 }
+
+// WithPartnerConcurrency bounds the requests one worker has in flight to a
+// partner (default 64): each of the partner's lanes delivers up to
+// n/shards distinct users of a task at once, and at least one. The partner's
+// rate limit applies on top.
+func WithPartnerConcurrency(n int) WorkerOption {
+	return workerOption(func(o *options) error {
+		if n < 1 || n > 4096 {
+			return fmt.Errorf("syndication: partner concurrency %d out of 1-4096", n)
+		}
+		o.concurrency = n
+		return nil
+	})
+}
+
+// laneConcurrency is how many users of a task a lane of a partner with
+// shards lanes delivers at once.
+func (o *options) laneConcurrency(shards int) int { return max(1, o.concurrency/max(shards, 1)) }
 
 // WithShards sets how many ordered lanes a new partner gets (default 8):
 // its delivery concurrency. A partner keeps the count it was created with.

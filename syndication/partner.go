@@ -319,6 +319,16 @@ func (r *Registry) Get(id string) (Partner, bool) {
 	return c, true
 }
 
+// current returns the registry's own record of a partner, for a lane to
+// read on each user without a copy: records are replaced, never changed,
+// and the caller must not change it either.
+func (r *Registry) current(id string) (*Partner, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	p, ok := r.byID[id]
+	return p, ok
+}
+
 // List returns every partner, sorted by id.
 func (r *Registry) List() []Partner {
 	r.mu.RLock()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"time"
@@ -101,11 +102,15 @@ func (w *Worker) attempt(ctx context.Context, l *lease, p *Partner, d *delivery)
 		return result{class: classRefused, err: "bad endpoint URL"}
 	}
 	ts := time.Now().Unix()
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "adsyn-syndication/1")
-	req.Header.Set(webhook.HeaderID, d.id)
-	req.Header.Set(webhook.HeaderTimestamp, strconv.FormatInt(ts, 10))
-	req.Header.Set(webhook.HeaderSignature, webhook.SignAll(keys, d.id, ts, d.body))
+	// Canonical keys set directly: Header.Set would canonicalise the
+	// webhook names again on every request.
+	req.Header = http.Header{
+		"Content-Type":  jsonType,
+		"User-Agent":    userAgent,
+		headerID:        {d.id},
+		headerTimestamp: {strconv.FormatInt(ts, 10)},
+		headerSignature: {webhook.SignAll(keys, d.id, ts, d.body)},
+	}
 	start := time.Now()
 	resp, err := w.client.Do(req)
 	w.latency.Observe(time.Since(start).Seconds())
@@ -124,6 +129,14 @@ func (w *Worker) attempt(ctx context.Context, l *lease, p *Partner, d *delivery)
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
 	return result{class: classify(resp.StatusCode), status: resp.StatusCode, answer: printable(head), retryAfter: resp.Header.Get("Retry-After")}
 }
+
+var (
+	jsonType        = []string{"application/json"}
+	userAgent       = []string{"adsyn-syndication/1"}
+	headerID        = textproto.CanonicalMIMEHeaderKey(webhook.HeaderID)
+	headerTimestamp = textproto.CanonicalMIMEHeaderKey(webhook.HeaderTimestamp)
+	headerSignature = textproto.CanonicalMIMEHeaderKey(webhook.HeaderSignature)
+)
 
 func shorten(s string) string {
 	if len(s) > 200 {

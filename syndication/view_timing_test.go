@@ -28,3 +28,24 @@ func BenchmarkBuildBaseline(b *testing.B) {
 		sink, _ = json.Marshal(p)
 	}
 }
+
+// BenchmarkBuildFivePartners prepares one change for five partners with the
+// same contract, as a fan-out makes it: a version each round.
+func BenchmarkBuildFivePartners(b *testing.B) {
+	p := profile(map[profiles.Purpose]bool{profiles.Syndication: true}, profiles.PublicFields...)
+	w := &Worker{}
+	w.o.publicURL = "https://api.example"
+	partners := make([]Partner, 5)
+	for i := range partners {
+		partners[i] = Partner{ID: "p" + string(rune('a'+i)), Fields: profiles.PublicFields}
+	}
+	b.ReportAllocs()
+	version := uint64(0)
+	for b.Loop() {
+		version++
+		for i := range partners {
+			d, _ := w.build(&partners[i], "u1", version, p, state{}, 0, false)
+			sink = d
+		}
+	}
+}

@@ -31,6 +31,7 @@ type Worker struct {
 	fanoutDone chan struct{}         // closed when the fan-out loop has ended
 	lanes      atomic.Int64
 	recent     recent          // newest profiles seen on the change feed
+	views      views           // their encoded views, shared by partners
 	known      map[string]bool // partners reconcile has seen (its goroutine only)
 	purged     map[string]bool // partners not delivering whose tasks were purged (reconcile's)
 
