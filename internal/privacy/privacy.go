@@ -27,15 +27,20 @@ const (
 	MaxIPv6Bit = 64
 )
 
+// VerdictCacheSize is how many texts the default guard's cache remembers.
+const VerdictCacheSize = 4096
+
 // QueryAllowlist are the only query parameters a stored URL keeps (P2):
 // campaign tags, which say how the visitor came, not who they are.
 var QueryAllowlist = []string{"utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"}
 
 // Options configure a Scrubber.
 type Options struct {
-	Guard    Guard // default: the built-in lexicon (guard.Default)
-	IPv4Bits int   // prefix kept of an IPv4 address (default 24, at most 24)
-	IPv6Bits int   // of an IPv6 address (default 48, at most 64)
+	// Guard defaults to the built-in lexicon (guard.Default) behind a
+	// cache of its verdicts: pages repeat their paths, queries and labels.
+	Guard    Guard
+	IPv4Bits int // prefix kept of an IPv4 address (default 24, at most 24)
+	IPv6Bits int // of an IPv6 address (default 48, at most 64)
 	// Exact takes both prefixes as given, zeros included (keep no bit);
 	// without it, both zero mean the defaults.
 	Exact bool
@@ -52,7 +57,7 @@ type Scrubber struct {
 // unless opts.Exact is set.
 func New(opts Options) (*Scrubber, error) {
 	if opts.Guard == nil {
-		opts.Guard = guard.Default()
+		opts.Guard = guard.NewCache(guard.Default(), VerdictCacheSize)
 	}
 	if !opts.Exact && opts.IPv4Bits == 0 && opts.IPv6Bits == 0 {
 		opts.IPv4Bits, opts.IPv6Bits = 24, 48
