@@ -95,6 +95,12 @@ func Unmarshal(b []byte, e *Event) error {
 	if len(b) > MaxEventSize {
 		return fmt.Errorf("event: %d bytes exceeds %d", len(b), MaxEventSize)
 	}
+	if n, ok := decodeFast(b, e); ok {
+		if n != len(b) {
+			return fmt.Errorf("event: %d trailing bytes", len(b)-n)
+		}
+		return nil
+	}
 	d := msgp.AcquireDecoder(b)
 	defer msgp.ReleaseDecoder(d)
 	if err := d.Decode(e); err != nil {
@@ -113,26 +119,39 @@ func DecodeBatch(body []byte, fn func(*Event) error) (int, error) {
 	if len(body) > MaxBatch*MaxEventSize {
 		return 0, fmt.Errorf("event: message of %d bytes too large", len(body))
 	}
-	d := msgp.AcquireDecoder(body)
-	defer msgp.ReleaseDecoder(d)
 	var e Event
 	n := 0
-	for d.Unread() > 0 {
+	for len(body) > 0 {
 		if n == MaxBatch {
 			return n, ErrTooMany
 		}
 		e.Reset()
-		before := d.Unread()
-		if err := d.Decode(&e); err != nil {
-			return n, fmt.Errorf("event: decode #%d: %w", n, err)
+		size, ok := decodeFast(body, &e)
+		if !ok {
+			var err error
+			if size, err = decodeLibrary(body, &e); err != nil {
+				return n, fmt.Errorf("event: decode #%d: %w", n, err)
+			}
 		}
-		if before-d.Unread() > MaxEventSize {
+		if size > MaxEventSize {
 			return n, fmt.Errorf("event: #%d exceeds %d bytes", n, MaxEventSize)
 		}
+		body = body[size:]
 		n++
 		if err := fn(&e); err != nil {
 			return n, err
 		}
 	}
 	return n, nil
+}
+
+// decodeLibrary decodes the event at the start of b with msgpack/v5 and
+// reports how many bytes it took: for every form decodeFast leaves.
+func decodeLibrary(b []byte, e *Event) (int, error) {
+	d := msgp.AcquireDecoder(b)
+	defer msgp.ReleaseDecoder(d)
+	if err := d.Decode(e); err != nil {
+		return 0, err
+	}
+	return len(b) - d.Unread(), nil
 }
