@@ -114,7 +114,9 @@ func Unmarshal(b []byte, e *Event) error {
 
 // DecodeBatch decodes every event in a message body (one event, or a batch of
 // concatenated events) and calls fn with each. The *Event passed to fn is
-// reused: fn copies what it keeps. It stops at the first error.
+// reused: fn copies what it keeps. An event's strings share one copy of its
+// bytes, so a string kept long after the event (a map key, a cache entry)
+// is better cloned. It stops at the first error.
 func DecodeBatch(body []byte, fn func(*Event) error) (int, error) {
 	if len(body) > MaxBatch*MaxEventSize {
 		return 0, fmt.Errorf("event: message of %d bytes too large", len(body))
