@@ -132,7 +132,7 @@ var (
 
 // GIF answers GET /p.gif.
 func (h *Handler) GIF(ctx *fasthttp.RequestCtx) {
-	start := time.Now()
+	start := arrival(ctx)
 	h.capture(ctx, ctx.QueryArgs(), start)
 	ctx.Response.Header.SetContentTypeBytes(contentGIF)
 	ctx.Response.Header.SetCanonical(headerAccept, acceptCH)
@@ -145,10 +145,19 @@ func (h *Handler) GIF(ctx *fasthttp.RequestCtx) {
 
 var strCacheControl = []byte("Cache-Control")
 
+// arrival is when the server called the handler: it read the clock then,
+// so the hit need not read it again.
+func arrival(ctx *fasthttp.RequestCtx) time.Time {
+	if t := ctx.Time(); !t.IsZero() {
+		return t
+	}
+	return time.Now()
+}
+
 // Beacon answers POST /p (navigator.sendBeacon): the body carries the same
 // parameters as the GIF's query, form-encoded; the query is read as well.
 func (h *Handler) Beacon(ctx *fasthttp.RequestCtx) {
-	start := time.Now()
+	start := arrival(ctx)
 	args := fasthttp.AcquireArgs()
 	if body := ctx.Request.Body(); len(body) > 0 && len(body) <= MaxBody {
 		args.ParseBytes(body)

@@ -118,3 +118,19 @@ func FuzzDecodeBatch(f *testing.F) {
 		})
 	})
 }
+
+// TestWireBytes holds the encoder to bytes written by hand from the
+// MessagePack spec: map 16 of 5 pairs; "id" bin 8 of 16 bytes; "ts"
+// positive fixint; "k" fixint; "cs" fixint; "v" fixstr.
+func TestWireBytes(t *testing.T) {
+	e := Event{ID: ID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, TS: 5, Kind: KindPageview, Visitor: "ab"}
+	want := []byte{0xde, 0x00, 0x05,
+		0xa2, 'i', 'd', 0xc4, 0x10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+		0xa2, 't', 's', 0x05,
+		0xa1, 'k', 0x01,
+		0xa2, 'c', 's', 0x00,
+		0xa1, 'v', 0xa2, 'a', 'b'}
+	if got := e.Marshal(); string(got) != string(want) {
+		t.Errorf("encoded % x\n   want % x", got, want)
+	}
+}

@@ -21,3 +21,18 @@ func TestSensitiveAllocs(t *testing.T) {
 		}
 	}
 }
+
+// A cache hit allocates nothing either.
+func TestCacheHitAllocs(t *testing.T) {
+	c := NewCache(Default(), 64)
+	for _, text := range benchTexts {
+		b := []byte(text)
+		c.SensitiveBytes(b)
+		if n := testing.AllocsPerRun(200, func() { c.SensitiveBytes(b) }); n != 0 {
+			t.Errorf("SensitiveBytes(%q), cached: %v allocations", text, n)
+		}
+		if n := testing.AllocsPerRun(200, func() { c.Sensitive(text) }); n != 0 {
+			t.Errorf("Sensitive(%q), cached: %v allocations", text, n)
+		}
+	}
+}

@@ -2,7 +2,8 @@
 // one place that judgement is made, for the event choke point, segment
 // taxonomies and campaign targeting alike. It is a pure core: it imports
 // neither fasthttp nor nats, and a Guard is immutable and safe for
-// concurrent use; Sensitive allocates nothing.
+// concurrent use; Sensitive allocates nothing. A Cache remembers a Guard's
+// verdicts by the exact text, for callers that ask about recurring texts.
 //
 // Text is folded (fold.go) into words: percent-escapes decoded, punycode
 // host labels decoded (punycode.go), case, accents, compatibility forms and

@@ -1,7 +1,8 @@
 // Package msgp appends MessagePack values to a byte slice without
 // allocating, for the hand-written encoders of hot records (events, visitor
-// records, counters). Decoding stays with msgpack/v5, which reads what these
-// write.
+// records, counters), and reads back the forms it writes (read.go) for the
+// hand-written decoder of events. Any other input is for msgpack/v5, which
+// reads every form.
 package msgp
 
 import (

@@ -4,8 +4,9 @@
 // decoded text. Its recognisers also back `adsyn audit`, which checks what
 // is stored for the same breaches.
 //
-// The package is pure: it imports neither fasthttp nor nats. A Scrubber is
-// immutable and safe for concurrent use; a Scratch belongs to one goroutine
+// The package is pure: it imports neither fasthttp nor nats. A Scrubber's
+// rules are immutable and it is safe for concurrent use (it remembers the
+// values it kept as they were, keyed by the exact value: kept.go); a Scratch belongs to one goroutine
 // at a time, and the strings Scrub writes into an event point into it until
 // its next use.
 package privacy

@@ -15,7 +15,8 @@ var (
 	ErrIPBits = errors.New("privacy: IP prefix keeps too much of the address")
 )
 
-// Guard finds sensitive terms (P1) in decoded text.
+// Guard finds sensitive terms (P1) in decoded text. Its verdict must be a
+// function of the text alone: the Scrubber remembers values it kept.
 type Guard interface {
 	SensitiveBytes(text []byte) (category string, ok bool)
 }
@@ -27,15 +28,21 @@ const (
 	MaxIPv6Bit = 64
 )
 
+// VerdictCacheSize is how many texts the default guard's cache remembers,
+// and how many values the Scrubber remembers it kept as they were.
+const VerdictCacheSize = 4096
+
 // QueryAllowlist are the only query parameters a stored URL keeps (P2):
 // campaign tags, which say how the visitor came, not who they are.
 var QueryAllowlist = []string{"utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"}
 
 // Options configure a Scrubber.
 type Options struct {
-	Guard    Guard // default: the built-in lexicon (guard.Default)
-	IPv4Bits int   // prefix kept of an IPv4 address (default 24, at most 24)
-	IPv6Bits int   // of an IPv6 address (default 48, at most 64)
+	// Guard defaults to the built-in lexicon (guard.Default) behind a
+	// cache of its verdicts: pages repeat their paths, queries and labels.
+	Guard    Guard
+	IPv4Bits int // prefix kept of an IPv4 address (default 24, at most 24)
+	IPv6Bits int // of an IPv6 address (default 48, at most 64)
 	// Exact takes both prefixes as given, zeros included (keep no bit);
 	// without it, both zero mean the defaults.
 	Exact bool
@@ -46,13 +53,14 @@ type Scrubber struct {
 	guard      Guard
 	v4, v6     int
 	allowQuery []string
+	kept       *keptCache // nil: every value scrubbed in full
 }
 
 // New returns a Scrubber; both IP prefixes 0 mean the defaults (/24, /48)
 // unless opts.Exact is set.
 func New(opts Options) (*Scrubber, error) {
 	if opts.Guard == nil {
-		opts.Guard = guard.Default()
+		opts.Guard = guard.NewCache(guard.Default(), VerdictCacheSize)
 	}
 	if !opts.Exact && opts.IPv4Bits == 0 && opts.IPv6Bits == 0 {
 		opts.IPv4Bits, opts.IPv6Bits = 24, 48
@@ -63,7 +71,8 @@ func New(opts Options) (*Scrubber, error) {
 	if opts.IPv6Bits < 0 || opts.IPv6Bits > MaxIPv6Bit {
 		return nil, fmt.Errorf("privacy: ipv6 bits %d (0-%d): %w", opts.IPv6Bits, MaxIPv6Bit, ErrIPBits)
 	}
-	return &Scrubber{guard: opts.Guard, v4: opts.IPv4Bits, v6: opts.IPv6Bits, allowQuery: QueryAllowlist}, nil
+	return &Scrubber{guard: opts.Guard, v4: opts.IPv4Bits, v6: opts.IPv6Bits, allowQuery: QueryAllowlist,
+		kept: newKeptCache(VerdictCacheSize)}, nil
 }
 
 // Scratch holds the strings Scrub rewrites. Reuse one per goroutine: after
@@ -122,12 +131,18 @@ func (s *Scrubber) Scrub(e *event.Event, sc *Scratch) {
 // clean reports whether v, decoded, holds neither a sensitive term nor
 // contact data.
 func (s *Scrubber) clean(sc *Scratch, v string) bool {
+	if s.kept.has(ruleClean, v) {
+		return true
+	}
 	d := sc.decode(v, false)
 	if _, bad := s.guard.SensitiveBytes(d); bad {
 		return false
 	}
-	_, has := HasContact(d)
-	return !has
+	if _, has := HasContact(d); has {
+		return false
+	}
+	s.kept.add(ruleClean, v)
+	return true
 }
 
 // text scrubs one free-text value: "" when it names a sensitive term,
@@ -139,11 +154,15 @@ func (s *Scrubber) text(sc *Scratch, v string) string {
 	if len(v) > MaxText {
 		return ""
 	}
+	if s.kept.has(ruleClean, v) {
+		return v
+	}
 	d := sc.decode(v, false)
 	if _, bad := s.guard.SensitiveBytes(d); bad {
 		return ""
 	}
 	if _, has := HasContact(d); !has {
+		s.kept.add(ruleClean, v)
 		return v
 	}
 	start := len(sc.out)

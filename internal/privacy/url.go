@@ -21,6 +21,9 @@ func (s *Scrubber) URL(sc *Scratch, u string) string {
 	if len(u) > MaxText {
 		return ""
 	}
+	if s.kept.has(ruleURL, u) {
+		return u
+	}
 	var scheme, rest string
 	switch {
 	case hasPrefixFold(u, "https://"):
@@ -86,6 +89,7 @@ func (s *Scrubber) URL(sc *Scratch, u string) string {
 	_, pathDirty := HasContact(sc.decode(path, false))
 	keptAll := s.queryKeptAll(sc, query)
 	if !changed && !pathDirty && keptAll {
+		s.kept.add(ruleURL, u)
 		return u
 	}
 	origin()
