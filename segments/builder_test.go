@@ -181,6 +181,9 @@ func TestBuilderWaitsForTheCookieToComeBack(t *testing.T) {
 	if _, _, ok := readRecord(t, conn, "once"); ok {
 		t.Error("a record for a visitor never seen again")
 	}
+	// The builder counts a batch once its acknowledgements are confirmed,
+	// which may be after its record is visible.
+	eventually(t, 10*time.Second, "the batch counted", func() bool { st := b.Stats(); return st.Messages == 3 && st.Writes > 0 })
 	if st := b.Stats(); st.SkippedNew != 2 || st.Applied != 1 || st.Writes != 1 {
 		t.Errorf("stats %+v", st)
 	}
