@@ -50,6 +50,9 @@ func TestBuilderAppliesEvents(t *testing.T) {
 	if bytes.Contains(raw, []byte("qx7secret")) || bytes.Contains(raw, []byte("срочно")) {
 		t.Errorf("the raw query is stored")
 	}
+	// A batch is counted once its acknowledgements are sent, which may be
+	// after its record is visible.
+	eventually(t, 10*time.Second, "the batch counted", func() bool { return b.Stats().Applied >= 4 })
 	st := b.Stats()
 	if st.SkippedConsent != 1 || st.SkippedVisitor != 1 || st.Sensitive != 1 || st.Applied != 4 {
 		t.Errorf("stats %+v", st)
@@ -181,8 +184,7 @@ func TestBuilderWaitsForTheCookieToComeBack(t *testing.T) {
 	if _, _, ok := readRecord(t, conn, "once"); ok {
 		t.Error("a record for a visitor never seen again")
 	}
-	// The builder counts a batch once its acknowledgements are confirmed,
-	// which may be after its record is visible.
+	// Counted after the record is visible, as above.
 	eventually(t, 10*time.Second, "the batch counted", func() bool { st := b.Stats(); return st.Messages == 3 && st.Writes > 0 })
 	if st := b.Stats(); st.SkippedNew != 2 || st.Applied != 1 || st.Writes != 1 {
 		t.Errorf("stats %+v", st)
