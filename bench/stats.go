@@ -46,7 +46,7 @@ func runStats(ctx context.Context, conn *bus.Conn, o Options, so statsOptions, p
 	_, _ = crand.Read(rid[:])
 	run := "b" + hex.EncodeToString(rid[:])
 	perRound := so
-	perRound.Events = max(so.Events/o.Rounds, 1)
+	perRound.Events = so.Events
 	fmt.Fprintf(progress, "stats: %d rounds of %d events (%d campaigns, %d sites, %d hours), %d partitions\n",
 		o.Rounds, perRound.Events, so.Campaigns, so.Sites, so.Hours, so.Partitions)
 	var aggRounds, ceilRounds, ratios []float64

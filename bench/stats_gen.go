@@ -26,7 +26,7 @@ import (
 
 // statsOptions size `adsyn bench stats`.
 type statsOptions struct {
-	Events     int     // events to aggregate, in the mix of statsPublish (default 1,000,000)
+	Events     int     // events to aggregate per round, in the mix of statsPublish (default 1,000,000)
 	Campaigns  int     // default 1,000, three creatives each
 	Sites      int     // default 100, two slots each
 	Visitors   int     // default 100,000

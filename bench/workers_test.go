@@ -55,7 +55,7 @@ func TestStatsScenario(t *testing.T) {
 	defer cancel()
 	o := Options{Rounds: 2}
 	o.defaults()
-	r, err := runStats(ctx, conn, o, statsOptions{Events: 20_000, Campaigns: 100, Sites: 10, QueryDays: 7, Queries: 5}, testWriter{t})
+	r, err := runStats(ctx, conn, o, statsOptions{Events: 10_000, Campaigns: 100, Sites: 10, QueryDays: 7, Queries: 5}, testWriter{t})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -133,7 +133,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	o.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	o.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: benchLogLevel()}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	for _, n := range names {
@@ -152,4 +152,13 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// benchLogLevel is warnings, or debug with ADSYN_BENCH_DEBUG=1 (what the
+// workers do, flush by flush, for whoever profiles a scenario).
+func benchLogLevel() slog.Level {
+	if os.Getenv("ADSYN_BENCH_DEBUG") == "1" {
+		return slog.LevelDebug
+	}
+	return slog.LevelWarn
 }

@@ -32,6 +32,7 @@ type Handler struct {
 	cfg  config
 	// scrub is the choke point call events pass (P1, P2, P6).
 	scrub *privacy.Scrubber
+	cache *queryCache // nil: every query reads and decodes its records
 
 	latency                       *metrics.Histogram
 	callsAccepted, callsDuplicate *metrics.Counter
@@ -59,6 +60,7 @@ func NewHandler(ctx context.Context, js jetstream.JetStream, keys *auth.Keys, op
 	const calls, callsHelp = "adsyn_stats_calls_total", "Call tracking webhooks stored, by result."
 	return &Handler{
 		js: js, kv: kv, keys: keys, cfg: cfg, scrub: scrub,
+		cache:          newQueryCache(cfg.queryCache, cfg.reg),
 		latency:        cfg.reg.Histogram("adsyn_stats_query_seconds", "Time to answer a stats query.", metrics.LatencyBuckets),
 		callsAccepted:  cfg.reg.Counter(calls, callsHelp, "result", "stored"),
 		callsDuplicate: cfg.reg.Counter(calls, callsHelp, "result", "duplicate"),
@@ -133,12 +135,12 @@ func (h *Handler) stats(s Scope) http.Handler {
 
 		ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
 		defer cancel()
-		recs, err := readRange(ctx, h.js, s, id, q.From, q.To, want)
+		recs, days, err := h.read(ctx, s, id, q.From, q.To, want)
 		if err != nil {
 			h.unavailable(w, r, err)
 			return
 		}
-		rep := Build(q, recs)
+		rep := build(q, recs, days)
 		if q.CSV {
 			name := fmt.Sprintf("%s-%s-%s-%s.csv", scopeNoun(s), id, rep.From.Format("20060102T15"), rep.To.Format("20060102T15"))
 			w.Header().Set("Content-Type", "text/csv; charset=utf-8")
@@ -156,6 +158,16 @@ func (h *Handler) stats(s Scope) http.Handler {
 		}
 		h.latency.Observe(time.Since(start).Seconds())
 	})
+}
+
+// read returns the records of a range, through the cache when there is one,
+// and the whole days it merged.
+func (h *Handler) read(ctx context.Context, s Scope, id string, from, to int64, want tally.DimMask) (map[int64]*Record, map[int64]*daySum, error) {
+	if h.cache == nil {
+		recs, err := readRange(ctx, h.js, s, id, from, to, want)
+		return recs, nil, err
+	}
+	return h.cache.readRange(ctx, h.js, h.kv, s, id, from, to, want)
 }
 
 func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, err error) {
@@ -262,7 +274,7 @@ func (h *Handler) totals(ctx context.Context, s Scope, entries []Entry, from, to
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				recs, err := readRange(ctx, h.js, s, entries[i].ID, from, to, 0)
+				recs, _, err := h.read(ctx, s, entries[i].ID, from, to, 0)
 				if err != nil {
 					mu.Lock()
 					firstErr = cmp.Or(firstErr, err)

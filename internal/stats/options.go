@@ -75,6 +75,7 @@ type config struct {
 	sites         func(publisherID string) []SiteInfo
 	tracking      func(number string) (campaignID string, ok bool)
 	privacy       privacy.Options // the choke point's settings for call events
+	queryCache    int64           // bytes; 0: none
 }
 
 func newConfig[O any](opts []O, apply func(O, *config) error) (config, error) {
@@ -89,6 +90,7 @@ func newConfig[O any](opts []O, apply func(O, *config) error) (config, error) {
 		fetchBatch:   256,
 		writers:      32,
 		maxDimValues: 1000,
+		queryCache:   DefaultQueryCache,
 	}
 	for _, o := range opts {
 		if any(o) == nil {
@@ -109,6 +111,18 @@ func newConfig[O any](opts []O, apply func(O, *config) error) (config, error) {
 
 func bad(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrBadOption}, args...)...)
+}
+
+// WithQueryCache bounds the memory the API keeps decoded records and
+// merged days in (default DefaultQueryCache); 0 keeps none.
+func WithQueryCache(bytes int64) HandlerOption {
+	return handlerOption(func(c *config) error {
+		if bytes < 0 {
+			return bad("query cache of %d bytes", bytes)
+		}
+		c.queryCache = bytes
+		return nil
+	})
 }
 
 // WithPrivacy sets the choke point's options for the call events the

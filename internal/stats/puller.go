@@ -50,6 +50,7 @@ type puller struct {
 	facts        []tally.Fact
 	ownCheck     time.Time
 	evaluated    time.Time // last settle check
+	mismatches   int       // settle checks in a row whose counts differed
 }
 
 // snapshot is the consumer's state read for a settle check.
@@ -154,14 +155,14 @@ func (u *puller) take(m jetstream.Msg) {
 		return
 	}
 	if id := m.Headers().Get(pinHeader); id != u.pin {
-		u.pin, u.settled, u.snap = id, false, nil
+		u.pin, u.settled, u.snap, u.mismatches = id, false, nil, 0
 		p.pin.Store(&id)
 		a.setOwned(p.n, true)
 		a.m.takeovers.Inc()
 	} else if u.settled && md.Sequence.Consumer != u.lastDelivery+1 {
 		// A delivery to us went missing: the message may come back after
 		// the ack wait, so admit nothing out of order until it does.
-		u.settled, u.snap = false, nil
+		u.settled, u.snap, u.mismatches = false, nil, 0
 		a.m.gaps.Inc()
 		a.cfg.log.Warn("stats delivery gap", "partition", p.n, "expected", u.lastDelivery+1, "got", md.Sequence.Consumer)
 	}
@@ -197,7 +198,7 @@ func (u *puller) take(m jetstream.Msg) {
 // counts differ.
 func (u *puller) settle(ctx context.Context) error {
 	a, p := u.a, u.p
-	if u.snap == nil || time.Since(u.snap.at) > time.Second {
+	if u.snap == nil || time.Since(u.snap.at) > snapshotAge(u.mismatches) {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		ck, _, err := a.checkpoint(ctx, p.n)
@@ -253,6 +254,9 @@ func (u *puller) settle(ctx context.Context) error {
 	}
 	a.mu.Unlock()
 	if n != u.snap.pending {
+		if u.snap.pending >= 0 {
+			u.mismatches++
+		}
 		a.m.waits.Inc()
 		return nil
 	}
@@ -272,8 +276,18 @@ func (u *puller) settle(ctx context.Context) error {
 	a.cur.dups[p.n] = append(a.cur.dups[p.n], u.extra...)
 	a.mu.Unlock()
 	clear(u.hold)
-	u.extra, u.snap, u.settled = nil, nil, true
+	u.extra, u.snap, u.settled, u.mismatches = nil, nil, true, 0
 	return nil
+}
+
+// snapshotAge is how old a settle snapshot may be after the given number of
+// checks in a row that did not match. A mismatch is most often a few
+// messages still on their way to us, which the next look finds: the first
+// re-reads come fast, so a start or a takeover admits within tens of
+// milliseconds; a real wait (another client's messages, until their ack
+// wait) backs off to one read a second.
+func snapshotAge(mismatches int) time.Duration {
+	return min(time.Second, 50*time.Millisecond<<min(mismatches, 5))
 }
 
 // fromLeader reports whether info can be the consumer leader's state: it
@@ -310,7 +324,7 @@ func (u *puller) checkOwned(ctx context.Context) (gone bool) {
 	}
 	for _, g := range info.PriorityGroups {
 		if g.Group == group && g.PinnedClientID != u.pin {
-			u.pin, u.settled, u.snap = "", false, nil
+			u.pin, u.settled, u.snap, u.mismatches = "", false, nil, 0
 			u.a.setOwned(u.p.n, false)
 		}
 	}
@@ -344,7 +358,7 @@ func (u *puller) stop() {
 	a.mu.Unlock()
 	clear(u.hold)
 	u.extra, u.snap = nil, nil
-	u.pin, u.settled = "", false
+	u.pin, u.settled, u.mismatches = "", false, 0
 }
 
 // admit counts h into the current batch, in order; a message at or below

@@ -277,7 +277,11 @@ func (q *Query) bucketOf(h int64) int64 {
 // Build turns the records of a range (by unix hour) into a report. Every
 // bucket appears in the series; with a breakdown only non-empty points do.
 // A site's figures carry its audience.
-func Build(q Query, recs map[int64]*Record) Report {
+func Build(q Query, recs map[int64]*Record) Report { return build(q, recs, nil) }
+
+// build is Build with the visitors of whole days already merged (by the
+// day's first hour): those days' hourly sketches are not merged again.
+func build(q Query, recs map[int64]*Record, days map[int64]*daySum) Report {
 	r := Report{Scope: scopeNoun(q.Scope), ID: q.ID, From: hourTime(q.From), To: hourTime(q.To), By: "hour", Series: []Row{}}
 	if q.Daily {
 		r.By = "day"
@@ -316,31 +320,50 @@ func Build(q Query, recs map[int64]*Record) Report {
 		n uint64
 	}
 	var hourly []hourPoint
+	type span struct {
+		hour   int64
+		lo, hi int // of hourly
+	}
+	var spans []span // each hour's points, contiguous in hourly
 	listHours := q.ByAudience && !q.Daily
 	for h, rec := range recs {
 		if h < q.From || h >= q.To {
 			continue
 		}
+		// Sketches of one precision always merge; a summed day's are
+		// merged once, below.
+		summed := days[tally.FloorDiv(h, 24)*24] != nil
 		total.Add(&rec.Totals)
 		if rec.Audience != nil {
-			_ = totalAud.MergeCounts(rec.Audience) // sketches of one precision always merge
+			totalAud.AddCounts(rec.Audience)
+			if !summed {
+				_ = totalAud.Visitors.Merge(&rec.Audience.Visitors)
+			}
 		}
 		if rec.Reach != nil {
-			_ = totalReach.Merge(rec.Reach)
+			if !summed {
+				_ = totalReach.Merge(rec.Reach)
+			}
 			totalReachImps += rec.ReachImpressions
 		}
 		b := q.bucketOf(h)
 		if !q.ByDim && !q.ByAudience {
 			a := at(points, point{bucket: b})
 			a.c.Add(&rec.Totals)
+			daySummed := summed && q.Daily // the bucket is the summed day
 			if rec.Audience != nil {
 				if a.aud == nil {
 					a.aud = &audience.Hour{}
 				}
-				_ = a.aud.MergeCounts(rec.Audience)
+				a.aud.AddCounts(rec.Audience)
+				if !daySummed {
+					_ = a.aud.Visitors.Merge(&rec.Audience.Visitors)
+				}
 			}
 			if rec.Reach != nil {
-				_ = a.reach.Merge(rec.Reach)
+				if !daySummed {
+					_ = a.reach.Merge(rec.Reach)
+				}
 				a.imps += rec.ReachImpressions
 			}
 			continue
@@ -354,6 +377,7 @@ func Build(q Query, recs map[int64]*Record) Report {
 		if listHours && rec.Audience != nil {
 			bd := &rec.Audience.Breakdowns[q.Audience]
 			other := bd.Other
+			spans = append(spans, span{hour: b, lo: len(hourly)})
 			for v, n := range bd.Counts {
 				if v == audience.OtherValue { // a value spelt so is one point with Other
 					other += n
@@ -366,6 +390,7 @@ func Build(q Query, recs map[int64]*Record) Report {
 				hourly = append(hourly, hourPoint{point{b, audience.OtherValue}, other})
 				at(values, point{0, audience.OtherValue}).n += other
 			}
+			spans[len(spans)-1].hi = len(hourly)
 		} else if q.ByAudience && rec.Audience != nil {
 			bd := &rec.Audience.Breakdowns[q.Audience]
 			for v, n := range bd.Counts {
@@ -375,6 +400,22 @@ func Build(q Query, recs map[int64]*Record) Report {
 			if bd.Other > 0 {
 				at(points, point{b, audience.OtherValue}).n += bd.Other
 				at(values, point{0, audience.OtherValue}).n += bd.Other
+			}
+		}
+	}
+	for d, sum := range days {
+		if sum.visitors != nil {
+			_ = totalAud.Visitors.Merge(sum.visitors)
+		}
+		if sum.reach != nil {
+			_ = totalReach.Merge(sum.reach)
+		}
+		if a := points[point{bucket: d}]; a != nil && q.Daily {
+			if sum.visitors != nil && a.aud != nil {
+				_ = a.aud.Visitors.Merge(sum.visitors)
+			}
+			if sum.reach != nil {
+				_ = a.reach.Merge(sum.reach)
 			}
 		}
 	}
@@ -414,10 +455,25 @@ func Build(q Query, recs map[int64]*Record) Report {
 		return cmp.Or(cmp.Compare(a.bucket, b.bucket), strings.Compare(a.value, b.value))
 	}
 	if listHours {
-		slices.SortFunc(hourly, func(a, b hourPoint) int { return byPoint(a.point, b.point) })
+		// Hours in order, then each hour's values: tens of thousands of
+		// points sorted as hundreds of short runs. One allocation holds
+		// every point's figures.
+		slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.hour, b.hour) })
+		auds := make([]Audience, len(hourly))
 		r.Series = make([]Row, 0, len(hourly))
-		for i := range hourly {
-			r.Series = append(r.Series, Row{Time: hourTime(hourly[i].bucket), Value: &hourly[i].value, Metrics: metrics(&acc{n: hourly[i].n}, false)})
+		for _, sp := range spans {
+			run := hourly[sp.lo:sp.hi]
+			slices.SortFunc(run, func(a, b hourPoint) int { return strings.Compare(a.value, b.value) })
+			t := hourTime(sp.hour)
+			for i := range run {
+				a := &auds[sp.lo+i]
+				if q.Audience == audience.EventName {
+					a.Events = run[i].n
+				} else {
+					a.Pageviews = run[i].n
+				}
+				r.Series = append(r.Series, Row{Time: t, Value: &run[i].value, Metrics: Metrics{Audience: a}})
+			}
 		}
 	}
 	keys := make([]point, 0, len(points))

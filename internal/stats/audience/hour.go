@@ -73,11 +73,10 @@ func (h *Hour) Merge(o *Hour) error {
 	return h.Visitors.Merge(&o.Visitors)
 }
 
-// MergeCounts adds o's counts and visitors to h, not its breakdowns: for
-// figures that show none, at a fraction of Merge's cost.
-func (h *Hour) MergeCounts(o *Hour) error {
+// AddCounts adds o's counts to h: not its visitors, not its breakdowns
+// (for figures that show none, at a fraction of Merge's cost).
+func (h *Hour) AddCounts(o *Hour) {
 	h.Pageviews += o.Pageviews
 	h.Searches += o.Searches
 	h.Events += o.Events
-	return h.Visitors.Merge(&o.Visitors)
 }

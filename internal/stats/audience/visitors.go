@@ -40,7 +40,13 @@ func (v *Visitors) Merge(o *Visitors) error {
 	if o.sk == nil {
 		return nil
 	}
-	if err := v.sketch().Merge(o.sk); err != nil {
+	if v.sk == nil {
+		// A copy as it is: merged into an empty sparse sketch, a sparse one
+		// would be sorted and rebuilt entry by entry.
+		v.sk = o.sk.Clone()
+		return nil
+	}
+	if err := v.sk.Merge(o.sk); err != nil {
 		return fmt.Errorf("audience: merge visitors: %w", err)
 	}
 	return nil
