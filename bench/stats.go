@@ -128,7 +128,8 @@ func runStats(ctx context.Context, conn *bus.Conn, o Options, so statsOptions, p
 	}
 	res.P50, res.P99 = q.P50, q.P99
 	res.Extra["rounds"] = ratios
-	res.Extra["latency_is"] = "the stats API answering a site's 30-day hourly query with breakdown=page, one at a time"
+	res.Extra["latency_is"] = "the stats API answering a site's 30-day hourly query with breakdown=page, one at a time, the current hour's records rewritten before each"
+	res.Extra["query_first_ms"] = q.First
 	res.Extra["query_max_ms"] = q.Max
 	res.Extra["query_hours"] = q.Hours
 	res.Extra["query_records"] = q.Records
