@@ -41,7 +41,8 @@ func (a *App) wireStats(ctx context.Context) error {
 			stats.WithCampaigns(a.campaignsOf),
 			stats.WithSites(a.sitesOf),
 			stats.WithTrackingNumbers(a.numbers.Campaign),
-			stats.WithPrivacy(a.privacy()))
+			stats.WithPrivacy(a.privacy()),
+			stats.WithQueryCache(int64(a.cfg.StatsCacheMB)<<20))
 		if err != nil {
 			return err
 		}

@@ -69,6 +69,9 @@ type Config struct {
 	// EventBufferMB bounds the events an edge holds while NATS is away;
 	// past it they are dropped and counted.
 	EventBufferMB int
+	// StatsCacheMB bounds the stats API's cache of decoded records and
+	// merged days (0: none).
+	StatsCacheMB int
 	// AllowPrivatePartners lets partner endpoints be loopback or private
 	// addresses (link-local and metadata ones stay refused); --demo sets it.
 	AllowPrivatePartners bool
@@ -121,6 +124,7 @@ func Default() Config {
 		StatsRetention:   400 * 24 * time.Hour,
 		SegmentCacheMB:   256,
 		EventBufferMB:    256,
+		StatsCacheMB:     64,
 		APIRate:          50,
 		APIIPRate:        100,
 		AdVisitorCeiling: 120,
@@ -171,6 +175,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SegmentTTL, "segment-ttl", c.SegmentTTL, "a visitor record expires after this long without events")
 	fs.StringVar(&c.TaxonomyFile, "taxonomy", c.TaxonomyFile, "a segment taxonomy JSON file to put in force (sensitive segments are refused)")
 	fs.IntVar(&c.SegmentCacheMB, "segment-cache-mb", c.SegmentCacheMB, "memory bound of an edge's cache of visitor records, in MiB")
+	fs.IntVar(&c.StatsCacheMB, "stats-cache-mb", c.StatsCacheMB, "memory bound of the stats API's cache of decoded hourly records and merged days, in MiB (0: none; every query reads and decodes its records)")
 	fs.IntVar(&c.EventBufferMB, "event-buffer-mb", c.EventBufferMB, "memory bound of the events an edge holds until NATS acknowledges them, in MiB; past it events are dropped and counted")
 	fs.BoolVar(&c.AllowPrivatePartners, "allow-private-partners", c.AllowPrivatePartners, "let partner webhook URLs be loopback or private addresses (link-local and cloud metadata stay refused)")
 	fs.Float64Var(&c.APIRate, "api-rate", c.APIRate, "API requests per second per key, bursts twice that; over it: 429 (0: no limit)")
@@ -344,6 +349,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SegmentCacheMB < 1 || c.SegmentCacheMB > 1<<20 {
 		return bad("segment-cache-mb", "%d: must be 1 to 1048576", c.SegmentCacheMB)
+	}
+	if c.StatsCacheMB < 0 || c.StatsCacheMB > 1<<20 {
+		return bad("stats-cache-mb", "%d: must be 0 to 1048576", c.StatsCacheMB)
 	}
 	if c.EventBufferMB < 1 || c.EventBufferMB > 1<<20 {
 		return bad("event-buffer-mb", "%d: must be 1 to 1048576", c.EventBufferMB)
