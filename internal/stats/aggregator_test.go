@@ -14,6 +14,7 @@ import (
 	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/bus/bustest"
 	"github.com/adsyn/adsyn/internal/event"
+	"github.com/adsyn/adsyn/internal/metrics"
 	"github.com/adsyn/adsyn/internal/stats/tally"
 )
 
@@ -428,5 +429,58 @@ func TestReplayedClickCountedOnce(t *testing.T) {
 	})
 	if got := records(t, conn.JS); !maps.Equal(got, want) {
 		t.Fatalf("records %v, want %v", got, want)
+	}
+}
+
+// A record written by someone else since this aggregator cached it makes
+// its asynchronous update lose the compare-and-set: the record is read
+// again and the batch merged into it, so nothing is lost or counted twice.
+func TestLostUpdateMergedAgain(t *testing.T) {
+	conn := bustest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	reg := metrics.NewRegistry()
+	a := startAggregator(t, conn.JS, WithMetrics(reg))
+	kv, err := conn.JS.KeyValue(ctx, bus.BucketStats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	imps := func(n int) []event.Event {
+		var evs []event.Event
+		for i := range n {
+			evs = append(evs, event.Event{ID: event.NewID(), TS: now.UnixMilli(), Kind: event.KindImpression, Campaign: "c0", Site: "s0", Visitor: "v" + strconv.Itoa(i)})
+		}
+		return evs
+	}
+	key := Key(ScopeCampaign, "c0", now)
+	impressions := func() int64 {
+		e, err := kv.Get(ctx, key)
+		if err != nil {
+			return -1
+		}
+		r, err := DecodeRecord(e.Value())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Totals.Impressions
+	}
+	publishEvents(t, conn.JS, imps(30), 10)
+	waitUntil(t, 30*time.Second, "30 impressions applied", func() bool { return a.Applied() == 30 })
+	// Another writer: the same value at a new revision.
+	e, err := kv.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, key, e.Value()); err != nil {
+		t.Fatal(err)
+	}
+	publishEvents(t, conn.JS, imps(20), 10)
+	waitUntil(t, 30*time.Second, "50 impressions applied", func() bool { return a.Applied() == 50 })
+	if got := impressions(); got != 50 {
+		t.Fatalf("the record counts %d impressions, want 50", got)
+	}
+	if n := counterValue(t, reg, "adsyn_stats_record_conflicts_total"); n < 1 {
+		t.Errorf("%v lost compare-and-sets, want at least 1: the update did not meet the other write", n)
 	}
 }

@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -197,9 +198,16 @@ const (
 	failed
 )
 
+// maxUpdatesInFlight bounds the record updates a flush has sent and not
+// yet seen acknowledged.
+const maxUpdatesInFlight = 256
+
 // writeRound writes each job's record once, in parallel, and returns the
 // jobs to do again: lost compare-and-sets, failures, and records part of
 // whose contribution was already applied, recomputed here from the batch.
+// Updates of existing records go out asynchronously, up to
+// maxUpdatesInFlight at once, each a compare-and-set on the record's
+// revision: the writers merge and encode while earlier updates are stored.
 func (a *Aggregator) writeRound(ctx context.Context, b *batch, jobs []*job) ([]*job, error) {
 	var (
 		mu       sync.Mutex
@@ -208,7 +216,35 @@ func (a *Aggregator) writeRound(ctx context.Context, b *batch, jobs []*job) ([]*
 		firstErr error
 		wg       sync.WaitGroup
 		next     = make(chan *job)
+		sent     = make(chan sentUpdate, maxUpdatesInFlight)
+		acked    = make(chan struct{})
 	)
+	settle := func(j *job, out outcome, fl []uint64, err error) {
+		if out == written {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		left = append(left, j)
+		switch out {
+		case partial:
+			if floors == nil {
+				floors = tally.Floor{}
+			}
+			floors[j.key] = fl
+		case failed:
+			if firstErr == nil {
+				firstErr = err
+			}
+		}
+	}
+	go func() {
+		defer close(acked)
+		for u := range sent {
+			out, err := a.updated(ctx, u)
+			settle(u.j, out, nil, err)
+		}
+	}()
 	for range min(a.cfg.writers, len(jobs)) {
 		wg.Add(1)
 		go func() {
@@ -216,24 +252,8 @@ func (a *Aggregator) writeRound(ctx context.Context, b *batch, jobs []*job) ([]*
 			buf := make([]byte, 0, 4096)
 			f := tally.NewFold()
 			for j := range next {
-				out, fl, err := a.writeOne(ctx, b, j, &buf, f)
-				if out == written {
-					continue
-				}
-				mu.Lock()
-				left = append(left, j)
-				switch out {
-				case partial:
-					if floors == nil {
-						floors = tally.Floor{}
-					}
-					floors[j.key] = fl
-				case failed:
-					if firstErr == nil {
-						firstErr = err
-					}
-				}
-				mu.Unlock()
+				out, fl, err := a.writeOne(ctx, b, j, &buf, f, sent)
+				settle(j, out, fl, err)
 			}
 		}()
 	}
@@ -245,6 +265,8 @@ func (a *Aggregator) writeRound(ctx context.Context, b *batch, jobs []*job) ([]*
 	}
 	close(next)
 	wg.Wait()
+	close(sent)
+	<-acked
 	if err := ctx.Err(); err != nil {
 		return jobs, err
 	}
@@ -254,8 +276,50 @@ func (a *Aggregator) writeRound(ctx context.Context, b *batch, jobs []*job) ([]*
 	return left, firstErr
 }
 
-// writeOne merges j into its record with compare-and-set.
-func (a *Aggregator) writeOne(ctx context.Context, b *batch, j *job, buf *[]byte, f *tally.Fold) (outcome, []uint64, error) {
+// sentUpdate is a record update sent and not yet acknowledged.
+type sentUpdate struct {
+	j   *job
+	c   *cached
+	ack jetstream.PubAckFuture
+}
+
+// updated waits for u's acknowledgement and keeps the new revision.
+func (a *Aggregator) updated(ctx context.Context, u sentUpdate) (outcome, error) {
+	t := time.NewTimer(10 * time.Second)
+	defer t.Stop()
+	select {
+	case pa := <-u.ack.Ok():
+		u.c.rev = pa.Sequence
+		a.m.writes.Inc()
+		return written, nil
+	case err := <-u.ack.Err():
+		a.uncache(u.j.key) // u.c.rec holds an unwritten merge
+		if errors.Is(err, jetstream.ErrKeyExists) || isWrongLastSeq(err) {
+			a.m.conflicts.Inc()
+			return conflict, nil
+		}
+		return failed, fmt.Errorf("stats: write %s: %w", u.j.name, err)
+	case <-t.C:
+		a.uncache(u.j.key)
+		return failed, fmt.Errorf("stats: write %s: no acknowledgement in 10s", u.j.name)
+	case <-ctx.Done():
+		a.uncache(u.j.key)
+		return failed, ctx.Err()
+	}
+}
+
+// isWrongLastSeq reports whether err is JetStream's refusal of a
+// compare-and-set (10071, or 10164 on a replicated stream).
+func isWrongLastSeq(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+// writeOne merges j into its record with compare-and-set. An update of an
+// existing record is sent on sent and settled there; a new record is
+// created at once (a create must tell a deleted key from a live one).
+func (a *Aggregator) writeOne(ctx context.Context, b *batch, j *job, buf *[]byte, f *tally.Fold, sent chan<- sentUpdate) (outcome, []uint64, error) {
 	if j.d.Empty() {
 		return written, nil, nil // everything was already applied
 	}
@@ -278,14 +342,20 @@ func (a *Aggregator) writeOne(ctx context.Context, b *batch, j *job, buf *[]byte
 		}
 	}
 	*buf = c.rec.AppendMsgpack((*buf)[:0])
+	if c.rev != 0 {
+		m := nats.NewMsg("$KV." + bus.BucketStats + "." + j.name)
+		m.Data = bytes.Clone(*buf) // the buffer is reused before the message is written
+		ack, err := a.js.PublishMsgAsync(m, jetstream.WithExpectLastSequencePerSubject(c.rev))
+		if err != nil {
+			a.uncache(j.key)
+			return failed, nil, fmt.Errorf("stats: write %s: %w", j.name, err)
+		}
+		sent <- sentUpdate{j: j, c: c, ack: ack}
+		return written, nil, nil // settled by the acknowledgement
+	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	var rev uint64
-	if c.rev == 0 {
-		rev, err = a.kv.Create(wctx, j.name, *buf)
-	} else {
-		rev, err = a.kv.Update(wctx, j.name, *buf, c.rev)
-	}
+	rev, err := a.kv.Create(wctx, j.name, *buf)
 	if err != nil {
 		a.uncache(j.key) // c.rec holds an unwritten merge
 		if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
