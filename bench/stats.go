@@ -2,8 +2,6 @@ package bench
 
 import (
 	"context"
-	crand "crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"math"
@@ -42,9 +40,10 @@ func Stats(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 func runStats(ctx context.Context, conn *bus.Conn, o Options, so statsOptions, progress io.Writer) (Result, error) {
 	so.defaults()
 	res := Result{Scenario: "stats", CeilingName: "parallel read+decode", NoP999: true, Extra: map[string]any{}}
-	var rid [4]byte
-	_, _ = crand.Read(rid[:])
-	run := "b" + hex.EncodeToString(rid[:])
+	run, err := statsRun(&so)
+	if err != nil {
+		return res, err
+	}
 	perRound := so
 	perRound.Events = so.Events
 	fmt.Fprintf(progress, "stats: %d rounds of %d events (%d campaigns, %d sites, %d hours), %d partitions\n",
@@ -86,13 +85,6 @@ func runStats(ctx context.Context, conn *bus.Conn, o Options, so statsOptions, p
 	res.Ops = int64(acked)
 	res.OpsPerS, res.Ceiling, res.Ratio = median(aggRounds), median(ceilRounds), median(ratios)
 	counted, visitors, err := statsCount(ctx, conn.JS, run, &so)
-	// Under load a whole count once read nothing (go test -race): a second
-	// read tells a slow read from a lost event.
-	for try := 0; err == nil && counted < int64(acked) && try < 2; try++ {
-		fmt.Fprintf(progress, "stats: the records count %d of %d events; reading them again\n", counted, acked)
-		time.Sleep(time.Second)
-		counted, visitors, err = statsCount(ctx, conn.JS, run, &so)
-	}
 	if err != nil {
 		return res, err
 	}
