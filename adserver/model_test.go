@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/adsyn/adsyn/internal/event"
+	"github.com/adsyn/adsyn/internal/privacy"
 )
 
 func TestCampaignValidate(t *testing.T) {
@@ -81,10 +84,7 @@ func TestCampaignValidate(t *testing.T) {
 }
 
 func TestCreativeAndSiteValidate(t *testing.T) {
-	img := func() *Creative {
-		return &Creative{ID: "cr", Advertiser: "a1", Campaign: "c1", Type: Image, Sizes: []string{"300x250"},
-			Landing: "https://example.com/", Content: Content{Image: "https://example.com/a.png"}}
-	}
+	img := func() *Creative { return imageCreative("cr", "c1") }
 	for name, tc := range map[string]struct {
 		mod  func(*Creative)
 		want string
@@ -170,5 +170,57 @@ func TestCampaignJSON(t *testing.T) {
 	out, _ := json.Marshal(&c)
 	if !strings.Contains(string(out), `"window":"24h0m0s"`) || strings.Contains(string(out), `"end"`) {
 		t.Fatalf("%s", out)
+	}
+}
+
+func imageCreative(id, campaign string) *Creative {
+	return &Creative{ID: id, Advertiser: "a1", Campaign: campaign, Type: Image, Sizes: []string{"300x250"},
+		Landing: "https://example.com/", Content: Content{Image: "https://example.com/a.png"}}
+}
+
+// An id that events carry must reach the statistics, caps and budgets as
+// it is: the privacy choke point itself (privacy.Scrubber, the outside
+// oracle here) decides which ids it would rewrite, and exactly those are
+// refused for campaigns, creatives, sites and slots.
+func TestEventIDsPassTheChokePointUnchanged(t *testing.T) {
+	scrub, err := privacy.New(privacy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sc privacy.Scratch
+	keeps := func(id string) bool {
+		e := event.Event{Campaign: id}
+		scrub.Scrub(&e, &sc)
+		return e.Campaign == id
+	}
+	ids := []string{
+		"c1", "summer2026", "archive-1", "spring-2026-05", "camp_123456", // kept
+		"spring-2026-1234567", "c-20261206", "camp_0012345", "b21337106c73", // a phone-like run of digits
+		"rehab-clinic", "sex-ed", "church-events", // a sensitive term
+	}
+	refused := 0
+	for _, id := range ids {
+		want := keeps(id)
+		checks := map[string]error{
+			"campaign":            (&Campaign{ID: id, Advertiser: "a1", Name: "N", Start: start, CPM: 2}).Validate(nil),
+			"creative":            imageCreative(id, "c1").Validate(),
+			"creative's campaign": imageCreative("cr1", id).Validate(),
+			"site":                (&Site{ID: id, Publisher: "p1", Name: "S", Slots: []Slot{{ID: "a", Native: true}}}).Validate(),
+			"slot":                (&Site{ID: "s1", Publisher: "p1", Name: "S", Slots: []Slot{{ID: id, Native: true}}}).Validate(),
+		}
+		for what, err := range checks {
+			if got := err == nil; got != want {
+				t.Errorf("%s id %q: accepted %v, but the choke point keeps it %v (%v)", what, id, got, want, err)
+			}
+			if err != nil && !errors.Is(err, ErrInvalid) {
+				t.Errorf("%s id %q: %v is not ErrInvalid", what, id, err)
+			}
+		}
+		if !want {
+			refused++
+		}
+	}
+	if refused != 7 {
+		t.Errorf("the choke point rewrites %d of the ids, want the 7 listed as such", refused)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/adsyn/adsyn/internal/ids"
 	"github.com/adsyn/adsyn/internal/phone"
+	"github.com/adsyn/adsyn/internal/privacy"
 )
 
 // Validation of the campaign model: each Validate checks a record, fills
@@ -48,6 +49,24 @@ func invalid(format string, args ...any) error {
 func checkID(field, s string) error {
 	if !ValidID(s) {
 		return invalid("%s %q must be 1-64 characters of A-Z a-z 0-9 _ -", field, s)
+	}
+	return nil
+}
+
+// checkEventID checks an id that events carry (a campaign's, a creative's,
+// a site's, a slot's): the privacy choke point rewrites every event's text
+// (P1, P2), so an id it would change, one holding a sensitive term or a run
+// of digits that reads as a phone number, would reach the statistics, the
+// caps and the budgets as another id, or as none. Such an id is refused.
+func checkEventID(field, s string) error {
+	if err := checkID(field, s); err != nil {
+		return err
+	}
+	if cat, ok := sensitive(s); ok {
+		return invalid("%s %q names the sensitive category %s; events would carry no id (P1)", field, s, cat)
+	}
+	if kind, ok := privacy.HasContact([]byte(s)); ok {
+		return invalid("%s %q reads as contact data (%s: at most %d digits in a row); events would carry it cut (P2)", field, s, kind, privacy.MinPhoneDigits-1)
 	}
 	return nil
 }
@@ -96,7 +115,7 @@ var devices = []string{"desktop", "mobile", "tablet", "tv"}
 // Validate checks c, fills defaults and runs check (when not nil) on every
 // segment and category it targets, so a sensitive one is refused (P1).
 func (c *Campaign) Validate(check func(string) error) error {
-	if err := checkID("id", c.ID); err != nil {
+	if err := checkEventID("id", c.ID); err != nil {
 		return err
 	}
 	if err := checkID("advertiser", c.Advertiser); err != nil {
@@ -344,13 +363,13 @@ func isAlnum(s string) bool {
 
 // Validate checks cr and fills defaults.
 func (cr *Creative) Validate() error {
-	if err := checkID("id", cr.ID); err != nil {
+	if err := checkEventID("id", cr.ID); err != nil {
 		return err
 	}
 	if err := checkID("advertiser", cr.Advertiser); err != nil {
 		return err
 	}
-	if err := checkID("campaign", cr.Campaign); err != nil {
+	if err := checkEventID("campaign", cr.Campaign); err != nil {
 		return err
 	}
 	if err := checkName("name", cr.Name, false); err != nil {
@@ -490,7 +509,7 @@ func checkLanding(field, s string, required bool) error {
 
 // Validate checks s and fills defaults.
 func (s *Site) Validate() error {
-	if err := checkID("id", s.ID); err != nil {
+	if err := checkEventID("id", s.ID); err != nil {
 		return err
 	}
 	if err := checkID("publisher", s.Publisher); err != nil {
@@ -540,7 +559,7 @@ func (s *Site) Validate() error {
 	}
 	seen := map[string]bool{}
 	for i, sl := range s.Slots {
-		if err := checkID(fmt.Sprintf("slots[%d].id", i), sl.ID); err != nil {
+		if err := checkEventID(fmt.Sprintf("slots[%d].id", i), sl.ID); err != nil {
 			return err
 		}
 		if seen[sl.ID] {
