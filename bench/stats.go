@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -10,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/adsyn/adsyn/internal/bus"
@@ -232,18 +234,28 @@ func readParallel(ctx context.Context, conn *bus.Conn, first uint64, partitions 
 // An ordered consumer's fetches stalled for seconds on a grown stream
 // (ceilings of 40,000 events/s beside rounds of 1,000,000).
 func readPartition(ctx context.Context, s jetstream.Stream, p int, first, last uint64, total *atomic.Int64) error {
-	// The API's default wait (5s) once ran out while the previous round's
-	// aggregator was stopping.
-	cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
-	defer ccancel()
-	c, err := s.CreateConsumer(cctx, jetstream.ConsumerConfig{
+	// Right after a round's publication the server has answered consumer
+	// requests, and delivered, only after tens of seconds at times: ask
+	// again, wait on; the time counts.
+	start := time.Now()
+	cfg := jetstream.ConsumerConfig{
 		FilterSubject:     event.SubjectFilter(p),
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       first,
 		AckPolicy:         jetstream.AckNonePolicy,
 		MemoryStorage:     true,
 		InactiveThreshold: time.Minute, // if the delete below is lost
-	})
+	}
+	var c jetstream.Consumer
+	var err error
+	for try := 0; ; try++ {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		c, err = s.CreateConsumer(cctx, cfg)
+		cancel()
+		if err == nil || ctx.Err() != nil || try == 3 {
+			break
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("stats: ceiling read: %w", err)
 	}
@@ -262,6 +274,9 @@ func readPartition(ctx context.Context, s jetstream.Stream, p int, first, last u
 	defer it.Stop()
 	for {
 		m, err := it.Next(jetstream.NextMaxWait(10 * time.Second))
+		if errors.Is(err, nats.ErrTimeout) && time.Since(start) < 2*time.Minute {
+			continue // a stall, as above; the time counts
+		}
 		if err != nil {
 			return fmt.Errorf("stats: ceiling read of partition %d: %w", p, err)
 		}
