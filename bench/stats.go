@@ -232,32 +232,44 @@ func readParallel(ctx context.Context, conn *bus.Conn, first uint64, partitions 
 // aggregator's puller does (a pull consumer on the partition's subjects,
 // the same batch and byte limits) and decodes them; it acknowledges none.
 // An ordered consumer's fetches stalled for seconds on a grown stream
-// (ceilings of 40,000 events/s beside rounds of 1,000,000).
+// (ceilings of 40,000 events/s beside rounds of 1,000,000). Right after a
+// round's publication the server has also answered consumer requests late,
+// and once left a consumer without deliveries for minutes: a consumer that
+// delivers nothing for 10s is made again from the next sequence, and the
+// time counts.
 func readPartition(ctx context.Context, s jetstream.Stream, p int, first, last uint64, total *atomic.Int64) error {
-	// Right after a round's publication the server has answered consumer
-	// requests, and delivered, only after tens of seconds at times: ask
-	// again, wait on; the time counts.
 	start := time.Now()
-	cfg := jetstream.ConsumerConfig{
+	for next := first; ; {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if time.Since(start) > 2*time.Minute {
+			return fmt.Errorf("stats: ceiling read of partition %d: no progress in 2 minutes", p)
+		}
+		done, seq, err := readFrom(ctx, s, p, next, last, total)
+		if done || err != nil {
+			return err
+		}
+		next = seq
+	}
+}
+
+// readFrom reads partition p from sequence first with a consumer of its
+// own, until last, the end of the partition, or a stall; it returns the
+// next sequence to read after a stall.
+func readFrom(ctx context.Context, s jetstream.Stream, p int, first, last uint64, total *atomic.Int64) (done bool, next uint64, err error) {
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	c, err := s.CreateConsumer(cctx, jetstream.ConsumerConfig{
 		FilterSubject:     event.SubjectFilter(p),
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       first,
 		AckPolicy:         jetstream.AckNonePolicy,
 		MemoryStorage:     true,
 		InactiveThreshold: time.Minute, // if the delete below is lost
-	}
-	var c jetstream.Consumer
-	var err error
-	for try := 0; ; try++ {
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		c, err = s.CreateConsumer(cctx, cfg)
-		cancel()
-		if err == nil || ctx.Err() != nil || try == 3 {
-			break
-		}
-	}
+	})
+	cancel()
 	if err != nil {
-		return fmt.Errorf("stats: ceiling read: %w", err)
+		return false, first, nil // asked again by the caller, within its bound
 	}
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -265,32 +277,34 @@ func readPartition(ctx context.Context, s jetstream.Stream, p int, first, last u
 		cancel()
 	}()
 	if c.CachedInfo().NumPending == 0 {
-		return nil // nothing of this partition in the range
+		return true, 0, nil // nothing of this partition left in the range
 	}
 	it, err := c.Messages(jetstream.PullMaxMessagesWithBytesLimit(256, 4<<20))
 	if err != nil {
-		return fmt.Errorf("stats: ceiling read: %w", err)
+		return false, 0, fmt.Errorf("stats: ceiling read: %w", err)
 	}
 	defer it.Stop()
+	next = first
 	for {
 		m, err := it.Next(jetstream.NextMaxWait(10 * time.Second))
-		if errors.Is(err, nats.ErrTimeout) && time.Since(start) < 2*time.Minute {
-			continue // a stall, as above; the time counts
+		if errors.Is(err, nats.ErrTimeout) {
+			return false, next, nil // a stall: a new consumer
 		}
 		if err != nil {
-			return fmt.Errorf("stats: ceiling read of partition %d: %w", p, err)
+			return false, 0, fmt.Errorf("stats: ceiling read of partition %d: %w", p, err)
 		}
 		md, err := m.Metadata()
 		if err != nil {
-			return err
+			return false, 0, err
 		}
 		n, err := event.DecodeBatch(m.Data(), func(*event.Event) error { return nil })
 		total.Add(int64(n))
 		if err != nil {
-			return err
+			return false, 0, err
 		}
+		next = md.Sequence.Stream + 1
 		if md.Sequence.Stream >= last || md.NumPending == 0 {
-			return nil
+			return true, 0, nil
 		}
 	}
 }
