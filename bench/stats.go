@@ -46,10 +46,8 @@ func runStats(ctx context.Context, conn *bus.Conn, o Options, so statsOptions, p
 	if err != nil {
 		return res, err
 	}
-	perRound := so
-	perRound.Events = so.Events
 	fmt.Fprintf(progress, "stats: %d rounds of %d events (%d campaigns, %d sites, %d hours), %d partitions\n",
-		o.Rounds, perRound.Events, so.Campaigns, so.Sites, so.Hours, so.Partitions)
+		o.Rounds, so.Events, so.Campaigns, so.Sites, so.Hours, so.Partitions)
 	var aggRounds, ceilRounds, ratios []float64
 	var acked uint64
 	var flushes, writes float64
@@ -58,7 +56,7 @@ func runStats(ctx context.Context, conn *bus.Conn, o Options, so statsOptions, p
 		if err != nil {
 			return res, err
 		}
-		n, err := statsPublish(ctx, conn, run, &perRound)
+		n, err := statsPublish(ctx, conn, run, &so)
 		if err != nil {
 			return res, err
 		}

@@ -114,7 +114,7 @@ next:
 		}
 		for _, c := range statsIDs(run, o.Campaigns, "c") {
 			for j := range 3 {
-				if !kept("", c, c+"-"+strconv.Itoa(j)) {
+				if !kept("", c, statsCreative(c, j)) {
 					continue next
 				}
 			}
@@ -123,6 +123,9 @@ next:
 	}
 	return "", errors.New("stats bench: no run id the privacy scrubber keeps whole")
 }
+
+// statsCreative is creative j of campaign c.
+func statsCreative(c string, j int) string { return c + "-" + strconv.Itoa(j) }
 
 // statsPublish publishes o.Events events of the mix and marks in o.seen the
 // visitors of the pageviews and searches (the known set the sketches must
@@ -136,7 +139,7 @@ func statsPublish(ctx context.Context, conn *bus.Conn, run string, o *statsOptio
 	creatives := make([][3]string, o.Campaigns)
 	for i, c := range camps {
 		for j := range 3 {
-			creatives[i][j] = c + "-" + strconv.Itoa(j)
+			creatives[i][j] = statsCreative(c, j)
 		}
 	}
 	visitors := statsIDs("v", o.Visitors, "")

@@ -127,7 +127,7 @@ func (c *queryCache) put(e *cacheEntry) {
 
 // recordSize estimates what a decoded record holds in memory from its
 // encoded size and its number of breakdown values.
-func recordSize(data []byte, rec *Record) int64 {
+func recordSize(encoded int, rec *Record) int64 {
 	n := 0
 	for _, m := range rec.Dims {
 		n += len(m)
@@ -137,7 +137,7 @@ func recordSize(data []byte, rec *Record) int64 {
 			n += len(rec.Audience.Breakdowns[d].Counts)
 		}
 	}
-	return int64(len(data)) + 64*int64(n) + 256
+	return int64(encoded) + 64*int64(n) + 256
 }
 
 // keyRev is one key of a range at its newest revision.
@@ -173,7 +173,7 @@ func (c *queryCache) readRange(ctx context.Context, js jetstream.JetStream, kv j
 	}
 	recs := make(map[int64]*Record, len(keys))
 	var missing []keyRev
-	masks := map[string]tally.DimMask{} // what a stale entry had decoded
+	mask := want // and what the stale entries had decoded, kept decoded
 	for _, k := range keys {
 		e, stale := c.get("r:"+k.key, k.rev, want)
 		if e != nil {
@@ -181,12 +181,12 @@ func (c *queryCache) readRange(ctx context.Context, js jetstream.JetStream, kv j
 			continue
 		}
 		if stale != nil {
-			masks[k.key] = stale.mask
+			mask |= stale.mask
 		}
 		missing = append(missing, k)
 	}
 	if len(missing) > 0 {
-		if err := c.fetch(ctx, js, kv, s, id, from, to, want, missing, masks, recs); err != nil {
+		if err := c.fetch(ctx, js, kv, s, id, from, to, mask, missing, recs); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -196,49 +196,36 @@ func (c *queryCache) readRange(ctx context.Context, js jetstream.JetStream, kv j
 	return recs, c.days(s, id, from, to, keys, recs), nil
 }
 
-// fetch reads and decodes the missing records into recs and the cache: by
-// revision when they are few, else in one pass over the id's keys.
-func (c *queryCache) fetch(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, s Scope, id string, from, to int64, want tally.DimMask, missing []keyRev, masks map[string]tally.DimMask, recs map[int64]*Record) error {
-	var mu sync.Mutex
-	keep := func(k keyRev, data []byte) error {
-		mask := want | masks[k.key]
-		rec, err := tally.DecodeRecordDims(data, mask)
-		if err != nil {
-			return fmt.Errorf("stats: %s: %w", k.key, err)
-		}
-		rec.Seq, rec.Clicks = nil, nil // not shown; the aggregator's alone
-		c.put(&cacheEntry{key: "r:" + k.key, rev: k.rev, mask: mask, rec: rec, size: recordSize(data, rec)})
-		mu.Lock()
-		recs[k.hour] = rec
-		mu.Unlock()
-		return nil
-	}
+// fetch reads and decodes the missing records with mask into recs and the
+// cache: by revision when they are few, else in one pass over the id's keys.
+func (c *queryCache) fetch(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, s Scope, id string, from, to int64, mask tally.DimMask, missing []keyRev, recs map[int64]*Record) error {
 	c.fetched.Add(uint64(len(missing)))
+	keep := func(key string, hour int64, rec *Record, as stored) {
+		rec.Seq, rec.Clicks = nil, nil // not shown; the aggregator's alone
+		c.put(&cacheEntry{key: "r:" + key, rev: as.rev, mask: mask, rec: rec, size: recordSize(as.size, rec)})
+		recs[hour] = rec
+	}
 	if len(missing) > fetchOneByOne {
 		wanted := make(map[string]bool, len(missing))
+		keyOf := make(map[int64]string, len(missing))
 		for _, k := range missing {
-			wanted[k.key] = true
+			wanted[k.key], keyOf[k.hour] = true, k.key
 		}
-		var firstErr error
-		err := bus.Latest(ctx, js, bus.BucketStats, s.Prefix()+"."+id+".*", false, func(key string, m jetstream.Msg) error {
-			if !wanted[key] || len(m.Data()) == 0 {
-				return nil
-			}
-			h, _ := tally.ParseHour(key)
-			md, err := m.Metadata()
-			if err != nil {
-				return err
-			}
-			if err := keep(keyRev{h, key, md.Sequence.Stream}, m.Data()); err != nil && firstErr == nil {
-				firstErr = err
-			}
-			return nil
-		})
+		got, as, err := readRangeOf(ctx, js, s, id, from, to, mask, func(key string) bool { return wanted[key] })
 		if err != nil {
-			return fmt.Errorf("stats: read %s %s: %w", s.Prefix(), id, err)
+			return err
 		}
-		return firstErr
+		for h, rec := range got {
+			keep(keyOf[h], h, rec, as[h])
+		}
+		return nil
 	}
+	type fetched struct {
+		k   keyRev
+		rec *Record
+		as  stored
+	}
+	out := make(chan fetched, len(missing))
 	errs := make(chan error, len(missing))
 	var wg sync.WaitGroup
 	next := make(chan keyRev)
@@ -256,10 +243,12 @@ func (c *queryCache) fetch(ctx context.Context, js jetstream.JetStream, kv jetst
 				case err != nil:
 					errs <- fmt.Errorf("stats: read %s: %w", k.key, err)
 				case len(e.Value()) > 0:
-					k.rev = e.Revision()
-					if err := keep(k, e.Value()); err != nil {
-						errs <- err
+					rec, err := tally.DecodeRecordDims(e.Value(), mask)
+					if err != nil {
+						errs <- fmt.Errorf("stats: %s: %w", k.key, err)
+						continue
 					}
+					out <- fetched{k, rec, stored{e.Revision(), len(e.Value())}}
 				}
 			}
 		}()
@@ -269,7 +258,11 @@ func (c *queryCache) fetch(ctx context.Context, js jetstream.JetStream, kv jetst
 	}
 	close(next)
 	wg.Wait()
+	close(out)
 	close(errs)
+	for f := range out {
+		keep(f.k.key, f.k.hour, f.rec, f.as)
+	}
 	return <-errs
 }
 

@@ -25,8 +25,15 @@ func ReadRange(ctx context.Context, js jetstream.JetStream, s Scope, id string, 
 }
 
 func readRange(ctx context.Context, js jetstream.JetStream, s Scope, id string, from, to int64, want tally.DimMask) (map[int64]*Record, error) {
+	recs, _, err := readRangeOf(ctx, js, s, id, from, to, want, nil)
+	return recs, err
+}
+
+// readRangeOf is readRange for the keys keep accepts (nil: every one),
+// with each record's revision and encoded size.
+func readRangeOf(ctx context.Context, js jetstream.JetStream, s Scope, id string, from, to int64, want tally.DimMask, keep func(key string) bool) (map[int64]*Record, map[int64]stored, error) {
 	if !ValidID(id) {
-		return nil, ErrBadID
+		return nil, nil, ErrBadID
 	}
 	// The newest revision of each of the id's keys, filtered here by hour:
 	// a filter on the range's exact keys costs the server a check of every
@@ -34,18 +41,30 @@ func readRange(ctx context.Context, js jetstream.JetStream, s Scope, id string, 
 	dec := newRangeDecoder(want)
 	defer dec.stop()
 	err := bus.Latest(ctx, js, bus.BucketStats, s.Prefix()+"."+id+".*", false, func(key string, m jetstream.Msg) error {
-		if len(m.Data()) == 0 {
+		if len(m.Data()) == 0 || keep != nil && !keep(key) {
 			return nil
 		}
-		if h, ok := tally.ParseHour(key); ok && h >= from && h < to {
-			dec.add(h, key, m.Data())
+		h, ok := tally.ParseHour(key)
+		if !ok || h < from || h >= to {
+			return nil
 		}
+		md, err := m.Metadata()
+		if err != nil {
+			return err
+		}
+		dec.add(rangeRecord{h, key, m.Data(), stored{md.Sequence.Stream, len(m.Data())}})
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("stats: read %s %s: %w", s.Prefix(), id, err)
+		return nil, nil, fmt.Errorf("stats: read %s %s: %w", s.Prefix(), id, err)
 	}
 	return dec.wait()
+}
+
+// stored is what a read record was in the bucket: its revision and size.
+type stored struct {
+	rev  uint64
+	size int
 }
 
 // rangeDecoder decodes a range's records on a few goroutines while the
@@ -57,6 +76,7 @@ type rangeDecoder struct {
 	wg   sync.WaitGroup
 	mu   sync.Mutex
 	out  map[int64]*Record
+	as   map[int64]stored
 	err  error
 	done bool
 }
@@ -65,10 +85,11 @@ type rangeRecord struct {
 	hour int64
 	key  string
 	data []byte
+	as   stored
 }
 
 func newRangeDecoder(want tally.DimMask) *rangeDecoder {
-	d := &rangeDecoder{want: want, next: make(chan rangeRecord, 256), out: map[int64]*Record{}}
+	d := &rangeDecoder{want: want, next: make(chan rangeRecord, 256), out: map[int64]*Record{}, as: map[int64]stored{}}
 	for range min(runtime.GOMAXPROCS(0), 4) {
 		d.wg.Add(1)
 		go d.work()
@@ -86,23 +107,23 @@ func (d *rangeDecoder) work() {
 			d.err = fmt.Errorf("stats: %s: %w", r.key, err)
 		case err == nil:
 			d.out[r.hour] = rec
+			d.as[r.hour] = r.as
 		}
 		d.mu.Unlock()
 	}
 }
 
 // add queues one record: an hour's key comes once, at its newest revision.
-func (d *rangeDecoder) add(hour int64, key string, data []byte) {
-	d.next <- rangeRecord{hour, key, data}
-}
+func (d *rangeDecoder) add(r rangeRecord) { d.next <- r }
 
-// wait returns the decoded records once every queued one is done.
-func (d *rangeDecoder) wait() (map[int64]*Record, error) {
+// wait returns the decoded records, and what each was in the bucket, once
+// every queued one is done.
+func (d *rangeDecoder) wait() (map[int64]*Record, map[int64]stored, error) {
 	d.stop()
 	if d.err != nil {
-		return nil, d.err
+		return nil, nil, d.err
 	}
-	return d.out, nil
+	return d.out, d.as, nil
 }
 
 func (d *rangeDecoder) stop() {
