@@ -3,7 +3,9 @@ package cookie
 import (
 	"bytes"
 	"net/netip"
+	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/valyala/fasthttp"
 
@@ -109,8 +111,67 @@ func OptedOut(ctx *fasthttp.RequestCtx) bool {
 	return consent.OptedOut(ctx.Request.Header.Cookie(OptOut))
 }
 
-// write adds one Set-Cookie; maxAge < 0 expires the cookie.
+// write adds one Set-Cookie; maxAge < 0 expires the cookie. It appends
+// the header's bytes itself, as fasthttp.Cookie would serialise them (a
+// test holds the two to the same bytes), so the value is copied once, not
+// set on a Cookie, serialised and copied again. A value or domain fasthttp
+// would rewrite (';', CR, LF), or a response that already sets the cookie
+// (SetCookie replaces it), goes through fasthttp.Cookie.
 func (p *Policy) write(ctx *fasthttp.RequestCtx, name string, value []byte, maxAge time.Duration, partitioned bool) {
+	secure := p.SecureFor(ctx)
+	if !plain(value) || !plain(bytesOf(p.Domain)) || ctx.Response.Header.PeekCookie(name) != nil {
+		p.writeCookie(ctx, name, value, maxAge, secure, partitioned)
+		return
+	}
+	var buf [256]byte
+	b := append(buf[:0], name...)
+	b = append(b, '=')
+	b = append(b, value...)
+	switch secs := maxAge / time.Second; {
+	case maxAge < 0:
+		b = append(b, "; max-age=0"...) // fasthttp writes max-age=0 for -1 (fasthttp#1900)
+	case maxAge == MaxAge:
+		b = append(b, maxAgeAttr...)
+	case secs > 0: // 0 writes no max-age: a session cookie
+		b = append(b, "; max-age="...)
+		b = strconv.AppendInt(b, int64(secs), 10)
+	}
+	if p.Domain != "" {
+		b = append(b, "; domain="...)
+		b = append(b, p.Domain...)
+	}
+	switch {
+	case secure && partitioned:
+		b = append(b, "; path=/; HttpOnly; secure; SameSite=None; Partitioned"...)
+	case secure:
+		b = append(b, "; path=/; HttpOnly; secure; SameSite=None"...)
+	default:
+		b = append(b, "; path=/; HttpOnly; SameSite=Lax"...)
+	}
+	ctx.Response.Header.SetCanonical(headerSetCookie, b)
+}
+
+var (
+	headerSetCookie = []byte("Set-Cookie")
+	maxAgeAttr      = "; max-age=" + strconv.Itoa(int(MaxAge/time.Second))
+)
+
+// plain reports whether fasthttp.Cookie keeps b as it is in a Set-Cookie
+// value: no ';' (made a space), CR or LF (made spaces).
+func plain(b []byte) bool {
+	for _, c := range b {
+		if c == ';' || c == '\r' || c == '\n' {
+			return false
+		}
+	}
+	return true
+}
+
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// writeCookie adds one Set-Cookie through fasthttp.Cookie, replacing one of
+// the same name the response already sets.
+func (p *Policy) writeCookie(ctx *fasthttp.RequestCtx, name string, value []byte, maxAge time.Duration, secure, partitioned bool) {
 	c := fasthttp.AcquireCookie()
 	c.SetKey(name)
 	c.SetValueBytes(value)
@@ -125,7 +186,7 @@ func (p *Policy) write(ctx *fasthttp.RequestCtx, name string, value []byte, maxA
 	} else {
 		c.SetMaxAge(int(maxAge / time.Second))
 	}
-	if p.SecureFor(ctx) {
+	if secure {
 		c.SetSecure(true)
 		c.SetSameSite(fasthttp.CookieSameSiteNoneMode)
 		if partitioned {

@@ -137,3 +137,84 @@ func TestOptedOut(t *testing.T) {
 		}
 	}
 }
+
+// TestHeaderBytes holds the Set-Cookie headers the writers append
+// themselves to the bytes fasthttp.Cookie serialises for the same
+// attributes (what they were written with before), for every policy and
+// request that changes them, and for the values and domains fasthttp
+// rewrites. Writing a cookie twice replaces it, as fasthttp's SetCookie does.
+func TestHeaderBytes(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	id := []byte("AbCdEfGhIjKlMnOpQrStUv")
+	for _, p := range []cookie.Policy{
+		{}, {Secure: true}, {Partitioned: true}, {Secure: true, Partitioned: true},
+		{Domain: "ads.example"}, {Secure: true, Partitioned: true, Domain: "ads.example"},
+		{TrustedProxies: trusted}, {Partitioned: true, TrustedProxies: trusted},
+		{Domain: "ads.example;x=1"}, {Secure: true, Domain: "ads.example\r\nX-Evil: 1"},
+	} {
+		for _, proto := range []string{"", "https"} {
+			var ctx fasthttp.RequestCtx
+			ctx.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.ParseIP("10.1.2.3"), Port: 5000}, nil)
+			if proto != "" {
+				ctx.Request.Header.Set("X-Forwarded-Proto", proto)
+			}
+			secure := p.Secure || proto == "https" && len(p.TrustedProxies) > 0
+			for _, w := range []struct {
+				name   string
+				write  func()
+				cookie string
+				value  []byte
+				maxAge int // seconds; -1 expires
+				part   bool // the policy's Partitioned applies
+				twice  bool // written on top of an earlier one
+			}{
+				{"visitor", func() { p.SetVisitor(&ctx, id) }, "uid", id, 395 * 24 * 3600, true, false},
+				{"delete", func() { p.DeleteVisitor(&ctx) }, "uid", nil, -1, true, false},
+				{"opt-out", func() { p.SetOptOut(&ctx) }, "adsyn_optout", []byte("1"), 395 * 24 * 3600, false, false},
+				{"odd value", func() { p.SetVisitor(&ctx, []byte("a;b\r\nc")) }, "uid", []byte("a;b\r\nc"), 395 * 24 * 3600, true, false},
+				{"set after delete", func() { p.DeleteVisitor(&ctx); p.SetVisitor(&ctx, id) }, "uid", id, 395 * 24 * 3600, true, true},
+			} {
+				ctx.Response.Reset()
+				w.write()
+				got := ctx.Response.Header.String()
+
+				var want fasthttp.Response
+				if w.twice {
+					want.Header.SetCookie(serialised(p, "uid", nil, -1, secure, p.Partitioned))
+				}
+				want.Header.SetCookie(serialised(p, w.cookie, w.value, w.maxAge, secure, w.part && p.Partitioned))
+				if got != want.Header.String() {
+					t.Errorf("%+v, proto %q, %s:\n got %q\nwant %q", p, proto, w.name, got, want.Header.String())
+				}
+			}
+		}
+	}
+}
+
+// serialised is the cookie as fasthttp.Cookie makes it from the policy's
+// attributes.
+func serialised(p cookie.Policy, name string, value []byte, maxAge int, secure, partitioned bool) *fasthttp.Cookie {
+	return serialisedInto(new(fasthttp.Cookie), p, name, value, maxAge, secure, partitioned)
+}
+
+func serialisedInto(c *fasthttp.Cookie, p cookie.Policy, name string, value []byte, maxAge int, secure, partitioned bool) *fasthttp.Cookie {
+	c.SetKey(name)
+	c.SetValueBytes(value)
+	c.SetPath("/")
+	c.SetHTTPOnly(true)
+	if p.Domain != "" {
+		c.SetDomain(p.Domain)
+	}
+	if maxAge < 0 {
+		c.SetExpire(fasthttp.CookieExpireDelete)
+	}
+	c.SetMaxAge(maxAge)
+	if secure {
+		c.SetSecure(true)
+		c.SetSameSite(fasthttp.CookieSameSiteNoneMode)
+		c.SetPartitioned(partitioned)
+	} else {
+		c.SetSameSite(fasthttp.CookieSameSiteLaxMode)
+	}
+	return c
+}
