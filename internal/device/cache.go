@@ -1,6 +1,7 @@
 package device
 
 import (
+	"math/bits"
 	"strings"
 	"sync/atomic"
 
@@ -38,15 +39,14 @@ type cached struct {
 // point into h otherwise, as Parse's do.
 func (c *Cache) Parse(h Hints, d *event.Device) (bot bool) {
 	fields := [6][]byte{h.UA, h.CHUA, h.CHMobile, h.CHPlatform, h.CHPlatformVersion, h.CHModel}
-	var dg xxhash.Digest
-	dg.Reset()
-	size := 0
-	for _, f := range fields {
-		size += len(f)
-		_, _ = dg.Write(f)
-		_, _ = dg.Write(sep[:])
+	sum, size := xxhash.Sum64(h.UA), len(h.UA)
+	for i, f := range fields[1:] {
+		if len(f) > 0 { // most browsers send no hints: nothing to hash
+			size += len(f)
+			sum ^= bits.RotateLeft64(xxhash.Sum64(f)+uint64(i), 7*(i+1))
+		}
 	}
-	slot := &c.slots[dg.Sum64()&(CacheSlots-1)]
+	slot := &c.slots[sum&(CacheSlots-1)]
 	if e := slot.Load(); e != nil && e.matches(&fields) {
 		*d = e.dev
 		return e.bot
@@ -64,9 +64,6 @@ func (c *Cache) Parse(h Hints, d *event.Device) (bot bool) {
 	}
 	return bot
 }
-
-// sep keeps ("ab", "c") and ("a", "bc") apart in the hash.
-var sep = [1]byte{0xff}
 
 func (e *cached) matches(fields *[6][]byte) bool {
 	for i, f := range fields {

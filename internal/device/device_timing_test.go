@@ -134,3 +134,52 @@ func BenchmarkClientIP(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkCacheHit is a Cache answering a header set it holds, with and
+// without Client Hints; BenchmarkCacheHitBaseline is its twin that only
+// compares the hints with the entry's (what a hit must do at least).
+func BenchmarkCacheHit(b *testing.B) {
+	for _, h := range benchHints() {
+		b.Run(h.name, func(b *testing.B) {
+			var c Cache
+			var d event.Device
+			c.Parse(h.h, &d)
+			for b.Loop() {
+				c.Parse(h.h, &d)
+			}
+			benchSink += len(d.Type)
+		})
+	}
+}
+
+func BenchmarkCacheHitBaseline(b *testing.B) {
+	for _, h := range benchHints() {
+		b.Run(h.name, func(b *testing.B) {
+			e := &cached{}
+			fields := [6][]byte{h.h.UA, h.h.CHUA, h.h.CHMobile, h.h.CHPlatform, h.h.CHPlatformVersion, h.h.CHModel}
+			for i, f := range fields {
+				e.hints[i] = string(f)
+			}
+			for b.Loop() {
+				f := [6][]byte{h.h.UA, h.h.CHUA, h.h.CHMobile, h.h.CHPlatform, h.h.CHPlatformVersion, h.h.CHModel}
+				if e.matches(&f) {
+					benchSink++
+				}
+			}
+		})
+	}
+}
+
+func benchHints() []struct {
+	name string
+	h    Hints
+} {
+	return []struct {
+		name string
+		h    Hints
+	}{
+		{"ua-only", Hints{UA: []byte(uaChromeWindows)}},
+		{"client-hints", Hints{UA: []byte(uaChromeReduced), CHUA: []byte(`"Chromium";v="130", "Google Chrome";v="130"`),
+			CHMobile: []byte("?1"), CHPlatform: []byte(`"Android"`), CHPlatformVersion: []byte(`"14.0.0"`), CHModel: []byte(`"Pixel 8"`)}},
+	}
+}
