@@ -47,10 +47,16 @@ func PrimaryLanguage(acceptLanguage []byte) string {
 		code, q, s = nextLanguage(s)
 		if code != "" && q > bestQ {
 			best, bestQ = code, q
+			if q == maxQ { // no later entry can outrank it: most headers end at the first
+				break
+			}
 		}
 	}
 	return best
 }
+
+// maxQ is the highest weight qvalue reads (q=1, or none given).
+const maxQ = 1000
 
 // Languages appends to dst the distinct primary subtags of acceptLanguage in
 // q order (stable among equals), at most MaxLanguages of them, with the same
@@ -106,7 +112,7 @@ func nextLanguage(s []byte) (code string, q int, rest []byte) {
 	if i := bytes.IndexByte(item, ';'); i >= 0 {
 		tag, params = item[:i], item[i+1:]
 	}
-	code, q = primarySubtag(trimSpace(tag)), 1000
+	code, q = primarySubtag(trimSpace(tag)), maxQ
 	for len(params) > 0 {
 		p := params
 		params = nil
