@@ -68,6 +68,12 @@ func Visitor(ctx *fasthttp.RequestCtx, set consent.Set, c *Cookies, buf *[Visito
 	if !set.Allow(consent.StoreOnDevice) || cookie.OptedOut(ctx) {
 		return nil, false
 	}
+	return visitor(ctx, c, buf)
+}
+
+// visitor is Visitor once storing on the device is allowed and the request
+// has not opted out.
+func visitor(ctx *fasthttp.RequestCtx, c *Cookies, buf *[VisitorIDLen]byte) (id []byte, issued bool) {
 	if id := ctx.Request.Header.Cookie(CookieName); ValidVisitorID(id) {
 		return id, false
 	}
