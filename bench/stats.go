@@ -51,6 +51,7 @@ func runStats(ctx context.Context, conn *bus.Conn, o Options, so statsOptions, p
 	var aggRounds, ceilRounds, ratios []float64
 	var acked uint64
 	var flushes, writes float64
+	var ceilRemade int64
 	for r := range o.Rounds {
 		first, err := lastSeq(ctx, conn)
 		if err != nil {
@@ -63,15 +64,17 @@ func runStats(ctx context.Context, conn *bus.Conn, o Options, so statsOptions, p
 		acked += n
 		var agg aggRound
 		var ceil float64
+		var remade int64
 		aggFirst := r%2 == 1
 		if aggFirst {
 			if agg, err = aggregate(ctx, conn, run, r, first+1, n, &so); err != nil {
 				return res, err
 			}
 		}
-		if ceil, err = readParallel(ctx, conn, first+1, so.Partitions); err != nil {
+		if ceil, remade, err = readParallel(ctx, conn, first+1, so.Partitions); err != nil {
 			return res, err
 		}
+		ceilRemade += remade
 		if !aggFirst {
 			if agg, err = aggregate(ctx, conn, run, r, first+1, n, &so); err != nil {
 				return res, err
@@ -133,6 +136,7 @@ func runStats(ctx context.Context, conn *bus.Conn, o Options, so statsOptions, p
 	res.Extra["campaign_query_body_bytes"] = q.CampBodyBytes
 	res.Extra["record_writes"] = writes
 	res.Extra["flushes"] = flushes
+	res.Extra["ceiling_consumers_remade"] = ceilRemade // after 10 s without a delivery
 	res.Extra["partitions"] = so.Partitions
 	return res, nil
 }
@@ -193,18 +197,19 @@ func counter(reg *metrics.Registry, name string) float64 {
 // readParallel reads and decodes the events from stream sequence first to
 // the stream's end with one reader per partition, and returns events per
 // second: what the aggregator's pullers would reach if counting, writing
-// and acknowledging were free.
-func readParallel(ctx context.Context, conn *bus.Conn, first uint64, partitions int) (float64, error) {
+// and acknowledging were free. remade counts the consumers made again after
+// a stall.
+func readParallel(ctx context.Context, conn *bus.Conn, first uint64, partitions int) (perS float64, remade int64, err error) {
 	s, err := conn.JS.Stream(ctx, bus.StreamEvents)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	info, err := s.Info(ctx)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	last := info.State.LastSeq
-	var total atomic.Int64
+	var total, stalls atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, partitions)
 	t0 := time.Now()
@@ -212,7 +217,7 @@ func readParallel(ctx context.Context, conn *bus.Conn, first uint64, partitions 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := readPartition(ctx, s, p, first, last, &total); err != nil {
+			if err := readPartition(ctx, s, p, first, last, &total, &stalls); err != nil {
 				errs <- err
 			}
 		}()
@@ -221,21 +226,21 @@ func readParallel(ctx context.Context, conn *bus.Conn, first uint64, partitions 
 	el := time.Since(t0).Seconds()
 	close(errs)
 	if err := <-errs; err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return float64(total.Load()) / el, nil
+	return float64(total.Load()) / el, stalls.Load(), nil
 }
 
 // readPartition reads partition p's events from first to last as the
 // aggregator's puller does (a pull consumer on the partition's subjects,
-// the same batch and byte limits) and decodes them; it acknowledges none.
-// An ordered consumer's fetches stalled for seconds on a grown stream
-// (ceilings of 40,000 events/s beside rounds of 1,000,000). Right after a
-// round's publication the server has also answered consumer requests late,
-// and once left a consumer without deliveries for minutes: a consumer that
-// delivers nothing for 10s is made again from the next sequence, and the
-// time counts.
-func readPartition(ctx context.Context, s jetstream.Stream, p int, first, last uint64, total *atomic.Int64) error {
+// the puller's pull options: stats.PullOptions) and decodes them; it
+// acknowledges none. With the client's default pull options, reads of a
+// grown stream got nothing for 10 s and more (a ceiling round of 75,703
+// events/s beside 2,000,000); the puller's short requests and heartbeats
+// keep that from happening. Should a consumer still deliver nothing for
+// 10 s, it is made again from the next sequence, counted in stalls, and
+// the time counts.
+func readPartition(ctx context.Context, s jetstream.Stream, p int, first, last uint64, total, stalls *atomic.Int64) error {
 	start := time.Now()
 	for next := first; ; {
 		if err := ctx.Err(); err != nil {
@@ -248,6 +253,7 @@ func readPartition(ctx context.Context, s jetstream.Stream, p int, first, last u
 		if done || err != nil {
 			return err
 		}
+		stalls.Add(1)
 		next = seq
 	}
 }
@@ -277,20 +283,25 @@ func readFrom(ctx context.Context, s jetstream.Stream, p int, first, last uint64
 	if c.CachedInfo().NumPending == 0 {
 		return true, 0, nil // nothing of this partition left in the range
 	}
-	it, err := c.Messages(jetstream.PullMaxMessagesWithBytesLimit(256, 4<<20))
+	it, err := c.Messages(stats.PullOptions()...)
 	if err != nil {
 		return false, 0, fmt.Errorf("stats: ceiling read: %w", err)
 	}
 	defer it.Stop()
 	next = first
-	for {
-		m, err := it.Next(jetstream.NextMaxWait(10 * time.Second))
-		if errors.Is(err, nats.ErrTimeout) {
-			return false, next, nil // a stall: a new consumer
+	for quiet := time.Now(); ; {
+		m, err := it.Next(jetstream.NextMaxWait(time.Second))
+		if errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoHeartbeat) {
+			// Missed heartbeats: the iterator pulls again, as the puller's does.
+			if time.Since(quiet) > 10*time.Second {
+				return false, next, nil // a stall: a new consumer
+			}
+			continue
 		}
 		if err != nil {
 			return false, 0, fmt.Errorf("stats: ceiling read of partition %d: %w", p, err)
 		}
+		quiet = time.Now()
 		md, err := m.Metadata()
 		if err != nil {
 			return false, 0, err

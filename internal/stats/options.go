@@ -63,7 +63,6 @@ type config struct {
 	flushEvents  int
 	ackWait      time.Duration
 	pinnedTTL    time.Duration
-	fetchBatch   int
 	writers      int
 	cpm          func(campaignID string) (float64, bool)
 	maxDimValues int
@@ -87,7 +86,6 @@ func newConfig[O any](opts []O, apply func(O, *config) error) (config, error) {
 		flushEvents:  250_000,
 		ackWait:      30 * time.Second,
 		pinnedTTL:    10 * time.Second,
-		fetchBatch:   256,
 		writers:      32,
 		maxDimValues: 1000,
 		queryCache:   DefaultQueryCache,

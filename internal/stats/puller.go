@@ -34,6 +34,19 @@ const nextWait = 3 * pullHeartbeat
 // pullBytes bounds what one partition's subscription has in flight.
 const pullBytes = 4 << 20
 
+// pullBatch bounds the messages one partition's subscription has in flight.
+const pullBatch = 256
+
+// PullOptions are a partition puller's: 256 messages and 4 MiB in flight,
+// a request that expires after 2 s, heartbeats every 500 ms. The bench's
+// ceiling reads with them too: with the client's defaults (a 30 s request,
+// no heartbeat) a read of a grown stream sometimes got nothing for 10 s and
+// more, until the request expired.
+func PullOptions() []jetstream.PullMessagesOpt {
+	return []jetstream.PullMessagesOpt{jetstream.PullMaxMessagesWithBytesLimit(pullBatch, pullBytes),
+		jetstream.PullExpiry(2 * fetchWait), jetstream.PullHeartbeat(pullHeartbeat)}
+}
+
 // puller is one partition's pull loop state.
 type puller struct {
 	a   *Aggregator
@@ -96,8 +109,7 @@ func (a *Aggregator) pullLoop(ctx context.Context, p *partition) {
 		if u.it == nil {
 			// Bytes in flight are bounded too: every partition shares the
 			// connection with the records' writes and the API's reads.
-			it, err := p.cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(a.cfg.fetchBatch, pullBytes),
-				jetstream.PullExpiry(2*fetchWait), jetstream.PullHeartbeat(pullHeartbeat), jetstream.PullPriorityGroup(group))
+			it, err := p.cons.Messages(append(PullOptions(), jetstream.PullPriorityGroup(group))...)
 			if err != nil {
 				fails++
 				a.m.fetchErrors.Inc()
