@@ -236,10 +236,10 @@ func readParallel(ctx context.Context, conn *bus.Conn, first uint64, partitions 
 // the puller's pull options: stats.PullOptions) and decodes them; it
 // acknowledges none. With the client's default pull options, reads of a
 // grown stream got nothing for 10 s and more (a ceiling round of 75,703
-// events/s beside 2,000,000); the puller's short requests and heartbeats
-// keep that from happening. Should a consumer still deliver nothing for
-// 10 s, it is made again from the next sequence, counted in stalls, and
-// the time counts.
+// events/s beside 2,000,000); with the puller's short requests and
+// heartbeats that is rarer, not gone. A consumer that delivers nothing for
+// 10 s is made again from the next sequence, counted in stalls, and the
+// time counts.
 func readPartition(ctx context.Context, s jetstream.Stream, p int, first, last uint64, total, stalls *atomic.Int64) error {
 	start := time.Now()
 	for next := first; ; {

@@ -158,9 +158,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 
 // runEach runs the scenarios of "all" one after the other, each in a
 // process of its own. In one process a scenario slows those after it: after
-// the ad scenario (a heap of a million records, 1.2 GB at its peak), the
-// syndication scenario ran about a fifth slower, its ceiling too, so its
-// figures said more about what ran before than about syndication.
+// the ad scenario (whose heap peaked at 1.2 GB), the syndication scenario
+// ran about a fifth slower, its ceiling too, so its figures said more about
+// what ran before than about syndication.
 func runEach(ctx context.Context, names []string, fs *flag.FlagSet, stdout, stderr io.Writer) error {
 	exe, err := os.Executable()
 	if err != nil {

@@ -40,8 +40,8 @@ const pullBatch = 256
 // PullOptions are a partition puller's: 256 messages and 4 MiB in flight,
 // a request that expires after 2 s, heartbeats every 500 ms. The bench's
 // ceiling reads with them too: with the client's defaults (a 30 s request,
-// no heartbeat) a read of a grown stream sometimes got nothing for 10 s and
-// more, until the request expired.
+// no heartbeat) its reads of a grown stream stalled for 10 s and more far
+// more often.
 func PullOptions() []jetstream.PullMessagesOpt {
 	return []jetstream.PullMessagesOpt{jetstream.PullMaxMessagesWithBytesLimit(pullBatch, pullBytes),
 		jetstream.PullExpiry(2 * fetchWait), jetstream.PullHeartbeat(pullHeartbeat)}
