@@ -164,7 +164,7 @@ func TestHeaderBytes(t *testing.T) {
 				write  func()
 				cookie string
 				value  []byte
-				maxAge int // seconds; -1 expires
+				maxAge int  // seconds; -1 expires
 				part   bool // the policy's Partitioned applies
 				twice  bool // written on top of an earlier one
 			}{
