@@ -198,7 +198,8 @@ func counter(reg *metrics.Registry, name string) float64 {
 // the stream's end with one reader per partition, and returns events per
 // second: what the aggregator's pullers would reach if counting, writing
 // and acknowledging were free. remade counts the consumers made again after
-// a stall.
+// a stall. The consumers are deleted after the time is taken: the server
+// has let a delete wait 5 s unanswered.
 func readParallel(ctx context.Context, conn *bus.Conn, first uint64, partitions int) (perS float64, remade int64, err error) {
 	s, err := conn.JS.Stream(ctx, bus.StreamEvents)
 	if err != nil {
@@ -211,19 +212,36 @@ func readParallel(ctx context.Context, conn *bus.Conn, first uint64, partitions 
 	last := info.State.LastSeq
 	var total, stalls atomic.Int64
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var made []string
+	r := partitionRead{s: s, last: last, total: &total, made: func(name string) {
+		mu.Lock()
+		made = append(made, name)
+		mu.Unlock()
+	}}
 	errs := make(chan error, partitions)
 	t0 := time.Now()
 	for p := range partitions {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := readPartition(ctx, s, p, first, last, &total, &stalls); err != nil {
+			if err := r.partition(ctx, p, first, &stalls); err != nil {
 				errs <- err
 			}
 		}()
 	}
 	wg.Wait()
 	el := time.Since(t0).Seconds()
+	for _, name := range made {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_ = s.DeleteConsumer(dctx, name) // else gone a minute after its last pull
+			cancel()
+		}()
+	}
+	wg.Wait()
 	close(errs)
 	if err := <-errs; err != nil {
 		return 0, 0, err
@@ -231,16 +249,20 @@ func readParallel(ctx context.Context, conn *bus.Conn, first uint64, partitions 
 	return float64(total.Load()) / el, stalls.Load(), nil
 }
 
-// readPartition reads partition p's events from first to last as the
-// aggregator's puller does (a pull consumer on the partition's subjects,
+// partitionRead is what the readers of one ceiling round share.
+type partitionRead struct {
+	s     jetstream.Stream
+	last  uint64 // the stream's last sequence when the round began
+	total *atomic.Int64
+	made  func(consumer string)
+}
+
+// partition reads partition p's events from first to the round's last as
+// the aggregator's puller does (a pull consumer on the partition's subjects,
 // the puller's pull options: stats.PullOptions) and decodes them; it
-// acknowledges none. With the client's default pull options, reads of a
-// grown stream got nothing for 10 s and more (a ceiling round of 75,703
-// events/s beside 2,000,000); with the puller's short requests and
-// heartbeats that is rarer, not gone. A consumer that delivers nothing for
-// 10 s is made again from the next sequence, counted in stalls, and the
-// time counts.
-func readPartition(ctx context.Context, s jetstream.Stream, p int, first, last uint64, total, stalls *atomic.Int64) error {
+// acknowledges none. A consumer that delivers nothing for 10 s is made again
+// from the next sequence, counted in stalls, and the time counts.
+func (r *partitionRead) partition(ctx context.Context, p int, first uint64, stalls *atomic.Int64) error {
 	start := time.Now()
 	for next := first; ; {
 		if err := ctx.Err(); err != nil {
@@ -249,7 +271,7 @@ func readPartition(ctx context.Context, s jetstream.Stream, p int, first, last u
 		if time.Since(start) > 2*time.Minute {
 			return fmt.Errorf("stats: ceiling read of partition %d: no progress in 2 minutes", p)
 		}
-		done, seq, err := readFrom(ctx, s, p, next, last, total)
+		done, seq, err := r.from(ctx, p, next)
 		if done || err != nil {
 			return err
 		}
@@ -258,28 +280,29 @@ func readPartition(ctx context.Context, s jetstream.Stream, p int, first, last u
 	}
 }
 
-// readFrom reads partition p from sequence first with a consumer of its
-// own, until last, the end of the partition, or a stall; it returns the
-// next sequence to read after a stall.
-func readFrom(ctx context.Context, s jetstream.Stream, p int, first, last uint64, total *atomic.Int64) (done bool, next uint64, err error) {
+// from reads partition p from sequence first with a consumer of its own,
+// until the consumer has nothing left (nothing is published during the
+// read) or a stall; it returns the next sequence to read after a stall.
+// The pending count the server gives with a new consumer, and with each
+// message, was often above the truth (messages before first in its first
+// block counted too, it seems), so a reader waiting for it to reach 0 on
+// a partition's last message waited for nothing: after 20 ms without a
+// message, the consumer's info, counted afresh, says whether it is done.
+func (r *partitionRead) from(ctx context.Context, p int, first uint64) (done bool, next uint64, err error) {
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	c, err := s.CreateConsumer(cctx, jetstream.ConsumerConfig{
+	c, err := r.s.CreateConsumer(cctx, jetstream.ConsumerConfig{
 		FilterSubject:     event.SubjectFilter(p),
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       first,
 		AckPolicy:         jetstream.AckNonePolicy,
 		MemoryStorage:     true,
-		InactiveThreshold: time.Minute, // if the delete below is lost
+		InactiveThreshold: time.Minute, // if the delete is lost
 	})
 	cancel()
 	if err != nil {
 		return false, first, nil // asked again by the caller, within its bound
 	}
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		_ = s.DeleteConsumer(dctx, c.CachedInfo().Name)
-		cancel()
-	}()
+	r.made(c.CachedInfo().Name)
 	if c.CachedInfo().NumPending == 0 {
 		return true, 0, nil // nothing of this partition left in the range
 	}
@@ -290,9 +313,16 @@ func readFrom(ctx context.Context, s jetstream.Stream, p int, first, last uint64
 	defer it.Stop()
 	next = first
 	for quiet := time.Now(); ; {
-		m, err := it.Next(jetstream.NextMaxWait(time.Second))
+		m, err := it.Next(jetstream.NextMaxWait(20 * time.Millisecond))
 		if errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoHeartbeat) {
-			// Missed heartbeats: the iterator pulls again, as the puller's does.
+			// Missed heartbeats: the iterator pulls again, as the puller's
+			// does. An info request the server leaves unanswered costs 1 s.
+			ictx, cancel := context.WithTimeout(ctx, time.Second)
+			ci, err := c.Info(ictx)
+			cancel()
+			if err == nil && ci.NumPending == 0 {
+				return true, 0, nil
+			}
 			if time.Since(quiet) > 10*time.Second {
 				return false, next, nil // a stall: a new consumer
 			}
@@ -307,12 +337,12 @@ func readFrom(ctx context.Context, s jetstream.Stream, p int, first, last uint64
 			return false, 0, err
 		}
 		n, err := event.DecodeBatch(m.Data(), func(*event.Event) error { return nil })
-		total.Add(int64(n))
+		r.total.Add(int64(n))
 		if err != nil {
 			return false, 0, err
 		}
 		next = md.Sequence.Stream + 1
-		if md.Sequence.Stream >= last || md.NumPending == 0 {
+		if md.NumPending == 0 || md.Sequence.Stream >= r.last {
 			return true, 0, nil
 		}
 	}
