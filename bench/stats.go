@@ -320,8 +320,8 @@ func (r *partitionRead) from(ctx context.Context, p int, first uint64) (done boo
 			ictx, cancel := context.WithTimeout(ctx, time.Second)
 			ci, err := c.Info(ictx)
 			cancel()
-			if err == nil && ci.NumPending == 0 {
-				return true, 0, nil
+			if err == nil && ci.NumPending == 0 && ci.Delivered.Stream < next {
+				return true, 0, nil // and the last message delivered is read
 			}
 			if time.Since(quiet) > 10*time.Second {
 				return false, next, nil // a stall: a new consumer

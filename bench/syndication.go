@@ -163,12 +163,14 @@ func runSyndication(ctx context.Context, conn *bus.Conn, o Options, so Syndicati
 
 	// Saturating rounds, each followed by a ceiling round of the same length.
 	var opsRounds, ceilRounds, ratios, cpuRounds, ceilCPURounds []float64
+	var natsMsgs uint64 // on adsyn's one connection (store, worker, ledger) during the rounds
 	for r := range o.Rounds {
 		for _, rc := range recv {
 			rc.reset(top.Load())
 		}
 		start = time.Now()
 		cpu0 := cpuTime()
+		nats0 := conn.NC.Stats()
 		if err := syndWrite(ctx, so.Users, 32, func(i int) error {
 			p, err := store.Patch(ctx, ids[i], patch(fmt.Sprintf(`{"name":"Bench User %d (round %d)"}`, i, r)), "bench")
 			if err == nil {
@@ -180,6 +182,8 @@ func runSyndication(ctx context.Context, conn *bus.Conn, o Options, so Syndicati
 		}
 		syndWait(ctx, progress, "saturating", want, received, start, 60*time.Second)
 		elapsed := time.Since(start)
+		nats1 := conn.NC.Stats()
+		natsMsgs += nats1.InMsgs + nats1.OutMsgs - nats0.InMsgs - nats0.OutMsgs
 		got := min(received(), want)
 		cpu := cpuTime() - cpu0
 		lost += want - got
@@ -202,6 +206,9 @@ func runSyndication(ctx context.Context, conn *bus.Conn, o Options, so Syndicati
 	res.Extra["users"] = so.Users
 	res.Extra["partners"] = so.Partners
 	res.Extra["in_flight_per_partner"] = inFlight
+	// Messages in and out per delivery, every user's change and its acks
+	// included: what the data model costs in NATS (the ceiling sends none).
+	res.Extra["nats_msgs_per_delivery"] = round(float64(natsMsgs)/float64(max(res.Ops, 1)), 2)
 
 	// Fixed rate: profile changes at rate, open loop; each change is timed
 	// from its scheduled time to the first delivery of its version or a later
