@@ -223,12 +223,8 @@ func (h *Handler) capture(ctx *fasthttp.RequestCtx, args *fasthttp.Args, now tim
 	e.Consent = Consent(ctx, args, h.opts.Consent, inRegion)
 	// Without consent the hit is still counted, anonymously: no cookie, no
 	// visitor id, a truncated address, and a snapshot that allows nothing.
-	// Consent took StoreOnDevice away from a request with the opt-out
-	// cookie, so Visitor's second look at that cookie is skipped.
-	if e.Consent.Allow(consent.StoreOnDevice) {
-		id, issued := visitor(ctx, &h.opts.Cookies, &s.uid)
-		e.Visitor, e.NewVisitor = b2s(id), issued
-	}
+	id, issued := Visitor(ctx, e.Consent, &h.opts.Cookies, &s.uid)
+	e.Visitor, e.NewVisitor = b2s(id), issued
 	if remote.IsValid() {
 		e.IP = b2s(remote.AppendTo(s.ip[:0])) // the publisher truncates it (P6)
 	}

@@ -62,18 +62,13 @@ func Consent(ctx *fasthttp.RequestCtx, args *fasthttp.Args, p consent.Policy, in
 
 // Visitor returns the visitor id of a request where storing on the device is
 // allowed: the cookie's, or a new one written to the response (into buf), in
-// which case issued is true. It returns nil without that permission or with
-// the opt-out cookie, and then reads no cookie either.
+// which case issued is true. It returns nil without that permission, and then
+// reads no cookie either. set is Consent's, which already withholds storing
+// on the device from a request with the opt-out cookie.
 func Visitor(ctx *fasthttp.RequestCtx, set consent.Set, c *Cookies, buf *[VisitorIDLen]byte) (id []byte, issued bool) {
-	if !set.Allow(consent.StoreOnDevice) || cookie.OptedOut(ctx) {
+	if !set.Allow(consent.StoreOnDevice) {
 		return nil, false
 	}
-	return visitor(ctx, c, buf)
-}
-
-// visitor is Visitor once storing on the device is allowed and the request
-// has not opted out.
-func visitor(ctx *fasthttp.RequestCtx, c *Cookies, buf *[VisitorIDLen]byte) (id []byte, issued bool) {
 	if id := ctx.Request.Header.Cookie(CookieName); ValidVisitorID(id) {
 		return id, false
 	}
