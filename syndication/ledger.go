@@ -19,7 +19,9 @@ import (
 )
 
 // state is what a partner last received about a user (adsyn_synd_state,
-// key <partner>.<user>).
+// key <partner>.<user>). A revision written for a delivery's answer carries
+// its log entry too, so one write records both: the bucket keeps the newest
+// logDepth revisions of each key, and that history is the delivery log.
 type state struct {
 	Version uint64    `json:"v"`
 	Hash    string    `json:"h,omitempty"` // of the view sent; empty after a deletion
@@ -33,7 +35,14 @@ type state struct {
 	// that got data whose answer was never recorded (a crash); later
 	// deliveries rely on JetStream redelivery to mark the state untrusted.
 	Pending string `json:"pending,omitempty"`
+	// Entry is the delivery this revision records; nil in an intent, a
+	// revert, or a state as getState returns it.
+	Entry *Delivery `json:"entry,omitempty"`
 }
+
+// logDepth is how many revisions of each (partner, user) the state bucket
+// keeps (the most a bucket allows): the delivery log's depth.
+const logDepth = jetstream.KeyValueMaxHistory
 
 // Event types of the webhook body.
 const (
@@ -130,6 +139,7 @@ func (l *Ledger) getState(ctx context.Context, partner, user string) (state, uin
 	if err := json.Unmarshal(e.Value(), &s); err != nil {
 		return state{}, 0, fmt.Errorf("syndication: state %s/%s: %w", partner, user, err)
 	}
+	s.Entry = nil // the last delivery's, not the next write's
 	return s, e.Revision(), nil
 }
 
@@ -162,13 +172,29 @@ func (l *Ledger) putStateAsync(partner, user string, s state, rev uint64) (jetst
 	return f, nil
 }
 
-func (l *Ledger) recordAsync(d Delivery) (jetstream.PubAckFuture, error) {
-	b, _ := json.Marshal(d)
-	f, err := l.js.PublishAsync(subjectLog+d.Partner+"."+d.User, b)
-	if err != nil {
-		return nil, fmt.Errorf("syndication: delivery log: %w", err)
+// record writes a delivery's entry on the log without changing the state:
+// the current state again, with the entry, under compare-and-set. It
+// returns the new revision.
+func (l *Ledger) record(ctx context.Context, d Delivery) (uint64, error) {
+	for {
+		s, rev, err := l.getState(ctx, d.Partner, d.User)
+		if err != nil {
+			return 0, err
+		}
+		s.Entry = &d
+		rev, err = l.putState(ctx, d.Partner, d.User, s, rev)
+		if err == nil || !isConflict(err) || ctx.Err() != nil {
+			return rev, err
+		}
 	}
-	return f, nil
+}
+
+// isConflict reports whether err is a compare-and-set that lost: the record
+// moved on since it was read.
+func isConflict(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.As(err, &apiErr) &&
+		(apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
 func (l *Ledger) deadLetter(ctx context.Context, d DeadLetter) error {
@@ -262,33 +288,52 @@ func seqOf(m jetstream.Msg) uint64 {
 	return 0
 }
 
-// ForPartner returns up to limit deliveries to a partner after cursor, oldest
-// first, and the cursor to continue from.
+// ForPartner returns the deliveries to a partner after cursor, oldest
+// first, and the cursor to continue from; it reads up to limit revisions of
+// the partner's states, and those without an entry (intents) are skipped.
 func (l *Ledger) ForPartner(ctx context.Context, partner string, cursor uint64, limit int) ([]Delivery, uint64, error) {
-	msgs, err := read(ctx, l.js, StreamLog, subjectLog+partner+".*", cursor+1, limit)
+	msgs, err := read(ctx, l.js, bus.KVStream(bus.BucketSyndState), stateSubject+partner+".*", cursor+1, limit)
 	if err != nil {
 		return nil, cursor, err
 	}
-	out := make([]Delivery, 0, len(msgs))
-	for _, m := range msgs {
-		var d Delivery
-		if json.Unmarshal(m.Data(), &d) == nil {
-			d.Seq = seqOf(m)
-			out = append(out, d)
-		}
-		cursor = seqOf(m)
+	if len(msgs) > 0 {
+		cursor = seqOf(msgs[len(msgs)-1])
 	}
-	return out, cursor, nil
+	return entries(msgs), cursor, nil
 }
 
 // ForUser returns the deliveries about a user to every partner (the log
-// keeps the newest 100 per partner and user), oldest first.
+// keeps the newest logDepth revisions per partner and user), oldest first.
 func (l *Ledger) ForUser(ctx context.Context, user string, limit int) ([]Delivery, error) {
-	msgs, err := read(ctx, l.js, StreamLog, subjectLog+"*."+user, 0, limit)
+	msgs, err := read(ctx, l.js, bus.KVStream(bus.BucketSyndState), stateSubject+"*."+user, 0, limit)
 	if err != nil {
 		return nil, err
 	}
-	return decodeAll(msgs, func(d *Delivery, seq uint64) { d.Seq = seq }), nil
+	return entries(msgs), nil
+}
+
+// entries returns the log entries that revisions of states carry, each
+// stamped with its revision (the stream sequence).
+func entries(msgs []jetstream.Msg) []Delivery {
+	out := make([]Delivery, 0, len(msgs))
+	for _, m := range msgs {
+		if d, ok := entryOf(m.Data()); ok {
+			d.Seq = seqOf(m)
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// entryOf decodes the log entry of a state revision, if it has one.
+func entryOf(b []byte) (Delivery, bool) {
+	var s struct {
+		Entry *Delivery `json:"entry"`
+	}
+	if json.Unmarshal(b, &s) != nil || s.Entry == nil {
+		return Delivery{}, false
+	}
+	return *s.Entry, true
 }
 
 // DeadLetters returns up to limit dead letters of a partner, oldest first.

@@ -11,9 +11,8 @@ import (
 )
 
 // finish records the outcome of one user's delivery and says how the task
-// is to be settled. A delivery's log entry is sent without waiting;
-// conclude confirms it, then writes the state, before the task is
-// acknowledged.
+// is to be settled. A delivered one's state, which carries its log entry,
+// is written by conclude before the task is acknowledged.
 func (w *Worker) finish(ctx context.Context, r *run, l *lease, states *laneStates, d *delivery, res result, took time.Duration, writes *[]pendingState) verdict {
 	p := r.partner.Load()
 	now := time.Now().UTC()
@@ -35,11 +34,7 @@ func (w *Worker) finish(ctx context.Context, r *run, l *lease, states *laneState
 		}
 		// Until it is confirmed, the lane does not know the record.
 		states.forget(d.user)
-		pw := pendingState{user: d.user, s: s, prevRev: d.prevRev, entry: entry}
-		if pw.logged, pw.logErr = w.led.recordAsync(entry); pw.logErr != nil {
-			pw.logErr = w.logAnswer(entry) // waits, retrying
-		}
-		*writes = append(*writes, pw)
+		*writes = append(*writes, pendingState{user: d.user, s: s, prevRev: d.prevRev, entry: entry})
 		return verdict{kind: settleAck}
 	case classGone:
 		states.forget(d.user)
@@ -72,6 +67,7 @@ func (w *Worker) finish(ctx context.Context, r *run, l *lease, states *laneState
 		entry.Outcome, entry.Error = OutcomeDeadLetter, reason
 		w.dead.Inc()
 		w.o.log.Warn("syndication: delivery dead-lettered", "partner", p.ID, "user", d.user, "reason", reason)
+		states.forget(d.user)                      // the log entry is a revision of its own
 		if err := w.logAnswer(entry); err != nil { // on the log before the task is acknowledged
 			return requeueFor(err)
 		}
@@ -101,51 +97,37 @@ type pendingState struct {
 	user    string
 	s       state
 	prevRev uint64
-	logged  jetstream.PubAckFuture // the log entry's write
-	logErr  error                  // the log entry could not be written
-	written jetstream.PubAckFuture // the state's write
+	written jetstream.PubAckFuture // the state's write, with entry
 	entry   Delivery
 }
 
-// conclude records the task's deliveries and settles the task: each answer
-// on the delivery log first, then the states, then the acknowledgement. In
-// that order a process killed at any point leaves no answer unlogged: a
+// conclude records the task's deliveries and settles the task: each new
+// state with its answer on it (one write), then the acknowledgement. A
+// process killed at any point leaves no acknowledged task unrecorded: a
 // task whose state was not written runs again, and its resend's answer is
-// logged too.
+// logged. A state write that fails still logs its answer, on the state as
+// it is, and the task runs again.
 func (w *Worker) conclude(ctx context.Context, r *run, l *lease, states *laneStates, writes []pendingState, v verdict) {
 	partner := r.partner.Load().ID
 	// Writes already sent are confirmed even when the worker is stopping;
 	// the lease bounds the wait.
 	wctx, cancel := l.within(context.WithoutCancel(ctx), 0)
 	defer cancel()
-	for i := range writes {
-		pw := &writes[i]
-		if pw.logged == nil {
-			continue
-		}
-		select {
-		case <-pw.logged.Ok():
-		case <-pw.logged.Err():
-			pw.logErr = w.logAnswer(pw.entry) // waits, retrying
-		case <-wctx.Done():
-			pw.logErr = w.logAnswer(pw.entry)
-		}
-	}
 	fail := func(pw *pendingState, err error) {
-		// Sent but not recorded: the task runs again and resends with the
-		// same webhook-id (at least once), or finds the state moved on.
+		// Sent but not recorded: the answer goes on the log by itself, and
+		// the task runs again and resends with the same webhook-id (at
+		// least once), or finds the state moved on.
 		states.forget(pw.user)
+		_ = w.logAnswer(pw.entry) // waits, retrying; counted if it fails
 		if v.kind == settleAck {
 			v = requeueFor(fmt.Errorf("syndication: write state %s/%s: %w", partner, pw.user, err))
 		}
 	}
 	for i := range writes {
 		pw := &writes[i]
-		if pw.logErr != nil {
-			fail(pw, pw.logErr) // not recorded as done while its answer is not on the log
-			continue
-		}
-		f, err := w.led.putStateAsync(partner, pw.user, pw.s, pw.prevRev)
+		s := pw.s
+		s.Entry = &pw.entry
+		f, err := w.led.putStateAsync(partner, pw.user, s, pw.prevRev)
 		if err != nil {
 			fail(pw, err)
 			continue
@@ -202,23 +184,17 @@ func (w *Worker) recordGone(ctx context.Context, partner string, d *delivery, en
 		// The intent of this very delivery, left by an earlier try.
 		prev.Pending, prev.Holds = "", false
 	}
+	var err error
 	if d.typ == TypeUpserted && (!d.prev.Holds || d.prev.Pending == d.id) {
 		// The intent of a first delivery said the partner may hold data
 		// from now on; it refused it, so it holds what it held before.
-		if _, err := w.led.putState(rctx, partner, d.user, prev, d.prevRev); err != nil {
-			return err
-		}
+		prev.Entry = &entry
+		_, err = w.led.putState(rctx, partner, d.user, prev, d.prevRev)
+	} else {
+		_, err = w.led.record(rctx, entry)
 	}
-	f, err := w.led.recordAsync(entry)
 	if err != nil {
 		return err
-	}
-	select {
-	case <-f.Ok():
-	case err := <-f.Err():
-		return fmt.Errorf("syndication: delivery log: %w", err)
-	case <-rctx.Done():
-		return fmt.Errorf("syndication: delivery log: %w", rctx.Err())
 	}
 	if _, err := w.reg.Gone(rctx, partner); err != nil {
 		return err
@@ -226,26 +202,16 @@ func (w *Worker) recordGone(ctx context.Context, partner string, d *delivery, en
 	return nil
 }
 
-// logAnswer writes a delivery to the log and waits for it, retrying while
-// NATS is away (up to half a minute). On failure the caller must not
-// record the delivery as done: its task runs again, and logs again.
+// logAnswer writes a delivery to the log, leaving the state as it is, and
+// waits for it, retrying while NATS is away (up to half a minute). On
+// failure the caller must not record the delivery as done: its task runs
+// again, and logs again.
 func (w *Worker) logAnswer(d Delivery) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		err := func() error {
-			f, err := w.led.recordAsync(d)
-			if err != nil {
-				return err
-			}
-			select {
-			case <-f.Ok():
-				return nil
-			case err := <-f.Err():
-				return err
-			case <-time.After(5 * time.Second):
-				return errors.New("no acknowledgement")
-			}
-		}()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := w.led.record(ctx, d)
+		cancel()
 		if err == nil {
 			return nil
 		}

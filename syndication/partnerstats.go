@@ -2,7 +2,6 @@ package syndication
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/adsyn/adsyn/internal/api"
+	"github.com/adsyn/adsyn/internal/bus"
 )
 
 // PartnerDay is a partner's feed figures of one day (UTC), from the
@@ -38,28 +38,29 @@ const (
 )
 
 // PartnerStats sums the delivery log of partner per day over [from, to).
-// The log keeps the newest 100 deliveries per partner and user, and the
-// stream's age limit: older days count what is left of them.
+// The log keeps the newest logDepth revisions per partner and user: older
+// days count what is left of them.
 func (l *Ledger) PartnerStats(ctx context.Context, partner string, from, to time.Time) ([]PartnerDay, error) {
-	c, err := l.js.OrderedConsumer(ctx, StreamLog, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subjectLog + partner + ".*"},
+	stream := bus.KVStream(bus.BucketSyndState)
+	c, err := l.js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{stateSubject + partner + ".*"},
 		DeliverPolicy:  jetstream.DeliverByStartTimePolicy, OptStartTime: &from,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("syndication: read %s: %w", StreamLog, err)
+		return nil, fmt.Errorf("syndication: read %s: %w", stream, err)
 	}
 	days := map[string]*PartnerDay{}
 	lags := map[string][]int64{}
 	for n := 0; n < maxStatsLog; {
 		batch, err := c.FetchNoWait(1000)
 		if err != nil {
-			return nil, fmt.Errorf("syndication: read %s: %w", StreamLog, err)
+			return nil, fmt.Errorf("syndication: read %s: %w", stream, err)
 		}
 		got, done := 0, false
 		for m := range batch.Messages() {
 			got++
-			var d Delivery
-			if json.Unmarshal(m.Data(), &d) != nil {
+			d, ok := entryOf(m.Data())
+			if !ok {
 				continue
 			}
 			if !d.Time.Before(to) {
@@ -78,7 +79,7 @@ func (l *Ledger) PartnerStats(ctx context.Context, partner string, from, to time
 			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return nil, fmt.Errorf("syndication: read %s: %w", StreamLog, err)
+			return nil, fmt.Errorf("syndication: read %s: %w", stream, err)
 		}
 		n += got
 		if got == 0 || done {

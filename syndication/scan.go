@@ -12,16 +12,17 @@ import (
 )
 
 // IDFields are the fields of the stored documents and views that hold
-// generated ids, not text: an audit skips them (a random id may hold a run
+// generated ids and hashes, not text: an audit skips them (a random id may hold a run
 // of digits that reads as a phone number).
-var IDFields = []string{"id", "user", "partner", "webhook_id", "data.id"}
+var IDFields = []string{"id", "user", "partner", "webhook_id", "data.id", "h", "pending", "entry.user", "entry.partner", "entry.webhook_id"}
 
 // Scan calls fn with every message stored in the pull feed, the delivery
-// log and the dead letters (JSON documents; see IDFields), for `adsyn
-// audit`; the key names the subject and the sequence.
+// states and their log (every revision kept), what an older version left in
+// the former log stream, and the dead letters (JSON documents; see
+// IDFields), for `adsyn audit`; the key names the subject and the sequence.
 func Scan(ctx context.Context, js jetstream.JetStream, fn func(store, key string, data []byte) error) (int, error) {
 	total := 0
-	for _, stream := range []string{StreamFeed, StreamLog, bus.StreamDeadMail} {
+	for _, stream := range []string{StreamFeed, bus.KVStream(bus.BucketSyndState), StreamLog, bus.StreamDeadMail} {
 		n, err := bus.Scan(ctx, js, stream, func(m bus.Stored) error {
 			return fn(stream, m.Subject+" seq "+strconv.FormatUint(m.Seq, 10), m.Data)
 		})

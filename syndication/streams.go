@@ -20,12 +20,13 @@ const (
 	StreamOut = "ADSYN_SYND_OUT"
 	// StreamFeed holds the newest view per partner and user, for pull partners.
 	StreamFeed = "ADSYN_SYND_FEED"
-	// StreamLog is the delivery log: what was sent to whom, when, the answer.
+	// StreamLog is where the delivery log was kept before it moved into the
+	// history of adsyn_synd_state. Nothing writes it; the audit still scans
+	// what an older version left there.
 	StreamLog = "ADSYN_SYND_LOG"
 
 	subjectOut  = "adsyn.synd.out."  // <partner>.<shard>
 	subjectFeed = "adsyn.synd.feed." // <partner>.<user>
-	subjectLog  = "adsyn.synd.log."  // <partner>.<user>
 	subjectDLQ  = "adsyn.synd.dlq."  // <partner>
 
 	// ChangeConsumer is the durable consumer the workers share on the
@@ -48,11 +49,6 @@ func Provision(ctx context.Context, js jetstream.JetStream, replicas int) error 
 		Description:       "pull feed: the newest view of each user per partner",
 		Subjects:          []string{subjectFeed + ">"},
 		MaxMsgsPerSubject: 1,
-	}, {
-		Name:              StreamLog,
-		Description:       "syndication delivery log (no profile values)",
-		Subjects:          []string{subjectLog + ">"},
-		MaxMsgsPerSubject: 100,
 	}} {
 		cfg.Storage = jetstream.FileStorage
 		cfg.Replicas = replicas

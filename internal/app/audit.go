@@ -47,7 +47,7 @@ func Audit(ctx context.Context, cfg config.Config, out io.Writer) (int, error) {
 		return 0, err
 	}
 	js := a.conn.JS
-	for _, s := range []string{bus.StreamEvents, "partner views", syndication.StreamFeed, syndication.StreamLog, bus.StreamDeadMail} {
+	for _, s := range []string{bus.StreamEvents, "partner views", syndication.StreamFeed, bus.KVStream(bus.BucketSyndState), syndication.StreamLog, bus.StreamDeadMail} {
 		aud.Count(s, 0) // named in the summary even when empty
 	}
 

@@ -9,11 +9,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/adsyn/adsyn/internal/app"
 	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/event"
 	"github.com/adsyn/adsyn/segments"
+	"github.com/adsyn/adsyn/syndication"
 )
 
 // mixedTraffic sends clean and dirty input through every door: pixel GET
@@ -165,7 +167,15 @@ func TestAuditFindsPlanted(t *testing.T) {
 	if _, err := prof.Put(ctx, "planted", []byte(`{"schema":1,"id":"planted","name":"Bob, mail bob@example.com","city":"Oslo","created":"2026-01-01T00:00:00Z","updated":"2026-01-01T00:00:00Z"}`)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := js.Publish(ctx, "adsyn.synd.log.demo.planted", []byte(`{"seq":1,"partner":"demo","user":"planted","answer":"ok, call +44 20 7946 0958"}`)); err != nil {
+	// The delivery log: revisions of the states, and what an older version
+	// left in its own stream.
+	if _, err := js.Publish(ctx, "$KV."+bus.BucketSyndState+".demo.planted", []byte(`{"v":1,"h":"9f86d0818840","id":"msg_2Ld3Tq1234567","entry":{"partner":"demo","user":"planted","webhook_id":"msg_2Ld3Tq1234567","answer":"ok, call +44 20 7946 0958"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: syndication.StreamLog, Subjects: []string{"adsyn.synd.log.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "adsyn.synd.log.demo.planted", []byte(`{"seq":1,"partner":"demo","user":"planted","answer":"mail me: bob@example.com"}`)); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.Stop(ctx); err != nil {
@@ -177,13 +187,14 @@ func TestAuditFindsPlanted(t *testing.T) {
 		"url: P2 contact data (email)", "ip: P6 full IP address",
 		"adsyn_segments PlantedPlantedPlanted1 rev", "segments[0].id: P1",
 		"adsyn_profiles planted rev", "name: P2 contact data (email)",
-		"ADSYN_SYND_LOG adsyn.synd.log.demo.planted seq", "answer: P2 contact data (phone)",
+		"KV_adsyn_synd_state $KV.adsyn_synd_state.demo.planted seq", "entry.answer: P2 contact data (phone)",
+		"ADSYN_SYND_LOG adsyn.synd.log.demo.planted seq", "answer: P2 contact data (email)",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the audit does not say %q", want)
 		}
 	}
-	if n != 6 || !strings.Contains(out, "audit: 6 findings") {
+	if n != 7 || !strings.Contains(out, "audit: 7 findings") {
 		t.Errorf("%d findings:\n%s", n, out)
 	}
 	for _, secret := range []string{"bob@example.com", "7946 0958", "203.0.113.77", "hiv test"} {

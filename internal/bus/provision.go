@@ -76,7 +76,9 @@ func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
 		{Bucket: BucketProfiles, Description: "registered users", History: 16},
 		// One revision: a record holds a webhook secret, sealed, and no old one may linger.
 		{Bucket: BucketPartners, Description: "syndication partners"},
-		{Bucket: BucketSyndState, Description: "last delivery per partner and user"},
+		// Each delivery's answer is written with the state it leaves: the
+		// revisions kept are the delivery log.
+		{Bucket: BucketSyndState, Description: "last delivery per partner and user; its history is the delivery log", History: jetstream.KeyValueMaxHistory},
 		{Bucket: BucketStats, Description: "hourly counters", TTL: r.StatsRetention},
 		{Bucket: BucketKeys, Description: "API keys by SHA-256 hash"},
 		{Bucket: BucketSecrets, Description: "shared signing keys, sealed"},
