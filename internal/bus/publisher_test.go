@@ -2,11 +2,14 @@ package bus_test
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/internal/bus/bustest"
@@ -180,16 +183,27 @@ func TestPublisherRidesOutAServerRestart(t *testing.T) {
 
 func assertStoredOnce(t *testing.T, c *bus.Conn, want int) {
 	t.Helper()
-	ids := map[event.ID]bool{}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	n, err := bus.ReadEvents(ctx, c.JS, 1, func(_ uint64, e *event.Event) error {
-		if ids[e.ID] {
-			t.Errorf("event %s stored twice", e.ID)
-		}
-		ids[e.ID] = true
-		return nil
-	})
+	var ids map[event.ID]bool
+	read := func() (int, error) {
+		ids = map[event.ID]bool{}
+		return bus.ReadEvents(ctx, c.JS, 1, func(_ uint64, e *event.Event) error {
+			if ids[e.ID] {
+				t.Errorf("event %s stored twice", e.ID)
+			}
+			ids[e.ID] = true
+			return nil
+		})
+	}
+	n, err := read()
+	// A node just restarted may not answer the JetStream API yet, though it
+	// reports healthy: the read starts again.
+	for errors.Is(err, nats.ErrNoResponders) && ctx.Err() == nil {
+		t.Logf("reading again: %v", err)
+		time.Sleep(200 * time.Millisecond)
+		n, err = read()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
