@@ -484,3 +484,25 @@ func TestLostUpdateMergedAgain(t *testing.T) {
 		t.Errorf("%v lost compare-and-sets, want at least 1: the update did not meet the other write", n)
 	}
 }
+
+// A consumer's first delivery goes to the aggregator that made it: nothing
+// can be pending elsewhere, so a new aggregator on a backlog admits at once,
+// without a settle check holding its pulls back. Restarted, it finds its
+// consumers and settles as after a takeover; every event counts once.
+func TestNewConsumerAdmitsAtOnce(t *testing.T) {
+	conn := bustest.Start(t)
+	base := time.Now().UTC()
+	publishEvents(t, conn.JS, eventsOf(7, base, mix{camp: "c1", site: "s1", imps: 3000, clicks: 200}), 20)
+	first := Counters{Impressions: 3000, Clicks: 200, SpendMicros: 7_500_000}
+	a := startAggregator(t, conn.JS)
+	waitTotals(t, conn.JS, map[string]Counters{campKey("c1", base, 0): first, siteKey("s1", base, 0): first}, 30*time.Second)
+	if n := a.m.waits.Load(); n != 0 {
+		t.Errorf("a new aggregator on new consumers waited on %d settle checks", n)
+	}
+	stopAggregator(t, a)
+
+	publishEvents(t, conn.JS, eventsOf(8, base, mix{camp: "c1", site: "s1", imps: 1000}), 20)
+	both := Counters{Impressions: 4000, Clicks: 200, SpendMicros: 10_000_000}
+	startAggregator(t, conn.JS)
+	waitTotals(t, conn.JS, map[string]Counters{campKey("c1", base, 0): both, siteKey("s1", base, 0): both}, 30*time.Second)
+}

@@ -179,6 +179,15 @@ func (u *puller) take(m jetstream.Msg) {
 		a.cfg.log.Warn("stats delivery gap", "partition", p.n, "expected", u.lastDelivery+1, "got", md.Sequence.Consumer)
 	}
 	u.lastDelivery = md.Sequence.Consumer
+	if !u.settled && md.Sequence.Consumer == 1 && len(u.hold) == 0 && len(u.extra) == 0 {
+		// The consumer's first delivery ever, to us: nothing was delivered
+		// before it, so nothing is pending elsewhere, and while deliveries
+		// stay contiguous (the gap check above) every one is ours. A new
+		// consumer admits at once, without waiting for a settle check; what
+		// a former consumer's holder applies meanwhile, the records' applied
+		// sequences keep from counting twice.
+		u.settled = true
+	}
 	h := heldMsg{m: m, seq: md.Sequence.Stream, ts: md.Timestamp.UnixMilli(), pending: md.NumPending}
 	a.mu.Lock()
 	p.held[h.seq]++
