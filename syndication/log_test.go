@@ -3,6 +3,7 @@ package syndication_test
 import (
 	"encoding/json"
 	"errors"
+	"net/http"
 	"testing"
 	"time"
 
@@ -96,4 +97,55 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// A delivery whose state write loses its compare-and-set (the record moved
+// while the request was out) still has its answer logged, on the state as
+// it then is, and its task runs again: the resend, with the same
+// webhook-id, is logged too.
+func TestAnswerLoggedWhenItsStateWriteLoses(t *testing.T) {
+	e := newEnv(t)
+	arrived, release := make(chan struct{}), make(chan struct{})
+	rc := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) bool {
+		if n == 1 {
+			close(arrived)
+			select {
+			case <-release:
+			case <-time.After(250 * time.Millisecond): // within the sender's timeout
+			}
+		}
+		return false // answered as usual: 2xx
+	})
+	e.partner("p", rc, profiles.FieldName)
+	u := e.user(`{"name":"Ann","consents":{"syndication":true},"visibility":{"name":"public"}}`)
+	e.worker()
+	<-arrived
+	kv, err := e.conn.JS.KeyValue(e.ctx, bus.BucketSyndState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(e.ctx, "p."+u.ID, []byte(`{"v":0,"holds":true,"type":"moved","id":"elsewhere"}`)); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	eventually(t, 10*time.Second, "the answer and the resend's logged", func() (bool, string) {
+		ds, err := e.led.ForUser(e.ctx, u.ID, 100)
+		return err == nil && len(ds) == 2, "entries: " + string(must(json.Marshal(ds)))
+	})
+	ds, _ := e.led.ForUser(e.ctx, u.ID, 100)
+	if ds[0].WebhookID != ds[1].WebhookID || ds[0].Outcome != syndication.OutcomeDelivered || ds[1].Outcome != syndication.OutcomeDelivered {
+		t.Errorf("log %+v: want the same delivery twice, both delivered", ds)
+	}
+	// The first answer was written on the state the test left.
+	e1, err := kv.GetRevision(e.ctx, "p."+u.ID, ds[0].Seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s struct {
+		Type string `json:"type"`
+		ID   string `json:"id"`
+	}
+	if err := json.Unmarshal(e1.Value(), &s); err != nil || s.Type != "moved" || s.ID != "elsewhere" {
+		t.Errorf("the first answer's revision %s: want the state the test wrote, with the entry", e1.Value())
+	}
 }

@@ -113,12 +113,17 @@ func (w *Worker) conclude(ctx context.Context, r *run, l *lease, states *laneSta
 	// the lease bounds the wait.
 	wctx, cancel := l.within(context.WithoutCancel(ctx), 0)
 	defer cancel()
+	logDown := false // a log write gave up: NATS is away, the others would too
 	fail := func(pw *pendingState, err error) {
 		// Sent but not recorded: the answer goes on the log by itself, and
 		// the task runs again and resends with the same webhook-id (at
 		// least once), or finds the state moved on.
 		states.forget(pw.user)
-		_ = w.logAnswer(pw.entry) // waits, retrying; counted if it fails
+		if logDown {
+			w.logErrors.Inc()
+		} else if w.logAnswer(pw.entry) != nil { // waits, retrying; counted if it fails
+			logDown = true
+		}
 		if v.kind == settleAck {
 			v = requeueFor(fmt.Errorf("syndication: write state %s/%s: %w", partner, pw.user, err))
 		}
