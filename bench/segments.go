@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -28,6 +29,14 @@ type SegmentsOptions struct {
 // in flight (segments.WithMaxInflight): the ceiling keeps as many.
 const builderInflight = 4096
 
+// ceilingKeys is how many records a ceiling round writes in turn: most of
+// its writes update a record written before, as most of the builder's do (a
+// visitor's first write creates the record, the others update it); an
+// update also makes the server remove the revision it replaces. Far more
+// than builderInflight, so that a key's last write is answered before the
+// key comes round again.
+const ceilingKeys = 32768
+
 // segmentsRun is one run of the segments scenario.
 type segmentsRun struct {
 	conn     *bus.Conn
@@ -39,7 +48,8 @@ type segmentsRun struct {
 
 // Segments measures the segment builder, events from ADSYN_EVENTS to visitor
 // records in adsyn_segments, in rounds that alternate with its ceiling: bare
-// compare-and-set writes of records of the same size to the same bucket, with
+// compare-and-set writes of records of the same size to the same bucket, most
+// of them updates as most of the builder's are (ceilingKeys), with
 // as many writes in flight as the builder allows itself. Both pipeline: the
 // builder sends a batch's writes asynchronously and then collects their
 // answers, so the ceiling does too (a sequential writer, one answer awaited
@@ -251,9 +261,10 @@ func (sr *segmentsRun) waitProcessed(ctx context.Context, want uint64) error {
 	return nil
 }
 
-// ceiling measures bare compare-and-set creates for d of records of the
+// ceiling measures bare compare-and-set writes for d of records of the
 // bench's size on the same bucket, with the builder's bound on writes in
-// flight.
+// flight: ceilingKeys keys in turn, each write expecting the revision the
+// key's last write got (0 the first time: a create).
 func (g *segGen) ceiling(ctx context.Context, conn *bus.Conn, round int, d time.Duration) (float64, error) {
 	js, err := jetstream.New(conn.NC, jetstream.WithPublishAsyncMaxPending(2*builderInflight))
 	if err != nil {
@@ -264,18 +275,24 @@ func (g *segGen) ceiling(ctx context.Context, conn *bus.Conn, round int, d time.
 	// Apart from the visitors' keys, so that reading those back is not slowed.
 	prefix := "$KV." + bus.BucketSegments + "." + g.ceilingPrefix + strconv.Itoa(round) + "."
 	sem := make(chan struct{}, builderInflight)
-	futs := make(chan jetstream.PubAckFuture, cap(sem))
+	type sent struct {
+		f   jetstream.PubAckFuture
+		key int
+	}
+	futs := make(chan sent, cap(sem))
+	revs := make([]atomic.Uint64, ceilingKeys)
 	var failed error
 	var once sync.Once
 	var acked int64
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for f := range futs {
+		for s := range futs {
 			select {
-			case <-f.Ok():
+			case pa := <-s.f.Ok():
+				revs[s.key].Store(pa.Sequence)
 				acked++
-			case err := <-f.Err():
+			case err := <-s.f.Err():
 				once.Do(func() { failed = err })
 			}
 			<-sem
@@ -288,7 +305,8 @@ func (g *segGen) ceiling(ctx context.Context, conn *bus.Conn, round int, d time.
 			break
 		}
 		sem <- struct{}{}
-		m := &nats.Msg{Subject: prefix + strconv.Itoa(i), Data: val, Header: nats.Header{jetstream.ExpectedLastSubjSeqHeader: []string{"0"}}}
+		k := i % ceilingKeys
+		m := &nats.Msg{Subject: prefix + strconv.Itoa(k), Data: val, Header: nats.Header{jetstream.ExpectedLastSubjSeqHeader: []string{strconv.FormatUint(revs[k].Load(), 10)}}}
 		f, err := js.PublishMsgAsync(m)
 		if err != nil {
 			<-sem
@@ -296,7 +314,7 @@ func (g *segGen) ceiling(ctx context.Context, conn *bus.Conn, round int, d time.
 			<-done
 			return 0, fmt.Errorf("segments: ceiling: %w", err)
 		}
-		futs <- f
+		futs <- sent{f, k}
 	}
 	close(futs)
 	<-done
