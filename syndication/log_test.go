@@ -3,10 +3,13 @@ package syndication_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/adsyn/adsyn/internal/bus"
@@ -147,5 +150,71 @@ func TestAnswerLoggedWhenItsStateWriteLoses(t *testing.T) {
 	}
 	if err := json.Unmarshal(e1.Value(), &s); err != nil || s.Type != "moved" || s.ID != "elsewhere" {
 		t.Errorf("the first answer's revision %s: want the state the test wrote, with the entry", e1.Value())
+	}
+}
+
+// Each answer goes on the log as soon as it comes, not when the task's other
+// users are done: a process killed in the middle of a task leaves the
+// answers it got logged. One task for three changed users, queued as the
+// fan-out queues a burst: while its third request is held, the first two
+// answers must be on the log.
+func TestAnswerLoggedBeforeTheTaskEnds(t *testing.T) {
+	e := newEnv(t)
+	var hold atomic.Int64 // the request to hold
+	seen := make(chan int, 1)
+	rc := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) bool {
+		if int64(n) == hold.Load() {
+			logged := 0
+			for end := time.Now().Add(250 * time.Millisecond); logged < 5 && time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+				if ds, _, err := e.led.ForPartner(e.ctx, "p", 0, 100); err == nil {
+					logged = len(ds)
+				}
+			}
+			seen <- logged
+		}
+		return false
+	})
+	e.partner("p", rc, profiles.FieldName)
+	var users []*profiles.Profile
+	created := 0
+	for len(users) < 3 { // in one shard, so in one task
+		u := e.user(`{"name":"Ann","consents":{"syndication":true},"visibility":{"name":"public"}}`)
+		created++
+		if len(users) == 0 || xxhash.Sum64String(u.ID)%4 == xxhash.Sum64String(users[0].ID)%4 { // the harness's 4 shards
+			users = append(users, u)
+		}
+	}
+	stop := e.worker()
+	eventually(t, 10*time.Second, "every user delivered once and logged", func() (bool, string) {
+		ds, _, err := e.led.ForPartner(e.ctx, "p", 0, 100)
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		return err == nil && len(ds) == created && rc.n == created, fmt.Sprintf("%d requests, %d logged, %d users", rc.n, len(ds), created)
+	})
+	stop()
+	batch := map[string][]map[string]any{}
+	for _, u := range users {
+		e.patch(u.ID, `{"name":"Bea"}`)
+		batch["b"] = append(batch["b"], map[string]any{"u": u.ID, "v": 0})
+	}
+	rc.mu.Lock()
+	hold.Store(int64(rc.n + 3))
+	rc.mu.Unlock()
+	shard := xxhash.Sum64String(users[0].ID) % 4
+	if _, err := e.conn.JS.Publish(e.ctx, fmt.Sprintf("adsyn.synd.out.p.%d", shard), must(json.Marshal(batch))); err != nil {
+		t.Fatal(err)
+	}
+	before, _, err := e.led.ForPartner(e.ctx, "p", 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.worker()
+	select {
+	case logged := <-seen:
+		if logged < len(before)+2 {
+			t.Fatalf("while the task's third request was out, %d answers were on the log, want %d and the two given since", logged, len(before))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no third request")
 	}
 }

@@ -12,7 +12,8 @@ import (
 
 // finish records the outcome of one user's delivery and says how the task
 // is to be settled. A delivered one's state, which carries its log entry,
-// is written by conclude before the task is acknowledged.
+// is sent at once, so that a process killed later in the task leaves its
+// answer logged; conclude confirms it before the task is acknowledged.
 func (w *Worker) finish(ctx context.Context, r *run, l *lease, states *laneStates, d *delivery, res result, took time.Duration, writes *[]pendingState) verdict {
 	p := r.partner.Load()
 	now := time.Now().UTC()
@@ -34,7 +35,10 @@ func (w *Worker) finish(ctx context.Context, r *run, l *lease, states *laneState
 		}
 		// Until it is confirmed, the lane does not know the record.
 		states.forget(d.user)
-		*writes = append(*writes, pendingState{user: d.user, s: s, prevRev: d.prevRev, entry: entry})
+		pw := pendingState{user: d.user, s: s, entry: entry}
+		s.Entry = &entry
+		pw.written, pw.err = w.led.putStateAsync(p.ID, d.user, s, d.prevRev)
+		*writes = append(*writes, pw)
 		return verdict{kind: settleAck}
 	case classGone:
 		states.forget(d.user)
@@ -96,17 +100,17 @@ func (w *Worker) finish(ctx context.Context, r *run, l *lease, states *laneState
 type pendingState struct {
 	user    string
 	s       state
-	prevRev uint64
 	written jetstream.PubAckFuture // the state's write, with entry
+	err     error                  // the write could not be sent
 	entry   Delivery
 }
 
-// conclude records the task's deliveries and settles the task: each new
-// state with its answer on it (one write), then the acknowledgement. A
-// process killed at any point leaves no acknowledged task unrecorded: a
-// task whose state was not written runs again, and its resend's answer is
-// logged. A state write that fails still logs its answer, on the state as
-// it is, and the task runs again.
+// conclude confirms the task's deliveries and settles the task: each new
+// state with its answer on it (one write, sent by finish), then the
+// acknowledgement. A process killed at any point leaves no acknowledged task
+// unrecorded: a task whose state was not written runs again, and its
+// resend's answer is logged. A state write that fails still logs its
+// answer, on the state as it is, and the task runs again.
 func (w *Worker) conclude(ctx context.Context, r *run, l *lease, states *laneStates, writes []pendingState, v verdict) {
 	partner := r.partner.Load().ID
 	// Writes already sent are confirmed even when the worker is stopping;
@@ -130,18 +134,8 @@ func (w *Worker) conclude(ctx context.Context, r *run, l *lease, states *laneSta
 	}
 	for i := range writes {
 		pw := &writes[i]
-		s := pw.s
-		s.Entry = &pw.entry
-		f, err := w.led.putStateAsync(partner, pw.user, s, pw.prevRev)
-		if err != nil {
-			fail(pw, err)
-			continue
-		}
-		pw.written = f
-	}
-	for i := range writes {
-		pw := &writes[i]
-		if pw.written == nil {
+		if pw.err != nil {
+			fail(pw, pw.err)
 			continue
 		}
 		var err error
