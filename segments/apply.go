@@ -130,7 +130,7 @@ func (p *Policy) addLang(r *Record, lang string) {
 		r.Langs[0] = lang
 		return
 	}
-	r.Langs = slices.Insert(r.Langs, 0, lang)
+	r.Langs = slices.Insert(r.Langs, 0, strings.Clone(lang)) // not a part of the event, kept whole
 	if len(r.Langs) > p.MaxLangs {
 		r.Langs = r.Langs[:p.MaxLangs]
 	}
@@ -139,7 +139,7 @@ func (p *Policy) addLang(r *Record, lang string) {
 func (p *Policy) addImpression(r *Record, campaign string, ts int64) {
 	i, ok := slices.BinarySearchFunc(r.Caps, campaign, func(c Cap, id string) int { return strings.Compare(c.Campaign, id) })
 	if !ok {
-		r.Caps = slices.Insert(r.Caps, i, Cap{Campaign: campaign})
+		r.Caps = slices.Insert(r.Caps, i, Cap{Campaign: strings.Clone(campaign)})
 	}
 	c := &r.Caps[i]
 	j, _ := slices.BinarySearch(c.Times, ts)

@@ -3,8 +3,10 @@ package segments
 import (
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/adsyn/adsyn/segments/taxonomy"
 )
@@ -132,5 +134,27 @@ func TestPolicyValidate(t *testing.T) {
 	}
 	if _, err := buildOptions([]BuilderOption{WithHalfLife(time.Second)}, BuilderOption.builder); err == nil {
 		t.Error("WithHalfLife(1s) accepted")
+	}
+}
+
+// The strings a record keeps are its own: an event's strings share one
+// allocation, the whole event, and a cached record pointing into it would
+// keep every event it learnt from alive.
+func TestRecordKeepsNoEventBytes(t *testing.T) {
+	ev := strings.Repeat("x", 4096) + "ru" + "camp-1"
+	lang, campaign := ev[4096:4098], ev[4098:]
+	within := func(s string) bool {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		base := uintptr(unsafe.Pointer(unsafe.StringData(ev)))
+		return p >= base && p < base+uintptr(len(ev))
+	}
+	p := DefaultPolicy()
+	var r Record
+	p.apply(&r, []change{{seq: 1, ts: 1000, lang: lang, campaign: campaign}}, nil)
+	if len(r.Langs) != 1 || r.Langs[0] != "ru" || within(r.Langs[0]) {
+		t.Errorf("language %q kept inside the event's bytes", r.Langs)
+	}
+	if len(r.Caps) != 1 || r.Caps[0].Campaign != "camp-1" || within(r.Caps[0].Campaign) {
+		t.Errorf("campaign %+v kept inside the event's bytes", r.Caps)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,7 +38,9 @@ func (w *worker) write(todo []int32, tax *taxonomy.Taxonomy) (conflicts []int32)
 		v := &w.visits[vi]
 		h, ok := w.records[v.visitor]
 		if !ok {
-			h = &held{rec: Record{Visitor: v.visitor}}
+			// A copy: the event's strings share one allocation, the
+			// whole event, which a cached record would keep alive.
+			h = &held{rec: Record{Visitor: strings.Clone(v.visitor)}}
 		}
 		// The held record changes in place; it is dropped if the write fails.
 		n := pol.apply(&h.rec, v.changes, tax)
@@ -127,7 +130,7 @@ func (w *worker) settle(p *pendingWrite, timeout <-chan time.Time) (conflict boo
 		return false
 	}
 	p.h.rev = ack.Sequence
-	w.records[v.visitor] = p.h
+	w.keep(v.visitor, p.h)
 	w.writes++
 	w.applied += uint64(p.applied)
 	w.dups += uint64(len(v.changes) - p.applied)
@@ -183,10 +186,21 @@ func (w *worker) reload(todo []int32) []int32 {
 			w.fail(r.vi)
 			continue
 		}
-		w.records[w.visits[r.vi].visitor] = r.h
+		w.keep(w.visits[r.vi].visitor, r.h)
 		out = append(out, r.vi)
 	}
 	return out
+}
+
+// keep caches h as visitor's record. A new key is a copy: an event's
+// strings share one allocation, the whole event, which the cache would
+// otherwise keep alive.
+func (w *worker) keep(visitor string, h *held) {
+	if _, ok := w.records[visitor]; ok {
+		w.records[visitor] = h
+		return
+	}
+	w.records[strings.Clone(visitor)] = h
 }
 
 // read returns the stored record of visitor and its revision. An erased or
@@ -195,6 +209,7 @@ func (w *worker) reload(todo []int32) []int32 {
 func (w *worker) read(visitor string) (*held, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	visitor = strings.Clone(visitor) // kept in the record; see keep
 	m, err := w.kvs.GetLastMsgForSubject(ctx, w.b.subjects+visitor)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return &held{rec: Record{Visitor: visitor}}, nil
