@@ -126,8 +126,9 @@ func (p *Policy) addScore(r *Record, c taxonomy.Contribution, ts int64) {
 
 func (p *Policy) addLang(r *Record, lang string) {
 	if i := slices.Index(r.Langs, lang); i >= 0 {
+		kept := r.Langs[i] // the record's copy, not the event's string
 		copy(r.Langs[1:i+1], r.Langs[:i])
-		r.Langs[0] = lang
+		r.Langs[0] = kept
 		return
 	}
 	r.Langs = slices.Insert(r.Langs, 0, strings.Clone(lang)) // not a part of the event, kept whole

@@ -154,6 +154,11 @@ func TestRecordKeepsNoEventBytes(t *testing.T) {
 	if len(r.Langs) != 1 || r.Langs[0] != "ru" || within(r.Langs[0]) {
 		t.Errorf("language %q kept inside the event's bytes", r.Langs)
 	}
+	// A language seen before moves to the front as the record's copy.
+	p.apply(&r, []change{{seq: 2, ts: 2000, lang: "en"}, {seq: 3, ts: 3000, lang: lang}}, nil)
+	if len(r.Langs) != 2 || r.Langs[0] != "ru" || within(r.Langs[0]) {
+		t.Errorf("language %q kept inside the event's bytes after it came again", r.Langs)
+	}
 	if len(r.Caps) != 1 || r.Caps[0].Campaign != "camp-1" || within(r.Caps[0].Campaign) {
 		t.Errorf("campaign %+v kept inside the event's bytes", r.Caps)
 	}

@@ -173,28 +173,27 @@ func (l *Ledger) putStateAsync(partner, user string, s state, rev uint64) (jetst
 }
 
 // record writes a delivery's entry on the log without changing the state:
-// the current state again, with the entry, under compare-and-set. It
-// returns the new revision.
+// the current state again, with the entry, under compare-and-set
+// (bus.Update); a user the partner has no state of gets one with the entry
+// alone. It returns the new revision.
 func (l *Ledger) record(ctx context.Context, d Delivery) (uint64, error) {
-	for {
-		s, rev, err := l.getState(ctx, d.Partner, d.User)
-		if err != nil {
-			return 0, err
+	key := stateKey(d.Partner, d.User)
+	rev, err := bus.Update(ctx, l.state, key, func(cur jetstream.KeyValueEntry) ([]byte, error) {
+		var s state
+		if err := json.Unmarshal(cur.Value(), &s); err != nil {
+			return nil, fmt.Errorf("syndication: state %s/%s: %w", d.Partner, d.User, err)
 		}
 		s.Entry = &d
-		rev, err = l.putState(ctx, d.Partner, d.User, s, rev)
-		if err == nil || !isConflict(err) || ctx.Err() != nil {
-			return rev, err
-		}
+		return json.Marshal(s)
+	})
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		b, _ := json.Marshal(state{Entry: &d})
+		rev, err = l.state.Create(ctx, key, b)
 	}
-}
-
-// isConflict reports whether err is a compare-and-set that lost: the record
-// moved on since it was read.
-func isConflict(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.As(err, &apiErr) &&
-		(apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+	if err != nil {
+		return 0, fmt.Errorf("syndication: delivery log %s/%s: %w", d.Partner, d.User, err)
+	}
+	return rev, nil
 }
 
 func (l *Ledger) deadLetter(ctx context.Context, d DeadLetter) error {
