@@ -312,7 +312,7 @@ func startNATS(ctx context.Context) (*natsHarness, func(), error) {
 		os.RemoveAll(dir)
 		return nil, nil, err
 	}
-	c, err := bus.Connect(ctx, e.URL(), "adsyn bench")
+	c, err := bus.Connect(ctx, e.URL(), "adsyn bench", bus.InProcess(e))
 	if err == nil {
 		err = bus.Provision(ctx, c.JS, bus.DefaultResources())
 	}

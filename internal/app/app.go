@@ -208,6 +208,7 @@ func (a *App) startNATS(ctx context.Context) error {
 // --nats names a cluster, and connects to it. adsyn keys comes in here too.
 func (a *App) dialNATS(ctx context.Context) error {
 	urls, creds := Credentials(a.cfg, ReadWrite)
+	opts := []bus.ConnectOption{bus.WithCredentials(creds), bus.WithLogger(a.log)}
 	if a.cfg.NATSURLs == "" {
 		dir := filepath.Join(a.cfg.DataDir, "nats")
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -223,8 +224,9 @@ func (a *App) dialNATS(ctx context.Context) error {
 		}
 		a.embedded = e
 		urls = e.URL()
+		opts = append(opts, bus.InProcess(e))
 	}
-	c, err := bus.Connect(ctx, urls, "adsyn", bus.WithCredentials(creds), bus.WithLogger(a.log))
+	c, err := bus.Connect(ctx, urls, "adsyn", opts...)
 	if err != nil {
 		return err
 	}

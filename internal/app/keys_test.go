@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/url"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -148,10 +149,14 @@ func TestLostAdminKeys(t *testing.T) {
 func TestKeysRefusesARunningServe(t *testing.T) {
 	cfg := testConfig(t)
 	a, _ := start(t, cfg)
-	cfg.NATSListen = a.Conn().NC.ConnectedAddr()
+	u, err := url.Parse(a.Conn().NC.ConnectedUrl()) // the connection itself is in process
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.NATSListen = u.Host
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := app.Keys(ctx, cfg, app.KeysCommand{Op: "list"}, nil, io.Discard)
+	err = app.Keys(ctx, cfg, app.KeysCommand{Op: "list"}, nil, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "is adsyn serve running?") {
 		t.Fatalf("err %v", err)
 	}

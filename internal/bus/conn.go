@@ -56,8 +56,22 @@ type Conn struct {
 type ConnectOption func(*connectOptions) error
 
 type connectOptions struct {
-	creds Credentials
-	log   *slog.Logger
+	creds    Credentials
+	log      *slog.Logger
+	embedded *Embedded
+}
+
+// InProcess connects to e through memory instead of its socket: no system
+// call per write, which on a machine as small as two cores is a share of
+// every NATS round trip. Reconnections go to e the same way.
+func InProcess(e *Embedded) ConnectOption {
+	return func(o *connectOptions) error {
+		if e == nil {
+			return errors.New("bus: nil embedded server")
+		}
+		o.embedded = e
+		return nil
+	}
 }
 
 // WithCredentials authenticates with c and checks the server's TLS.
@@ -110,6 +124,9 @@ func Connect(ctx context.Context, urls, name string, opts ...ConnectOption) (*Co
 		nats.ClosedHandler(c.closed),
 		nats.ErrorHandler(c.asyncError),
 	}, auth...)
+	if o.embedded != nil {
+		nopts = append(nopts, nats.InProcessServer(o.embedded.srv))
+	}
 	var nc *nats.Conn
 	for attempt := 1; ; attempt++ {
 		nc, err = nats.Connect(urls, nopts...)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -156,5 +157,42 @@ func TestProvisionWaitsForTheServer(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("cancelled provisioning kept waiting")
+	}
+}
+
+// TestInProcessUsesNoSocketAndStillAuthenticates: an in-process connection
+// never dials (its URL names a port nobody listens on), works for JetStream,
+// and the server still checks who it is.
+func TestInProcessUsesNoSocketAndStillAuthenticates(t *testing.T) {
+	srv := bustest.StartServer(t)
+	const nowhere = "nats://127.0.0.1:1"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := bus.Connect(ctx, nowhere, t.Name(), bus.InProcess(srv.Embedded),
+		bus.WithCredentials(bus.Credentials{NKeyFile: filepath.Join(srv.Dir, bus.NKeyFile)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.JS.Stream(ctx, bus.StreamEvents); err != nil {
+		t.Fatalf("JetStream over the in-process connection: %v", err)
+	}
+
+	other := t.TempDir()
+	if _, err := bus.EnsureUsers(other); err != nil {
+		t.Fatal(err)
+	}
+	// Over a pipe the client is still writing when the server answers -ERR
+	// and both wait (the server's write deadline, 10 s): the refusal shows
+	// as an attempt that never connects, not as ErrCredentials.
+	short, cancelShort := context.WithTimeout(ctx, time.Second)
+	defer cancelShort()
+	if s, err := bus.Connect(short, nowhere, "stranger", bus.InProcess(srv.Embedded),
+		bus.WithCredentials(bus.Credentials{NKeyFile: filepath.Join(other, bus.NKeyFile)})); err == nil {
+		s.Close()
+		t.Fatal("an unknown nkey was let in over the in-process connection")
+	}
+	if _, err := bus.Connect(ctx, nowhere, "nil", bus.InProcess(nil)); err == nil {
+		t.Fatal("a nil embedded server was accepted")
 	}
 }
