@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -130,7 +129,7 @@ func (s *Store) write(ctx context.Context, prefix, id string, v any, create bool
 		}
 	case rev > 0:
 		rev, err = s.kv.Update(ctx, k, b, rev)
-		if isWrongSequence(err) {
+		if bus.IsWrongLastSequence(err) {
 			return 0, fmt.Errorf("%w: %s changed since revision you read", ErrConflict, k)
 		}
 	default:
@@ -140,15 +139,6 @@ func (s *Store) write(ctx context.Context, prefix, id string, v any, create bool
 		return 0, fmt.Errorf("adserver: put %s: %w", k, err)
 	}
 	return rev, nil
-}
-
-func isWrongSequence(err error) bool {
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) {
-		return apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
-	}
-	return err != nil && strings.Contains(err.Error(), "wrong last sequence")
 }
 
 // checkGone refuses id when a tombstone says another owner deleted it. The
@@ -182,7 +172,7 @@ func (s *Store) undoIfGone(ctx context.Context, prefix, id, owner string, rev ui
 	if !errors.Is(err, ErrTaken) {
 		return err
 	}
-	if derr := s.kv.Delete(ctx, key(prefix, id), jetstream.LastRevision(rev)); derr != nil && !isWrongSequence(derr) {
+	if derr := s.kv.Delete(ctx, key(prefix, id), jetstream.LastRevision(rev)); derr != nil && !bus.IsWrongLastSequence(derr) {
 		return fmt.Errorf("adserver: undo %s: %w", key(prefix, id), derr)
 	}
 	return err

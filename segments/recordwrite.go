@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/adsyn/adsyn/internal/bus"
 	"github.com/adsyn/adsyn/segments/taxonomy"
 )
 
@@ -112,7 +113,7 @@ func (w *worker) settle(p *pendingWrite, timeout <-chan time.Time) (conflict boo
 			w.expired, w.abandoned, err = true, true, errAckTimeout
 		}
 	}
-	if err != nil && !isConflict(err) {
+	if err != nil && !bus.IsWrongLastSequence(err) {
 		// The write may be stored with its answer lost. Sent again, with
 		// the same expected revision (and message id, if any), it is stored
 		// at most once (redelivery.go says how); a redelivery instead, later, would
@@ -122,7 +123,7 @@ func (w *worker) settle(p *pendingWrite, timeout <-chan time.Time) (conflict boo
 	}
 	if err != nil {
 		delete(w.records, v.visitor)
-		if isConflict(err) {
+		if bus.IsWrongLastSequence(err) {
 			w.b.m.conflicts.Inc()
 			return true
 		}
@@ -142,12 +143,6 @@ func (w *worker) writeFailed(vi int32, err error) {
 	w.b.m.writeErrors.Inc()
 	w.b.o.log.Warn("segments: record write failed; its messages will be redelivered", "partition", w.part, "err", err)
 	w.fail(vi)
-}
-
-func isConflict(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
 // reload reads the current record of each visit, a few at a time, and holds

@@ -104,7 +104,7 @@ func TestResentWriteStoredOnce(t *testing.T) {
 			switch {
 			case tc.dupAck && (err != nil || again.Sequence != first.Sequence || !again.Duplicate):
 				t.Fatalf("sent again within the dedupe window: %+v, %v; want the first write's sequence %d", again, err, first.Sequence)
-			case !tc.dupAck && !isConflict(err):
+			case !tc.dupAck && !bus.IsWrongLastSequence(err):
 				t.Fatalf("sent again: %+v, %v; want a conflict", again, err)
 			}
 			storedOnce("within the window")
@@ -122,7 +122,7 @@ func TestResentWriteStoredOnce(t *testing.T) {
 			}
 			eventually(t, 10*time.Second, "the write's id out of the dedupe window", func() bool {
 				_, err := w.resend(m)
-				return isConflict(err)
+				return bus.IsWrongLastSequence(err)
 			})
 			storedOnce("after the window")
 		})

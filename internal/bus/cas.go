@@ -11,6 +11,16 @@ import (
 // ErrConflict says a compare-and-set kept losing to other writers.
 var ErrConflict = errors.New("bus: concurrent updates")
 
+// IsWrongLastSequence reports a write refused by its expected last sequence
+// (a compare-and-set that lost): code 10071 on one server, 10164 on a
+// replicated stream. kv.Update's ErrKeyRevisionMismatch covers both too.
+func IsWrongLastSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, jetstream.ErrKeyRevisionMismatch) ||
+		errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
 // casAttempts bounds the reads and writes of one Update: contention on a
 // single key is rare, and a caller that keeps losing is told so.
 const casAttempts = 5

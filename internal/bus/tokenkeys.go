@@ -123,7 +123,7 @@ func RotateTokenKeys(ctx context.Context, js jetstream.JetStream, ring *keyring.
 		}
 		if _, err := kv.Update(ctx, tokenKeysName, sealed, rev); err == nil {
 			return next, nil
-		} else if !isWrongLastSequence(err) {
+		} else if !IsWrongLastSequence(err) {
 			return TokenKeys{}, fmt.Errorf("bus: rotate click-token keys: %w", err)
 		}
 		// Rotated by someone else meanwhile: read theirs and add ours to it.
@@ -214,9 +214,4 @@ func openTokenKeys(ring *keyring.Keyring, v []byte) (TokenKeys, error) {
 		return TokenKeys{}, fmt.Errorf("bus: click-token keys: %w", err)
 	}
 	return s, nil
-}
-
-func isWrongLastSequence(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
 }

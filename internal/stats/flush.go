@@ -294,7 +294,7 @@ func (a *Aggregator) updated(ctx context.Context, u sentUpdate) (outcome, error)
 		return written, nil
 	case err := <-u.ack.Err():
 		a.uncache(u.j.key) // u.c.rec holds an unwritten merge
-		if errors.Is(err, jetstream.ErrKeyExists) || isWrongLastSeq(err) {
+		if errors.Is(err, jetstream.ErrKeyExists) || bus.IsWrongLastSequence(err) {
 			a.m.conflicts.Inc()
 			return conflict, nil
 		}
@@ -306,14 +306,6 @@ func (a *Aggregator) updated(ctx context.Context, u sentUpdate) (outcome, error)
 		a.uncache(u.j.key)
 		return failed, ctx.Err()
 	}
-}
-
-// isWrongLastSeq reports whether err is JetStream's refusal of a
-// compare-and-set (10071, or 10164 on a replicated stream).
-func isWrongLastSeq(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
 // writeOne merges j into its record with compare-and-set. An update of an
