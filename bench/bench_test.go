@@ -120,4 +120,11 @@ func checkAd(t *testing.T, r bench.Result, err error, progress string) {
 	if r.Lost != 0 {
 		t.Fatalf("lost %d impressions: %+v", r.Lost, r.Extra)
 	}
+	// The tail at the target's 10,000 req/s: read, or said why not (a small
+	// run under the race detector does not answer 12,500 req/s).
+	p99, read := r.Extra["tail_at_10000_p99_median_ms"].(float64)
+	why, skipped := r.Extra["tail_at_10000_skipped"].(string)
+	if read == skipped || read && p99 <= 0 || skipped && why == "" {
+		t.Errorf("tail at 10,000 req/s: p99 %v, skipped %q", r.Extra["tail_at_10000_p99_median_ms"], why)
+	}
 }

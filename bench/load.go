@@ -260,28 +260,36 @@ func Compare(ctx context.Context, target, ceiling *Load, o Options, seq *atomic.
 	if hz <= 0 {
 		hz = min(cmp.Target.OpsPerS, cmp.Ceiling.OpsPerS) / 2
 	}
-	// The fixed-rate phase alternates in rounds too: a pause of the machine
-	// (another process, a GC of the big cache) then lands on either side.
+	cmp.TargetFixed, cmp.CeilFixed, cmp.FixedP99, cmp.CeilFixedP99 = fixedRounds(ctx, target, ceiling, hz, rounds, per, seq, &cseq, o.Trace, progress)
+	return cmp
+}
+
+// fixedRounds runs rounds of per at hz requests per second on ceiling and
+// then target, alternating: a pause of the machine (another process, a GC of
+// the big cache) then lands on either side. It returns both sides' phases
+// and the p99 of each round, ms. traceFile, when set, gets an execution
+// trace of the target's first round.
+func fixedRounds(ctx context.Context, target, ceiling *Load, hz float64, rounds int, per time.Duration, seq, cseq *atomic.Uint64,
+	traceFile string, progress io.Writer) (tf, cf Phase, tp99, cp99 []float64) {
 	fmt.Fprintf(progress, "  fixed rate %.0f req/s, %d rounds of %s on each\n", hz, rounds, per)
-	cmp.TargetFixed.Hist, cmp.CeilFixed.Hist = newHist(), newHist()
-	cmp.TargetFixed.FixedHz, cmp.CeilFixed.FixedHz = hz, hz
+	tf.Hist, cf.Hist = newHist(), newHist()
+	tf.FixedHz, cf.FixedHz = hz, hz
 	for r := range rounds {
-		c := ceiling.Fixed(ctx, per, hz, &cseq)
-		stop := startTrace(o.Trace, r == 0, progress)
+		c := ceiling.Fixed(ctx, per, hz, cseq)
+		stop := startTrace(traceFile, r == 0, progress)
 		t := target.Fixed(ctx, per, hz, seq)
 		stop()
 		fmt.Fprintf(progress, "  fixed round %d/%d: p99 target %.3f ms, ceiling %.3f ms\n", r+1, rounds, t.Quantile(0.99), c.Quantile(0.99))
-		cmp.FixedP99 = append(cmp.FixedP99, t.Quantile(0.99))
-		cmp.CeilFixedP99 = append(cmp.CeilFixedP99, c.Quantile(0.99))
+		tp99, cp99 = append(tp99, t.Quantile(0.99)), append(cp99, c.Quantile(0.99))
 		for _, p := range []Phase{t, c} {
 			if p.Errors > 0 {
 				fmt.Fprintf(progress, "    %d errors, first: %s\n", p.Errors, p.FirstErr)
 			}
 		}
-		merge(&cmp.TargetFixed, t)
-		merge(&cmp.CeilFixed, c)
+		merge(&tf, t)
+		merge(&cf, c)
 	}
-	return cmp
+	return tf, cf, tp99, cp99
 }
 
 func merge(into *Phase, p Phase) {
