@@ -131,7 +131,7 @@ func (w *worker) settle(p *pendingWrite, timeout <-chan time.Time) (conflict boo
 		return false
 	}
 	p.h.rev = ack.Sequence
-	w.keep(v.visitor, p.h)
+	w.keep(p.h)
 	w.writes++
 	w.applied += uint64(p.applied)
 	w.dups += uint64(len(v.changes) - p.applied)
@@ -181,21 +181,17 @@ func (w *worker) reload(todo []int32) []int32 {
 			w.fail(r.vi)
 			continue
 		}
-		w.keep(w.visits[r.vi].visitor, r.h)
+		w.keep(r.h)
 		out = append(out, r.vi)
 	}
 	return out
 }
 
-// keep caches h as visitor's record. A new key is a copy: an event's
-// strings share one allocation, the whole event, which the cache would
-// otherwise keep alive.
-func (w *worker) keep(visitor string, h *held) {
-	if _, ok := w.records[visitor]; ok {
-		w.records[visitor] = h
-		return
-	}
-	w.records[strings.Clone(visitor)] = h
+// keep caches h as its visitor's record, keyed by the record's own copy of
+// the id (write and read make it): an event's strings share one allocation,
+// the whole event, which the cache would otherwise keep alive.
+func (w *worker) keep(h *held) {
+	w.records[h.rec.Visitor] = h
 }
 
 // read returns the stored record of visitor and its revision. An erased or
